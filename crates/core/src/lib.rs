@@ -1,0 +1,22 @@
+//! Postern's protocol and domain rules, with no I/O.
+//!
+//! Nothing here talks to a network, a database or a file: the clock and the random source come
+//! in as parameters (`now: i64` unix seconds, `rng: &mut impl CryptoRngCore`), so expiry,
+//! rotation and secret generation are plain unit tests. The only place allowed to read the
+//! system clock or the operating system's random source is [`system`], the one provider the
+//! server hands down. CI proves this crate's dependency tree has no tokio, sqlx, axum or reqwest.
+
+pub mod client;
+pub mod email;
+pub mod id;
+pub mod kek;
+pub mod password;
+pub mod scope;
+pub mod secret;
+pub mod signing;
+pub mod system;
+
+pub use rand_core::CryptoRngCore;
+
+/// Unix time in whole seconds, the only time unit the domain and storage use.
+pub type UnixTime = i64;

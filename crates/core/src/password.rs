@@ -1,0 +1,139 @@
+//! Password hashing with Argon2id (RFC 9106), PHC string format.
+//!
+//! The defaults are OWASP's recommended minimum (19 MiB memory, 2 iterations, parallelism 1).
+//! These functions are CPU-bound and synchronous; the server runs them on a bounded blocking
+//! pool, never on the async threads. For unknown accounts, callers verify against a dummy hash
+//! so that the response time does not tell whether an account exists.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Argon2, Params, Version};
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Serialize};
+
+/// Bounds on what a password may be: at least 8 characters (NIST SP 800-63B), at most 1024
+/// bytes so that hashing cost stays bounded.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Argon2Params {
+    /// Memory cost in KiB.
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    /// OWASP Password Storage Cheat Sheet: m=19456 KiB, t=2, p=1.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl Argon2Params {
+    /// Deliberately weak parameters that make tests fast. Never for production.
+    pub const INSECURE_FOR_TESTS: Argon2Params = Argon2Params {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    fn hasher(&self) -> Result<Argon2<'static>, PasswordError> {
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| PasswordError::Params(e.to_string()))?;
+        Ok(Argon2::new(argon2::Algorithm::Argon2id, Version::V0x13, params))
+    }
+
+    pub fn validate(&self) -> Result<(), PasswordError> {
+        self.hasher().map(|_| ())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PasswordError {
+    #[error("the password must be at least {MIN_PASSWORD_CHARS} characters")]
+    TooShort,
+    #[error("the password must be at most {MAX_PASSWORD_BYTES} bytes")]
+    TooLong,
+    #[error("invalid Argon2 parameters: {0}")]
+    Params(String),
+    #[error("password hashing failed")]
+    Hash,
+}
+
+/// Checks a new password against the policy before it is hashed.
+pub fn check_new_password(password: &str) -> Result<(), PasswordError> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(PasswordError::TooLong);
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(PasswordError::TooShort);
+    }
+    Ok(())
+}
+
+/// Hashes a password with a fresh random salt; returns the PHC string.
+pub fn hash_password(
+    password: &str,
+    params: &Argon2Params,
+    rng: &mut impl CryptoRngCore,
+) -> Result<String, PasswordError> {
+    let salt = SaltString::generate(rng);
+    params
+        .hasher()?
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| PasswordError::Hash)
+}
+
+/// Verifies a password against a stored PHC string, with the parameters recorded in it.
+/// A malformed stored hash verifies nothing.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return false;
+    }
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn hash_then_verify() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        let p = Argon2Params::INSECURE_FOR_TESTS;
+        let h = hash_password("correct horse", &p, &mut rng).unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("correct horsE", &h));
+        assert!(!verify_password("correct horse", "not a phc string"));
+        assert_ne!(h, hash_password("correct horse", &p, &mut rng).unwrap(), "salts differ");
+    }
+
+    #[test]
+    fn policy_and_parameters_are_checked() {
+        assert_eq!(check_new_password("short"), Err(PasswordError::TooShort));
+        assert_eq!(check_new_password(&"x".repeat(2000)), Err(PasswordError::TooLong));
+        assert_eq!(check_new_password("long enough"), Ok(()));
+        assert!(
+            Argon2Params {
+                memory_kib: 1,
+                iterations: 0,
+                parallelism: 1
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(Argon2Params::default().validate().is_ok());
+    }
+}

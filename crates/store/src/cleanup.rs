@@ -1,0 +1,16 @@
+//! Deletion of expired rows in bounded batches, so a large backlog never holds a long lock.
+
+use crate::{Result, Store, sql};
+
+impl Store {
+    /// Deletes up to `batch` expired rows from each table that has them; returns how many rows
+    /// went. Callers repeat while the count is non-zero.
+    pub async fn delete_expired(&self, now: i64, batch: i64) -> Result<u64> {
+        let mut total = 0;
+        for statement in [sql::CLEANUP_SETUP_TOKENS, sql::CLEANUP_RETIRED_KEYS] {
+            let done = on_db!(self, p => sqlx::query(statement).bind(now).bind(batch).execute(p).await.map(|r| r.rows_affected()))?;
+            total += done;
+        }
+        Ok(total)
+    }
+}

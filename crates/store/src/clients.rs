@@ -1,0 +1,188 @@
+//! OAuth client registrations.
+
+use crate::{Result, Store, StoreError, json_list, sql, to_json_list};
+use postern_core::client::{AccessTokenFormat, ClientType, GrantType, RedirectUri};
+use postern_core::scope::Scope;
+use postern_core::secret::TokenHash;
+
+/// A registered client. The secret exists only as its SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub client_type: ClientType,
+    pub secret_hash: Option<Vec<u8>>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub allowed_scopes: Vec<Scope>,
+    pub first_party: bool,
+    pub access_token_format: AccessTokenFormat,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What it takes to register a client.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub client_id: String,
+    pub name: String,
+    pub client_type: ClientType,
+    pub secret_hash: Option<TokenHash>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub allowed_scopes: Vec<Scope>,
+    pub first_party: bool,
+    pub access_token_format: AccessTokenFormat,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+}
+
+/// The settings an update replaces (the type and the secret change by other means).
+#[derive(Debug, Clone)]
+pub struct ClientUpdate {
+    pub name: String,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub allowed_scopes: Vec<Scope>,
+    pub first_party: bool,
+    pub access_token_format: AccessTokenFormat,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+}
+
+impl Client {
+    /// The current settings, as the starting point of an update.
+    pub fn settings(&self) -> ClientUpdate {
+        ClientUpdate {
+            name: self.name.clone(),
+            redirect_uris: self.redirect_uris.clone(),
+            grant_types: self.grant_types.clone(),
+            allowed_scopes: self.allowed_scopes.clone(),
+            first_party: self.first_party,
+            access_token_format: self.access_token_format,
+            access_token_ttl: self.access_token_ttl,
+            refresh_token_ttl: self.refresh_token_ttl,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    name: String,
+    client_type: String,
+    secret_hash: Option<Vec<u8>>,
+    redirect_uris: String,
+    grant_types: String,
+    allowed_scopes: String,
+    first_party: bool,
+    access_token_format: String,
+    access_token_ttl: i64,
+    refresh_token_ttl: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> Result<Client> {
+        Ok(Client {
+            client_type: ClientType::parse(&r.client_type).ok_or_else(|| StoreError::Corrupt("client_type".into()))?,
+            access_token_format: AccessTokenFormat::parse(&r.access_token_format)
+                .ok_or_else(|| StoreError::Corrupt("access_token_format".into()))?,
+            redirect_uris: json_list("redirect_uris", &r.redirect_uris)?,
+            grant_types: json_list("grant_types", &r.grant_types)?,
+            allowed_scopes: json_list("allowed_scopes", &r.allowed_scopes)?,
+            client_id: r.client_id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            first_party: r.first_party,
+            access_token_ttl: r.access_token_ttl,
+            refresh_token_ttl: r.refresh_token_ttl,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+impl Store {
+    pub async fn create_client(&self, c: &NewClient, now: i64) -> Result<Client> {
+        let secret = c.secret_hash.as_ref().map(|h| h.as_bytes().to_vec());
+        on_db!(self, p => sqlx::query(sql::CLIENT_INSERT)
+            .bind(&c.client_id)
+            .bind(&c.name)
+            .bind(c.client_type.as_str())
+            .bind(&secret)
+            .bind(to_json_list(&c.redirect_uris))
+            .bind(to_json_list(&c.grant_types))
+            .bind(to_json_list(&c.allowed_scopes))
+            .bind(c.first_party)
+            .bind(c.access_token_format.as_str())
+            .bind(c.access_token_ttl)
+            .bind(c.refresh_token_ttl)
+            .bind(now)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(StoreError::conflict_as("client"))?;
+        self.client_by_id(&c.client_id)
+            .await?
+            .ok_or(StoreError::NotFound("client"))
+    }
+
+    pub async fn client_by_id(&self, client_id: &str) -> Result<Option<Client>> {
+        let row: Option<ClientRow> =
+            on_db!(self, p => sqlx::query_as(sql::CLIENT_BY_ID).bind(client_id).fetch_optional(p).await)?;
+        row.map(Client::try_from).transpose()
+    }
+
+    pub async fn list_clients(&self) -> Result<Vec<Client>> {
+        let rows: Vec<ClientRow> = on_db!(self, p => sqlx::query_as(sql::CLIENT_LIST).fetch_all(p).await)?;
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    pub async fn update_client(&self, client_id: &str, u: &ClientUpdate, now: i64) -> Result<Client> {
+        let done = on_db!(self, p => sqlx::query(sql::CLIENT_UPDATE)
+            .bind(client_id)
+            .bind(&u.name)
+            .bind(to_json_list(&u.redirect_uris))
+            .bind(to_json_list(&u.grant_types))
+            .bind(to_json_list(&u.allowed_scopes))
+            .bind(u.first_party)
+            .bind(u.access_token_format.as_str())
+            .bind(u.access_token_ttl)
+            .bind(u.refresh_token_ttl)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::NotFound("client"));
+        }
+        self.client_by_id(client_id)
+            .await?
+            .ok_or(StoreError::NotFound("client"))
+    }
+
+    /// Replaces a confidential client's secret hash; `NotFound` for unknown or public clients.
+    pub async fn set_client_secret(&self, client_id: &str, hash: &TokenHash, now: i64) -> Result<()> {
+        let done = on_db!(self, p => sqlx::query(sql::CLIENT_SET_SECRET).bind(client_id).bind(hash.as_bytes()).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            Err(StoreError::NotFound("confidential client"))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub async fn delete_client(&self, client_id: &str) -> Result<()> {
+        let done = on_db!(self, p => sqlx::query(sql::CLIENT_DELETE).bind(client_id).execute(p).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            Err(StoreError::NotFound("client"))
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Postern's storage: one SQL subset over SQLite (embedded default) and PostgreSQL (several
+//! nodes sharing one database).
+//!
+//! Typed pools rather than sqlx's `Any` driver: every statement lives once in [`sql`] with
+//! `$1…$n` placeholders, which both SQLite and PostgreSQL accept, and the [`on_db!`] macro
+//! expands a method body once per backend. Timestamps are integer unix seconds passed in by the
+//! caller; one-time artifacts are consumed with a single conditional `UPDATE … RETURNING`.
+//! Methods are named for domain operations, not tables.
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Runs `$body` with `$p` bound to the backend's pool (`&SqlitePool` or `&PgPool`).
+macro_rules! on_db {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.db {
+            $crate::Db::Sqlite($p) => $body,
+            $crate::Db::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Runs `$body` inside a write transaction bound to `$tx` (SQLite: `BEGIN IMMEDIATE`, so
+/// writers queue on the lock instead of failing on upgrade) and commits it. An early return
+/// with `?` drops the transaction, which rolls it back.
+macro_rules! in_tx {
+    ($store:expr, $tx:ident => $body:expr) => {
+        match &$store.db {
+            $crate::Db::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::Db::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+pub mod audit;
+pub mod cleanup;
+pub mod clients;
+pub mod keys;
+pub mod migrate;
+pub mod setup;
+pub mod sql;
+pub mod users;
+
+pub use audit::{AuditEvent, NewAuditEvent};
+pub use clients::{Client, ClientUpdate, NewClient};
+pub use keys::StoredKey;
+pub use migrate::MigrationReport;
+pub use users::{NewUser, User};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("the database schema is at version {database}, newer than this postern knows ({known}); upgrade postern")]
+    SchemaTooNew { database: i64, known: i64 },
+    #[error("unsupported database URL: expected sqlite://… or postgres://…")]
+    UnsupportedUrl,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to `Conflict(what)`, other errors unchanged.
+    pub(crate) fn conflict_as(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Pool settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+}
+
+impl Store {
+    /// Opens a pool. SQLite files are created if missing and run in WAL mode with a busy
+    /// timeout and foreign keys on.
+    pub async fn connect(url: &str, options: PoolOptions) -> Result<Store> {
+        match Backend::of_url(url).ok_or(StoreError::UnsupportedUrl)? {
+            Backend::Sqlite => {
+                let connect = SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect)
+                    .await?;
+                Ok(Store { db: Db::Sqlite(pool) })
+            }
+            Backend::Postgres => {
+                let connect = PgConnectOptions::from_str(url)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect)
+                    .await?;
+                Ok(Store { db: Db::Postgres(pool) })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        on_db!(self, p => sqlx::query(sql::PING).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned (graceful shutdown).
+    pub async fn close(&self) {
+        on_db!(self, p => p.close().await)
+    }
+
+    /// Prepares every statement of [`sql::ALL`] against this (migrated) database and returns
+    /// the names of those that fail with the error, so a test can prove the SQL is valid on
+    /// both backends.
+    pub async fn prepare_all_statements(&self) -> Vec<(&'static str, String)> {
+        use sqlx::Executor;
+        let mut failures = Vec::new();
+        for (name, statement) in sql::ALL {
+            let result = on_db!(self, p => p.prepare(statement).await.map(|_| ()));
+            if let Err(e) = result {
+                failures.push((*name, e.to_string()));
+            }
+        }
+        failures
+    }
+}
+
+/// Decodes a JSON list kept in a TEXT column.
+pub(crate) fn json_list<T: serde::de::DeserializeOwned>(column: &'static str, text: &str) -> Result<Vec<T>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// Encodes a list for a TEXT column.
+pub(crate) fn to_json_list<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+}

@@ -1,0 +1,96 @@
+//! Schema migrations: one folder per backend, embedded in the binary, applied in order inside
+//! one transaction. PostgreSQL takes an advisory lock so that nodes starting together apply
+//! each migration once; SQLite's `BEGIN IMMEDIATE` does the same. A database whose schema is
+//! newer than the binary knows is refused, so an old node never writes to a newer schema.
+
+use crate::{Backend, Db, Result, Store, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "base",
+    sql: include_str!("../migrations/sqlite/0001_base.sql"),
+}];
+
+const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "base",
+    sql: include_str!("../migrations/postgres/0001_base.sql"),
+}];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+const CURRENT: &str = "SELECT COALESCE(MAX(version), 0) FROM postern_migrations";
+const RECORD: &str = "INSERT INTO postern_migrations (version, name, applied_at) VALUES ($1, $2, $3)";
+/// Arbitrary constant naming Postern's migration lock among PostgreSQL advisory locks.
+const PG_LOCK: &str = "SELECT pg_advisory_xact_lock(7303486517240817)";
+
+/// What [`Store::migrate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Versions applied by this call, in order (empty when the schema was already current).
+    pub applied: Vec<i64>,
+    /// The schema version now.
+    pub version: i64,
+}
+
+fn migrations(backend: Backend) -> &'static [Migration] {
+    match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    }
+}
+
+impl Store {
+    /// The highest migration version this binary knows for this backend.
+    pub fn known_schema_version(&self) -> i64 {
+        migrations(self.backend()).iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// Applies pending migrations. Refuses a schema newer than this binary knows.
+    pub async fn migrate(&self, now: i64) -> Result<MigrationReport> {
+        let known = self.known_schema_version();
+        let list = migrations(self.backend());
+        let applied = in_tx!(self, tx => {
+            if matches!(self.db, Db::Postgres(_)) {
+                sqlx::query(PG_LOCK).execute(&mut *tx).await?;
+            }
+            sqlx::raw_sql(CREATE_TABLE).execute(&mut *tx).await?;
+            let current: i64 = sqlx::query_scalar(CURRENT).fetch_one(&mut *tx).await?;
+            if current > known {
+                return Err(StoreError::SchemaTooNew { database: current, known });
+            }
+            let mut applied = Vec::new();
+            for m in list.iter().filter(|m| m.version > current) {
+                tracing::info!(version = m.version, name = m.name, "applying migration");
+                sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
+                sqlx::query(RECORD).bind(m.version).bind(m.name).bind(now).execute(&mut *tx).await?;
+                applied.push(m.version);
+            }
+            applied
+        });
+        Ok(MigrationReport {
+            applied,
+            version: known,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_increasing_and_both_backends_agree() {
+        for list in [SQLITE, POSTGRES] {
+            assert!(list.windows(2).all(|w| w[0].version < w[1].version));
+        }
+        let v = |l: &[Migration]| l.iter().map(|m| (m.version, m.name)).collect::<Vec<_>>();
+        assert_eq!(v(SQLITE), v(POSTGRES), "each migration exists for both backends");
+    }
+}

@@ -1,0 +1,57 @@
+//! Every SQL statement Postern runs, in the subset SQLite and PostgreSQL share: `$n`
+//! placeholders, integer unix-second timestamps bound from Rust, `RETURNING`, `ON CONFLICT`.
+//! [`ALL`] lists them so a test can prepare each one against both migrated schemas.
+
+macro_rules! statements {
+    ($($(#[$meta:meta])* $name:ident = $sql:expr;)*) => {
+        $($(#[$meta])* pub const $name: &str = $sql;)*
+        /// Every statement above, by name.
+        pub const ALL: &[(&str, &str)] = &[$((stringify!($name), $name)),*];
+    };
+}
+
+statements! {
+    PING = "SELECT 1";
+
+    // --- instance
+    INSTANCE_INIT = "INSERT INTO instance (id, kek_check, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING";
+    INSTANCE_KEK_CHECK = "SELECT kek_check FROM instance WHERE id = 1";
+
+    // --- users
+    USER_COLUMNS_BY_ID = "SELECT id, email, email_verified, password_hash, display_name, disabled, is_admin, created_at, updated_at FROM users WHERE id = $1";
+    USER_BY_EMAIL = "SELECT id, email, email_verified, password_hash, display_name, disabled, is_admin, created_at, updated_at FROM users WHERE email_normalized = $1";
+    USER_LIST = "SELECT id, email, email_verified, password_hash, display_name, disabled, is_admin, created_at, updated_at FROM users ORDER BY email_normalized LIMIT $1 OFFSET $2";
+    USER_INSERT = "INSERT INTO users (id, email, email_normalized, email_verified, password_hash, display_name, disabled, is_admin, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    USER_SET_DISABLED = "UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1";
+    USER_SET_PASSWORD = "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1";
+    USER_COUNT_ADMINS = "SELECT COUNT(*) FROM users WHERE is_admin";
+
+    // --- OAuth clients
+    CLIENT_BY_ID = "SELECT client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at FROM oauth_clients WHERE client_id = $1";
+    CLIENT_LIST = "SELECT client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at FROM oauth_clients ORDER BY name, client_id";
+    CLIENT_INSERT = "INSERT INTO oauth_clients (client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    CLIENT_UPDATE = "UPDATE oauth_clients SET name = $2, redirect_uris = $3, grant_types = $4, allowed_scopes = $5, first_party = $6, access_token_format = $7, access_token_ttl = $8, refresh_token_ttl = $9, updated_at = $10 WHERE client_id = $1";
+    CLIENT_SET_SECRET = "UPDATE oauth_clients SET secret_hash = $2, updated_at = $3 WHERE client_id = $1 AND client_type = 'confidential'";
+    CLIENT_DELETE = "DELETE FROM oauth_clients WHERE client_id = $1";
+
+    // --- signing keys
+    KEY_INSERT_ACTIVE = "INSERT INTO signing_keys (kid, alg, public_jwk, private_key_sealed, active, created_at) VALUES ($1, $2, $3, $4, TRUE, $5) ON CONFLICT DO NOTHING";
+    KEY_INSERT_ROTATED = "INSERT INTO signing_keys (kid, alg, public_jwk, private_key_sealed, active, created_at) VALUES ($1, $2, $3, $4, TRUE, $5)";
+    KEY_RETIRE_ACTIVE = "UPDATE signing_keys SET active = FALSE, rotated_at = $2, publish_until = $3 WHERE alg = $1 AND active";
+    KEY_ACTIVE = "SELECT kid, alg, public_jwk, private_key_sealed, active, created_at, rotated_at, publish_until FROM signing_keys WHERE active ORDER BY alg";
+    KEY_PUBLISHED = "SELECT kid, alg, public_jwk, private_key_sealed, active, created_at, rotated_at, publish_until FROM signing_keys WHERE active OR publish_until > $1 ORDER BY alg, created_at DESC, kid";
+    KEY_ALL = "SELECT kid, alg, public_jwk, private_key_sealed, active, created_at, rotated_at, publish_until FROM signing_keys ORDER BY alg, created_at DESC, kid";
+
+    // --- audit
+    AUDIT_INSERT = "INSERT INTO audit_events (at, actor, action, target, ip, user_agent, outcome, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    AUDIT_LIST = "SELECT id, at, actor, action, target, ip, user_agent, outcome, details FROM audit_events WHERE at >= $1 AND (CAST($2 AS TEXT) IS NULL OR action = $2) ORDER BY id DESC LIMIT $3";
+
+    // --- first-admin setup links
+    SETUP_INSERT = "INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)";
+    SETUP_CONSUME = "UPDATE setup_tokens SET consumed_at = $2 WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING created_at";
+    SETUP_IS_USABLE = "SELECT COUNT(*) FROM setup_tokens WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2";
+
+    // --- clean-up of expired rows, in bounded batches
+    CLEANUP_SETUP_TOKENS = "DELETE FROM setup_tokens WHERE token_hash IN (SELECT token_hash FROM setup_tokens WHERE expires_at < $1 LIMIT $2)";
+    CLEANUP_RETIRED_KEYS = "DELETE FROM signing_keys WHERE kid IN (SELECT kid FROM signing_keys WHERE NOT active AND publish_until < $1 LIMIT $2)";
+}

@@ -1,0 +1,108 @@
+//! Accounts of people.
+
+use crate::{Result, Store, StoreError, sql};
+use postern_core::email::Email;
+
+/// A user as stored. The password hash is a PHC string (Argon2id); `None` means no password.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub password_hash: Option<String>,
+    pub display_name: Option<String>,
+    pub disabled: bool,
+    pub is_admin: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("disabled", &self.disabled)
+            .field("is_admin", &self.is_admin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What it takes to create a user.
+#[derive(Clone)]
+pub struct NewUser {
+    pub id: String,
+    pub email: Email,
+    pub email_verified: bool,
+    pub password_hash: Option<String>,
+    pub display_name: Option<String>,
+    pub is_admin: bool,
+}
+
+impl Store {
+    /// Creates a user; `Conflict("user")` when the email (case-insensitively) is taken.
+    pub async fn create_user(&self, new: &NewUser, now: i64) -> Result<User> {
+        on_db!(self, p => insert_user(new, now).execute(p).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::conflict_as("user"))?;
+        self.user_by_id(&new.id).await?.ok_or(StoreError::NotFound("user"))
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::USER_COLUMNS_BY_ID).bind(id).fetch_optional(p).await)?)
+    }
+
+    pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::USER_BY_EMAIL).bind(email.normalized()).fetch_optional(p).await)?)
+    }
+
+    pub async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<User>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::USER_LIST).bind(limit).bind(offset).fetch_all(p).await)?)
+    }
+
+    pub async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<()> {
+        let done = on_db!(self, p => sqlx::query(sql::USER_SET_DISABLED).bind(id).bind(disabled).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            Err(StoreError::NotFound("user"))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub async fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<()> {
+        let done = on_db!(self, p => sqlx::query(sql::USER_SET_PASSWORD).bind(id).bind(password_hash).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            Err(StoreError::NotFound("user"))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub async fn count_admins(&self) -> Result<i64> {
+        Ok(on_db!(self, p => sqlx::query_scalar(sql::USER_COUNT_ADMINS).fetch_one(p).await)?)
+    }
+}
+
+/// The insert shared by `create_user` and the first-admin setup transaction.
+pub(crate) fn insert_user<'q, DB: sqlx::Database>(
+    new: &'q NewUser,
+    now: i64,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(sql::USER_INSERT)
+        .bind(new.id.as_str())
+        .bind(new.email.as_str())
+        .bind(new.email.normalized())
+        .bind(new.email_verified)
+        .bind(new.password_hash.as_deref())
+        .bind(new.display_name.as_deref())
+        .bind(false)
+        .bind(new.is_admin)
+        .bind(now)
+        .bind(now)
+}

@@ -1,0 +1,364 @@
+//! The storage test suite. Every test runs twice, on SQLite and on PostgreSQL, each time on a
+//! fresh database (see `postern-testkit`). One test binary for the crate, on purpose.
+
+use postern_core::client::{AccessTokenFormat, ClientType, GrantType, RedirectUri};
+use postern_core::email::Email;
+use postern_core::scope::Scope;
+use postern_core::secret::TokenHash;
+use postern_store::keys::NewKey;
+use postern_store::setup::SetupOutcome;
+use postern_store::{NewAuditEvent, NewClient, NewUser, PoolOptions, Store, StoreError};
+use postern_testkit::Kind;
+
+const NOW: i64 = 1_800_000_000;
+
+/// Declares a test that runs on both backends: `both!(name, |store, db| async move { … })`.
+macro_rules! both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                super::run(Kind::Sqlite, $body).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::run(Kind::Postgres, $body).await
+            }
+        }
+    };
+}
+
+async fn run<F, Fut>(kind: Kind, body: F)
+where
+    F: FnOnce(Store, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(db) = postern_testkit::fresh(kind).await else {
+        return;
+    };
+    let store = Store::connect(&db.url, PoolOptions::default()).await.unwrap();
+    let report = store.migrate(NOW).await.unwrap();
+    assert_eq!(report.applied, vec![1]);
+    body(store, db.url.clone()).await;
+    drop(db);
+}
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        id: format!("id-{email}"),
+        email: Email::parse(email).unwrap(),
+        email_verified: false,
+        password_hash: Some("$argon2id$fake".into()),
+        display_name: Some("Ann".into()),
+        is_admin: false,
+    }
+}
+
+fn new_client(id: &str) -> NewClient {
+    NewClient {
+        client_id: id.into(),
+        name: "Billing <script>".into(),
+        client_type: ClientType::Confidential,
+        secret_hash: Some(TokenHash::of("s3cret")),
+        redirect_uris: vec![RedirectUri::parse("https://app.example.org/cb").unwrap()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        allowed_scopes: vec![Scope::parse("openid").unwrap(), Scope::parse("project:*").unwrap()],
+        first_party: false,
+        access_token_format: AccessTokenFormat::Jwt,
+        access_token_ttl: 600,
+        refresh_token_ttl: 86_400,
+    }
+}
+
+fn new_key(kid: &str, alg: &'static str) -> NewKey {
+    NewKey {
+        kid: kid.into(),
+        alg,
+        public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
+        private_key_sealed: vec![1, 2, 3],
+    }
+}
+
+both!(every_statement_prepares, |store: Store, _db| async move {
+    let failures = store.prepare_all_statements().await;
+    assert!(failures.is_empty(), "statements that do not prepare: {failures:#?}");
+    assert!(postern_store::sql::ALL.len() > 20);
+});
+
+both!(
+    migrations_are_idempotent_and_refuse_a_newer_schema,
+    |store: Store, url: String| async move {
+        let again = store.migrate(NOW + 1).await.unwrap();
+        assert!(again.applied.is_empty());
+        assert_eq!(again.version, store.known_schema_version());
+        // A newer binary has migrated this database further.
+        let raw = Store::connect(&url, PoolOptions::default()).await.unwrap();
+        raw.record_audit(
+            &NewAuditEvent {
+                actor: "t",
+                action: "t",
+                outcome: "ok",
+                ..Default::default()
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+        sqlx_exec(
+            &url,
+            "INSERT INTO postern_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+        )
+        .await;
+        match store.migrate(NOW + 2).await {
+            Err(StoreError::SchemaTooNew { database: 999, known }) => assert_eq!(known, store.known_schema_version()),
+            other => panic!("expected SchemaTooNew, got {other:?}"),
+        }
+        // Nothing stored was lost by the refused migration.
+        assert_eq!(store.list_audit(0, None, 10).await.unwrap().len(), 1);
+    }
+);
+
+async fn sqlx_exec(url: &str, statement: &str) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(statement).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(statement).execute(&mut c).await.unwrap();
+    }
+}
+
+both!(
+    users_round_trip_with_case_insensitive_email,
+    |store: Store, _db| async move {
+        let created = store.create_user(&new_user("Ann@Example.org"), NOW).await.unwrap();
+        assert_eq!(created.email, "Ann@Example.org");
+        assert!(!created.disabled && !created.is_admin && !created.email_verified);
+        assert_eq!(created.created_at, NOW);
+        let dup = store
+            .create_user(
+                &NewUser {
+                    id: "other".into(),
+                    ..new_user("ann@EXAMPLE.org")
+                },
+                NOW,
+            )
+            .await;
+        assert!(matches!(dup, Err(StoreError::Conflict("user"))), "{dup:?}");
+        let found = store
+            .user_by_email(&Email::parse("ANN@example.ORG").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found, created);
+        store.set_user_disabled(&created.id, true, NOW + 5).await.unwrap();
+        store
+            .set_user_password(&created.id, "$argon2id$new", NOW + 6)
+            .await
+            .unwrap();
+        let after = store.user_by_id(&created.id).await.unwrap().unwrap();
+        assert!(after.disabled);
+        assert_eq!(after.password_hash.as_deref(), Some("$argon2id$new"));
+        assert_eq!(after.updated_at, NOW + 6);
+        assert!(matches!(
+            store.set_user_disabled("nobody", true, NOW).await,
+            Err(StoreError::NotFound(_))
+        ));
+        store.create_user(&new_user("bob@example.org"), NOW).await.unwrap();
+        let list = store.list_users(10, 0).await.unwrap();
+        assert_eq!(
+            list.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+            ["Ann@Example.org", "bob@example.org"]
+        );
+        assert_eq!(store.list_users(10, 1).await.unwrap().len(), 1);
+        assert_eq!(store.count_admins().await.unwrap(), 0);
+    }
+);
+
+both!(clients_round_trip, |store: Store, _db| async move {
+    let created = store.create_client(&new_client("c1"), NOW).await.unwrap();
+    assert_eq!(created.name, "Billing <script>");
+    assert_eq!(created.redirect_uris[0].as_str(), "https://app.example.org/cb");
+    assert_eq!(
+        created.grant_types,
+        [GrantType::AuthorizationCode, GrantType::RefreshToken]
+    );
+    assert_eq!(created.secret_hash.as_deref(), Some(TokenHash::of("s3cret").as_bytes()));
+    assert!(matches!(
+        store.create_client(&new_client("c1"), NOW).await,
+        Err(StoreError::Conflict("client"))
+    ));
+
+    let mut update = created.settings();
+    update.name = "Billing".into();
+    update.first_party = true;
+    update.access_token_format = AccessTokenFormat::Opaque;
+    let updated = store.update_client("c1", &update, NOW + 1).await.unwrap();
+    assert_eq!(
+        (updated.name.as_str(), updated.first_party, updated.updated_at),
+        ("Billing", true, NOW + 1)
+    );
+    assert_eq!(updated.access_token_format, AccessTokenFormat::Opaque);
+
+    store
+        .set_client_secret("c1", &TokenHash::of("new"), NOW + 2)
+        .await
+        .unwrap();
+    let public = NewClient {
+        client_id: "p1".into(),
+        client_type: ClientType::Public,
+        secret_hash: None,
+        ..new_client("p1")
+    };
+    store.create_client(&public, NOW).await.unwrap();
+    assert!(matches!(
+        store.set_client_secret("p1", &TokenHash::of("x"), NOW).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.list_clients().await.unwrap().len(), 2);
+    store.delete_client("c1").await.unwrap();
+    assert!(store.client_by_id("c1").await.unwrap().is_none());
+    assert!(matches!(store.delete_client("c1").await, Err(StoreError::NotFound(_))));
+});
+
+both!(keys_rotate_publish_and_retire, |store: Store, _db| async move {
+    assert!(store.insert_first_key(&new_key("k1", "EdDSA"), NOW).await.unwrap());
+    assert!(
+        !store.insert_first_key(&new_key("k2", "EdDSA"), NOW).await.unwrap(),
+        "one active key per algorithm"
+    );
+    assert!(store.insert_first_key(&new_key("r1", "RS256"), NOW).await.unwrap());
+
+    store
+        .rotate_key(&new_key("k3", "EdDSA"), NOW + 10, NOW + 100)
+        .await
+        .unwrap();
+    let active: Vec<_> = store.active_keys().await.unwrap().into_iter().map(|k| k.kid).collect();
+    assert_eq!(active, ["k3", "r1"]);
+    let published: Vec<_> = store
+        .published_keys(NOW + 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(published, ["k3", "k1", "r1"]);
+    let later: Vec<_> = store
+        .published_keys(NOW + 101)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(later, ["k3", "r1"]);
+
+    assert_eq!(store.delete_expired(NOW + 50, 100).await.unwrap(), 0);
+    assert_eq!(store.delete_expired(NOW + 101, 100).await.unwrap(), 1);
+    assert_eq!(store.all_keys().await.unwrap().len(), 2);
+    let conflict = store.rotate_key(&new_key("k3", "EdDSA"), NOW + 200, NOW + 300).await;
+    assert!(
+        matches!(conflict, Err(StoreError::Conflict(_))),
+        "a duplicate kid is refused: {conflict:?}"
+    );
+    assert_eq!(
+        store.active_keys().await.unwrap().len(),
+        2,
+        "a failed rotation changes nothing"
+    );
+});
+
+both!(kek_check_is_set_once, |store: Store, _db| async move {
+    assert_eq!(store.init_kek_check(b"first", NOW).await.unwrap(), b"first");
+    assert_eq!(store.init_kek_check(b"second", NOW).await.unwrap(), b"first");
+});
+
+both!(setup_links_are_single_use, |store: Store, _db| async move {
+    let hash = TokenHash::of("link");
+    store.create_setup_token(&hash, NOW, NOW + 3600).await.unwrap();
+    assert!(store.setup_token_usable(&hash, NOW + 1).await.unwrap());
+    assert!(
+        !store
+            .setup_token_usable(&TokenHash::of("other"), NOW + 1)
+            .await
+            .unwrap()
+    );
+    let admin = NewUser {
+        is_admin: true,
+        ..new_user("root@example.org")
+    };
+    assert_eq!(
+        store.complete_setup(&hash, &admin, NOW + 2).await.unwrap(),
+        SetupOutcome::Created
+    );
+    assert_eq!(store.count_admins().await.unwrap(), 1);
+    let again = NewUser {
+        id: "x".into(),
+        ..new_user("second@example.org")
+    };
+    assert_eq!(
+        store.complete_setup(&hash, &again, NOW + 3).await.unwrap(),
+        SetupOutcome::Refused
+    );
+    assert!(!store.setup_token_usable(&hash, NOW + 3).await.unwrap());
+
+    // A fresh link after an admin exists still cannot create a second one.
+    let late = TokenHash::of("late");
+    store.create_setup_token(&late, NOW, NOW + 3600).await.unwrap();
+    assert_eq!(
+        store.complete_setup(&late, &again, NOW + 4).await.unwrap(),
+        SetupOutcome::Refused
+    );
+    assert!(store.user_by_id("x").await.unwrap().is_none());
+
+    let expired = TokenHash::of("expired");
+    store.create_setup_token(&expired, NOW, NOW + 10).await.unwrap();
+    assert_eq!(
+        store.complete_setup(&expired, &again, NOW + 11).await.unwrap(),
+        SetupOutcome::Refused
+    );
+});
+
+both!(expired_rows_are_deleted_in_batches, |store: Store, _db| async move {
+    for i in 0..5 {
+        store
+            .create_setup_token(&TokenHash::of(&format!("t{i}")), NOW, NOW + 10)
+            .await
+            .unwrap();
+    }
+    store
+        .create_setup_token(&TokenHash::of("live"), NOW, NOW + 1000)
+        .await
+        .unwrap();
+    assert_eq!(store.delete_expired(NOW + 11, 2).await.unwrap(), 2);
+    assert_eq!(store.delete_expired(NOW + 11, 2).await.unwrap(), 2);
+    assert_eq!(store.delete_expired(NOW + 11, 2).await.unwrap(), 1);
+    assert_eq!(store.delete_expired(NOW + 11, 2).await.unwrap(), 0);
+    assert!(
+        store
+            .setup_token_usable(&TokenHash::of("live"), NOW + 11)
+            .await
+            .unwrap()
+    );
+});
+
+both!(audit_filters_by_time_and_action, |store: Store, _db| async move {
+    let ev = |action| NewAuditEvent {
+        actor: "cli",
+        action,
+        target: Some("user:1"),
+        outcome: "success",
+        details: Some(serde_json::json!({"k": "v"})),
+        ..Default::default()
+    };
+    store.record_audit(&ev("user.create"), NOW).await.unwrap();
+    store.record_audit(&ev("client.create"), NOW + 10).await.unwrap();
+    store.record_audit(&ev("user.create"), NOW + 20).await.unwrap();
+    let all = store.list_audit(0, None, 100).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), [NOW + 20, NOW + 10, NOW]);
+    assert_eq!(all[0].details.as_deref(), Some(r#"{"k":"v"}"#));
+    assert_eq!(store.list_audit(NOW + 5, None, 100).await.unwrap().len(), 2);
+    assert_eq!(store.list_audit(0, Some("user.create"), 100).await.unwrap().len(), 2);
+    assert_eq!(store.list_audit(0, None, 1).await.unwrap().len(), 1);
+});
