@@ -1,1 +1,55 @@
-//! placeholder
+//! Postern's HTML pages. Each page is one view struct rendered by an askama template; askama
+//! escapes every interpolated value for HTML, so names and messages that come from users or
+//! clients cannot inject markup. Templates live in `templates/` and share `base.html`.
+
+use askama::Template;
+
+/// Renders a page; a template error (which askama checks at compile time, so it is only a
+/// formatting failure) becomes a plain message rather than a panic.
+pub fn render(page: &impl Template) -> String {
+    page.render()
+        .unwrap_or_else(|_| "<!doctype html><title>Error</title><p>This page could not be shown.</p>".to_owned())
+}
+
+/// The first-admin setup form, reached through the one-time link printed at start.
+#[derive(Template)]
+#[template(path = "setup.html")]
+pub struct SetupPage<'a> {
+    pub token: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// A page with a title and one message: setup done, link expired, errors.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_input_is_escaped() {
+        let html = render(&SetupPage {
+            token: "t\"><x",
+            email: "<script>alert(1)</script>",
+            name: "A & B",
+            error: Some("<b>"),
+        });
+        assert!(!html.contains("<script>alert(1)"));
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+        assert!(html.contains("A &#38; B"));
+        assert!(!html.contains("\"><x"));
+        assert!(html.contains("<label for=\"email\">Email</label>"));
+        let msg = render(&MessagePage {
+            title: "Done",
+            message: "<i>ok</i>",
+        });
+        assert!(msg.contains("&#60;i&#62;ok&#60;/i&#62;"));
+    }
+}

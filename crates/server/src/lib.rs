@@ -1,1 +1,22 @@
-//! placeholder
+//! The Postern HTTP server.
+//!
+//! `main` and the tests start it the same way: [`Application::build`] opens the database,
+//! applies migrations, loads the key-encryption key and the signing keys, binds the listener
+//! (port 0 in tests) and returns; [`Application::port`] says where it listens;
+//! [`Application::run_until_stopped`] serves until the shutdown future completes, then drains
+//! in-flight requests within a grace period and stops the background tasks.
+
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod kek;
+pub mod keyring;
+pub mod maintenance;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::{Application, StartError, open_store};

@@ -5,8 +5,14 @@
 //! cluster and sets it); each test gets its own database, so tests run in parallel. When the
 //! variable is missing, PostgreSQL tests fail under `CI=true` and are skipped, loudly,
 //! elsewhere.
-// Test support, not product code: random database names may come from the thread RNG.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+// Test support, not product code: random database names may come from the thread RNG, and a
+// test that cannot get its database should fail loudly.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use rand::Rng;
 use sqlx::Connection;

@@ -1,5 +1,7 @@
 //! The storage test suite. Every test runs twice, on SQLite and on PostgreSQL, each time on a
 //! fresh database (see `postern-testkit`). One test binary for the crate, on purpose.
+// Tests fail by panicking: unwrap, expect and panic are how they say what went wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType, RedirectUri};
 use postern_core::email::Email;

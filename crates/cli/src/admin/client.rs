@@ -1,0 +1,281 @@
+//! `postern admin client …`
+
+use super::Ctx;
+use crate::UsageError;
+use crate::cli::{ClientCommand, TokenFormatArg};
+use crate::output::{emit, table, time};
+use postern_core::client::{
+    AccessTokenFormat, ClientType, GrantType, RedirectUri, check_registration, default_grant_types,
+};
+use postern_core::scope::Scope;
+use postern_core::secret::BearerSecret;
+use postern_store::{Client, ClientUpdate, NewClient};
+use serde_json::json;
+
+fn to_json(c: &Client) -> serde_json::Value {
+    json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "client_type": c.client_type.as_str(),
+        "redirect_uris": c.redirect_uris,
+        "grant_types": c.grant_types,
+        "scopes": c.allowed_scopes,
+        "first_party": c.first_party,
+        "access_token_format": c.access_token_format.as_str(),
+        "access_token_ttl": c.access_token_ttl,
+        "refresh_token_ttl": c.refresh_token_ttl,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    })
+}
+
+fn describe(c: &Client) -> String {
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "-".to_owned()
+        } else {
+            items.join(" ")
+        }
+    };
+    format!(
+        "client_id:    {}\nname:         {}\ntype:         {}\nredirect_uris: {}\ngrant_types:  {}\nscopes:       {}\nfirst_party:  {}\naccess_token: {} ({} s)\nrefresh_ttl:  {} s\ncreated:      {}\nupdated:      {}\n",
+        c.client_id,
+        c.name,
+        c.client_type.as_str(),
+        list(c.redirect_uris.iter().map(|r| r.as_str().to_owned()).collect()),
+        list(c.grant_types.iter().map(|g| g.as_str().to_owned()).collect()),
+        list(c.allowed_scopes.iter().map(|s| s.as_str().to_owned()).collect()),
+        c.first_party,
+        c.access_token_format.as_str(),
+        c.access_token_ttl,
+        c.refresh_token_ttl,
+        time(c.created_at),
+        time(c.updated_at),
+    )
+}
+
+fn format_of(arg: TokenFormatArg) -> AccessTokenFormat {
+    match arg {
+        TokenFormatArg::Jwt => AccessTokenFormat::Jwt,
+        TokenFormatArg::Opaque => AccessTokenFormat::Opaque,
+    }
+}
+
+fn usage(e: impl std::fmt::Display) -> anyhow::Error {
+    UsageError(e.to_string()).into()
+}
+
+fn parse_redirects(uris: &[String]) -> anyhow::Result<Vec<RedirectUri>> {
+    uris.iter().map(|u| RedirectUri::parse(u).map_err(usage)).collect()
+}
+
+fn parse_grants(grants: &[String]) -> anyhow::Result<Vec<GrantType>> {
+    let mut out: Vec<GrantType> = Vec::new();
+    for g in grants {
+        let grant = GrantType::parse(g).ok_or_else(|| {
+            usage(format!(
+                "--grant-type {g:?}: expected authorization_code, refresh_token, client_credentials or device_code"
+            ))
+        })?;
+        if !out.contains(&grant) {
+            out.push(grant);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_scopes(scopes: &[String]) -> anyhow::Result<Vec<Scope>> {
+    let mut out: Vec<Scope> = Vec::new();
+    for s in scopes.iter().flat_map(|s| s.split_whitespace()) {
+        let scope = Scope::parse(s).map_err(usage)?;
+        if !out.contains(&scope) {
+            out.push(scope);
+        }
+    }
+    Ok(out)
+}
+
+async fn find(ctx: &Ctx, client_id: &str) -> anyhow::Result<Client> {
+    ctx.store
+        .client_by_id(client_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no client {client_id:?}"))
+}
+
+pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Create {
+            name,
+            public,
+            redirect_uris,
+            grant_types,
+            scopes,
+            first_party,
+            access_token_format,
+            access_token_ttl,
+            refresh_token_ttl,
+        } => {
+            let client_type = if public {
+                ClientType::Public
+            } else {
+                ClientType::Confidential
+            };
+            let redirect_uris = parse_redirects(&redirect_uris)?;
+            let mut grant_types = parse_grants(&grant_types)?;
+            if grant_types.is_empty() {
+                grant_types = default_grant_types(client_type, !redirect_uris.is_empty());
+            }
+            let access_token_ttl = access_token_ttl.unwrap_or(ctx.config.tokens.access_token_ttl_secs);
+            let refresh_token_ttl = refresh_token_ttl.unwrap_or(ctx.config.tokens.refresh_token_ttl_secs);
+            let name = name.trim().to_owned();
+            check_registration(
+                &name,
+                client_type,
+                &redirect_uris,
+                &grant_types,
+                &[access_token_ttl, refresh_token_ttl],
+            )
+            .map_err(usage)?;
+            let mut rng = postern_core::system::os_rng();
+            let secret = (client_type == ClientType::Confidential).then(|| BearerSecret::generate(&mut rng));
+            let new = NewClient {
+                client_id: postern_core::id::random_id(&mut rng),
+                name,
+                client_type,
+                secret_hash: secret.as_ref().map(BearerSecret::hash),
+                redirect_uris,
+                grant_types,
+                allowed_scopes: parse_scopes(&scopes)?,
+                first_party,
+                access_token_format: format_of(access_token_format),
+                access_token_ttl,
+                refresh_token_ttl,
+            };
+            let client = ctx.store.create_client(&new, ctx.now).await?;
+            ctx.audit(
+                "client.create",
+                &client.client_id,
+                json!({ "name": client.name, "type": client_type.as_str() }),
+            )
+            .await?;
+            let mut value = to_json(&client);
+            if let Some(secret) = &secret {
+                value["client_secret"] = json!(secret.expose());
+            }
+            emit(ctx.json, &value, || {
+                let mut out = format!(
+                    "created client {} ({})\nclient_id:     {}\n",
+                    client.name,
+                    client_type.as_str(),
+                    client.client_id
+                );
+                if let Some(secret) = &secret {
+                    out += &format!("client_secret: {}\n(shown once: store it now)\n", secret.expose());
+                }
+                out
+            });
+        }
+        ClientCommand::List => {
+            let clients = ctx.store.list_clients().await?;
+            let value = json!(clients.iter().map(to_json).collect::<Vec<_>>());
+            emit(ctx.json, &value, || {
+                let rows: Vec<Vec<String>> = clients
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.client_id.clone(),
+                            c.name.clone(),
+                            c.client_type.as_str().to_owned(),
+                            c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(","),
+                        ]
+                    })
+                    .collect();
+                table(&["CLIENT_ID", "NAME", "TYPE", "GRANTS"], &rows)
+            });
+        }
+        ClientCommand::Show { client_id } => {
+            let c = find(ctx, &client_id).await?;
+            emit(ctx.json, &to_json(&c), || describe(&c));
+        }
+        ClientCommand::Update {
+            client_id,
+            name,
+            redirect_uris,
+            grant_types,
+            scopes,
+            first_party,
+            access_token_format,
+            access_token_ttl,
+            refresh_token_ttl,
+        } => {
+            let current = find(ctx, &client_id).await?;
+            let mut u: ClientUpdate = current.settings();
+            if let Some(name) = name {
+                u.name = name.trim().to_owned();
+            }
+            if !redirect_uris.is_empty() {
+                u.redirect_uris = parse_redirects(&redirect_uris)?;
+            }
+            if !grant_types.is_empty() {
+                u.grant_types = parse_grants(&grant_types)?;
+            }
+            if !scopes.is_empty() {
+                u.allowed_scopes = parse_scopes(&scopes)?;
+            }
+            if let Some(fp) = first_party {
+                u.first_party = fp;
+            }
+            if let Some(f) = access_token_format {
+                u.access_token_format = format_of(f);
+            }
+            if let Some(t) = access_token_ttl {
+                u.access_token_ttl = t;
+            }
+            if let Some(t) = refresh_token_ttl {
+                u.refresh_token_ttl = t;
+            }
+            check_registration(
+                &u.name,
+                current.client_type,
+                &u.redirect_uris,
+                &u.grant_types,
+                &[u.access_token_ttl, u.refresh_token_ttl],
+            )
+            .map_err(usage)?;
+            let c = ctx.store.update_client(&client_id, &u, ctx.now).await?;
+            ctx.audit("client.update", &c.client_id, json!({ "name": c.name }))
+                .await?;
+            emit(ctx.json, &to_json(&c), || format!("updated client {}", c.client_id));
+        }
+        ClientCommand::Delete { client_id } => {
+            let c = find(ctx, &client_id).await?;
+            ctx.store.delete_client(&client_id).await?;
+            ctx.audit("client.delete", &client_id, json!({ "name": c.name }))
+                .await?;
+            emit(ctx.json, &json!({ "client_id": client_id, "deleted": true }), || {
+                format!("deleted client {client_id}")
+            });
+        }
+        ClientCommand::RotateSecret { client_id } => {
+            let c = find(ctx, &client_id).await?;
+            if c.client_type == ClientType::Public {
+                return Err(usage(format!("client {client_id} is public: it has no secret")));
+            }
+            let secret = BearerSecret::generate(&mut postern_core::system::os_rng());
+            ctx.store.set_client_secret(&client_id, &secret.hash(), ctx.now).await?;
+            ctx.audit("client.rotate_secret", &client_id, json!({ "name": c.name }))
+                .await?;
+            emit(
+                ctx.json,
+                &json!({ "client_id": client_id, "client_secret": secret.expose() }),
+                || {
+                    format!(
+                        "new secret for {client_id}\nclient_secret: {}\n(shown once: store it now; the old secret no longer works)\n",
+                        secret.expose()
+                    )
+                },
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! `postern admin user …`
+
+use super::{Ctx, read_password_stdin};
+use crate::UsageError;
+use crate::cli::UserCommand;
+use crate::output::{emit, table, time};
+use postern_core::email::Email;
+use postern_core::password::check_new_password;
+use postern_store::{NewUser, StoreError, User};
+use serde_json::json;
+
+fn to_json(u: &User) -> serde_json::Value {
+    json!({
+        "id": u.id,
+        "email": u.email,
+        "email_verified": u.email_verified,
+        "display_name": u.display_name,
+        "disabled": u.disabled,
+        "is_admin": u.is_admin,
+        "has_password": u.password_hash.is_some(),
+        "created_at": u.created_at,
+        "updated_at": u.updated_at,
+    })
+}
+
+fn describe(u: &User) -> String {
+    format!(
+        "id:        {}\nemail:     {}{}\nname:      {}\nadmin:     {}\ndisabled:  {}\npassword:  {}\ncreated:   {}\nupdated:   {}\n",
+        u.id,
+        u.email,
+        if u.email_verified { " (verified)" } else { "" },
+        u.display_name.as_deref().unwrap_or("-"),
+        if u.is_admin { "yes" } else { "no" },
+        if u.disabled { "yes" } else { "no" },
+        if u.password_hash.is_some() { "set" } else { "not set" },
+        time(u.created_at),
+        time(u.updated_at),
+    )
+}
+
+/// Finds a user by email (when the argument has an `@`) or by id.
+async fn find(ctx: &Ctx, who: &str) -> anyhow::Result<User> {
+    let found = if who.contains('@') {
+        let email = Email::parse(who).map_err(|_| UsageError(format!("{who:?} is not a valid email address")))?;
+        ctx.store.user_by_email(&email).await?
+    } else {
+        ctx.store.user_by_id(who).await?
+    };
+    found.ok_or_else(|| anyhow::anyhow!("no user {who:?}"))
+}
+
+async fn new_password_hash(ctx: &Ctx) -> anyhow::Result<String> {
+    let password = read_password_stdin()?;
+    check_new_password(&password).map_err(|e| UsageError(e.to_string()))?;
+    Ok(postern_server::bootstrap::hash_password(ctx.config.password, password).await?)
+}
+
+pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Create {
+            email,
+            password_stdin,
+            admin,
+            verified,
+            name,
+        } => {
+            let email = Email::parse(&email)
+                .map_err(|_| UsageError(format!("--email: {email:?} is not a valid email address")))?;
+            let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+            if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+                return Err(UsageError("--name: at most 200 characters".into()).into());
+            }
+            let password_hash = if password_stdin {
+                Some(new_password_hash(ctx).await?)
+            } else {
+                None
+            };
+            let new = NewUser {
+                id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
+                email,
+                email_verified: verified,
+                password_hash,
+                display_name: name,
+                is_admin: admin,
+            };
+            let user = match ctx.store.create_user(&new, ctx.now).await {
+                Err(StoreError::Conflict(_)) => {
+                    return Err(anyhow::anyhow!("a user with email {} exists already", new.email));
+                }
+                other => other?,
+            };
+            ctx.audit(
+                "user.create",
+                &user.id,
+                json!({ "email": user.email, "is_admin": user.is_admin }),
+            )
+            .await?;
+            emit(ctx.json, &to_json(&user), || {
+                format!("created user {} ({})", user.email, user.id)
+            });
+        }
+        UserCommand::List => {
+            let users = ctx.store.list_users(i64::MAX, 0).await?;
+            let value = json!(users.iter().map(to_json).collect::<Vec<_>>());
+            emit(ctx.json, &value, || {
+                let rows: Vec<Vec<String>> = users
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.email.clone(),
+                            u.id.clone(),
+                            (if u.is_admin { "admin" } else { "" }).to_owned(),
+                            (if u.disabled { "disabled" } else { "" }).to_owned(),
+                            time(u.created_at),
+                        ]
+                    })
+                    .collect();
+                table(&["EMAIL", "ID", "ROLE", "STATUS", "CREATED"], &rows)
+            });
+        }
+        UserCommand::Show { user } => {
+            let u = find(ctx, &user).await?;
+            emit(ctx.json, &to_json(&u), || describe(&u));
+        }
+        UserCommand::Disable { user } => set_disabled(ctx, &user, true).await?,
+        UserCommand::Enable { user } => set_disabled(ctx, &user, false).await?,
+        UserCommand::SetPassword {
+            user,
+            password_stdin: _,
+        } => {
+            let u = find(ctx, &user).await?;
+            let hash = new_password_hash(ctx).await?;
+            ctx.store.set_user_password(&u.id, &hash, ctx.now).await?;
+            ctx.audit("user.set_password", &u.id, json!({ "email": u.email }))
+                .await?;
+            let u = find(ctx, &u.id).await?;
+            emit(ctx.json, &to_json(&u), || format!("password set for {}", u.email));
+        }
+    }
+    Ok(())
+}
+
+async fn set_disabled(ctx: &Ctx, who: &str, disabled: bool) -> anyhow::Result<()> {
+    let u = find(ctx, who).await?;
+    ctx.store.set_user_disabled(&u.id, disabled, ctx.now).await?;
+    let action = if disabled { "user.disable" } else { "user.enable" };
+    ctx.audit(action, &u.id, json!({ "email": u.email })).await?;
+    let u = find(ctx, &u.id).await?;
+    emit(ctx.json, &to_json(&u), || {
+        format!("{} {}", if disabled { "disabled" } else { "enabled" }, u.email)
+    });
+    Ok(())
+}

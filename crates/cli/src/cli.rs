@@ -1,0 +1,202 @@
+//! The command line, declared with clap.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "postern",
+    version,
+    about = "Postern: a self-hostable authentication server (OAuth 2.1, OpenID Connect, device flow)"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Environment variables POSTERN_* override it.
+    #[arg(long, global = true, env = "POSTERN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (zero configuration: SQLite in ./postern-data, http://127.0.0.1:8080).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Administer users, clients, keys; read the audit log.
+    Admin(AdminArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (TOML, secrets redacted).
+    Show,
+}
+
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage OAuth clients.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// List or rotate the signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Read the audit log, newest first.
+    Audit {
+        /// Only events newer than this (for example 1h, 7d, 30m).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// Only events of this action (for example user.create).
+        #[arg(long)]
+        action: Option<String>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Mark the email address as verified.
+        #[arg(long)]
+        verified: bool,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Show one user (by email or id).
+    Show { user: String },
+    /// Disable a user: they can no longer sign in.
+    Disable { user: String },
+    /// Enable a disabled user.
+    Enable { user: String },
+    /// Set a user's password, read from standard input.
+    SetPassword {
+        user: String,
+        /// Read the password from standard input (one line). Required.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum TokenFormatArg {
+    Jwt,
+    Opaque,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Register a client. A confidential client's secret is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A public client (CLI, native or browser app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// An allowed redirect URI (repeatable); exact match, except the port of loopback IPs.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// An allowed grant type (repeatable): authorization_code, refresh_token,
+        /// client_credentials, device_code.
+        #[arg(long = "grant-type", value_name = "TYPE")]
+        grant_types: Vec<String>,
+        /// An allowed scope (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// A first-party client: users are not asked for consent.
+        #[arg(long)]
+        first_party: bool,
+        #[arg(long, value_enum, default_value = "jwt")]
+        access_token_format: TokenFormatArg,
+        /// Access-token lifetime in seconds (default: tokens.access_token_ttl_secs).
+        #[arg(long)]
+        access_token_ttl: Option<i64>,
+        /// Refresh-token lifetime in seconds (default: tokens.refresh_token_ttl_secs).
+        #[arg(long)]
+        refresh_token_ttl: Option<i64>,
+    },
+    /// List clients.
+    List,
+    /// Show one client.
+    Show { client_id: String },
+    /// Change a client's settings; lists given replace the stored ones.
+    Update {
+        client_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "grant-type", value_name = "TYPE")]
+        grant_types: Vec<String>,
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        #[arg(long, value_name = "true|false")]
+        first_party: Option<bool>,
+        #[arg(long, value_enum)]
+        access_token_format: Option<TokenFormatArg>,
+        #[arg(long)]
+        access_token_ttl: Option<i64>,
+        #[arg(long)]
+        refresh_token_ttl: Option<i64>,
+    },
+    /// Delete a client.
+    Delete { client_id: String },
+    /// Replace a confidential client's secret; the new one is printed once.
+    RotateSecret { client_id: String },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlgArg {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+    All,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// List signing keys: active, and rotated ones still published.
+    List,
+    /// Make new active keys; old ones stay published until their tokens have expired.
+    Rotate {
+        #[arg(long, value_enum, default_value = "all")]
+        alg: AlgArg,
+    },
+}

@@ -1,0 +1,91 @@
+//! The first admin: created from `admin.email` / `admin.password` on first start, or else
+//! offered through a one-time setup link (single use, one hour, stored hashed) that the
+//! start-up banner shows.
+
+use crate::config::Config;
+use postern_core::email::Email;
+use postern_core::password::{Argon2Params, check_new_password};
+use postern_core::secret::BearerSecret;
+use postern_store::{NewAuditEvent, NewUser, Store, StoreError};
+
+/// How long a setup link stays valid.
+pub const SETUP_LINK_TTL_SECS: i64 = 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("admin.email: {0}")]
+    Email(postern_core::email::InvalidEmail),
+    #[error("admin.password: {0}")]
+    Password(postern_core::password::PasswordError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What start-up did about the first admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstAdmin {
+    /// An admin exists; nothing to do.
+    Exists,
+    /// Created from the configuration.
+    Created { email: String },
+    /// No admin: this link (absolute URL) lets the first visitor create one.
+    SetupLink { url: String },
+}
+
+/// Argon2id runs on the blocking pool, never on the async threads.
+pub async fn hash_password(
+    params: Argon2Params,
+    password: String,
+) -> Result<String, postern_core::password::PasswordError> {
+    tokio::task::spawn_blocking(move || {
+        postern_core::password::hash_password(&password, &params, &mut postern_core::system::os_rng())
+    })
+    .await
+    .unwrap_or(Err(postern_core::password::PasswordError::Hash))
+}
+
+pub async fn first_admin(store: &Store, config: &Config, issuer: &str, now: i64) -> Result<FirstAdmin, BootstrapError> {
+    if store.count_admins().await? > 0 {
+        return Ok(FirstAdmin::Exists);
+    }
+    if let (Some(email), Some(password)) = (&config.admin.email, &config.admin.password) {
+        let email = Email::parse(email).map_err(BootstrapError::Email)?;
+        check_new_password(password.expose()).map_err(BootstrapError::Password)?;
+        let hash = hash_password(config.password, password.expose().to_owned())
+            .await
+            .map_err(BootstrapError::Password)?;
+        let user = NewUser {
+            id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
+            email: email.clone(),
+            email_verified: true,
+            password_hash: Some(hash),
+            display_name: None,
+            is_admin: true,
+        };
+        match store.create_user(&user, now).await {
+            Ok(_) => {}
+            // Another node created it at the same moment.
+            Err(StoreError::Conflict(_)) => return Ok(FirstAdmin::Exists),
+            Err(e) => return Err(e.into()),
+        }
+        let event = NewAuditEvent {
+            actor: "system",
+            action: "admin.bootstrap",
+            target: Some(&user.id),
+            outcome: "success",
+            details: Some(serde_json::json!({ "email": email.as_str() })),
+            ..Default::default()
+        };
+        store.record_audit(&event, now).await?;
+        return Ok(FirstAdmin::Created {
+            email: email.as_str().to_owned(),
+        });
+    }
+    let token = BearerSecret::generate(&mut postern_core::system::os_rng());
+    store
+        .create_setup_token(&token.hash(), now, now + SETUP_LINK_TTL_SECS)
+        .await?;
+    Ok(FirstAdmin::SetupLink {
+        url: format!("{issuer}/setup?token={}", token.expose()),
+    })
+}

@@ -1,0 +1,264 @@
+//! Configuration: one typed struct, built from defaults, then an optional TOML file, then
+//! `POSTERN_*` environment variables (see [`load`]).
+//!
+//! Every secret has a `*_file` twin (and so a `POSTERN_…_FILE` variable) for container
+//! secrets; secrets print as `[redacted]` in `Debug` and in `postern config show`. Unknown
+//! keys are refused, never ignored: a typo in a security setting must not pass silently.
+
+mod load;
+
+pub use load::{ConfigError, Sources, load};
+
+use postern_core::password::Argon2Params;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A secret string: never printed, never serialized in clear.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+/// A database URL; its password is redacted whenever it is printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The URL with any password replaced by `[redacted]`.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("[redacted]"));
+                u.to_string().replace("%5Bredacted%5D", "[redacted]")
+            }
+            Ok(_) => self.0.clone(),
+            Err(_) if self.0.contains('@') => "[redacted: unparseable URL]".to_owned(),
+            Err(_) => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the SQLite database and the generated key file live.
+    pub data_dir: PathBuf,
+    /// The issuer identifier (RFC 8414 §2): https, or http on a loopback host. Defaults to
+    /// `http://` + the listen address.
+    pub issuer: Option<String>,
+    /// The key-encryption key: 32 bytes in base64 or hex. Generated into the data directory
+    /// when missing on SQLite; required on PostgreSQL, and the same on every node.
+    pub secret_key: Option<Secret>,
+    pub secret_key_file: Option<PathBuf>,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub tokens: TokenConfig,
+    pub password: Argon2Params,
+    pub admin: AdminConfig,
+    pub maintenance: MaintenanceConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./postern-data"),
+            issuer: None,
+            secret_key: None,
+            secret_key_file: None,
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+            tokens: TokenConfig::default(),
+            password: Argon2Params::default(),
+            admin: AdminConfig::default(),
+            maintenance: MaintenanceConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
+    pub shutdown_grace_secs: u64,
+    /// Requests taking longer are answered 408.
+    pub request_timeout_secs: u64,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shutdown_grace_secs: 10,
+            request_timeout_secs: 30,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://…`; defaults to `sqlite://<data_dir>/postern.db`.
+    pub url: Option<DatabaseUrl>,
+    pub url_file: Option<PathBuf>,
+    /// Pool size; 0 picks a default (16).
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the default on a terminal).
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, for example `info` or `postern_server=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Token lifetimes, in seconds. Clients may set shorter access and refresh lifetimes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    pub access_token_ttl_secs: i64,
+    pub id_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 600,
+            id_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+impl TokenConfig {
+    /// How long a rotated signing key stays in the JWKS: the longest a token it signed can
+    /// live, plus a minute of clock skew.
+    pub fn key_publish_secs(&self) -> i64 {
+        self.access_token_ttl_secs.max(self.id_token_ttl_secs) + 60
+    }
+}
+
+/// The first admin, created on first start when both are set and no admin exists.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub email: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// How often expired rows are deleted and signing keys re-read from the database.
+    pub interval_secs: u64,
+    /// Rows deleted per statement, so that a large backlog never holds a long lock.
+    pub cleanup_batch: i64,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        Self {
+            interval_secs: 60,
+            cleanup_batch: 500,
+        }
+    }
+}
+
+impl Config {
+    /// The database URL in effect.
+    pub fn database_url(&self) -> DatabaseUrl {
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl(format!("sqlite://{}", self.data_dir.join("postern.db").display())))
+    }
+
+    /// The issuer for a server listening on `bound` (the real port when configured with 0).
+    pub fn issuer_for(&self, bound: SocketAddr) -> String {
+        match &self.issuer {
+            Some(i) => i.trim_end_matches('/').to_owned(),
+            None => {
+                let host = if bound.ip().is_unspecified() {
+                    SocketAddr::from(([127, 0, 0, 1], bound.port()))
+                } else {
+                    bound
+                };
+                format!("http://{host}")
+            }
+        }
+    }
+
+    /// The configuration as `postern config show` prints it (TOML, secrets redacted).
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = Some(self.database_url());
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}

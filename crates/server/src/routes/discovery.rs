@@ -1,0 +1,77 @@
+//! Discovery (RFC 8414, OpenID Connect Discovery 1.0) and the JWKS endpoint.
+//!
+//! The metadata lists only what this server implements; later features add their endpoints
+//! here as they land. Both documents are prepared ahead of time and served from memory.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use postern_core::signing::Algorithm;
+use postern_proto::ProviderMetadata;
+
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// The metadata document for `issuer`.
+pub fn provider_metadata(issuer: &str) -> ProviderMetadata {
+    ProviderMetadata {
+        issuer: issuer.to_owned(),
+        authorization_endpoint: None,
+        token_endpoint: None,
+        jwks_uri: format!("{issuer}{JWKS_PATH}"),
+        userinfo_endpoint: None,
+        device_authorization_endpoint: None,
+        introspection_endpoint: None,
+        revocation_endpoint: None,
+        scopes_supported: Vec::new(),
+        response_types_supported: Vec::new(),
+        grant_types_supported: Vec::new(),
+        token_endpoint_auth_methods_supported: Vec::new(),
+        code_challenge_methods_supported: Vec::new(),
+        subject_types_supported: vec!["public".into()],
+        id_token_signing_alg_values_supported: vec![Algorithm::RS256.as_str().into()],
+        authorization_response_iss_parameter_supported: None,
+    }
+}
+
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        state.discovery_json.to_string(),
+    )
+        .into_response()
+}
+
+/// The public keys. Cached for five minutes; `ETag` lets caches revalidate cheaply, and a
+/// verifier that meets an unknown `kid` refetches.
+pub async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let keys = state.keys.keys();
+    let etag = HeaderValue::from_str(&keys.jwks_etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+    let cache = HeaderValue::from_static("public, max-age=300");
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == keys.jwks_etag || t.trim() == "*"));
+    if fresh {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache)],
+        )
+            .into_response();
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jwk-set+json"),
+            ),
+            (header::CACHE_CONTROL, cache),
+            (header::ETAG, etag),
+        ],
+        keys.jwks_json.clone(),
+    )
+        .into_response()
+}

@@ -1,0 +1,222 @@
+//! The first-admin setup page, reached through the one-time link printed at start when no
+//! admin exists. The link's token (256 bits, stored hashed, valid one hour) is what authorizes
+//! the form, so it doubles as the form's anti-CSRF secret; the `Origin` check is on top.
+
+use super::ClientMeta;
+use crate::bootstrap::hash_password;
+use crate::state::AppState;
+use axum::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use postern_core::email::Email;
+use postern_core::password::check_new_password;
+use postern_core::secret::TokenHash;
+use postern_pages::{MessagePage, SetupPage, render};
+use postern_store::NewUser;
+use postern_store::setup::SetupOutcome;
+use serde::Deserialize;
+
+const INVALID_LINK: &str = "This setup link is not valid: it has expired, was already used, or an admin exists. Run `postern serve` again for a new link, or create an admin with `postern admin user create --admin`.";
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+/// Pages that carry a secret in their URL or form are not cached, framed, or referred.
+fn page(status: StatusCode, html: String) -> Response {
+    let mut response = (status, Html(html)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    response
+}
+
+fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    page(status, render(&MessagePage { title, message: text }))
+}
+
+async fn usable(state: &AppState, token: &str) -> Result<bool, Response> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(false);
+    }
+    let now = state.now();
+    let ok = state.store.setup_token_usable(&TokenHash::of(token), now).await;
+    let admins = state.store.count_admins().await;
+    match (ok, admins) {
+        (Ok(ok), Ok(admins)) => Ok(ok && admins == 0),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "setup: database error");
+            Err(message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The server could not check this link. Try again shortly.",
+            ))
+        }
+    }
+}
+
+pub async fn form(State(state): State<AppState>, query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
+    let token = query.map(|q| q.0.token).unwrap_or_default();
+    match usable(&state, &token).await {
+        Ok(true) => page(
+            StatusCode::OK,
+            render(&SetupPage {
+                token: &token,
+                email: "",
+                name: "",
+                error: None,
+            }),
+        ),
+        Ok(false) => message(StatusCode::NOT_FOUND, "Setup link not valid", INVALID_LINK),
+        Err(response) => response,
+    }
+}
+
+/// A state-changing request must come from our own pages: refuse a foreign `Origin` or a
+/// cross-site fetch.
+pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(origin) => origin == state.issuer_origin(),
+        None => true,
+    };
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    origin_ok && !matches!(site, Some("cross-site"))
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    form: Result<Form<SetupForm>, FormRejection>,
+) -> Response {
+    if !same_origin(&state, &headers) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form must be sent from this server's own page.",
+        );
+    }
+    let form = match form {
+        Ok(Form(form)) => form,
+        // 400, 413 or 415 as the rejection says; never a 500.
+        Err(rejection) => {
+            return message(
+                rejection.status(),
+                "Request refused",
+                "The form could not be read. Open the setup link again.",
+            );
+        }
+    };
+    match usable(&state, &form.token).await {
+        Ok(true) => {}
+        Ok(false) => return message(StatusCode::NOT_FOUND, "Setup link not valid", INVALID_LINK),
+        Err(response) => return response,
+    }
+    let again = |error: &str| {
+        let view = SetupPage {
+            token: &form.token,
+            email: &form.email,
+            name: &form.name,
+            error: Some(error),
+        };
+        page(StatusCode::BAD_REQUEST, render(&view))
+    };
+    let Ok(email) = Email::parse(&form.email) else {
+        return again("Enter a valid email address.");
+    };
+    if let Err(e) = check_new_password(&form.password) {
+        return again(&format!("Choose another password: {e}."));
+    }
+    if form.password != form.password_confirm {
+        return again("The two passwords differ.");
+    }
+    let name = form.name.trim();
+    if name.chars().count() > 200 {
+        return again("The name is too long.");
+    }
+    let hash = match hash_password(state.config.password, form.password.clone()).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "setup: password hashing failed");
+            return message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The account could not be created. Try again shortly.",
+            );
+        }
+    };
+    let now = state.now();
+    let admin = NewUser {
+        id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
+        email,
+        email_verified: false,
+        password_hash: Some(hash),
+        display_name: (!name.is_empty()).then(|| name.to_owned()),
+        is_admin: true,
+    };
+    let outcome = state
+        .store
+        .complete_setup(&TokenHash::of(&form.token), &admin, now)
+        .await;
+    let audit_outcome = match &outcome {
+        Ok(SetupOutcome::Created) => "success",
+        _ => "failure",
+    };
+    let event = postern_store::NewAuditEvent {
+        actor: "setup-link",
+        action: "admin.setup",
+        target: Some(&admin.id),
+        ip: meta.ip.as_deref(),
+        user_agent: meta.user_agent.as_deref(),
+        outcome: audit_outcome,
+        details: Some(serde_json::json!({ "email": admin.email.as_str() })),
+    };
+    if let Err(e) = state.store.record_audit(&event, now).await {
+        tracing::error!(error = %e, "setup: could not record the audit event");
+    }
+    match outcome {
+        Ok(SetupOutcome::Created) => {
+            tracing::info!(user = %admin.id, "first admin created through the setup link");
+            message(
+                StatusCode::OK,
+                "Admin account created",
+                "The first admin account is ready. You can now sign in with it.",
+            )
+        }
+        Ok(SetupOutcome::Refused) => message(StatusCode::NOT_FOUND, "Setup link not valid", INVALID_LINK),
+        Err(postern_store::StoreError::Conflict(_)) => again("An account with this email exists already."),
+        Err(e) => {
+            tracing::error!(error = %e, "setup: database error");
+            message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The account could not be created. Try again shortly.",
+            )
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Building and running the application (see the crate docs).
+
+use crate::bootstrap::{self, FirstAdmin};
+use crate::config::Config;
+use crate::kek::{self, KekSource};
+use crate::keyring::{self, KeyRing};
+use crate::metrics::Metrics;
+use crate::routes;
+use crate::state::AppState;
+use postern_core::system::{Clock, SystemClock};
+use postern_store::{Backend, PoolOptions, Store};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("database: {0}")]
+    Store(#[from] postern_store::StoreError),
+    #[error(transparent)]
+    Kek(#[from] kek::KekError),
+    #[error(transparent)]
+    Keys(#[from] keyring::KeyError),
+    #[error(transparent)]
+    Bootstrap(#[from] bootstrap::BootstrapError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Opens the configured database (creating the data directory for SQLite) and applies the
+/// migrations. Used by `serve`, `migrate` and the admin commands alike.
+pub async fn open_store(config: &Config, now: i64) -> Result<(Store, postern_store::MigrationReport), StartError> {
+    let url = config.database_url();
+    if Backend::of_url(url.expose()) == Some(Backend::Sqlite) {
+        let dir = sqlite_dir(url.expose()).unwrap_or_else(|| config.data_dir.clone());
+        create_private_dir(&dir).map_err(|source| StartError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let options = PoolOptions {
+        max_connections: if config.database.max_connections == 0 {
+            16
+        } else {
+            config.database.max_connections
+        },
+        ..PoolOptions::default()
+    };
+    let store = Store::connect(url.expose(), options).await?;
+    let report = store.migrate(now).await?;
+    Ok((store, report))
+}
+
+/// The directory of a `sqlite://PATH[?…]` URL's file.
+fn sqlite_dir(url: &str) -> Option<PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    std::path::Path::new(path).parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            p.to_path_buf()
+        }
+    })
+}
+
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// A built application: database open, keys loaded, listener bound.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    first_admin: FirstAdmin,
+    kek_source: KekSource,
+    applied_migrations: Vec<i64>,
+}
+
+impl Application {
+    /// Builds with the system clock.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let (store, report) = open_store(&config, clock.now()).await?;
+        let (kek, kek_source) = kek::resolve(&config, store.backend())?;
+        kek::verify(&store, &kek, clock.now()).await?;
+        let created = keyring::ensure_keys(&store, &kek, clock.now()).await?;
+        for kid in &created {
+            tracing::info!(%kid, "generated a signing key");
+        }
+        let keys = KeyRing::load(&store, kek, clock.now()).await?;
+
+        let addr = config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let issuer = config.issuer_for(bound);
+        let first_admin = bootstrap::first_admin(&store, &config, &issuer, clock.now()).await?;
+
+        let metadata = routes::discovery::provider_metadata(&issuer);
+        let discovery_json = serde_json::to_string(&metadata).map_err(|e| StartError::Config(e.to_string()))?;
+        let state = AppState {
+            store,
+            config: Arc::new(config),
+            issuer: issuer.into(),
+            clock,
+            keys,
+            metrics: Arc::new(Metrics::new()),
+            discovery_json: discovery_json.into(),
+        };
+        Ok(Self {
+            listener,
+            state,
+            first_admin,
+            kek_source,
+            applied_migrations: report.applied,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn first_admin(&self) -> &FirstAdmin {
+        &self.first_admin
+    }
+
+    /// What the server is serving, printed once at start. Holds the setup link when there is
+    /// one (it is single use and expires in an hour), and never another secret.
+    pub fn banner(&self) -> String {
+        let config = &self.state.config;
+        let listen = self.listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let mut out = format!(
+            "Postern {version}\n  issuer:   {issuer}\n  listen:   http://{listen}\n  database: {db}\n",
+            version = env!("CARGO_PKG_VERSION"),
+            issuer = self.state.issuer,
+            db = config.database_url().redacted(),
+        );
+        if !self.applied_migrations.is_empty() {
+            out += &format!("  migrations applied: {:?}\n", self.applied_migrations);
+        }
+        match &self.kek_source {
+            KekSource::Configured => out += "  key-encryption key: from configuration\n",
+            KekSource::File(p) => out += &format!("  key-encryption key: {}\n", p.display()),
+            KekSource::Generated(p) => {
+                out += &format!(
+                    "  key-encryption key: generated {} (back it up with the database)\n",
+                    p.display()
+                )
+            }
+        }
+        match &self.first_admin {
+            FirstAdmin::Exists => {}
+            FirstAdmin::Created { email } => out += &format!("  first admin created: {email}\n"),
+            FirstAdmin::SetupLink { url } => {
+                out += &format!(
+                    "\nNo admin account exists yet. Create the first one:\n  - open {url}\n    (works once, within an hour), or\n  - run: postern admin user create --email you@example.org --admin --password-stdin\n"
+                )
+            }
+        }
+        out
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, lets in-flight requests finish
+    /// within `server.shutdown_grace_secs`, stops the background task and closes the pool.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let state = self.state;
+        let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
+        let (stop_tx, stop_rx) = watch::channel(false);
+
+        let maintenance = tokio::spawn(crate::maintenance::run(
+            state.store.clone(),
+            state.keys.clone(),
+            state.clock.clone(),
+            Duration::from_secs(state.config.maintenance.interval_secs),
+            state.config.maintenance.cleanup_batch,
+            stop_rx.clone(),
+        ));
+
+        let store = state.store.clone();
+        let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let signal = {
+            let stop_tx = stop_tx.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: no new connections, finishing requests in flight");
+                let _ = stop_tx.send(true);
+            }
+        };
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let mut stopped = stop_rx.clone();
+        let deadline = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        };
+        let result = tokio::select! {
+            r = server => r.map_err(StartError::Serve),
+            _ = deadline => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; closing them");
+                Ok(())
+            }
+        };
+        let _ = stop_tx.send(true);
+        let _ = maintenance.await;
+        store.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

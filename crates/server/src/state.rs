@@ -1,0 +1,40 @@
+//! What every handler can reach. Cheap to clone: everything is behind an `Arc` or is a pool.
+
+use crate::config::Config;
+use crate::keyring::KeyRing;
+use crate::metrics::Metrics;
+use postern_core::system::Clock;
+use postern_store::Store;
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    /// The issuer identifier, without a trailing slash.
+    pub issuer: Arc<str>,
+    pub clock: Arc<dyn Clock>,
+    pub keys: KeyRing,
+    pub metrics: Arc<Metrics>,
+    /// The discovery document, serialized once at start.
+    pub discovery_json: Arc<str>,
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The issuer's origin (`scheme://host[:port]`), for `Origin` checks.
+    pub fn issuer_origin(&self) -> String {
+        url::Url::parse(&self.issuer)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}

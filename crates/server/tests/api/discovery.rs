@@ -1,0 +1,84 @@
+//! Discovery documents and the JWKS.
+
+use crate::helpers::*;
+use postern_core::signing::PublicKey;
+use postern_proto::{JwkSet, ProviderMetadata};
+
+both!(discovery_describes_what_is_implemented, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/json");
+        let raw: serde_json::Value = r.json().await.unwrap();
+        let meta: ProviderMetadata = serde_json::from_value(raw.clone()).unwrap();
+        assert_eq!(meta.issuer, app.base);
+        assert_eq!(meta.jwks_uri, format!("{}/.well-known/jwks.json", app.base));
+        assert_eq!(meta.id_token_signing_alg_values_supported, ["RS256"]);
+        assert_eq!(meta.subject_types_supported, ["public"]);
+        // Nothing is advertised that does not exist yet.
+        for absent in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "userinfo_endpoint",
+            "device_authorization_endpoint",
+        ] {
+            assert!(raw.get(absent).is_none(), "{absent} advertised before it exists");
+        }
+    }
+});
+
+both!(jwks_serves_the_public_keys_with_caching_headers, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    let r = app.get("/.well-known/jwks.json").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/jwk-set+json");
+    assert_eq!(r.headers()["cache-control"], "public, max-age=300");
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let body = r.text().await.unwrap();
+    let set: JwkSet = serde_json::from_str(&body).unwrap();
+    let mut algs: Vec<_> = set.keys.iter().map(|k| k.alg.as_str()).collect();
+    algs.sort();
+    assert_eq!(algs, ["EdDSA", "RS256"]);
+    for jwk in &set.keys {
+        let public = PublicKey::from_jwk(jwk).expect("a usable public key");
+        assert_eq!(jwk.kid, public.thumbprint(), "kid is the RFC 7638 thumbprint");
+        assert_eq!(jwk.use_, "sig");
+    }
+    // No private member of any kind is published.
+    for private in ["\"d\"", "\"p\"", "\"q\"", "\"dp\"", "\"dq\"", "\"qi\""] {
+        assert!(!body.contains(private), "{private} in JWKS");
+    }
+    // The active keys sign, and what they sign verifies with the published keys.
+    let keys = app.state.keys.keys();
+    for (alg, active) in &keys.active {
+        let jwk = set
+            .keys
+            .iter()
+            .find(|k| k.kid == active.kid)
+            .unwrap_or_else(|| panic!("{alg} key published"));
+        let sig = active.key.sign(b"payload");
+        assert!(PublicKey::from_jwk(jwk).unwrap().verify(b"payload", &sig));
+    }
+
+    let again = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(again.text().await.unwrap().is_empty());
+    let stale = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .header("if-none-match", "\"other\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 200);
+});

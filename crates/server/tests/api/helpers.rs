@@ -1,0 +1,126 @@
+//! Starting a real server for a test: fresh database, port 0, fixed clock, cheap Argon2.
+
+use postern_core::password::Argon2Params;
+use postern_core::system::FixedClock;
+use postern_server::config::{Config, Secret};
+use postern_server::state::AppState;
+use postern_server::{Application, StartError};
+use postern_testkit::{Kind, TestDb};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const NOW: i64 = 1_800_000_000;
+
+/// Declares a test run on both backends: `both!(name, |kind| async move { … })`.
+macro_rules! both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                ($body)(postern_testkit::Kind::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                ($body)(postern_testkit::Kind::Postgres).await
+            }
+        }
+    };
+}
+pub(crate) use both;
+
+/// The configuration a test server starts with. PostgreSQL needs an explicit KEK; on SQLite
+/// the key file is generated in the data directory, as in production.
+pub fn test_config(db: &TestDb) -> Config {
+    let mut config = Config {
+        data_dir: db.dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    config.database.url = Some(postern_server::config::DatabaseUrl::new(db.url.clone()));
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.password = Argon2Params::INSECURE_FOR_TESTS;
+    config.database.max_connections = 4;
+    if db.url.starts_with("postgres") {
+        config.secret_key = Some(Secret::new(kek_for(&db.url)));
+    }
+    config
+}
+
+/// A KEK that is stable for one test database (so a restart finds the same one).
+fn kek_for(url: &str) -> String {
+    let h = postern_core::secret::TokenHash::of(url);
+    h.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub clock: Arc<FixedClock>,
+    pub app_first_admin: postern_server::bootstrap::FirstAdmin,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), StartError>>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Stops the server and waits until it has stopped; returns how `run_until_stopped` ended.
+    pub async fn stop(mut self) -> Result<(), StartError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.handle.take() {
+            Some(h) => h.await.unwrap(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Builds and starts a server on `config`.
+pub async fn start(config: Config) -> Result<TestApp, StartError> {
+    let clock = Arc::new(FixedClock::new(NOW));
+    let app = Application::build_with_clock(config, clock.clone()).await?;
+    let base = app.issuer().to_owned();
+    let state = app.state().clone();
+    let app_first_admin = app.first_admin().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Ok(TestApp {
+        base,
+        http,
+        state,
+        clock,
+        app_first_admin,
+        shutdown: Some(tx),
+        handle: Some(handle),
+    })
+}
+
+/// A fresh database of `kind` (None: PostgreSQL skipped) and a server on it.
+pub async fn spawn(kind: Kind) -> Option<(TestApp, TestDb)> {
+    let db = postern_testkit::fresh(kind).await?;
+    let app = start(test_config(&db)).await.unwrap();
+    Some((app, db))
+}

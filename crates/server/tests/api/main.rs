@@ -1,0 +1,13 @@
+//! Integration tests of the server over a real socket, on SQLite and PostgreSQL. One test
+//! binary for the crate (link time on two cores matters); areas are modules.
+// Tests fail by panicking: unwrap, expect and panic are how they say what went wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod config;
+mod discovery;
+mod keys;
+mod ops;
+mod robustness;
+mod setup;

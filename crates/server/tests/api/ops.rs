@@ -1,0 +1,74 @@
+//! Liveness, readiness, metrics, request ids, shutdown.
+
+use crate::helpers::*;
+
+both!(health_readiness_and_metrics, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    let r = app.get("/healthz").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok\n");
+
+    let r = app.get("/readyz").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-request-id").is_some_and(|v| !v.is_empty()));
+
+    let missing = app.get("/no/such/page").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.json::<serde_json::Value>().await.unwrap()["error"], "not_found");
+
+    let r = app.get("/metrics").await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(r#"postern_http_requests_total{method="GET",route="/readyz",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"postern_http_requests_total{method="GET",route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"postern_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 1"#)
+    );
+    assert!(text.ends_with("# EOF\n"));
+});
+
+both!(readiness_fails_when_the_database_is_gone, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    app.state.store.close().await;
+    let r = app.get("/readyz").await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "liveness does not depend on the database"
+    );
+});
+
+#[tokio::test]
+async fn request_ids_differ() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else {
+        return;
+    };
+    let a = app.get("/healthz").await.headers()["x-request-id"].clone();
+    let b = app.get("/healthz").await.headers()["x-request-id"].clone();
+    assert_ne!(a, b);
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_server_and_frees_the_port() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else {
+        return;
+    };
+    let url = app.url("/healthz");
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    app.stop().await.unwrap();
+    let after = reqwest::Client::new().get(&url).send().await;
+    assert!(after.is_err(), "no longer listening after shutdown");
+}
