@@ -192,6 +192,7 @@ impl Application {
                 )
             }
         }
+        out += "\nStop with Ctrl-C (or SIGTERM): requests in flight are finished first.";
         out
     }
 
