@@ -14,6 +14,8 @@
     clippy::panic
 )]
 
+pub mod browser;
+
 use rand::Rng;
 use sqlx::Connection;
 

@@ -40,12 +40,14 @@ pub struct SetupForm {
     password_confirm: String,
 }
 
-/// Pages that carry a secret in their URL or form are not cached, framed, or referred.
+/// Pages that carry a secret in their URL or form are not cached, not framed, and not referred
+/// to other sites. (`same-origin`, not `no-referrer`: with `no-referrer` browsers send
+/// `Origin: null` on the page's own form, which the origin check would then refuse.)
 fn page(status: StatusCode, html: String) -> Response {
     let mut response = (status, Html(html)).into_response();
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,

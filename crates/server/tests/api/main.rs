@@ -9,5 +9,6 @@ mod config;
 mod discovery;
 mod keys;
 mod ops;
+mod pages;
 mod robustness;
 mod setup;

@@ -1,0 +1,37 @@
+//! Pages in a real headless Chromium.
+
+use crate::helpers::*;
+use postern_server::bootstrap::FirstAdmin;
+use postern_testkit::browser::Browser;
+
+#[tokio::test]
+async fn first_admin_setup_in_a_browser() {
+    let Some(browser) = Browser::start().await else { return };
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    let FirstAdmin::SetupLink { url } = app.app_first_admin.clone() else { panic!("expected a setup link") };
+
+    browser.goto(&url).await;
+    assert!(browser.title().await.starts_with("Create the first admin"));
+    browser.fill("Email", "root@example.org").await;
+    browser.fill("Name", "Root <b>admin</b>").await;
+    browser.fill("Password", "long enough password").await;
+    browser.fill("Confirm password", "a different password").await;
+    browser.press("Create admin account").await;
+    browser.wait_for_text("The two passwords differ.").await;
+    assert_eq!(app.state.store.count_admins().await.unwrap(), 0);
+
+    // The form kept what was typed (escaped, so the name shows as text, not markup).
+    browser.fill("Password", "long enough password").await;
+    browser.fill("Confirm password", "long enough password").await;
+    browser.press("Create admin account").await;
+    browser.wait_for_text("Admin account created").await;
+    let email = postern_core::email::Email::parse("root@example.org").unwrap();
+    let admin = app.state.store.user_by_email(&email).await.unwrap().unwrap();
+    assert!(admin.is_admin);
+    assert_eq!(admin.display_name.as_deref(), Some("Root <b>admin</b>"));
+
+    // The link is spent.
+    browser.goto(&url).await;
+    browser.wait_for_text("This setup link is not valid").await;
+    browser.quit().await;
+}
