@@ -4,14 +4,14 @@ use crate::Postern;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
-/// Starts `postern serve` on port 0 and reads the banner up to the listen address.
-fn serve(p: &Postern) -> (Child, String, Vec<String>) {
+/// Starts `postern serve` on port 0 and reads the banner; logs go to `stderr`.
+fn serve_logging(p: &Postern, stderr: Stdio) -> (Child, String, Vec<String>) {
     let mut child = p
         .command(&["serve"])
         .env("POSTERN_SERVER__LISTEN", "127.0.0.1:0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut lines = Vec::new();
@@ -31,6 +31,10 @@ fn serve(p: &Postern) -> (Child, String, Vec<String>) {
     }
     std::thread::spawn(move || for _ in reader.lines() {});
     (child, base.expect("banner shows the listen address"), lines)
+}
+
+fn serve(p: &Postern) -> (Child, String, Vec<String>) {
+    serve_logging(p, Stdio::null())
 }
 
 fn sigterm(child: &Child) {
@@ -72,4 +76,36 @@ fn migrate_runs_alone() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("applied migrations [1]"));
     let out = p.run(&["migrate"], None);
     assert!(String::from_utf8_lossy(&out.stdout).contains("schema is current (version 1)"));
+}
+
+#[tokio::test]
+async fn json_logs_carry_request_ids_and_never_a_secret() {
+    let mut p = Postern::sqlite();
+    p.env.retain(|(k, _)| k != "POSTERN_LOG__LEVEL");
+    p.env.push(("POSTERN_LOG_FORMAT".into(), "json".into()));
+    p.env.push(("POSTERN_LOG_LEVEL".into(), "debug".into()));
+    let log_path = p.db.dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (mut child, base, banner) = serve_logging(&p, Stdio::from(log));
+    let banner = banner.join("\n");
+    let token = banner.split("token=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+
+    let page = reqwest::get(format!("{base}/setup?token={token}")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let id = page.headers()["x-request-id"].to_str().unwrap().to_owned();
+    sigterm(&child);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!logs.contains(&token), "the setup token reached the log");
+    let mut served = false;
+    for line in logs.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(entry.get("level").is_some() && entry.get("timestamp").is_some(), "{line}");
+        if entry["message"] == "served" && entry["span"]["id"] == id.as_str() {
+            assert_eq!(entry["span"]["path"], "/setup", "the path is logged, never the query");
+            served = true;
+        }
+    }
+    assert!(served, "the request was logged with its id: {logs}");
 }

@@ -221,11 +221,13 @@ fn check(c: &Config) -> Result<(), ConfigError> {
             return Err(err(key, "must be positive"));
         }
     }
-    if c.maintenance.interval_secs == 0 || c.server.request_timeout_secs == 0 {
-        return Err(err(
-            "maintenance.interval_secs / server.request_timeout_secs",
-            "must be positive",
-        ));
+    for (key, v) in [
+        ("maintenance.interval_secs", c.maintenance.interval_secs),
+        ("server.request_timeout_secs", c.server.request_timeout_secs),
+    ] {
+        if v == 0 {
+            return Err(err(key, "must be positive"));
+        }
     }
     if c.admin.email.is_some() != c.admin.password.is_some() {
         return Err(err("admin", "set both admin.email and admin.password (or neither)"));
