@@ -121,6 +121,12 @@ impl Application {
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
         let issuer = config.issuer_for(bound);
+        if config.issuer.is_none() && !bound.ip().is_loopback() {
+            tracing::warn!(
+                %issuer,
+                "listening beyond loopback without a configured issuer: set `issuer` (POSTERN_ISSUER) to the public https URL clients use"
+            );
+        }
         let first_admin = bootstrap::first_admin(&store, &config, &issuer, clock.now()).await?;
 
         let metadata = routes::discovery::provider_metadata(&issuer);
