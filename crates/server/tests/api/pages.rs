@@ -7,8 +7,12 @@ use postern_testkit::browser::Browser;
 #[tokio::test]
 async fn first_admin_setup_in_a_browser() {
     let Some(browser) = Browser::start().await else { return };
-    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
-    let FirstAdmin::SetupLink { url } = app.app_first_admin.clone() else { panic!("expected a setup link") };
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else {
+        return;
+    };
+    let FirstAdmin::SetupLink { url } = app.app_first_admin.clone() else {
+        panic!("expected a setup link")
+    };
 
     browser.goto(&url).await;
     assert!(browser.title().await.starts_with("Create the first admin"));
