@@ -60,7 +60,13 @@ impl GrantType {
         }
     }
 
-    /// Accepts the RFC names, and `device_code` as a short form of the RFC 8628 URN.
+    /// The exact wire value of a `grant_type` parameter.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+
+    /// Accepts the RFC names, and `device_code` as a short form of the RFC 8628 URN (for the
+    /// admin command line; the token endpoint takes only [`GrantType::from_wire`]).
     pub fn parse(s: &str) -> Option<Self> {
         if s == "device_code" {
             return Some(Self::DeviceCode);

@@ -7,14 +7,18 @@
 //! server hands down. CI proves this crate's dependency tree has no tokio, sqlx, axum or reqwest.
 
 pub mod client;
+pub mod client_auth;
 pub mod email;
 pub mod id;
+pub mod jwt;
 pub mod kek;
+pub mod oauth;
 pub mod password;
 pub mod scope;
 pub mod secret;
 pub mod signing;
 pub mod system;
+pub mod token;
 
 pub use rand_core::CryptoRngCore;
 

@@ -6,7 +6,9 @@
 pub mod discovery;
 pub mod error;
 pub mod jwk;
+pub mod token;
 
 pub use discovery::ProviderMetadata;
 pub use error::OAuthErrorBody;
 pub use jwk::{Jwk, JwkSet};
+pub use token::{IntrospectionResponse, TokenResponse};

@@ -3,8 +3,9 @@
 //! details never reach the client.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use postern_core::oauth::OAuthError;
 use postern_proto::OAuthErrorBody;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,9 @@ pub enum WebError {
     /// Something went wrong on our side; the cause is logged, the client sees a generic line.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An OAuth endpoint's error, in RFC 6749 §5.2 form.
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
 }
 
 impl WebError {
@@ -34,8 +38,49 @@ impl From<postern_store::StoreError> for WebError {
     }
 }
 
+/// RFC 6749 §5.1: token responses (and their errors) must not be cached.
+pub fn no_store(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+fn oauth_response(e: &OAuthError) -> Response {
+    let status = match e {
+        OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+        OAuthError::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let body = OAuthErrorBody {
+        error: e.code().to_owned(),
+        error_description: e.description(),
+    };
+    let mut response = (status, Json(body)).into_response();
+    no_store(&mut response);
+    if let OAuthError::InvalidClient { .. } = e {
+        // RFC 6749 §5.2 requires it when Basic was tried; HTTP requires it on every 401.
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"postern\""),
+        );
+    }
+    if let OAuthError::TemporarilyUnavailable = e {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        if let WebError::OAuth(e) = &self {
+            return oauth_response(e);
+        }
         let (status, error, description) = match &self {
             WebError::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
             WebError::InvalidRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", Some(m.clone())),
@@ -53,6 +98,7 @@ impl IntoResponse for WebError {
                     Some("internal error".to_owned()),
                 )
             }
+            WebError::OAuth(e) => (StatusCode::BAD_REQUEST, e.code(), e.description()),
         };
         let body = OAuthErrorBody {
             error: error.to_owned(),

@@ -7,7 +7,7 @@
 //! signing read only memory.
 
 use postern_core::kek::KeyEncryptionKey;
-use postern_core::signing::{Algorithm, PrivateKey};
+use postern_core::signing::{Algorithm, PrivateKey, PublicKey};
 use postern_proto::{Jwk, JwkSet};
 use postern_store::Store;
 use postern_store::keys::NewKey;
@@ -35,6 +35,8 @@ pub struct ActiveKey {
 #[derive(Debug)]
 pub struct Keys {
     pub active: BTreeMap<Algorithm, ActiveKey>,
+    /// Every published key by kid, for verifying our own tokens.
+    pub verifying: BTreeMap<String, PublicKey>,
     pub jwks: JwkSet,
     /// The JWKS document as served.
     pub jwks_json: String,
@@ -179,17 +181,22 @@ async fn read_keys(store: &Store, kek: &KeyEncryptionKey, now: i64, previous: Op
         }
     }
     let mut jwks = JwkSet::default();
+    let mut verifying = BTreeMap::new();
     for row in store.published_keys(now).await? {
-        let jwk: Jwk = serde_json::from_str(&row.public_jwk).map_err(|e| KeyError::Unusable {
+        let unusable = |reason: String| KeyError::Unusable {
             kid: row.kid.clone(),
-            reason: format!("public JWK: {e}"),
-        })?;
+            reason,
+        };
+        let jwk: Jwk = serde_json::from_str(&row.public_jwk).map_err(|e| unusable(format!("public JWK: {e}")))?;
+        let public = PublicKey::from_jwk(&jwk).ok_or_else(|| unusable("public JWK is not a usable key".into()))?;
+        verifying.insert(jwk.kid.clone(), public);
         jwks.keys.push(jwk);
     }
     let jwks_json = serde_json::to_string(&jwks).unwrap_or_else(|_| r#"{"keys":[]}"#.to_owned());
     let jwks_etag = etag_of(&jwks_json);
     Ok(Keys {
         active,
+        verifying,
         jwks,
         jwks_json,
         jwks_etag,

@@ -17,6 +17,7 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod tokens;
 
 pub use config::Config;
 pub use startup::{Application, StartError, open_store};

@@ -7,7 +7,12 @@ impl Store {
     /// went. Callers repeat while the count is non-zero.
     pub async fn delete_expired(&self, now: i64, batch: i64) -> Result<u64> {
         let mut total = 0;
-        for statement in [sql::CLEANUP_SETUP_TOKENS, sql::CLEANUP_RETIRED_KEYS] {
+        for statement in [
+            sql::CLEANUP_SETUP_TOKENS,
+            sql::CLEANUP_ACCESS_TOKENS,
+            sql::CLEANUP_REVOKED_JWTS,
+            sql::CLEANUP_RETIRED_KEYS,
+        ] {
             let done = on_db!(self, p => sqlx::query(statement).bind(now).bind(batch).execute(p).await.map(|r| r.rows_affected()))?;
             total += done;
         }

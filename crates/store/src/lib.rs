@@ -51,12 +51,14 @@ pub mod keys;
 pub mod migrate;
 pub mod setup;
 pub mod sql;
+pub mod tokens;
 pub mod users;
 
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use clients::{Client, ClientUpdate, NewClient};
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;
+pub use tokens::{AccessTokenRecord, NewAccessToken};
 pub use users::{NewUser, User};
 
 #[derive(Debug, thiserror::Error)]

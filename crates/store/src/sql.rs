@@ -51,7 +51,16 @@ statements! {
     SETUP_CONSUME = "UPDATE setup_tokens SET consumed_at = $2 WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING created_at";
     SETUP_IS_USABLE = "SELECT COUNT(*) FROM setup_tokens WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2";
 
+    // --- access tokens
+    ACCESS_TOKEN_INSERT = "INSERT INTO access_tokens (token_hash, client_id, user_id, subject, scope, audience, auth_time, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    ACCESS_TOKEN_BY_HASH = "SELECT client_id, user_id, subject, scope, audience, auth_time, issued_at, expires_at FROM access_tokens WHERE token_hash = $1 AND expires_at > $2";
+    ACCESS_TOKEN_REVOKE = "DELETE FROM access_tokens WHERE token_hash = $1 AND client_id = $2";
+    JWT_REVOKE = "INSERT INTO revoked_jwts (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING";
+    JWT_IS_REVOKED = "SELECT COUNT(*) FROM revoked_jwts WHERE jti = $1";
+
     // --- clean-up of expired rows, in bounded batches
     CLEANUP_SETUP_TOKENS = "DELETE FROM setup_tokens WHERE token_hash IN (SELECT token_hash FROM setup_tokens WHERE expires_at < $1 LIMIT $2)";
+    CLEANUP_ACCESS_TOKENS = "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at < $1 LIMIT $2)";
+    CLEANUP_REVOKED_JWTS = "DELETE FROM revoked_jwts WHERE jti IN (SELECT jti FROM revoked_jwts WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_RETIRED_KEYS = "DELETE FROM signing_keys WHERE kid IN (SELECT kid FROM signing_keys WHERE NOT active AND publish_until < $1 LIMIT $2)";
 }

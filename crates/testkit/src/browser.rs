@@ -18,7 +18,8 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub struct Browser {
     http: reqwest::Client,
     session: String,
-    driver: Driver,
+    /// Kept for its `Drop`, which ends ChromeDriver and its browser.
+    _driver: Driver,
     _profile: tempfile::TempDir,
 }
 
@@ -107,7 +108,7 @@ impl Browser {
         Some(Browser {
             http,
             session: format!("{base}/session/{session}"),
-            driver,
+            _driver: driver,
             _profile: profile,
         })
     }
@@ -264,10 +265,10 @@ impl Drop for Browser {
     /// A test that panics never reaches `quit`: end the session with a blocking request, so
     /// no Chromium outlives its test.
     fn drop(&mut self) {
-        if let Some(rest) = self.session.strip_prefix("http://") {
-            if let Some((addr, path)) = rest.split_once('/') {
-                let _ = delete_blocking(addr, &format!("/{path}"));
-            }
+        if let Some(rest) = self.session.strip_prefix("http://")
+            && let Some((addr, path)) = rest.split_once('/')
+        {
+            let _ = delete_blocking(addr, &format!("/{path}"));
         }
     }
 }
@@ -288,12 +289,11 @@ fn delete_blocking(addr: &str, path: &str) -> std::io::Result<()> {
 async fn wait_until_ready(http: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = http.get(format!("{base}/status")).send().await {
-            if let Ok(v) = r.json::<Value>().await {
-                if v["value"]["ready"] == true {
-                    return;
-                }
-            }
+        if let Ok(r) = http.get(format!("{base}/status")).send().await
+            && let Ok(v) = r.json::<Value>().await
+            && v["value"]["ready"] == true
+        {
+            return;
         }
         assert!(Instant::now() < deadline, "chromedriver did not become ready");
         tokio::time::sleep(Duration::from_millis(25)).await;

@@ -218,7 +218,8 @@ async fn clients_round_trip(p: &Postern, url: &str) {
 async fn admin_round_trips_on_sqlite() {
     let p = Postern::sqlite();
     users_round_trip(&p);
-    clients_round_trip(&p, &p.db.url.replace("postern.db", "postern.db")).await;
+    let url = p.db.url.clone();
+    clients_round_trip(&p, &url).await;
 }
 
 #[tokio::test]

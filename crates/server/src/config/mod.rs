@@ -189,7 +189,7 @@ pub struct TokenConfig {
 impl Default for TokenConfig {
     fn default() -> Self {
         Self {
-            access_token_ttl_secs: 600,
+            access_token_ttl_secs: 900,
             id_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 30 * 24 * 3600,
         }

@@ -14,19 +14,23 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// The metadata document for `issuer`.
 pub fn provider_metadata(issuer: &str) -> ProviderMetadata {
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let client_auth = strings(&["client_secret_basic", "client_secret_post", "none"]);
     ProviderMetadata {
         issuer: issuer.to_owned(),
         authorization_endpoint: None,
-        token_endpoint: None,
+        token_endpoint: Some(format!("{issuer}{}", super::TOKEN_PATH)),
         jwks_uri: format!("{issuer}{JWKS_PATH}"),
         userinfo_endpoint: None,
         device_authorization_endpoint: None,
-        introspection_endpoint: None,
-        revocation_endpoint: None,
+        introspection_endpoint: Some(format!("{issuer}{}", super::INTROSPECTION_PATH)),
+        revocation_endpoint: Some(format!("{issuer}{}", super::REVOCATION_PATH)),
         scopes_supported: Vec::new(),
         response_types_supported: Vec::new(),
-        grant_types_supported: Vec::new(),
-        token_endpoint_auth_methods_supported: Vec::new(),
+        grant_types_supported: strings(&["client_credentials"]),
+        token_endpoint_auth_methods_supported: client_auth.clone(),
+        introspection_endpoint_auth_methods_supported: strings(&["client_secret_basic", "client_secret_post"]),
+        revocation_endpoint_auth_methods_supported: client_auth,
         code_challenge_methods_supported: Vec::new(),
         subject_types_supported: vec!["public".into()],
         id_token_signing_alg_values_supported: vec![Algorithm::RS256.as_str().into()],

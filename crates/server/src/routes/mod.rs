@@ -1,8 +1,12 @@
 //! HTTP routes, one module per area, and the extractors they share.
 
+pub mod client_auth;
 pub mod discovery;
+pub mod introspection;
+pub mod oauth_form;
 pub mod ops;
 pub mod setup;
+pub mod token;
 
 use crate::error::WebError;
 use crate::metrics;
@@ -10,11 +14,15 @@ use crate::state::AppState;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
+
+pub const TOKEN_PATH: &str = "/oauth/token";
+pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
+pub const REVOCATION_PATH: &str = "/oauth/revoke";
 
 /// Every route of the server, with its middleware.
 pub fn router(state: AppState) -> Router {
@@ -28,6 +36,9 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
         .route(discovery::JWKS_PATH, get(discovery::jwks))
         .route("/setup", get(setup::form).post(setup::submit))
+        .route(TOKEN_PATH, post(token::token))
+        .route(INTROSPECTION_PATH, post(introspection::introspect))
+        .route(REVOCATION_PATH, post(introspection::revoke))
         .route_layer(axum::middleware::from_fn(metrics::tag_route))
         .fallback(|| async { WebError::NotFound })
         .layer(RequestBodyLimitLayer::new(max_body))

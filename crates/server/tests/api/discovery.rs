@@ -19,12 +19,23 @@ both!(discovery_describes_what_is_implemented, |kind| async move {
         assert_eq!(meta.jwks_uri, format!("{}/.well-known/jwks.json", app.base));
         assert_eq!(meta.id_token_signing_alg_values_supported, ["RS256"]);
         assert_eq!(meta.subject_types_supported, ["public"]);
+        assert_eq!(meta.token_endpoint, Some(format!("{}/oauth/token", app.base)));
+        assert_eq!(
+            meta.introspection_endpoint,
+            Some(format!("{}/oauth/introspect", app.base))
+        );
+        assert_eq!(meta.revocation_endpoint, Some(format!("{}/oauth/revoke", app.base)));
+        assert_eq!(meta.grant_types_supported, ["client_credentials"]);
+        assert_eq!(
+            meta.token_endpoint_auth_methods_supported,
+            ["client_secret_basic", "client_secret_post", "none"]
+        );
         // Nothing is advertised that does not exist yet.
         for absent in [
             "authorization_endpoint",
-            "token_endpoint",
             "userinfo_endpoint",
             "device_authorization_endpoint",
+            "code_challenge_methods_supported",
         ] {
             assert!(raw.get(absent).is_none(), "{absent} advertised before it exists");
         }

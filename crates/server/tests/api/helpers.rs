@@ -124,3 +124,32 @@ pub async fn spawn(kind: Kind) -> Option<(TestApp, TestDb)> {
     let app = start(test_config(&db)).await.unwrap();
     Some((app, db))
 }
+
+/// Registers a client directly in the store; returns its id and secret (confidential only).
+pub async fn register(
+    app: &TestApp,
+    client_type: postern_core::client::ClientType,
+    grants: &[postern_core::client::GrantType],
+    scopes: &str,
+    format: postern_core::client::AccessTokenFormat,
+) -> (String, Option<String>) {
+    use postern_core::client::ClientType;
+    let mut rng = postern_core::system::os_rng();
+    let secret =
+        (client_type == ClientType::Confidential).then(|| postern_core::secret::BearerSecret::generate(&mut rng));
+    let client = postern_store::NewClient {
+        client_id: postern_core::id::random_id(&mut rng),
+        name: "Test client".into(),
+        client_type,
+        secret_hash: secret.as_ref().map(|s| s.hash()),
+        redirect_uris: vec![postern_core::client::RedirectUri::parse("https://app.example.org/cb").unwrap()],
+        grant_types: grants.to_vec(),
+        allowed_scopes: postern_core::oauth::parse_scope_param(scopes).unwrap(),
+        first_party: false,
+        access_token_format: format,
+        access_token_ttl: 900,
+        refresh_token_ttl: 86_400,
+    };
+    app.state.store.create_client(&client, NOW).await.unwrap();
+    (client.client_id, secret.map(|s| s.expose().to_owned()))
+}

@@ -12,3 +12,4 @@ mod ops;
 mod pages;
 mod robustness;
 mod setup;
+mod token;

@@ -1,0 +1,222 @@
+//! JSON Web Tokens (RFC 7519) in JWS compact serialization (RFC 7515), signed with Postern's
+//! own keys.
+//!
+//! Verification is strict on purpose: the header's `alg` must be the algorithm of the key named
+//! by `kid` (so `none` and algorithm confusion are impossible), the token is bounded in size, and
+//! every part must be canonical base64url. Claim checks (expiry, audience) belong to the caller,
+//! with `now` as a parameter.
+
+use crate::signing::{PrivateKey, PublicKey};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Longest token accepted for verification; ours are far shorter.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    pub alg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typ: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("unknown signing key")]
+    UnknownKey,
+    #[error("algorithm does not match the key")]
+    Algorithm,
+    #[error("bad signature")]
+    Signature,
+    #[error("unexpected token type")]
+    Type,
+}
+
+/// Signs `claims` with `key`, naming it `kid`, with the given `typ` header.
+pub fn sign(claims: &impl Serialize, key: &PrivateKey, kid: &str, typ: &str) -> Result<String, JwtError> {
+    let header = Header {
+        alg: key.algorithm().as_str().to_owned(),
+        typ: Some(typ.to_owned()),
+        kid: Some(kid.to_owned()),
+    };
+    let header = serde_json::to_vec(&header).map_err(|_| JwtError::Malformed)?;
+    let payload = serde_json::to_vec(claims).map_err(|_| JwtError::Malformed)?;
+    let mut token = URL_SAFE_NO_PAD.encode(header);
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(payload));
+    let signature = key.sign(token.as_bytes());
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    Ok(token)
+}
+
+/// Whether a string has the shape of a compact JWS (three base64url parts), without verifying.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.len() <= MAX_TOKEN_BYTES
+        && token.split('.').count() == 3
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Verifies the signature with the key `find_key(kid)` returns and decodes the claims.
+/// `typ` is checked case-insensitively when given (RFC 9068 §4: `at+jwt`).
+pub fn verify<'k, C: DeserializeOwned>(
+    token: &str,
+    typ: Option<&str>,
+    find_key: impl FnOnce(&str) -> Option<&'k PublicKey>,
+) -> Result<(Header, C), JwtError> {
+    if !looks_like_jwt(token) {
+        return Err(JwtError::Malformed);
+    }
+    let mut parts = token.splitn(3, '.');
+    let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(JwtError::Malformed);
+    };
+    let header: Header = decode_json(h)?;
+    if let Some(expected) = typ
+        && !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(expected))
+    {
+        return Err(JwtError::Type);
+    }
+    let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
+    let key = find_key(kid).ok_or(JwtError::UnknownKey)?;
+    if header.alg != key.algorithm().as_str() {
+        return Err(JwtError::Algorithm);
+    }
+    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| JwtError::Malformed)?;
+    let signing_input = &token[..h.len() + 1 + p.len()];
+    if !key.verify(signing_input.as_bytes(), &signature) {
+        return Err(JwtError::Signature);
+    }
+    let claims = decode_json(p)?;
+    Ok((header, claims))
+}
+
+fn decode_json<T: DeserializeOwned>(part: &str) -> Result<T, JwtError> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)
+}
+
+/// A JSON value that is one string or an array of strings (the `aud` claim, RFC 7519 §4.1.3);
+/// one element is written as a plain string.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OneOrMany(pub Vec<String>);
+
+impl Serialize for OneOrMany {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match Raw::deserialize(d)? {
+            Raw::One(s) => OneOrMany(vec![s]),
+            Raw::Many(v) => OneOrMany(v),
+        })
+    }
+}
+
+impl OneOrMany {
+    pub fn contains(&self, value: &str) -> bool {
+        self.0.iter().any(|v| v == value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::Algorithm;
+    use rand_core::SeedableRng;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn sign_and_verify_with_each_algorithm() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        for alg in Algorithm::ALL {
+            let key = PrivateKey::generate(alg, &mut rng).unwrap();
+            let public = key.public();
+            let token = sign(&json!({"sub": "u1", "aud": "x"}), &key, "k1", "at+jwt").unwrap();
+            let (header, claims): (Header, Value) =
+                verify(&token, Some("at+jwt"), |kid| (kid == "k1").then_some(&public)).unwrap();
+            assert_eq!(header.alg, alg.as_str());
+            assert_eq!(claims["sub"], "u1");
+            assert_eq!(
+                verify::<Value>(&token, Some("JWT"), |_| Some(&public)).err(),
+                Some(JwtError::Type)
+            );
+            assert_eq!(
+                verify::<Value>(&token, None, |_| None).err(),
+                Some(JwtError::UnknownKey)
+            );
+            // A changed payload breaks the signature.
+            let parts: Vec<&str> = token.split('.').collect();
+            let forged = format!(
+                "{}.{}.{}",
+                parts[0],
+                URL_SAFE_NO_PAD.encode(br#"{"sub":"admin"}"#),
+                parts[2]
+            );
+            assert_eq!(
+                verify::<Value>(&forged, None, |_| Some(&public)).err(),
+                Some(JwtError::Signature)
+            );
+        }
+    }
+
+    #[test]
+    fn alg_none_and_algorithm_confusion_are_refused() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(12);
+        let ed = PrivateKey::generate(Algorithm::EdDSA, &mut rng).unwrap();
+        let public = ed.public();
+        let token = sign(&json!({"sub": "u"}), &ed, "k", "at+jwt").unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        for alg in ["none", "RS256", "HS256"] {
+            let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","kid":"k"}}"#));
+            let sig = token.split('.').nth(2).unwrap();
+            for candidate in [format!("{header}.{payload}."), format!("{header}.{payload}.{sig}")] {
+                let got = verify::<Value>(&candidate, None, |_| Some(&public)).err();
+                assert!(
+                    matches!(got, Some(JwtError::Algorithm | JwtError::Malformed)),
+                    "{alg}: {got:?}"
+                );
+            }
+        }
+        assert_eq!(
+            verify::<Value>("a.b", None, |_| Some(&public)).err(),
+            Some(JwtError::Malformed)
+        );
+        assert_eq!(
+            verify::<Value>(&"a".repeat(MAX_TOKEN_BYTES + 1), None, |_| Some(&public)).err(),
+            Some(JwtError::Malformed)
+        );
+    }
+
+    #[test]
+    fn audience_is_one_or_many() {
+        assert_eq!(serde_json::to_string(&OneOrMany(vec!["a".into()])).unwrap(), r#""a""#);
+        assert_eq!(
+            serde_json::to_string(&OneOrMany(vec!["a".into(), "b".into()])).unwrap(),
+            r#"["a","b"]"#
+        );
+        let one: OneOrMany = serde_json::from_str(r#""a""#).unwrap();
+        let many: OneOrMany = serde_json::from_str(r#"["a","b"]"#).unwrap();
+        assert!(one.contains("a") && many.contains("b") && !many.contains("c"));
+    }
+}

@@ -1,0 +1,156 @@
+//! OAuth 2.0 protocol errors, named after their RFC codes, and the request-level rules shared by
+//! the token, introspection and revocation endpoints.
+
+use crate::scope::Scope;
+
+/// An error a client receives in the RFC 6749 §5.2 JSON format. The `String` is a safe,
+/// human-readable `error_description`; it never carries internal details.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// "The request is missing a required parameter, includes an unsupported parameter value
+    /// (other than grant type), repeats a parameter, includes multiple credentials, utilizes
+    /// more than one mechanism for authenticating the client, or is otherwise malformed."
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    /// "Client authentication failed (e.g., unknown client, no client authentication included,
+    /// or unsupported authentication method)." `basic` records whether the client tried HTTP
+    /// Basic, which obliges a 401 with `WWW-Authenticate`.
+    #[error("invalid_client")]
+    InvalidClient { basic: bool },
+    /// "The provided authorization grant (e.g., authorization code, resource owner credentials)
+    /// or refresh token is invalid, expired, revoked, does not match the redirection URI used in
+    /// the authorization request, or was issued to another client."
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(String),
+    /// "The authenticated client is not authorized to use this authorization grant type."
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(String),
+    /// "The authorization grant type is not supported by the authorization server."
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    /// "The requested scope is invalid, unknown, malformed, or exceeds the scope granted by the
+    /// resource owner."
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    /// RFC 8707 §2: "The requested resource is invalid, missing, unknown, or malformed."
+    #[error("invalid_target: {0}")]
+    InvalidTarget(String),
+    /// RFC 7009 §2.2.1: "The authorization server does not support the revocation of the
+    /// presented token type."
+    #[error("unsupported_token_type")]
+    UnsupportedTokenType,
+    /// "The authorization server encountered an unexpected condition that prevented it from
+    /// fulfilling the request."
+    #[error("server_error")]
+    ServerError,
+    /// "The authorization server is currently unable to handle the request due to a temporary
+    /// overloading or maintenance of the server."
+    #[error("temporarily_unavailable")]
+    TemporarilyUnavailable,
+}
+
+impl OAuthError {
+    /// The RFC error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient { .. } => "invalid_client",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::InvalidTarget(_) => "invalid_target",
+            OAuthError::UnsupportedTokenType => "unsupported_token_type",
+            OAuthError::ServerError => "server_error",
+            OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The `error_description` sent to the client.
+    pub fn description(&self) -> Option<String> {
+        match self {
+            OAuthError::InvalidRequest(d)
+            | OAuthError::InvalidGrant(d)
+            | OAuthError::UnauthorizedClient(d)
+            | OAuthError::InvalidScope(d)
+            | OAuthError::InvalidTarget(d) => Some(d.clone()),
+            OAuthError::InvalidClient { .. } => Some("client authentication failed".into()),
+            OAuthError::UnsupportedGrantType => Some("unsupported grant_type".into()),
+            OAuthError::UnsupportedTokenType => Some("this token type cannot be revoked".into()),
+            OAuthError::ServerError => Some("internal error".into()),
+            OAuthError::TemporarilyUnavailable => Some("try again shortly".into()),
+        }
+    }
+
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        OAuthError::InvalidRequest(d.into())
+    }
+}
+
+/// Parses a `scope` parameter (RFC 6749 §3.3: space-delimited, order-free) into distinct scopes.
+pub fn parse_scope_param(value: &str) -> Result<Vec<Scope>, OAuthError> {
+    let mut out: Vec<Scope> = Vec::new();
+    for token in value.split(' ').filter(|t| !t.is_empty()) {
+        let scope = Scope::parse(token).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
+        if !out.contains(&scope) {
+            out.push(scope);
+        }
+    }
+    Ok(out)
+}
+
+/// The scopes to grant: those requested that the client is allowed, or all it is allowed when
+/// none were requested (RFC 6749 §3.3 lets the server apply a default). Requesting only scopes
+/// the client may not have is `invalid_scope`.
+pub fn grant_scopes(requested: &[Scope], allowed: &[Scope]) -> Result<Vec<Scope>, OAuthError> {
+    if requested.is_empty() {
+        return Ok(allowed.to_vec());
+    }
+    let granted: Vec<Scope> = requested.iter().filter(|s| allowed.contains(s)).cloned().collect();
+    if granted.is_empty() {
+        return Err(OAuthError::InvalidScope(
+            "none of the requested scopes is allowed for this client".into(),
+        ));
+    }
+    Ok(granted)
+}
+
+/// Joins scopes for a `scope` response member or claim.
+pub fn scope_string(scopes: &[Scope]) -> String {
+    scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(s: &str) -> Vec<Scope> {
+        parse_scope_param(s).unwrap()
+    }
+
+    #[test]
+    fn scope_parameter_and_grant() {
+        assert_eq!(scope_string(&scopes("  read  write read ")), "read write");
+        assert!(matches!(
+            parse_scope_param("ok bad\"one"),
+            Err(OAuthError::InvalidScope(_))
+        ));
+        let allowed = scopes("read write");
+        assert_eq!(
+            scope_string(&grant_scopes(&scopes("write admin"), &allowed).unwrap()),
+            "write"
+        );
+        assert_eq!(scope_string(&grant_scopes(&[], &allowed).unwrap()), "read write");
+        assert!(matches!(
+            grant_scopes(&scopes("admin"), &allowed),
+            Err(OAuthError::InvalidScope(_))
+        ));
+    }
+
+    #[test]
+    fn codes_are_the_rfc_names() {
+        assert_eq!(OAuthError::InvalidClient { basic: true }.code(), "invalid_client");
+        assert_eq!(OAuthError::UnsupportedGrantType.code(), "unsupported_grant_type");
+        assert_eq!(OAuthError::InvalidGrant("x".into()).description().as_deref(), Some("x"));
+    }
+}

@@ -1,0 +1,90 @@
+//! Token introspection (RFC 7662) and revocation (RFC 7009).
+//!
+//! Introspection is for resource servers, which call as confidential clients; any token that is
+//! not ours, not valid now, or revoked is `{"active": false}` and nothing more. Revocation may be
+//! called by the client the token was issued to (public clients with their `client_id`); it
+//! answers 200 whether or not the token existed, so it tells nothing about other clients' tokens.
+
+use super::client_auth;
+use super::oauth_form::OAuthForm;
+use crate::error::{WebError, no_store};
+use crate::state::AppState;
+use crate::tokens;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use postern_core::oauth::OAuthError;
+use postern_proto::IntrospectionResponse;
+
+fn oauth_form(form: Result<OAuthForm, WebError>) -> Result<OAuthForm, OAuthError> {
+    form.map_err(|e| match e {
+        WebError::OAuth(e) => e,
+        other => OAuthError::invalid_request(other.to_string()),
+    })
+}
+
+fn store_error(e: postern_store::StoreError) -> OAuthError {
+    tracing::error!(error = %e, "token lookup failed");
+    OAuthError::ServerError
+}
+
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<OAuthForm, WebError>,
+) -> Response {
+    let result = async {
+        let form = oauth_form(form)?;
+        client_auth::authenticate_confidential(&state, &headers, &form).await?;
+        let token = form.required("token")?;
+        let active = tokens::inspect_access_token(&state, token).await.map_err(store_error)?;
+        Ok::<_, OAuthError>(match active {
+            Some(t) => IntrospectionResponse {
+                active: true,
+                scope: (!t.scope.is_empty()).then_some(t.scope),
+                client_id: Some(t.client_id),
+                token_type: Some("Bearer".into()),
+                exp: Some(t.expires_at),
+                iat: Some(t.issued_at),
+                sub: Some(t.subject),
+                aud: Some(t.audience),
+                iss: Some(state.issuer.to_string()),
+                jti: t.jti,
+            },
+            None => IntrospectionResponse::default(),
+        })
+    }
+    .await;
+    match result {
+        Ok(body) => {
+            let mut response = Json(body).into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(e) => WebError::OAuth(e).into_response(),
+    }
+}
+
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: Result<OAuthForm, WebError>) -> Response {
+    let result = async {
+        let form = oauth_form(form)?;
+        let client = client_auth::authenticate(&state, &headers, &form).await?;
+        let token = form.required("token")?;
+        // RFC 7009 §2.1: the hint only speeds up the lookup; an unknown hint is ignored.
+        let _hint = form.one("token_type_hint")?;
+        tokens::revoke_access_token(&state, token, &client.client_id)
+            .await
+            .map_err(store_error)?;
+        Ok::<_, OAuthError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(e) => WebError::OAuth(e).into_response(),
+    }
+}

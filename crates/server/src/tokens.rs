@@ -1,0 +1,207 @@
+//! Issuing and recognising access tokens.
+//!
+//! JWT access tokens (RFC 9068) are signed with the active EdDSA key and issued without any
+//! database write; they are recognised by signature, issuer, expiry and the `jti` deny-list.
+//! Opaque access tokens are 256-bit random strings stored only as their SHA-256 hash, recognised
+//! by a lookup, and revoked by deleting the row.
+
+use crate::state::AppState;
+use postern_core::client::AccessTokenFormat;
+use postern_core::jwt::{self, OneOrMany};
+use postern_core::oauth::{OAuthError, scope_string};
+use postern_core::scope::Scope;
+use postern_core::secret::{BearerSecret, TokenHash};
+use postern_core::signing::Algorithm;
+use postern_core::token::{ACCESS_TOKEN_TYP, AccessClaims, new_jti};
+use postern_store::{AccessTokenRecord, Client, NewAccessToken};
+
+/// Access tokens are signed with the fast key.
+pub const ACCESS_TOKEN_ALG: Algorithm = Algorithm::EdDSA;
+
+/// What a new access token stands for.
+pub struct Grant<'a> {
+    pub client: &'a Client,
+    pub user_id: Option<&'a str>,
+    /// `sub`: the user id, or the client id for client credentials.
+    pub subject: &'a str,
+    pub scopes: &'a [Scope],
+    pub audience: Vec<String>,
+    pub auth_time: Option<i64>,
+}
+
+pub struct Issued {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+fn server_error(e: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "could not issue a token");
+    OAuthError::ServerError
+}
+
+pub async fn issue_access_token(state: &AppState, grant: &Grant<'_>) -> Result<Issued, OAuthError> {
+    let now = state.now();
+    let ttl = grant.client.access_token_ttl;
+    let scope = scope_string(grant.scopes);
+    let access_token = match grant.client.access_token_format {
+        AccessTokenFormat::Jwt => {
+            let claims = AccessClaims {
+                iss: state.issuer.to_string(),
+                sub: grant.subject.to_owned(),
+                aud: OneOrMany(grant.audience.clone()),
+                client_id: grant.client.client_id.clone(),
+                scope: scope.clone(),
+                jti: new_jti(&mut postern_core::system::os_rng()),
+                iat: now,
+                exp: now + ttl,
+                auth_time: grant.auth_time,
+            };
+            let keys = state.keys.keys();
+            let key = keys
+                .active
+                .get(&ACCESS_TOKEN_ALG)
+                .ok_or_else(|| server_error("no active EdDSA key"))?;
+            jwt::sign(&claims, &key.key, &key.kid, ACCESS_TOKEN_TYP).map_err(server_error)?
+        }
+        AccessTokenFormat::Opaque => {
+            let secret = BearerSecret::generate(&mut postern_core::system::os_rng());
+            let record = AccessTokenRecord {
+                client_id: grant.client.client_id.clone(),
+                user_id: grant.user_id.map(str::to_owned),
+                subject: grant.subject.to_owned(),
+                scope: scope.clone(),
+                audience: grant.audience.join(" "),
+                auth_time: grant.auth_time,
+                issued_at: now,
+                expires_at: now + ttl,
+            };
+            state
+                .store
+                .insert_access_token(&NewAccessToken {
+                    hash: secret.hash(),
+                    record: &record,
+                })
+                .await
+                .map_err(server_error)?;
+            secret.expose().to_owned()
+        }
+    };
+    Ok(Issued {
+        access_token,
+        expires_in: ttl,
+        scope,
+    })
+}
+
+/// An access token that is valid now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveToken {
+    pub client_id: String,
+    pub subject: String,
+    pub scope: String,
+    pub audience: Vec<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub auth_time: Option<i64>,
+    /// Set for JWTs.
+    pub jti: Option<String>,
+}
+
+/// Verifies one of our JWT access tokens (signature, type, issuer), without the time checks.
+pub fn verify_jwt(state: &AppState, token: &str) -> Option<AccessClaims> {
+    let keys = state.keys.keys();
+    let (_, claims): (_, AccessClaims) =
+        jwt::verify(token, Some(ACCESS_TOKEN_TYP), |kid| keys.verifying.get(kid)).ok()?;
+    (claims.iss == *state.issuer).then_some(claims)
+}
+
+/// The token, if it is one of ours and active: not expired, not revoked.
+pub async fn inspect_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<ActiveToken>, postern_store::StoreError> {
+    let now = state.now();
+    if jwt::looks_like_jwt(token) {
+        let Some(claims) = verify_jwt(state, token) else {
+            return Ok(None);
+        };
+        if !claims.is_current(now) || state.store.is_jwt_revoked(&claims.jti).await? {
+            return Ok(None);
+        }
+        return Ok(Some(ActiveToken {
+            client_id: claims.client_id,
+            subject: claims.sub,
+            scope: claims.scope,
+            audience: claims.aud.0,
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+            auth_time: claims.auth_time,
+            jti: Some(claims.jti),
+        }));
+    }
+    if token.is_empty() || token.len() > 512 {
+        return Ok(None);
+    }
+    Ok(state
+        .store
+        .access_token(&TokenHash::of(token), now)
+        .await?
+        .map(|r| ActiveToken {
+            client_id: r.client_id,
+            subject: r.subject,
+            scope: r.scope,
+            audience: r
+                .audience
+                .split(' ')
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            auth_time: r.auth_time,
+            jti: None,
+        }))
+}
+
+/// Revokes an access token issued to `client_id`: opaque tokens are deleted, JWTs go on the
+/// deny-list until they expire. Tokens of other clients, unknown and expired tokens are left
+/// alone (and the caller still answers 200, RFC 7009 §2.2).
+pub async fn revoke_access_token(
+    state: &AppState,
+    token: &str,
+    client_id: &str,
+) -> Result<bool, postern_store::StoreError> {
+    if jwt::looks_like_jwt(token) {
+        let Some(claims) = verify_jwt(state, token) else {
+            return Ok(false);
+        };
+        if claims.client_id != client_id || claims.exp <= state.now() {
+            return Ok(false);
+        }
+        state.store.revoke_jwt(&claims.jti, claims.exp).await?;
+        return Ok(true);
+    }
+    state.store.revoke_access_token(&TokenHash::of(token), client_id).await
+}
+
+/// The audiences of a new token: the `resource` parameters (RFC 8707: absolute URIs without a
+/// fragment), or the issuer when none is given.
+pub fn audiences(state: &AppState, resources: &[&str]) -> Result<Vec<String>, OAuthError> {
+    if resources.is_empty() {
+        return Ok(vec![state.issuer.to_string()]);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for r in resources {
+        let ok = url::Url::parse(r).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base()) && !r.contains(' ');
+        if !ok {
+            return Err(OAuthError::InvalidTarget(format!(
+                "resource {r:?} must be an absolute URI without a fragment"
+            )));
+        }
+        if !out.iter().any(|o| o == r) {
+            out.push((*r).to_owned());
+        }
+    }
+    Ok(out)
+}

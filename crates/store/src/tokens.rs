@@ -1,0 +1,59 @@
+//! Opaque access tokens and the deny-list of revoked JWT access tokens.
+
+use crate::{Result, Store, sql};
+use postern_core::secret::TokenHash;
+
+/// What an opaque access token stands for (the token itself is stored only as its hash).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccessTokenRecord {
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub subject: String,
+    pub scope: String,
+    /// Space-separated audiences.
+    pub audience: String,
+    pub auth_time: Option<i64>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccessToken<'a> {
+    pub hash: TokenHash,
+    pub record: &'a AccessTokenRecord,
+}
+
+impl Store {
+    pub async fn insert_access_token(&self, t: &NewAccessToken<'_>) -> Result<()> {
+        let r = t.record;
+        on_db!(self, p => sqlx::query(sql::ACCESS_TOKEN_INSERT)
+            .bind(t.hash.as_bytes()).bind(&r.client_id).bind(&r.user_id).bind(&r.subject).bind(&r.scope)
+            .bind(&r.audience).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at)
+            .execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The token's record if it exists and has not expired at `now`.
+    pub async fn access_token(&self, hash: &TokenHash, now: i64) -> Result<Option<AccessTokenRecord>> {
+        Ok(
+            on_db!(self, p => sqlx::query_as(sql::ACCESS_TOKEN_BY_HASH).bind(hash.as_bytes()).bind(now).fetch_optional(p).await)?,
+        )
+    }
+
+    /// Deletes an opaque token issued to `client_id`; returns whether one was deleted.
+    pub async fn revoke_access_token(&self, hash: &TokenHash, client_id: &str) -> Result<bool> {
+        let n = on_db!(self, p => sqlx::query(sql::ACCESS_TOKEN_REVOKE).bind(hash.as_bytes()).bind(client_id).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
+    /// Puts a JWT's `jti` on the deny-list until `expires_at` (its `exp`).
+    pub async fn revoke_jwt(&self, jti: &str, expires_at: i64) -> Result<()> {
+        on_db!(self, p => sqlx::query(sql::JWT_REVOKE).bind(jti).bind(expires_at).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn is_jwt_revoked(&self, jti: &str) -> Result<bool> {
+        let n: i64 = on_db!(self, p => sqlx::query_scalar(sql::JWT_IS_REVOKED).bind(jti).fetch_one(p).await)?;
+        Ok(n > 0)
+    }
+}
