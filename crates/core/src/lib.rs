@@ -18,6 +18,7 @@ pub mod scope;
 pub mod secret;
 pub mod signing;
 pub mod system;
+pub mod throttle;
 pub mod token;
 
 pub use rand_core::CryptoRngCore;

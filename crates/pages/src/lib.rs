@@ -21,6 +21,27 @@ pub struct SetupPage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// The sign-in form. `request` is the handle of an authorization request waiting for it (empty
+/// when signing in directly).
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub csrf: &'a str,
+    pub request: &'a str,
+    pub email: &'a str,
+    pub client_name: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+/// The signed-in user's account page.
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub csrf: &'a str,
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+}
+
 /// A page with a title and one message: setup done, link expired, errors.
 #[derive(Template)]
 #[template(path = "message.html")]

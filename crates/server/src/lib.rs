@@ -13,10 +13,13 @@ pub mod kek;
 pub mod keyring;
 pub mod maintenance;
 pub mod metrics;
+pub mod passwords;
 pub mod routes;
+pub mod session;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod throttle;
 pub mod tokens;
 
 pub use config::Config;

@@ -5,8 +5,10 @@ use crate::config::Config;
 use crate::kek::{self, KekSource};
 use crate::keyring::{self, KeyRing};
 use crate::metrics::Metrics;
+use crate::passwords::PasswordPool;
 use crate::routes;
 use crate::state::AppState;
+use crate::throttle::SignInThrottle;
 use postern_core::system::{Clock, SystemClock};
 use postern_store::{Backend, PoolOptions, Store};
 use std::future::Future;
@@ -133,12 +135,14 @@ impl Application {
         let discovery_json = serde_json::to_string(&metadata).map_err(|e| StartError::Config(e.to_string()))?;
         let state = AppState {
             store,
-            config: Arc::new(config),
             issuer: issuer.into(),
             clock,
             keys,
             metrics: Arc::new(Metrics::new()),
             discovery_json: discovery_json.into(),
+            passwords: Arc::new(PasswordPool::new(config.password, config.sessions.sign_in_queue_per_core).await),
+            throttle: Arc::new(SignInThrottle::default()),
+            config: Arc::new(config),
         };
         Ok(Self {
             listener,

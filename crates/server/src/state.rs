@@ -3,6 +3,8 @@
 use crate::config::Config;
 use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
+use crate::passwords::PasswordPool;
+use crate::throttle::SignInThrottle;
 use postern_core::system::Clock;
 use postern_store::Store;
 use std::sync::Arc;
@@ -18,6 +20,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The discovery document, serialized once at start.
     pub discovery_json: Arc<str>,
+    pub passwords: Arc<PasswordPool>,
+    pub throttle: Arc<SignInThrottle>,
 }
 
 impl AppState {

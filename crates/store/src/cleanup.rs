@@ -11,6 +11,9 @@ impl Store {
             sql::CLEANUP_SETUP_TOKENS,
             sql::CLEANUP_ACCESS_TOKENS,
             sql::CLEANUP_REVOKED_JWTS,
+            sql::CLEANUP_SESSIONS,
+            sql::CLEANUP_AUTHZ_REQUESTS,
+            sql::CLEANUP_CODES,
             sql::CLEANUP_RETIRED_KEYS,
         ] {
             let done = on_db!(self, p => sqlx::query(statement).bind(now).bind(batch).execute(p).await.map(|r| r.rows_affected()))?;

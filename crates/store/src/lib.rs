@@ -45,19 +45,23 @@ macro_rules! in_tx {
 }
 
 pub mod audit;
+pub mod authorize;
 pub mod cleanup;
 pub mod clients;
 pub mod keys;
 pub mod migrate;
+pub mod sessions;
 pub mod setup;
 pub mod sql;
 pub mod tokens;
 pub mod users;
 
 pub use audit::{AuditEvent, NewAuditEvent};
+pub use authorize::{CodeGrant, CodeOutcome, NewCode};
 pub use clients::{Client, ClientUpdate, NewClient};
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;
+pub use sessions::{NewSession, Session};
 pub use tokens::{AccessTokenRecord, NewAccessToken};
 pub use users::{NewUser, User};
 

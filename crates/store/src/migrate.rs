@@ -11,30 +11,28 @@ struct Migration {
     sql: &'static str,
 }
 
+const fn m(version: i64, name: &'static str, sql: &'static str) -> Migration {
+    Migration { version, name, sql }
+}
+
 const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "base",
-        sql: include_str!("../migrations/sqlite/0001_base.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "access_tokens",
-        sql: include_str!("../migrations/sqlite/0002_access_tokens.sql"),
-    },
+    m(1, "base", include_str!("../migrations/sqlite/0001_base.sql")),
+    m(
+        2,
+        "access_tokens",
+        include_str!("../migrations/sqlite/0002_access_tokens.sql"),
+    ),
+    m(3, "sign_in", include_str!("../migrations/sqlite/0003_sign_in.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "base",
-        sql: include_str!("../migrations/postgres/0001_base.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "access_tokens",
-        sql: include_str!("../migrations/postgres/0002_access_tokens.sql"),
-    },
+    m(1, "base", include_str!("../migrations/postgres/0001_base.sql")),
+    m(
+        2,
+        "access_tokens",
+        include_str!("../migrations/postgres/0002_access_tokens.sql"),
+    ),
+    m(3, "sign_in", include_str!("../migrations/postgres/0003_sign_in.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

@@ -58,9 +58,28 @@ statements! {
     JWT_REVOKE = "INSERT INTO revoked_jwts (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING";
     JWT_IS_REVOKED = "SELECT COUNT(*) FROM revoked_jwts WHERE jti = $1";
 
+    // --- sign-in sessions
+    SESSION_INSERT = "INSERT INTO sessions (id_hash, user_id, auth_time, amr, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    SESSION_GET = "SELECT user_id, auth_time, amr, created_at, last_seen_at, idle_expires_at, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND idle_expires_at > $2";
+    SESSION_TOUCH = "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id_hash = $1";
+    SESSION_DELETE = "DELETE FROM sessions WHERE id_hash = $1";
+
+    // --- authorization requests waiting for sign-in or consent, consents, codes
+    AUTHZ_REQUEST_INSERT = "INSERT INTO authorization_requests (id_hash, client_id, params, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+    AUTHZ_REQUEST_GET = "SELECT params FROM authorization_requests WHERE id_hash = $1 AND expires_at > $2";
+    AUTHZ_REQUEST_DELETE = "DELETE FROM authorization_requests WHERE id_hash = $1";
+    CONSENT_SAVE = "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
+    CONSENT_GET = "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2";
+    CODE_INSERT = "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+    CODE_CONSUME = "UPDATE authorization_codes SET consumed_at = $2 WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr";
+    CODE_WAS_CONSUMED = "SELECT COUNT(*) FROM authorization_codes WHERE code_hash = $1 AND consumed_at IS NOT NULL";
+
     // --- clean-up of expired rows, in bounded batches
     CLEANUP_SETUP_TOKENS = "DELETE FROM setup_tokens WHERE token_hash IN (SELECT token_hash FROM setup_tokens WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_ACCESS_TOKENS = "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_REVOKED_JWTS = "DELETE FROM revoked_jwts WHERE jti IN (SELECT jti FROM revoked_jwts WHERE expires_at < $1 LIMIT $2)";
+    CLEANUP_SESSIONS = "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1 LIMIT $2)";
+    CLEANUP_AUTHZ_REQUESTS = "DELETE FROM authorization_requests WHERE id_hash IN (SELECT id_hash FROM authorization_requests WHERE expires_at < $1 LIMIT $2)";
+    CLEANUP_CODES = "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash FROM authorization_codes WHERE expires_at + 3600 < $1 LIMIT $2)";
     CLEANUP_RETIRED_KEYS = "DELETE FROM signing_keys WHERE kid IN (SELECT kid FROM signing_keys WHERE NOT active AND publish_until < $1 LIMIT $2)";
 }

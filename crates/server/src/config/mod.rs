@@ -96,6 +96,7 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub password: Argon2Params,
     pub admin: AdminConfig,
+    pub sessions: SessionConfig,
     pub maintenance: MaintenanceConfig,
 }
 
@@ -112,6 +113,7 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             password: Argon2Params::default(),
             admin: AdminConfig::default(),
+            sessions: SessionConfig::default(),
             maintenance: MaintenanceConfig::default(),
         }
     }
@@ -211,6 +213,28 @@ pub struct AdminConfig {
     pub email: Option<String>,
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
+}
+
+/// Browser sessions and sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session unused this long ends.
+    pub idle_secs: i64,
+    /// A session ends this long after sign-in, used or not.
+    pub absolute_secs: i64,
+    /// Sign-ins allowed to wait for a free core (per core) before the server answers 503.
+    pub sign_in_queue_per_core: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_secs: 24 * 3600,
+            absolute_secs: 14 * 24 * 3600,
+            sign_in_queue_per_core: 16,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

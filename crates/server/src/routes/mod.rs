@@ -3,8 +3,10 @@
 pub mod client_auth;
 pub mod discovery;
 pub mod introspection;
+pub mod login;
 pub mod oauth_form;
 pub mod ops;
+pub mod pages;
 pub mod setup;
 pub mod token;
 
@@ -36,6 +38,9 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
         .route(discovery::JWKS_PATH, get(discovery::jwks))
         .route("/setup", get(setup::form).post(setup::submit))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/account", get(login::account))
         .route(TOKEN_PATH, post(token::token))
         .route(INTROSPECTION_PATH, post(introspection::introspect))
         .route(REVOCATION_PATH, post(introspection::revoke))

@@ -3,17 +3,18 @@
 //! the form, so it doubles as the form's anti-CSRF secret; the `Origin` check is on top.
 
 use super::ClientMeta;
+use super::pages::{message, page, same_origin};
 use crate::bootstrap::hash_password;
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use postern_core::email::Email;
 use postern_core::password::check_new_password;
 use postern_core::secret::TokenHash;
-use postern_pages::{MessagePage, SetupPage, render};
+use postern_pages::{SetupPage, render};
 use postern_store::NewUser;
 use postern_store::setup::SetupOutcome;
 use serde::Deserialize;
@@ -38,28 +39,6 @@ pub struct SetupForm {
     password: String,
     #[serde(default)]
     password_confirm: String,
-}
-
-/// Pages that carry a secret in their URL or form are not cached, not framed, and not referred
-/// to other sites. (`same-origin`, not `no-referrer`: with `no-referrer` browsers send
-/// `Origin: null` on the page's own form, which the origin check would then refuse.)
-fn page(status: StatusCode, html: String) -> Response {
-    let mut response = (status, Html(html)).into_response();
-    let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
-    response
-}
-
-fn message(status: StatusCode, title: &str, text: &str) -> Response {
-    page(status, render(&MessagePage { title, message: text }))
 }
 
 async fn usable(state: &AppState, token: &str) -> Result<bool, Response> {
@@ -97,17 +76,6 @@ pub async fn form(State(state): State<AppState>, query: Result<Query<TokenQuery>
         Ok(false) => message(StatusCode::NOT_FOUND, "Setup link not valid", INVALID_LINK),
         Err(response) => response,
     }
-}
-
-/// A state-changing request must come from our own pages: refuse a foreign `Origin` or a
-/// cross-site fetch.
-pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        Some(origin) => origin == state.issuer_origin(),
-        None => true,
-    };
-    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    origin_ok && !matches!(site, Some("cross-site"))
 }
 
 pub async fn submit(

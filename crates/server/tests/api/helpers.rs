@@ -96,7 +96,7 @@ impl Drop for TestApp {
 pub async fn start(config: Config) -> Result<TestApp, StartError> {
     let clock = Arc::new(FixedClock::new(NOW));
     let app = Application::build_with_clock(config, clock.clone()).await?;
-    let base = app.issuer().to_owned();
+    let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     let app_first_admin = app.first_admin().clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -152,4 +152,122 @@ pub async fn register(
     };
     app.state.store.create_client(&client, NOW).await.unwrap();
     (client.client_id, secret.map(|s| s.expose().to_owned()))
+}
+
+/// Creates a user with a password (cheap Argon2 parameters); returns the id.
+pub async fn create_user(app: &TestApp, email: &str, password: &str) -> String {
+    let hash = postern_core::password::hash_password(
+        password,
+        &Argon2Params::INSECURE_FOR_TESTS,
+        &mut postern_core::system::os_rng(),
+    )
+    .unwrap();
+    let user = postern_store::NewUser {
+        id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
+        email: postern_core::email::Email::parse(email).unwrap(),
+        email_verified: true,
+        password_hash: Some(hash),
+        display_name: Some("Ann Example".into()),
+        is_admin: false,
+    };
+    app.state.store.create_user(&user, NOW).await.unwrap();
+    user.id
+}
+
+/// A browser-like conversation: cookies kept by name, forms posted with the right `Origin`.
+pub struct Visitor<'a> {
+    pub app: &'a TestApp,
+    pub cookies: std::collections::BTreeMap<String, String>,
+    pub origin: String,
+}
+
+impl<'a> Visitor<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        let origin = app.state.issuer_origin();
+        Self {
+            app,
+            cookies: Default::default(),
+            origin,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, r: &reqwest::Response) {
+        for v in r.headers().get_all("set-cookie") {
+            let text = v.to_str().unwrap();
+            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || text.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> reqwest::Response {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            self.app.url(path)
+        };
+        let r = self
+            .app
+            .http
+            .get(url)
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        r
+    }
+
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let r = self
+            .app
+            .http
+            .post(self.app.url(path))
+            .header("cookie", self.cookie_header())
+            .header("origin", &self.origin)
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        r
+    }
+
+    /// The value of a hidden input in a page.
+    pub fn hidden(html: &str, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no hidden {name} in {html}"))
+            + marker.len();
+        html[start..].split('"').next().unwrap().to_owned()
+    }
+
+    /// Opens the sign-in page and signs in; returns the response to the form.
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> reqwest::Response {
+        let page = self.get("/login").await.text().await.unwrap();
+        let csrf = Self::hidden(&page, "csrf");
+        self.post_form(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("request", ""),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+        .await
+    }
 }

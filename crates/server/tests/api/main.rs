@@ -8,6 +8,7 @@ mod helpers;
 mod config;
 mod discovery;
 mod keys;
+mod login;
 mod ops;
 mod pages;
 mod robustness;

@@ -39,3 +39,24 @@ async fn first_admin_setup_in_a_browser() {
     browser.wait_for_text("This setup link is not valid").await;
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn sign_in_and_a_failed_sign_in_in_a_browser() {
+    let Some(browser) = Browser::start().await else { return };
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else {
+        return;
+    };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    browser.goto(&app.url("/login")).await;
+    assert!(browser.title().await.starts_with("Sign in"));
+    browser.fill("Email", "ann@example.org").await;
+    browser.fill("Password", "not it").await;
+    browser.press("Sign in").await;
+    browser.wait_for_text("Incorrect email or password.").await;
+    browser.fill("Password", "correct horse").await;
+    browser.press("Sign in").await;
+    browser.wait_for_text("Signed in as ann@example.org").await;
+    browser.press("Sign out").await;
+    browser.wait_for_text("You are signed out.").await;
+    browser.quit().await;
+}

@@ -19,11 +19,11 @@ macro_rules! both {
     ($name:ident, $body:expr) => {
         mod $name {
             use super::*;
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sqlite() {
                 super::run(Kind::Sqlite, $body).await
             }
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
                 super::run(Kind::Postgres, $body).await
             }
@@ -364,3 +364,144 @@ both!(audit_filters_by_time_and_action, |store: Store, _db| async move {
     assert_eq!(store.list_audit(0, Some("user.create"), 100).await.unwrap().len(), 2);
     assert_eq!(store.list_audit(0, None, 1).await.unwrap().len(), 1);
 });
+
+async fn user_and_client(store: &Store) -> (String, String) {
+    let user = store.create_user(&new_user("ann@example.org"), NOW).await.unwrap();
+    let client = store.create_client(&new_client("c1"), NOW).await.unwrap();
+    (user.id, client.client_id)
+}
+
+both!(
+    sessions_expire_absolutely_and_when_idle,
+    |store: Store, _url| async move {
+        let (user, _) = user_and_client(&store).await;
+        let hash = TokenHash::of("session-token");
+        let new = postern_store::NewSession {
+            hash,
+            user_id: &user,
+            amr: "pwd",
+            now: NOW,
+            idle_secs: 100,
+            absolute_secs: 1000,
+            ip: Some("127.0.0.1"),
+            user_agent: Some("test"),
+        };
+        store.create_session(&new).await.unwrap();
+        let s = store.session(&hash, NOW + 50).await.unwrap().unwrap();
+        assert_eq!(
+            (s.user_id.as_str(), s.auth_time, s.amr.as_str()),
+            (user.as_str(), NOW, "pwd")
+        );
+        assert!(
+            store.session(&hash, NOW + 100).await.unwrap().is_none(),
+            "idle too long"
+        );
+        store.touch_session(&hash, NOW + 90, NOW + 190).await.unwrap();
+        assert!(store.session(&hash, NOW + 150).await.unwrap().is_some(), "touched");
+        store.touch_session(&hash, NOW + 990, NOW + 1090).await.unwrap();
+        assert!(
+            store.session(&hash, NOW + 1000).await.unwrap().is_none(),
+            "absolute limit"
+        );
+        store.delete_session(&hash).await.unwrap();
+        assert!(store.session(&hash, NOW + 1).await.unwrap().is_none());
+        assert!(store.session(&TokenHash::of("other"), NOW).await.unwrap().is_none());
+    }
+);
+
+both!(consents_and_pending_requests, |store: Store, _url| async move {
+    let (user, client) = user_and_client(&store).await;
+    assert_eq!(store.consent(&user, &client).await.unwrap(), None);
+    store.save_consent(&user, &client, "openid", NOW).await.unwrap();
+    store
+        .save_consent(&user, &client, "openid email", NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consent(&user, &client).await.unwrap().as_deref(),
+        Some("openid email")
+    );
+
+    let handle = TokenHash::of("request");
+    store
+        .save_authorization_request(&handle, &client, r#"{"x":1}"#, NOW, NOW + 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.authorization_request(&handle, NOW + 1).await.unwrap().as_deref(),
+        Some(r#"{"x":1}"#)
+    );
+    assert_eq!(
+        store.authorization_request(&handle, NOW + 600).await.unwrap(),
+        None,
+        "expired"
+    );
+    store.delete_authorization_request(&handle).await.unwrap();
+    assert_eq!(store.authorization_request(&handle, NOW + 1).await.unwrap(), None);
+});
+
+both!(
+    a_code_is_consumed_exactly_once_under_a_race,
+    |store: Store, _url| async move {
+        use postern_store::{CodeGrant, CodeOutcome, NewCode};
+        let (user, client) = user_and_client(&store).await;
+        let grant = CodeGrant {
+            client_id: client,
+            user_id: user,
+            redirect_uri: "https://app.example.org/cb".into(),
+            code_challenge: "challenge".into(),
+            nonce: Some("n".into()),
+            scope: "openid".into(),
+            auth_time: NOW,
+            amr: "pwd".into(),
+        };
+        let hash = TokenHash::of("the-code");
+        store
+            .create_code(&NewCode {
+                hash,
+                grant: &grant,
+                issued_at: NOW,
+                expires_at: NOW + 60,
+            })
+            .await
+            .unwrap();
+        let attempts: Vec<_> = (0..200)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.consume_code(&hash, NOW + 1).await.unwrap() })
+            })
+            .collect();
+        let mut won = 0;
+        for a in attempts {
+            match a.await.unwrap() {
+                CodeOutcome::Consumed(g) => {
+                    assert_eq!(g, grant);
+                    won += 1;
+                }
+                CodeOutcome::Replayed => {}
+                CodeOutcome::Invalid => panic!("the code exists and has not expired"),
+            }
+        }
+        assert_eq!(won, 1, "exactly one redemption wins");
+
+        let late = TokenHash::of("late-code");
+        store
+            .create_code(&NewCode {
+                hash: late,
+                grant: &grant,
+                issued_at: NOW,
+                expires_at: NOW + 60,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.consume_code(&late, NOW + 60).await.unwrap(),
+            CodeOutcome::Invalid,
+            "expired"
+        );
+        assert_eq!(
+            store.consume_code(&TokenHash::of("unknown"), NOW).await.unwrap(),
+            CodeOutcome::Invalid
+        );
+    }
+);

@@ -1,0 +1,64 @@
+//! Password verification on a bounded pool: at most one Argon2id computation per core at a
+//! time, a bounded number waiting, and a quick "busy" beyond that (the caller answers 503 with
+//! `Retry-After`), so a flood of sign-ins cannot starve the rest of the server. Unknown accounts
+//! are verified against a dummy hash with the same parameters, so timing does not reveal which
+//! emails exist.
+
+use postern_core::password::Argon2Params;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::Semaphore;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("too many sign-ins are being checked; try again shortly")]
+pub struct Busy;
+
+#[derive(Debug)]
+pub struct PasswordPool {
+    running: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    dummy_hash: String,
+}
+
+impl PasswordPool {
+    /// A pool with one slot per core and `queue_per_core` waiting slots per core. The dummy hash
+    /// is computed here, once, with the configured parameters.
+    pub async fn new(params: Argon2Params, queue_per_core: usize) -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let dummy_hash = crate::bootstrap::hash_password(params, "postern dummy password".to_owned())
+            .await
+            .unwrap_or_default();
+        Self {
+            running: Arc::new(Semaphore::new(cores)),
+            waiting: AtomicUsize::new(0),
+            max_waiting: cores * queue_per_core,
+            dummy_hash,
+        }
+    }
+
+    /// Verifies `password` against `stored` (or against the dummy hash when there is no account
+    /// or no password, which then always fails).
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, Busy> {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Busy);
+        }
+        let permit = self.running.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let Ok(permit) = permit else { return Err(Busy) };
+        let (hash, real) = match stored {
+            Some(h) => (h.to_owned(), true),
+            None => (self.dummy_hash.clone(), false),
+        };
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || {
+            let ok = postern_core::password::verify_password(&password, &hash);
+            drop(permit);
+            ok
+        })
+        .await
+        .unwrap_or(false);
+        Ok(ok && real)
+    }
+}

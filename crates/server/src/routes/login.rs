@@ -1,0 +1,285 @@
+//! Sign-in, sign-out and the account page.
+//!
+//! One generic message for every failed sign-in (unknown email, wrong password, disabled
+//! account), a dummy hash for unknown emails, back-off per account and per IP address (429 with
+//! `Retry-After`), and a fresh session token at every sign-in.
+
+use super::ClientMeta;
+use super::pages::{message, page, same_origin};
+use crate::session::{self, SESSION_COOKIE};
+use crate::state::AppState;
+use axum::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use postern_core::email::Email;
+use postern_core::secret::BearerSecret;
+use postern_pages::{AccountPage, LoginPage, render};
+use postern_store::{NewAuditEvent, NewSession};
+use serde::Deserialize;
+
+const FAILED: &str = "Incorrect email or password.";
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    #[serde(default)]
+    request: String,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Where to go after signing in: back to the waiting authorization request, or the account page.
+fn after_sign_in(request: &str) -> String {
+    if is_handle(request) {
+        format!("/oauth/authorize/continue?request={request}")
+    } else {
+        "/account".to_owned()
+    }
+}
+
+/// Request handles are 43 base64url characters; anything else is ignored.
+pub fn is_handle(s: &str) -> bool {
+    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(c) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    request: &str,
+    email: &str,
+    error: Option<&str>,
+) -> Response {
+    let (csrf, cookie) = session::csrf_token(state, headers);
+    let request = if is_handle(request) { request } else { "" };
+    let view = LoginPage {
+        csrf: &csrf,
+        request,
+        email,
+        client_name: None,
+        error,
+    };
+    with_cookie(page(status, render(&view)), cookie)
+}
+
+pub async fn form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<LoginQuery>, QueryRejection>,
+) -> Response {
+    let request = query.map(|q| q.0.request).unwrap_or_default();
+    if session::current(&state, &headers).await.is_some() {
+        return Redirect::to(&after_sign_in(&request)).into_response();
+    }
+    login_page(&state, &headers, StatusCode::OK, &request, "", None)
+}
+
+fn too_many(wait: i64) -> Response {
+    let text = format!("Too many sign-in attempts. Try again in {wait} seconds.");
+    let mut r = message(StatusCode::TOO_MANY_REQUESTS, "Try again later", &text);
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    if !same_origin(&state, &headers) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form must be sent from this server's own page.",
+        );
+    }
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(r) => {
+            return message(
+                r.status(),
+                "Request refused",
+                "The form could not be read. Open the sign-in page again.",
+            );
+        }
+    };
+    if !session::csrf_ok(&state, &headers, &form.csrf) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form has expired. Open the sign-in page again.",
+        );
+    }
+    let now = state.now();
+    let email = Email::parse(&form.email).ok();
+    let account_key = format!(
+        "acct:{}",
+        email
+            .as_ref()
+            .map_or_else(|| form.email.trim().to_lowercase(), Email::normalized)
+    );
+    let ip_key = format!("ip:{}", meta.ip.as_deref().unwrap_or("unknown"));
+    if let Err(wait) = state.throttle.check(&[&account_key, &ip_key], now) {
+        return too_many(wait);
+    }
+
+    let user = match &email {
+        Some(e) => match state.store.user_by_email(e).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::error!(error = %e, "sign-in: user lookup failed");
+                return message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Try again",
+                    "Sign-in is unavailable right now. Try again shortly.",
+                );
+            }
+        },
+        None => None,
+    };
+    let usable = user.as_ref().filter(|u| !u.disabled);
+    let stored = usable.and_then(|u| u.password_hash.as_deref());
+    let verified = match state.passwords.verify(&form.password, stored).await {
+        Ok(ok) => ok,
+        Err(_busy) => {
+            let mut r = message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "Too many sign-ins right now. Try again in a few seconds.",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            return r;
+        }
+    };
+    let Some(user) = usable.filter(|_| verified) else {
+        state.throttle.fail(&[&account_key, &ip_key], now);
+        let event = login_event(&meta, &form.email, "failure", user.as_ref().map(|u| u.id.as_str()));
+        let _ = state.store.record_audit(&event, now).await;
+        return login_page(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            &form.request,
+            form.email.trim(),
+            Some(FAILED),
+        );
+    };
+    state.throttle.succeed(&account_key);
+
+    // A new session token at every sign-in; an older session of this browser ends.
+    if let Some((old, _)) = session::current(&state, &headers).await {
+        let _ = state.store.delete_session(&old).await;
+    }
+    let token = BearerSecret::generate(&mut postern_core::system::os_rng());
+    let new = NewSession {
+        hash: token.hash(),
+        user_id: &user.id,
+        amr: "pwd",
+        now,
+        idle_secs: state.config.sessions.idle_secs,
+        absolute_secs: state.config.sessions.absolute_secs,
+        ip: meta.ip.as_deref(),
+        user_agent: meta.user_agent.as_deref(),
+    };
+    if let Err(e) = state.store.create_session(&new).await {
+        tracing::error!(error = %e, "sign-in: could not create the session");
+        return message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again",
+            "Sign-in is unavailable right now. Try again shortly.",
+        );
+    }
+    let _ = state
+        .store
+        .record_audit(&login_event(&meta, &form.email, "success", Some(&user.id)), now)
+        .await;
+    let cookie = session::set_cookie(
+        &state,
+        &session::cookie_name(&state, SESSION_COOKIE),
+        token.expose(),
+        Some(state.config.sessions.absolute_secs),
+    );
+    with_cookie(
+        Redirect::to(&after_sign_in(&form.request)).into_response(),
+        Some(cookie),
+    )
+}
+
+fn login_event<'a>(meta: &'a ClientMeta, email: &str, outcome: &'a str, target: Option<&'a str>) -> NewAuditEvent<'a> {
+    NewAuditEvent {
+        actor: "anonymous",
+        action: "login",
+        target,
+        ip: meta.ip.as_deref(),
+        user_agent: meta.user_agent.as_deref(),
+        outcome,
+        details: Some(serde_json::json!({ "email": email.trim() })),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let csrf = form.map(|f| f.0.csrf).unwrap_or_default();
+    if !same_origin(&state, &headers) || !session::csrf_ok(&state, &headers, &csrf) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form has expired. Open the page again.",
+        );
+    }
+    if let Some((hash, _)) = session::current(&state, &headers).await {
+        let _ = state.store.delete_session(&hash).await;
+    }
+    let cleared = session::set_cookie(&state, &session::cookie_name(&state, SESSION_COOKIE), "", Some(0));
+    with_cookie(
+        message(StatusCode::OK, "Signed out", "You are signed out."),
+        Some(cleared),
+    )
+}
+
+pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some((_, s)) = session::current(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let Ok(Some(user)) = state.store.user_by_id(&s.user_id).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let (csrf, cookie) = session::csrf_token(&state, &headers);
+    let view = AccountPage {
+        csrf: &csrf,
+        email: &user.email,
+        name: user.display_name.as_deref(),
+    };
+    with_cookie(page(StatusCode::OK, render(&view)), cookie)
+}

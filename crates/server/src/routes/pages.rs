@@ -1,0 +1,40 @@
+//! What every HTML page response shares: security headers, the message page, the `Origin`
+//! check for forms.
+
+use crate::state::AppState;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use postern_pages::{MessagePage, render};
+
+/// Pages that carry a secret in their URL or form are not cached, not framed, and not referred
+/// to other sites. (`same-origin`, not `no-referrer`: with `no-referrer` browsers send
+/// `Origin: null` on the page's own form, which the origin check would then refuse.)
+pub fn page(status: StatusCode, html: String) -> Response {
+    let mut response = (status, Html(html)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    response
+}
+
+pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    page(status, render(&MessagePage { title, message: text }))
+}
+
+/// A state-changing request must come from our own pages: refuse a foreign `Origin` or a
+/// cross-site fetch.
+pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(origin) => origin == state.issuer_origin(),
+        None => true,
+    };
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    origin_ok && !matches!(site, Some("cross-site"))
+}

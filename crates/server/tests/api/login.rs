@@ -1,0 +1,220 @@
+//! Sign-in, sessions, CSRF, throttling, sign-out.
+
+use crate::helpers::*;
+
+both!(signing_in_creates_a_fresh_session_each_time, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut v = Visitor::new(&app);
+    let r = v.sign_in("Ann@Example.org", "correct horse").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/account");
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap())
+        .find(|c| c.starts_with("postern_session="))
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    let first = v.cookies["postern_session"].clone();
+    let page = v.get("/account").await.text().await.unwrap();
+    assert!(page.contains("Signed in as <strong>ann@example.org</strong>"), "{page}");
+
+    // The token is stored only as its hash.
+    let hash = postern_core::secret::TokenHash::of(&first);
+    assert!(app.state.store.session(&hash, NOW).await.unwrap().is_some());
+
+    // Posting the sign-in form again while signed in replaces the session.
+    let csrf = v.cookies["postern_csrf"].clone();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("email", "ann@example.org"),
+        ("password", "correct horse"),
+    ];
+    let again = v.post_form("/login", &fields).await;
+    assert_eq!(again.status(), 303);
+    assert_ne!(v.cookies["postern_session"], first);
+    assert!(
+        app.state.store.session(&hash, NOW).await.unwrap().is_none(),
+        "the old session ended"
+    );
+
+    // Signing out ends it.
+    let page = v.get("/account").await.text().await.unwrap();
+    let csrf = Visitor::hidden(&page, "csrf");
+    assert_eq!(v.post_form("/logout", &[("csrf", &csrf)]).await.status(), 200);
+    assert!(!v.cookies.contains_key("postern_session"));
+    assert_eq!(v.get("/account").await.headers()["location"], "/login");
+});
+
+#[tokio::test]
+async fn every_failed_sign_in_looks_the_same() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else {
+        return;
+    };
+    let id = create_user(&app, "ann@example.org", "correct horse").await;
+    let disabled = create_user(&app, "bob@example.org", "correct horse").await;
+    app.state.store.set_user_disabled(&disabled, true, NOW).await.unwrap();
+    let mut bodies = Vec::new();
+    for (email, password) in [
+        ("ann@example.org", "wrong"),
+        ("nobody@example.org", "correct horse"),
+        ("bob@example.org", "correct horse"),
+        ("not an email", "x"),
+    ] {
+        let mut v = Visitor::new(&app);
+        let r = v.sign_in(email, password).await;
+        assert_eq!(r.status(), 401, "{email}");
+        assert!(!v.cookies.contains_key("postern_session"));
+        let body = r.text().await.unwrap();
+        assert!(body.contains("Incorrect email or password."), "{email}");
+        bodies.push(
+            body.replace(email, "")
+                .split("name=\"csrf\"")
+                .nth(1)
+                .unwrap_or_default()
+                .split('>')
+                .skip(1)
+                .collect::<String>(),
+        );
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "the same page whatever went wrong"
+    );
+    let events = app.state.store.list_audit(0, Some("login"), 10).await.unwrap();
+    assert_eq!(events.len(), 4);
+    assert!(events.iter().all(|e| e.outcome == "failure"));
+    assert!(events.iter().any(|e| e.target.as_deref() == Some(id.as_str())));
+}
+
+#[tokio::test]
+async fn forms_need_their_csrf_token_and_our_origin() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else {
+        return;
+    };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut v = Visitor::new(&app);
+    let page = v.get("/login").await.text().await.unwrap();
+    let csrf = Visitor::hidden(&page, "csrf");
+    let fields = |token: &str| {
+        vec![
+            ("csrf", token.to_owned()),
+            ("email", "ann@example.org".into()),
+            ("password", "correct horse".into()),
+        ]
+    };
+    let r = v
+        .post_form(
+            "/login",
+            &fields("").iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(r.status(), 403, "no token");
+    let r = v
+        .post_form(
+            "/login",
+            &fields(&"x".repeat(43))
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(r.status(), 403, "wrong token");
+    v.origin = "https://evil.example".into();
+    let r = v
+        .post_form(
+            "/login",
+            &fields(&csrf).iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(r.status(), 403, "foreign origin");
+    v.origin = app.state.issuer_origin();
+    let r = v
+        .post_form(
+            "/login",
+            &fields(&csrf).iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(r.status(), 303, "token and origin right");
+}
+
+#[tokio::test]
+async fn repeated_failures_back_off_with_429() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else {
+        return;
+    };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut v = Visitor::new(&app);
+    for attempt in 1..=5 {
+        assert_eq!(
+            v.sign_in("ann@example.org", "wrong").await.status(),
+            401,
+            "attempt {attempt}"
+        );
+    }
+    let blocked = v.sign_in("ann@example.org", "correct horse").await;
+    assert_eq!(blocked.status(), 429, "even the right password waits");
+    assert_eq!(blocked.headers()["retry-after"], "2");
+    assert!(blocked.text().await.unwrap().contains("Try again in 2 seconds"));
+    // Another account from the same address is not blocked yet.
+    create_user(&app, "bob@example.org", "correct horse").await;
+    assert_eq!(
+        Visitor::new(&app)
+            .sign_in("bob@example.org", "correct horse")
+            .await
+            .status(),
+        303
+    );
+    app.clock.advance(2);
+    assert_eq!(v.sign_in("ann@example.org", "correct horse").await.status(), 303);
+}
+
+#[tokio::test]
+async fn a_full_hashing_queue_answers_503() {
+    let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else {
+        return;
+    };
+    let mut config = test_config(&db);
+    config.sessions.sign_in_queue_per_core = 0;
+    let app = start(config).await.unwrap();
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let r = Visitor::new(&app).sign_in("ann@example.org", "correct horse").await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "2");
+}
+
+#[tokio::test]
+async fn https_issuers_get_host_prefixed_secure_cookies() {
+    let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else {
+        return;
+    };
+    let mut config = test_config(&db);
+    config.issuer = Some("https://auth.example.test".into());
+    let app = start(config).await.unwrap();
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut v = Visitor::new(&app);
+    assert_eq!(v.origin, "https://auth.example.test");
+    let r = v.sign_in("ann@example.org", "correct horse").await;
+    assert_eq!(r.status(), 303);
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-postern_session="))
+        .unwrap();
+    assert!(
+        session.contains("; Secure") && session.contains("Path=/") && !session.contains("Domain"),
+        "{session}"
+    );
+    assert!(v.cookies.contains_key("__Host-postern_csrf"));
+}
