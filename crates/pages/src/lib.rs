@@ -33,6 +33,17 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// Asks the user to allow a client the scopes it requested, each described in plain words.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub csrf: &'a str,
+    pub request: &'a str,
+    pub client_name: &'a str,
+    pub email: &'a str,
+    pub scopes: &'a [String],
+}
+
 /// The signed-in user's account page.
 #[derive(Template)]
 #[template(path = "account.html")]

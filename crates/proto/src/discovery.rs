@@ -35,6 +35,10 @@ pub struct ProviderMetadata {
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub code_challenge_methods_supported: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_modes_supported: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims_supported: Vec<String>,
     pub subject_types_supported: Vec<String>,
     pub id_token_signing_alg_values_supported: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

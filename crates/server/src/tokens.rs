@@ -205,3 +205,59 @@ pub fn audiences(state: &AppState, resources: &[&str]) -> Result<Vec<String>, OA
     }
     Ok(out)
 }
+
+/// Signs JWT access-token claims with the active access-token key.
+pub fn sign_access_jwt(state: &AppState, claims: &AccessClaims) -> Result<String, OAuthError> {
+    let keys = state.keys.keys();
+    let key = keys
+        .active
+        .get(&ACCESS_TOKEN_ALG)
+        .ok_or_else(|| server_error("no active EdDSA key"))?;
+    jwt::sign(claims, &key.key, &key.kid, ACCESS_TOKEN_TYP).map_err(server_error)
+}
+
+/// ID tokens are signed RS256, OpenID Connect's default.
+pub const ID_TOKEN_ALG: Algorithm = Algorithm::RS256;
+
+/// What an ID token says about its user.
+pub struct IdTokenFor<'a> {
+    pub client_id: &'a str,
+    pub user: &'a postern_store::User,
+    pub scope: &'a str,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub amr: &'a str,
+    pub access_token: &'a str,
+}
+
+/// An ID token (OIDC Core §2, §3.1.3.6): `email` claims with the `email` scope, `name` with
+/// `profile`, `at_hash` of the access token issued with it.
+pub fn id_token(state: &AppState, t: &IdTokenFor<'_>) -> Result<String, OAuthError> {
+    let now = state.now();
+    let has = |s: &str| t.scope.split(' ').any(|x| x == s);
+    let claims = postern_core::oidc::IdClaims {
+        iss: state.issuer.to_string(),
+        sub: t.user.id.clone(),
+        aud: OneOrMany(vec![t.client_id.to_owned()]),
+        exp: now + state.config.tokens.id_token_ttl_secs,
+        iat: now,
+        auth_time: t.auth_time,
+        nonce: t.nonce.map(str::to_owned),
+        at_hash: Some(postern_core::oidc::at_hash(t.access_token)),
+        amr: t.amr.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
+        azp: Some(t.client_id.to_owned()),
+        email: has("email").then(|| t.user.email.clone()),
+        email_verified: has("email").then_some(t.user.email_verified),
+        name: if has("profile") {
+            t.user.display_name.clone()
+        } else {
+            None
+        },
+    };
+    let keys = state.keys.keys();
+    let key = keys
+        .active
+        .get(&ID_TOKEN_ALG)
+        .ok_or_else(|| server_error("no active RS256 key"))?;
+    jwt::sign(&claims, &key.key, &key.kid, "JWT").map_err(server_error)
+}

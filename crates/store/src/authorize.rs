@@ -25,14 +25,36 @@ pub struct NewCode<'a> {
     pub expires_at: i64,
 }
 
-/// How consuming a code ended.
+/// What a redemption will issue, recorded on the code so that a replay can revoke it.
+#[derive(Debug, Clone)]
+pub struct Redemption<'a> {
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    /// The S256 challenge computed from the presented verifier.
+    pub code_challenge: &'a str,
+    /// The `jti` of a JWT access token.
+    pub access_jti: Option<&'a str>,
+    /// An opaque access token to store, with its audience.
+    pub opaque_access: Option<(TokenHash, &'a str)>,
+    pub access_expires_at: i64,
+}
+
+/// What was issued from a code that is presented again.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Issued {
+    pub access_jti: Option<String>,
+    pub access_token_hash: Option<Vec<u8>>,
+    pub access_expires_at: Option<i64>,
+}
+
+/// How redeeming a code ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeOutcome {
     /// This request won the code.
     Consumed(CodeGrant),
-    /// The code was used before: a replay.
-    Replayed,
-    /// Unknown or expired.
+    /// The code was redeemed before: a replay. Holds what the first redemption issued.
+    Replayed(Issued),
+    /// Unknown, expired, or presented with another client, redirect URI or verifier.
     Invalid,
 }
 
@@ -81,18 +103,29 @@ impl Store {
         Ok(())
     }
 
-    /// Consumes a code: of any number of concurrent callers, exactly one gets `Consumed`.
-    pub async fn consume_code(&self, hash: &TokenHash, now: i64) -> Result<CodeOutcome> {
-        let won: Option<CodeGrant> = on_db!(self, p => sqlx::query_as(sql::CODE_CONSUME).bind(hash.as_bytes()).bind(now).fetch_optional(p).await)?;
+    /// Redeems a code in one transaction: the conditional update that consumes it (of any
+    /// number of concurrent callers exactly one wins, and only with the right client, redirect
+    /// URI and verifier) and, for opaque access tokens, the token row.
+    pub async fn redeem_code(&self, hash: &TokenHash, now: i64, r: &Redemption<'_>) -> Result<CodeOutcome> {
+        let token_hash = r.opaque_access.as_ref().map(|(h, _)| h.as_bytes().to_vec());
+        let won: Option<CodeGrant> = in_tx!(self, tx => {
+            let won: Option<CodeGrant> = sqlx::query_as(sql::CODE_REDEEM)
+                .bind(hash.as_bytes()).bind(now).bind(r.access_jti).bind(&token_hash).bind(r.access_expires_at)
+                .bind(r.client_id).bind(r.redirect_uri).bind(r.code_challenge)
+                .fetch_optional(&mut *tx).await?;
+            if let (Some(g), Some((token, audience))) = (&won, &r.opaque_access) {
+                sqlx::query(sql::ACCESS_TOKEN_INSERT)
+                    .bind(token.as_bytes()).bind(&g.client_id).bind(&g.user_id).bind(&g.user_id).bind(&g.scope)
+                    .bind(*audience).bind(g.auth_time).bind(now).bind(r.access_expires_at)
+                    .execute(&mut *tx).await?;
+            }
+            won
+        });
         if let Some(grant) = won {
             return Ok(CodeOutcome::Consumed(grant));
         }
-        let used: i64 =
-            on_db!(self, p => sqlx::query_scalar(sql::CODE_WAS_CONSUMED).bind(hash.as_bytes()).fetch_one(p).await)?;
-        Ok(if used > 0 {
-            CodeOutcome::Replayed
-        } else {
-            CodeOutcome::Invalid
-        })
+        let replay: Option<Issued> =
+            on_db!(self, p => sqlx::query_as(sql::CODE_REPLAYED).bind(hash.as_bytes()).fetch_optional(p).await)?;
+        Ok(replay.map_or(CodeOutcome::Invalid, CodeOutcome::Replayed))
     }
 }

@@ -57,7 +57,7 @@ pub mod tokens;
 pub mod users;
 
 pub use audit::{AuditEvent, NewAuditEvent};
-pub use authorize::{CodeGrant, CodeOutcome, NewCode};
+pub use authorize::{CodeGrant, CodeOutcome, Issued, NewCode, Redemption};
 pub use clients::{Client, ClientUpdate, NewClient};
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;

@@ -54,6 +54,7 @@ statements! {
     // --- access tokens
     ACCESS_TOKEN_INSERT = "INSERT INTO access_tokens (token_hash, client_id, user_id, subject, scope, audience, auth_time, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     ACCESS_TOKEN_BY_HASH = "SELECT client_id, user_id, subject, scope, audience, auth_time, issued_at, expires_at FROM access_tokens WHERE token_hash = $1 AND expires_at > $2";
+    ACCESS_TOKEN_DELETE = "DELETE FROM access_tokens WHERE token_hash = $1";
     ACCESS_TOKEN_REVOKE = "DELETE FROM access_tokens WHERE token_hash = $1 AND client_id = $2";
     JWT_REVOKE = "INSERT INTO revoked_jwts (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING";
     JWT_IS_REVOKED = "SELECT COUNT(*) FROM revoked_jwts WHERE jti = $1";
@@ -71,8 +72,8 @@ statements! {
     CONSENT_SAVE = "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
     CONSENT_GET = "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2";
     CODE_INSERT = "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-    CODE_CONSUME = "UPDATE authorization_codes SET consumed_at = $2 WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr";
-    CODE_WAS_CONSUMED = "SELECT COUNT(*) FROM authorization_codes WHERE code_hash = $1 AND consumed_at IS NOT NULL";
+    CODE_REDEEM = "UPDATE authorization_codes SET consumed_at = $2, access_jti = $3, access_token_hash = $4, access_expires_at = $5 WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND client_id = $6 AND redirect_uri = $7 AND code_challenge = $8 RETURNING client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr";
+    CODE_REPLAYED = "SELECT access_jti, access_token_hash, access_expires_at FROM authorization_codes WHERE code_hash = $1 AND consumed_at IS NOT NULL";
 
     // --- clean-up of expired rows, in bounded batches
     CLEANUP_SETUP_TOKENS = "DELETE FROM setup_tokens WHERE token_hash IN (SELECT token_hash FROM setup_tokens WHERE expires_at < $1 LIMIT $2)";

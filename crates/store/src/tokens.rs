@@ -46,6 +46,12 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Deletes an opaque token whoever it was issued to (a replayed code's token).
+    pub async fn delete_access_token(&self, hash: &TokenHash) -> Result<()> {
+        on_db!(self, p => sqlx::query(sql::ACCESS_TOKEN_DELETE).bind(hash.as_bytes()).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
     /// Puts a JWT's `jti` on the deny-list until `expires_at` (its `exp`).
     pub async fn revoke_jwt(&self, jti: &str, expires_at: i64) -> Result<()> {
         on_db!(self, p => sqlx::query(sql::JWT_REVOKE).bind(jti).bind(expires_at).execute(p).await.map(|r| r.rows_affected()))?;

@@ -86,7 +86,10 @@ pub async fn form(
     query: Result<Query<LoginQuery>, QueryRejection>,
 ) -> Response {
     let request = query.map(|q| q.0.request).unwrap_or_default();
-    if session::current(&state, &headers).await.is_some() {
+    // With a request handle the authorization endpoint has decided a (fresh) sign-in is needed
+    // (prompt=login, max_age), so the form shows even over an existing session; redirecting
+    // back would loop.
+    if !is_handle(&request) && session::current(&state, &headers).await.is_some() {
         return Redirect::to(&after_sign_in(&request)).into_response();
     }
     login_page(&state, &headers, StatusCode::OK, &request, "", None)

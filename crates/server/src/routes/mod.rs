@@ -1,6 +1,8 @@
 //! HTTP routes, one module per area, and the extractors they share.
 
+pub mod authorize;
 pub mod client_auth;
+pub mod code_grant;
 pub mod discovery;
 pub mod introspection;
 pub mod login;
@@ -9,6 +11,7 @@ pub mod ops;
 pub mod pages;
 pub mod setup;
 pub mod token;
+pub mod userinfo;
 
 use crate::error::WebError;
 use crate::metrics;
@@ -22,7 +25,9 @@ use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+pub const AUTHORIZATION_PATH: &str = "/oauth/authorize";
 pub const TOKEN_PATH: &str = "/oauth/token";
+pub const USERINFO_PATH: &str = "/userinfo";
 pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
 pub const REVOCATION_PATH: &str = "/oauth/revoke";
 
@@ -41,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/account", get(login::account))
+        .route(AUTHORIZATION_PATH, get(authorize::authorize))
+        .route("/oauth/authorize/continue", get(authorize::resume))
+        .route("/oauth/authorize/consent", post(authorize::consent))
+        .route(USERINFO_PATH, get(userinfo::userinfo).post(userinfo::userinfo))
         .route(TOKEN_PATH, post(token::token))
         .route(INTROSPECTION_PATH, post(introspection::introspect))
         .route(REVOCATION_PATH, post(introspection::revoke))

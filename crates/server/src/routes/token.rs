@@ -45,9 +45,8 @@ async fn handle(
     }
     match grant {
         GrantType::ClientCredentials => client_credentials(state, &client, &form).await,
-        GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::DeviceCode => {
-            Err(OAuthError::UnsupportedGrantType)
-        }
+        GrantType::AuthorizationCode => super::code_grant::exchange(state, &client, &form).await,
+        GrantType::RefreshToken | GrantType::DeviceCode => Err(OAuthError::UnsupportedGrantType),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod authorize;
 mod config;
 mod discovery;
 mod keys;

@@ -45,6 +45,10 @@ CREATE TABLE authorization_codes (
     amr TEXT NOT NULL,
     issued_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
-    consumed_at BIGINT
+    consumed_at BIGINT,
+    -- What was issued from the code, so that a replay can revoke it.
+    access_jti TEXT,
+    access_token_hash BYTEA,
+    access_expires_at BIGINT
 );
 CREATE INDEX authorization_codes_expires ON authorization_codes (expires_at);

@@ -45,6 +45,10 @@ CREATE TABLE authorization_codes (
     amr TEXT NOT NULL,
     issued_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
-    consumed_at INTEGER
+    consumed_at INTEGER,
+    -- What was issued from the code, so that a replay can revoke it.
+    access_jti TEXT,
+    access_token_hash BLOB,
+    access_expires_at INTEGER
 );
 CREATE INDEX authorization_codes_expires ON authorization_codes (expires_at);

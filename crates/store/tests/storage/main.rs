@@ -443,10 +443,10 @@ both!(consents_and_pending_requests, |store: Store, _url| async move {
 both!(
     a_code_is_consumed_exactly_once_under_a_race,
     |store: Store, _url| async move {
-        use postern_store::{CodeGrant, CodeOutcome, NewCode};
-        let (user, client) = user_and_client(&store).await;
+        use postern_store::{CodeGrant, CodeOutcome, NewCode, Redemption};
+        let (user, _client) = user_and_client(&store).await;
         let grant = CodeGrant {
-            client_id: client,
+            client_id: "c1".into(),
             user_id: user,
             redirect_uri: "https://app.example.org/cb".into(),
             code_challenge: "challenge".into(),
@@ -465,10 +465,38 @@ both!(
             })
             .await
             .unwrap();
+        let redemption = |jti: &'static str| Redemption {
+            client_id: "c1",
+            redirect_uri: "https://app.example.org/cb",
+            code_challenge: "challenge",
+            access_jti: Some(jti),
+            opaque_access: None,
+            access_expires_at: NOW + 900,
+        };
+        // The wrong client, redirect URI or verifier never consumes the code.
+        for wrong in [
+            Redemption {
+                client_id: "other",
+                ..redemption("x")
+            },
+            Redemption {
+                redirect_uri: "https://app.example.org/other",
+                ..redemption("x")
+            },
+            Redemption {
+                code_challenge: "wrong",
+                ..redemption("x")
+            },
+        ] {
+            assert_eq!(
+                store.redeem_code(&hash, NOW + 1, &wrong).await.unwrap(),
+                CodeOutcome::Invalid
+            );
+        }
         let attempts: Vec<_> = (0..200)
             .map(|_| {
                 let store = store.clone();
-                tokio::spawn(async move { store.consume_code(&hash, NOW + 1).await.unwrap() })
+                tokio::spawn(async move { store.redeem_code(&hash, NOW + 1, &redemption("jti-1")).await.unwrap() })
             })
             .collect();
         let mut won = 0;
@@ -478,11 +506,38 @@ both!(
                     assert_eq!(g, grant);
                     won += 1;
                 }
-                CodeOutcome::Replayed => {}
+                CodeOutcome::Replayed(issued) => assert_eq!(issued.access_jti.as_deref(), Some("jti-1")),
                 CodeOutcome::Invalid => panic!("the code exists and has not expired"),
             }
         }
         assert_eq!(won, 1, "exactly one redemption wins");
+
+        // An opaque access token is stored in the same transaction as the redemption.
+        let opaque = TokenHash::of("opaque-code");
+        store
+            .create_code(&NewCode {
+                hash: opaque,
+                grant: &grant,
+                issued_at: NOW,
+                expires_at: NOW + 60,
+            })
+            .await
+            .unwrap();
+        let token = TokenHash::of("opaque-access-token");
+        let r = Redemption {
+            access_jti: None,
+            opaque_access: Some((token, "https://api")),
+            ..redemption("unused")
+        };
+        assert!(matches!(
+            store.redeem_code(&opaque, NOW + 1, &r).await.unwrap(),
+            CodeOutcome::Consumed(_)
+        ));
+        let record = store.access_token(&token, NOW + 2).await.unwrap().unwrap();
+        assert_eq!(
+            (record.subject.as_str(), record.audience.as_str(), record.expires_at),
+            (grant.user_id.as_str(), "https://api", NOW + 900)
+        );
 
         let late = TokenHash::of("late-code");
         store
@@ -495,12 +550,13 @@ both!(
             .await
             .unwrap();
         assert_eq!(
-            store.consume_code(&late, NOW + 60).await.unwrap(),
+            store.redeem_code(&late, NOW + 60, &redemption("j")).await.unwrap(),
             CodeOutcome::Invalid,
             "expired"
         );
+        let unknown = TokenHash::of("unknown");
         assert_eq!(
-            store.consume_code(&TokenHash::of("unknown"), NOW).await.unwrap(),
+            store.redeem_code(&unknown, NOW, &redemption("j")).await.unwrap(),
             CodeOutcome::Invalid
         );
     }

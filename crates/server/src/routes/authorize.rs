@@ -1,0 +1,503 @@
+//! The authorization endpoint (RFC 6749 §4.1, OAuth 2.1, OpenID Connect Core §3.1).
+//!
+//! Order matters for safety: until the client and the redirect URI are known to be registered,
+//! every error is shown on an error page and nothing is redirected (no open redirects). After
+//! that, errors go back to the client with `error`, `state` and `iss` (RFC 9207). A request that
+//! needs the user (sign-in, consent) is kept server-side under a random handle (only its hash is
+//! stored) and resumed from there; nothing is trusted from the query after the round trip.
+
+use super::login::is_handle;
+use super::oauth_form::OAuthForm;
+use super::pages::{message, page, same_origin};
+use crate::session;
+use crate::state::AppState;
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use postern_core::client::GrantType;
+use postern_core::oauth::{OAuthError, grant_scopes, parse_scope_param, scope_string};
+use postern_core::oidc::{Prompt, describe_scope};
+use postern_core::secret::{BearerSecret, TokenHash};
+use postern_pages::{ConsentPage, render};
+use postern_store::{Client, CodeGrant, NewCode};
+use serde::{Deserialize, Serialize};
+
+/// How long a request may wait for sign-in and consent.
+const PENDING_SECS: i64 = 600;
+/// RFC 6749 §4.1.2 recommends at most ten minutes; one is plenty for a redirect.
+const CODE_SECS: i64 = 60;
+
+/// A validated authorization request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    client_id: String,
+    redirect_uri: String,
+    scope: String,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: String,
+    prompt: Prompt,
+    max_age: Option<i64>,
+    created_at: i64,
+}
+
+/// An error shown on our own page (the client or redirect URI could not be trusted).
+fn error_page(text: &str) -> Response {
+    message(
+        StatusCode::BAD_REQUEST,
+        "This sign-in request cannot be completed",
+        text,
+    )
+}
+
+/// Sends the user back to the client with these parameters and `iss`.
+fn back_to_client(state: &AppState, pending: &Pending, params: &[(&str, &str)]) -> Response {
+    let Ok(mut url) = url::Url::parse(&pending.redirect_uri) else {
+        return error_page("The application's redirect address is not valid.");
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        if let Some(s) = &pending.state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", &state.issuer);
+    }
+    let mut response = Redirect::to(url.as_str()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
+}
+
+fn error_to_client(state: &AppState, pending: &Pending, code: &str, description: &str) -> Response {
+    back_to_client(state, pending, &[("error", code), ("error_description", description)])
+}
+
+/// Why a request cannot even be answered through its redirect URI.
+enum Untrusted {
+    /// Shown on our error page.
+    Invalid(String),
+    /// The database did not answer.
+    Unavailable,
+}
+
+impl Untrusted {
+    fn invalid(text: &str) -> Self {
+        Untrusted::Invalid(text.to_owned())
+    }
+
+    fn into_response(self) -> Response {
+        match self {
+            Untrusted::Invalid(text) => error_page(&text),
+            Untrusted::Unavailable => message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The server could not check this request.",
+            ),
+        }
+    }
+}
+
+/// Validates the request: `Err` before the redirect URI is trusted, `Ok(Err(..))` for errors
+/// to redirect, `Ok(Ok(..))` for a valid request.
+async fn validate(
+    state: &AppState,
+    q: &OAuthForm,
+) -> Result<(Client, Result<Pending, (Pending, OAuthError)>), Untrusted> {
+    let one = |name| {
+        q.one(name)
+            .map_err(|e| Untrusted::Invalid(e.description().unwrap_or_default()))
+    };
+    let client_id =
+        one("client_id")?.ok_or_else(|| Untrusted::invalid("The request names no application (client_id)."))?;
+    let client = match state.store.client_by_id(client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(Untrusted::invalid("The application is not registered here.")),
+        Err(e) => {
+            tracing::error!(error = %e, "authorize: client lookup failed");
+            return Err(Untrusted::Unavailable);
+        }
+    };
+    let redirect_uri = match one("redirect_uri")? {
+        Some(r) => client
+            .redirect_uris
+            .iter()
+            .any(|reg| reg.matches(r))
+            .then(|| r.to_owned())
+            .ok_or_else(|| Untrusted::invalid("The redirect address is not registered for this application."))?,
+        // RFC 6749 §3.1.2.3: may be omitted when exactly one is registered.
+        None => match client.redirect_uris.as_slice() {
+            [only] => only.as_str().to_owned(),
+            _ => {
+                return Err(Untrusted::invalid(
+                    "The request must name its redirect address (redirect_uri).",
+                ));
+            }
+        },
+    };
+    // From here on, errors go back to the (now trusted) redirect URI.
+    let mut pending = Pending {
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        scope: String::new(),
+        state: None,
+        nonce: None,
+        code_challenge: String::new(),
+        prompt: Prompt::default(),
+        max_age: None,
+        created_at: state.now(),
+    };
+    let rest = check(state, q, &client, &mut pending);
+    Ok((client, rest.map(|()| pending.clone()).map_err(|e| (pending, e))))
+}
+
+fn check(_state: &AppState, q: &OAuthForm, client: &Client, p: &mut Pending) -> Result<(), OAuthError> {
+    p.state = q.one("state")?.map(str::to_owned);
+    p.nonce = q.one("nonce")?.map(str::to_owned);
+    if q.one("request")?.is_some() || q.one("request_uri")?.is_some() {
+        return Err(OAuthError::invalid_request("request objects are not supported"));
+    }
+    match q.one("response_type")? {
+        Some("code") => {}
+        Some(_) => return Err(OAuthError::UnsupportedGrantType),
+        None => return Err(OAuthError::invalid_request("missing response_type")),
+    }
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use the authorization code flow".into(),
+        ));
+    }
+    match q.one("code_challenge_method")? {
+        Some("S256") => {}
+        Some("plain") => {
+            return Err(OAuthError::invalid_request(
+                "PKCE method plain is not allowed; use S256",
+            ));
+        }
+        Some(_) => {
+            return Err(OAuthError::invalid_request(
+                "unsupported code_challenge_method; use S256",
+            ));
+        }
+        None => {
+            return Err(OAuthError::invalid_request(
+                "PKCE is required: send code_challenge_method=S256",
+            ));
+        }
+    }
+    let challenge = q
+        .one("code_challenge")?
+        .ok_or_else(|| OAuthError::invalid_request("missing code_challenge"))?;
+    if !postern_core::pkce::challenge_syntax_ok(challenge) {
+        return Err(OAuthError::invalid_request("code_challenge is not an S256 challenge"));
+    }
+    p.code_challenge = challenge.to_owned();
+    let requested = parse_scope_param(q.one("scope")?.unwrap_or_default())?;
+    p.scope = scope_string(&grant_scopes(&requested, &client.allowed_scopes)?);
+    p.prompt = Prompt::parse(q.one("prompt")?).map_err(OAuthError::InvalidRequest)?;
+    p.max_age = match q.one("max_age")? {
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|m| *m >= 0)
+                .ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer"))?,
+        ),
+        None => None,
+    };
+    Ok(())
+}
+
+/// The redirect-form error code: RFC 6749 §4.1.2.1 names `unsupported_response_type` where the
+/// token endpoint would say `unsupported_grant_type`.
+fn redirect_code(e: &OAuthError) -> &'static str {
+    match e {
+        OAuthError::UnsupportedGrantType => "unsupported_response_type",
+        other => other.code(),
+    }
+}
+
+pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let q = OAuthForm::parse(query.unwrap_or_default().as_bytes());
+    match validate(&state, &q).await {
+        Err(untrusted) => untrusted.into_response(),
+        Ok((_, Err((pending, e)))) => error_to_client(
+            &state,
+            &pending,
+            redirect_code(&e),
+            &e.description().unwrap_or_default(),
+        ),
+        Ok((client, Ok(pending))) => proceed(&state, &headers, &client, pending, None).await,
+    }
+}
+
+async fn save(state: &AppState, pending: &Pending) -> Result<String, Response> {
+    let handle = BearerSecret::generate(&mut postern_core::system::os_rng());
+    let json = serde_json::to_string(pending).unwrap_or_default();
+    let now = state.now();
+    state
+        .store
+        .save_authorization_request(&handle.hash(), &pending.client_id, &json, now, now + PENDING_SECS)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "authorize: could not keep the request");
+            message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The server could not keep this request.",
+            )
+        })?;
+    Ok(handle.expose().to_owned())
+}
+
+/// Sign-in, then consent, then the code: whichever is still needed.
+async fn proceed(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+    pending: Pending,
+    handle: Option<String>,
+) -> Response {
+    let now = state.now();
+    let current = session::current(state, headers).await;
+    let fresh_enough = |auth_time: i64| {
+        (!pending.prompt.login || auth_time >= pending.created_at)
+            && pending.max_age.is_none_or(|m| now - auth_time <= m)
+    };
+    let user = match &current {
+        Some((_, s)) if fresh_enough(s.auth_time) => state
+            .store
+            .user_by_id(&s.user_id)
+            .await
+            .ok()
+            .flatten()
+            .filter(|u| !u.disabled),
+        _ => None,
+    };
+    let (Some(user), Some((_, session))) = (user, current) else {
+        if pending.prompt.none {
+            return error_to_client(state, &pending, "login_required", "the user must sign in");
+        }
+        let handle = match handle {
+            Some(h) => h,
+            None => match save(state, &pending).await {
+                Ok(h) => h,
+                Err(r) => return r,
+            },
+        };
+        return Redirect::to(&format!("/login?request={handle}")).into_response();
+    };
+    let remembered = match state.store.consent(&user.id, &client.client_id).await {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => {
+            tracing::error!(error = %e, "authorize: consent lookup failed");
+            return message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The server could not check this request.",
+            );
+        }
+    };
+    let covered = pending
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .all(|s| remembered.split(' ').any(|r| r == s));
+    let needs_consent = !client.first_party && (pending.prompt.consent || !covered);
+    if needs_consent {
+        if pending.prompt.none {
+            return error_to_client(
+                state,
+                &pending,
+                "consent_required",
+                "the user must allow this application",
+            );
+        }
+        let handle = match handle {
+            Some(h) => h,
+            None => match save(state, &pending).await {
+                Ok(h) => h,
+                Err(r) => return r,
+            },
+        };
+        let (csrf, cookie) = session::csrf_token(state, headers);
+        let scopes: Vec<String> = pending
+            .scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(describe_scope)
+            .collect();
+        let view = ConsentPage {
+            csrf: &csrf,
+            request: &handle,
+            client_name: &client.name,
+            email: &user.email,
+            scopes: &scopes,
+        };
+        let mut response = page(StatusCode::OK, render(&view));
+        if let Some(c) = cookie {
+            response.headers_mut().append(header::SET_COOKIE, c);
+        }
+        return response;
+    }
+    issue_code(
+        state,
+        &pending,
+        &user.id,
+        session.auth_time,
+        &session.amr,
+        handle.as_deref(),
+    )
+    .await
+}
+
+async fn issue_code(
+    state: &AppState,
+    pending: &Pending,
+    user_id: &str,
+    auth_time: i64,
+    amr: &str,
+    handle: Option<&str>,
+) -> Response {
+    let now = state.now();
+    let code = BearerSecret::generate(&mut postern_core::system::os_rng());
+    let grant = CodeGrant {
+        client_id: pending.client_id.clone(),
+        user_id: user_id.to_owned(),
+        redirect_uri: pending.redirect_uri.clone(),
+        code_challenge: pending.code_challenge.clone(),
+        nonce: pending.nonce.clone(),
+        scope: pending.scope.clone(),
+        auth_time,
+        amr: amr.to_owned(),
+    };
+    if let Err(e) = state
+        .store
+        .create_code(&NewCode {
+            hash: code.hash(),
+            grant: &grant,
+            issued_at: now,
+            expires_at: now + CODE_SECS,
+        })
+        .await
+    {
+        tracing::error!(error = %e, "authorize: could not store the code");
+        return error_to_client(state, pending, "server_error", "internal error");
+    }
+    if let Some(h) = handle {
+        let _ = state.store.delete_authorization_request(&TokenHash::of(h)).await;
+    }
+    back_to_client(state, pending, &[("code", code.expose())])
+}
+
+/// Loads a waiting request by its handle, with its client.
+async fn load(state: &AppState, handle: &str) -> Option<(Client, Pending)> {
+    if !is_handle(handle) {
+        return None;
+    }
+    let json = state
+        .store
+        .authorization_request(&TokenHash::of(handle), state.now())
+        .await
+        .ok()??;
+    let pending: Pending = serde_json::from_str(&json).ok()?;
+    let client = state.store.client_by_id(&pending.client_id).await.ok()??;
+    Some((client, pending))
+}
+
+const EXPIRED: &str =
+    "This sign-in request has expired or was already completed. Return to the application and start again.";
+
+#[derive(Deserialize)]
+pub struct ContinueQuery {
+    #[serde(default)]
+    request: String,
+}
+
+/// Where sign-in sends the browser back to.
+pub async fn resume(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<ContinueQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let handle = query.map(|q| q.0.request).unwrap_or_default();
+    match load(&state, &handle).await {
+        Some((client, pending)) => proceed(&state, &headers, &client, pending, Some(handle)).await,
+        None => error_page(EXPIRED),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    decision: String,
+}
+
+pub async fn consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<ConsentForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return error_page("The form could not be read.");
+    };
+    if !same_origin(&state, &headers) || !session::csrf_ok(&state, &headers, &form.csrf) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form has expired. Return to the application and start again.",
+        );
+    }
+    let Some((client, pending)) = load(&state, &form.request).await else {
+        return error_page(EXPIRED);
+    };
+    let Some((_, session)) = session::current(&state, &headers).await else {
+        return Redirect::to(&format!("/login?request={}", form.request)).into_response();
+    };
+    let now = state.now();
+    let _ = state
+        .store
+        .delete_authorization_request(&TokenHash::of(&form.request))
+        .await;
+    if form.decision != "allow" {
+        return error_to_client(&state, &pending, "access_denied", "the user denied the request");
+    }
+    // Remember the union of what was allowed before and now.
+    let before = state
+        .store
+        .consent(&session.user_id, &client.client_id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let mut allowed: Vec<&str> = before.split(' ').filter(|s| !s.is_empty()).collect();
+    for s in pending.scope.split(' ').filter(|s| !s.is_empty()) {
+        if !allowed.contains(&s) {
+            allowed.push(s);
+        }
+    }
+    if let Err(e) = state
+        .store
+        .save_consent(&session.user_id, &client.client_id, &allowed.join(" "), now)
+        .await
+    {
+        tracing::error!(error = %e, "authorize: could not remember the consent");
+    }
+    issue_code(
+        &state,
+        &pending,
+        &session.user_id,
+        session.auth_time,
+        &session.amr,
+        None,
+    )
+    .await
+}

@@ -1,0 +1,130 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6).
+//!
+//! The code is redeemed by one conditional update that also matches the client, the redirect
+//! URI and the S256 challenge of the presented verifier, so of many concurrent attempts exactly
+//! one gets tokens. The access token is decided before the redemption and recorded on the code,
+//! so that a replay can revoke it.
+
+use super::oauth_form::OAuthForm;
+use crate::state::AppState;
+use crate::tokens::{self, IdTokenFor};
+use postern_core::client::AccessTokenFormat;
+use postern_core::jwt::OneOrMany;
+use postern_core::oauth::OAuthError;
+use postern_core::secret::{BearerSecret, TokenHash};
+use postern_core::token::{AccessClaims, new_jti};
+use postern_proto::TokenResponse;
+use postern_store::{Client, CodeOutcome, Redemption};
+
+fn server_error(e: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "code exchange failed");
+    OAuthError::ServerError
+}
+
+pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, OAuthError> {
+    let code = form.required("code")?;
+    let redirect_uri = form.required("redirect_uri")?;
+    let verifier = form
+        .one("code_verifier")?
+        .ok_or_else(|| OAuthError::invalid_request("PKCE is required: missing code_verifier"))?;
+    if !postern_core::pkce::verifier_syntax_ok(verifier) {
+        return Err(OAuthError::invalid_request(
+            "code_verifier must be 43-128 unreserved characters",
+        ));
+    }
+    let challenge = postern_core::pkce::s256(verifier);
+    let audience = tokens::audiences(state, &form.all("resource"))?;
+    let now = state.now();
+    let expires_at = now + client.access_token_ttl;
+    let mut rng = postern_core::system::os_rng();
+    let (jti, opaque) = match client.access_token_format {
+        AccessTokenFormat::Jwt => (Some(new_jti(&mut rng)), None),
+        AccessTokenFormat::Opaque => (None, Some(BearerSecret::generate(&mut rng))),
+    };
+    let audience_text = audience.join(" ");
+    let redemption = Redemption {
+        client_id: &client.client_id,
+        redirect_uri,
+        code_challenge: &challenge,
+        access_jti: jti.as_deref(),
+        opaque_access: opaque.as_ref().map(|t| (t.hash(), audience_text.as_str())),
+        access_expires_at: expires_at,
+    };
+    let grant = match state
+        .store
+        .redeem_code(&TokenHash::of(code), now, &redemption)
+        .await
+        .map_err(server_error)?
+    {
+        CodeOutcome::Consumed(grant) => grant,
+        CodeOutcome::Replayed(issued) => {
+            tracing::warn!(client = %client.client_id, "authorization code replayed; revoking what it issued");
+            if let (Some(jti), Some(exp)) = (&issued.access_jti, issued.access_expires_at) {
+                state.store.revoke_jwt(jti, exp).await.map_err(server_error)?;
+            }
+            if let Some(hash) = issued
+                .access_token_hash
+                .as_deref()
+                .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            {
+                state
+                    .store
+                    .delete_access_token(&TokenHash(hash))
+                    .await
+                    .map_err(server_error)?;
+            }
+            return Err(OAuthError::InvalidGrant(
+                "the authorization code was already used".into(),
+            ));
+        }
+        CodeOutcome::Invalid => {
+            return Err(OAuthError::InvalidGrant(
+                "the authorization code is invalid, expired, or was issued for another client, redirect URI or code_verifier".into(),
+            ));
+        }
+    };
+    let access_token = match (jti, opaque) {
+        (Some(jti), _) => tokens::sign_access_jwt(
+            state,
+            &AccessClaims {
+                iss: state.issuer.to_string(),
+                sub: grant.user_id.clone(),
+                aud: OneOrMany(audience),
+                client_id: client.client_id.clone(),
+                scope: grant.scope.clone(),
+                jti,
+                iat: now,
+                exp: expires_at,
+                auth_time: Some(grant.auth_time),
+            },
+        )?,
+        (None, Some(secret)) => secret.expose().to_owned(),
+        (None, None) => return Err(server_error("no access token decided")),
+    };
+    let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
+        let user = state.store.user_by_id(&grant.user_id).await.map_err(server_error)?;
+        let user = user.ok_or_else(|| OAuthError::InvalidGrant("the user no longer exists".into()))?;
+        Some(tokens::id_token(
+            state,
+            &IdTokenFor {
+                client_id: &client.client_id,
+                user: &user,
+                scope: &grant.scope,
+                nonce: grant.nonce.as_deref(),
+                auth_time: grant.auth_time,
+                amr: &grant.amr,
+                access_token: &access_token,
+            },
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: client.access_token_ttl,
+        scope: (!grant.scope.is_empty()).then(|| grant.scope.clone()),
+        refresh_token: None,
+        id_token,
+    })
+}
