@@ -49,10 +49,7 @@ fn main() -> ExitCode {
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    let sources = Sources {
-        file: cli.config.as_deref(),
-        env: Sources::process_env(),
-    };
+    let sources = Sources { file: cli.config.as_deref(), env: Sources::process_env() };
     Ok(config::load(&sources)?)
 }
 
@@ -66,16 +63,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if report.applied.is_empty() {
                 println!("database schema is current (version {})", report.version);
             } else {
-                println!(
-                    "applied migrations {:?}; schema is at version {}",
-                    report.applied, report.version
-                );
+                println!("applied migrations {:?}; schema is at version {}", report.applied, report.version);
             }
             Ok(())
         }
-        Command::Config {
-            command: ConfigCommand::Show,
-        } => {
+        Command::Config { command: ConfigCommand::Show } => {
             print!("{}", config.to_redacted_toml());
             Ok(())
         }
@@ -88,7 +80,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = postern_server::Application::build(config).await?;
     println!("{}", app.banner());
     tracing::info!(issuer = app.issuer(), port = app.port(), "ready");
-    app.run_until_stopped(postern_server::startup::shutdown_signal())
-        .await?;
+    app.run_until_stopped(postern_server::startup::shutdown_signal()).await?;
     Ok(())
 }

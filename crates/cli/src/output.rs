@@ -14,11 +14,7 @@ pub fn emit(json: bool, value: &serde_json::Value, text: impl FnOnce() -> String
         println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
     } else {
         let t = text();
-        if t.ends_with('\n') {
-            print!("{t}")
-        } else {
-            println!("{t}")
-        }
+        if t.ends_with('\n') { print!("{t}") } else { println!("{t}") }
     }
 }
 
@@ -33,11 +29,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: Vec<&str>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
+        let parts: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
         parts.join("  ").trim_end().to_owned() + "\n"
     };
     let mut out = line(header.to_vec());

@@ -44,12 +44,8 @@ pub enum GrantType {
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [
-        Self::AuthorizationCode,
-        Self::RefreshToken,
-        Self::ClientCredentials,
-        Self::DeviceCode,
-    ];
+    pub const ALL: [GrantType; 4] =
+        [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::DeviceCode];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -259,26 +255,11 @@ mod tests {
         ] {
             assert!(RedirectUri::parse(good).is_ok(), "{good}");
         }
-        assert!(matches!(
-            RedirectUri::parse("http://app.example.org/cb"),
-            Err(InvalidRedirectUri::InsecureHttp(_))
-        ));
-        assert!(matches!(
-            RedirectUri::parse("http://localhost/cb"),
-            Err(InvalidRedirectUri::InsecureHttp(_))
-        ));
-        assert!(matches!(
-            RedirectUri::parse("https://a.example/cb#x"),
-            Err(InvalidRedirectUri::Fragment(_))
-        ));
-        assert!(matches!(
-            RedirectUri::parse("javascript:alert(1)"),
-            Err(InvalidRedirectUri::Scheme(_))
-        ));
-        assert!(matches!(
-            RedirectUri::parse("/relative"),
-            Err(InvalidRedirectUri::NotAbsolute(_))
-        ));
+        assert!(matches!(RedirectUri::parse("http://app.example.org/cb"), Err(InvalidRedirectUri::InsecureHttp(_))));
+        assert!(matches!(RedirectUri::parse("http://localhost/cb"), Err(InvalidRedirectUri::InsecureHttp(_))));
+        assert!(matches!(RedirectUri::parse("https://a.example/cb#x"), Err(InvalidRedirectUri::Fragment(_))));
+        assert!(matches!(RedirectUri::parse("javascript:alert(1)"), Err(InvalidRedirectUri::Scheme(_))));
+        assert!(matches!(RedirectUri::parse("/relative"), Err(InvalidRedirectUri::NotAbsolute(_))));
     }
 
     #[test]
@@ -300,10 +281,7 @@ mod tests {
     fn registration_consistency() {
         let cb = vec![RedirectUri::parse("https://a.example/cb").unwrap()];
         let code = [GrantType::AuthorizationCode];
-        assert_eq!(
-            check_registration("App", ClientType::Public, &cb, &code, &[600]),
-            Ok(())
-        );
+        assert_eq!(check_registration("App", ClientType::Public, &cb, &code, &[600]), Ok(()));
         assert_eq!(
             check_registration("App", ClientType::Public, &[], &code, &[600]),
             Err(InvalidRegistration::CodeWithoutRedirect)
@@ -312,14 +290,8 @@ mod tests {
             check_registration("App", ClientType::Public, &[], &[GrantType::ClientCredentials], &[600]),
             Err(InvalidRegistration::CredentialsForPublic)
         );
-        assert_eq!(
-            check_registration(" ", ClientType::Public, &cb, &code, &[600]),
-            Err(InvalidRegistration::Name)
-        );
-        assert_eq!(
-            check_registration("App", ClientType::Public, &cb, &code, &[0]),
-            Err(InvalidRegistration::Lifetime)
-        );
+        assert_eq!(check_registration(" ", ClientType::Public, &cb, &code, &[600]), Err(InvalidRegistration::Name));
+        assert_eq!(check_registration("App", ClientType::Public, &cb, &code, &[0]), Err(InvalidRegistration::Lifetime));
         assert_eq!(GrantType::parse("device_code"), Some(GrantType::DeviceCode));
         assert_eq!(GrantType::parse("password"), None);
         assert_eq!(GrantType::parse("implicit"), None);

@@ -24,11 +24,7 @@ impl std::fmt::Debug for Presented {
             f,
             "Presented({:?}, {})",
             self.client_id(),
-            if self.secret().is_some() {
-                "with secret"
-            } else {
-                "no secret"
-            }
+            if self.secret().is_some() { "with secret" } else { "no secret" }
         )
     }
 }
@@ -61,9 +57,8 @@ impl Presented {
 
 fn percent_decode(s: &str) -> Option<String> {
     // RFC 6749 §2.3.1: the client id and secret are form-urlencoded before Basic encoding.
-    let decoded: String = url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())?;
+    let decoded: String =
+        url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())?;
     Some(decoded)
 }
 
@@ -79,10 +74,7 @@ pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
     let raw = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
-    let (id, secret) = (
-        percent_decode(id).ok_or_else(bad)?,
-        percent_decode(secret).ok_or_else(bad)?,
-    );
+    let (id, secret) = (percent_decode(id).ok_or_else(bad)?, percent_decode(secret).ok_or_else(bad)?);
     if id.is_empty() {
         return Err(bad());
     }
@@ -105,22 +97,12 @@ pub fn presented(
                 ));
             }
             if id.is_some_and(|id| id != client_id) {
-                return Err(OAuthError::invalid_request(
-                    "client_id differs from the Basic credentials",
-                ));
+                return Err(OAuthError::invalid_request("client_id differs from the Basic credentials"));
             }
-            Ok(Presented::Basic {
-                client_id,
-                secret: basic_secret,
-            })
+            Ok(Presented::Basic { client_id, secret: basic_secret })
         }
-        (None, Some(id), Some(secret)) => Ok(Presented::Post {
-            client_id: id.to_owned(),
-            secret: secret.to_owned(),
-        }),
-        (None, Some(id), None) => Ok(Presented::None {
-            client_id: id.to_owned(),
-        }),
+        (None, Some(id), Some(secret)) => Ok(Presented::Post { client_id: id.to_owned(), secret: secret.to_owned() }),
+        (None, Some(id), None) => Ok(Presented::None { client_id: id.to_owned() }),
         (None, None, Some(_)) => Err(OAuthError::invalid_request("client_secret without client_id")),
         (None, None, None) => Err(OAuthError::InvalidClient { basic: false }),
     }
@@ -147,19 +129,10 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_form_decoded() {
-        assert_eq!(
-            parse_basic(&basic("my%20app", "s%3Acret")).unwrap(),
-            ("my app".into(), "s:cret".into())
-        );
+        assert_eq!(parse_basic(&basic("my%20app", "s%3Acret")).unwrap(), ("my app".into(), "s:cret".into()));
         assert_eq!(parse_basic(&basic("app", "a:b")).unwrap(), ("app".into(), "a:b".into()));
-        assert!(matches!(
-            parse_basic("Basic !!!"),
-            Err(OAuthError::InvalidClient { basic: true })
-        ));
-        assert!(matches!(
-            parse_basic(&basic("", "x")),
-            Err(OAuthError::InvalidClient { basic: true })
-        ));
+        assert!(matches!(parse_basic("Basic !!!"), Err(OAuthError::InvalidClient { basic: true })));
+        assert!(matches!(parse_basic(&basic("", "x")), Err(OAuthError::InvalidClient { basic: true })));
         assert!(matches!(parse_basic("Bearer abc"), Err(OAuthError::InvalidRequest(_))));
     }
 
@@ -167,50 +140,26 @@ mod tests {
     fn one_method_per_request() {
         let h = basic("app", "s");
         assert!(matches!(presented(Some(&h), None, None), Ok(Presented::Basic { .. })));
-        assert!(matches!(
-            presented(Some(&h), Some("app"), None),
-            Ok(Presented::Basic { .. })
-        ));
-        assert!(matches!(
-            presented(Some(&h), Some("other"), None),
-            Err(OAuthError::InvalidRequest(_))
-        ));
-        assert!(matches!(
-            presented(Some(&h), None, Some("s")),
-            Err(OAuthError::InvalidRequest(_))
-        ));
-        assert!(matches!(
-            presented(None, Some("app"), Some("s")),
-            Ok(Presented::Post { .. })
-        ));
+        assert!(matches!(presented(Some(&h), Some("app"), None), Ok(Presented::Basic { .. })));
+        assert!(matches!(presented(Some(&h), Some("other"), None), Err(OAuthError::InvalidRequest(_))));
+        assert!(matches!(presented(Some(&h), None, Some("s")), Err(OAuthError::InvalidRequest(_))));
+        assert!(matches!(presented(None, Some("app"), Some("s")), Ok(Presented::Post { .. })));
         assert!(matches!(presented(None, Some("app"), None), Ok(Presented::None { .. })));
-        assert!(matches!(
-            presented(None, None, None),
-            Err(OAuthError::InvalidClient { basic: false })
-        ));
+        assert!(matches!(presented(None, None, None), Err(OAuthError::InvalidClient { basic: false })));
         assert!(!format!("{:?}", presented(None, Some("app"), Some("topsecret")).unwrap()).contains("topsecret"));
     }
 
     #[test]
     fn verification_by_client_type() {
         let hash = TokenHash::of("s3cret");
-        let post = |s: &str| Presented::Post {
-            client_id: "c".into(),
-            secret: s.into(),
-        };
+        let post = |s: &str| Presented::Post { client_id: "c".into(), secret: s.into() };
         assert!(verify(&post("s3cret"), Some(hash.as_bytes())));
         assert!(!verify(&post("s3creT"), Some(hash.as_bytes())));
         assert!(
             !verify(&Presented::None { client_id: "c".into() }, Some(hash.as_bytes())),
             "confidential needs its secret"
         );
-        assert!(
-            verify(&Presented::None { client_id: "c".into() }, None),
-            "public presents none"
-        );
-        assert!(
-            !verify(&post("anything"), None),
-            "a public client cannot authenticate with a secret"
-        );
+        assert!(verify(&Presented::None { client_id: "c".into() }, None), "public presents none");
+        assert!(!verify(&post("anything"), None), "a public client cannot authenticate with a secret");
     }
 }

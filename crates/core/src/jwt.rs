@@ -40,11 +40,8 @@ pub enum JwtError {
 
 /// Signs `claims` with `key`, naming it `kid`, with the given `typ` header.
 pub fn sign(claims: &impl Serialize, key: &PrivateKey, kid: &str, typ: &str) -> Result<String, JwtError> {
-    let header = Header {
-        alg: key.algorithm().as_str().to_owned(),
-        typ: Some(typ.to_owned()),
-        kid: Some(kid.to_owned()),
-    };
+    let header =
+        Header { alg: key.algorithm().as_str().to_owned(), typ: Some(typ.to_owned()), kid: Some(kid.to_owned()) };
     let header = serde_json::to_vec(&header).map_err(|_| JwtError::Malformed)?;
     let payload = serde_json::to_vec(claims).map_err(|_| JwtError::Malformed)?;
     let mut token = URL_SAFE_NO_PAD.encode(header);
@@ -60,9 +57,7 @@ pub fn sign(claims: &impl Serialize, key: &PrivateKey, kid: &str, typ: &str) -> 
 pub fn looks_like_jwt(token: &str) -> bool {
     token.len() <= MAX_TOKEN_BYTES
         && token.split('.').count() == 3
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// Verifies the signature with the key `find_key(kid)` returns and decodes the claims.
@@ -157,26 +152,12 @@ mod tests {
                 verify(&token, Some("at+jwt"), |kid| (kid == "k1").then_some(&public)).unwrap();
             assert_eq!(header.alg, alg.as_str());
             assert_eq!(claims["sub"], "u1");
-            assert_eq!(
-                verify::<Value>(&token, Some("JWT"), |_| Some(&public)).err(),
-                Some(JwtError::Type)
-            );
-            assert_eq!(
-                verify::<Value>(&token, None, |_| None).err(),
-                Some(JwtError::UnknownKey)
-            );
+            assert_eq!(verify::<Value>(&token, Some("JWT"), |_| Some(&public)).err(), Some(JwtError::Type));
+            assert_eq!(verify::<Value>(&token, None, |_| None).err(), Some(JwtError::UnknownKey));
             // A changed payload breaks the signature.
             let parts: Vec<&str> = token.split('.').collect();
-            let forged = format!(
-                "{}.{}.{}",
-                parts[0],
-                URL_SAFE_NO_PAD.encode(br#"{"sub":"admin"}"#),
-                parts[2]
-            );
-            assert_eq!(
-                verify::<Value>(&forged, None, |_| Some(&public)).err(),
-                Some(JwtError::Signature)
-            );
+            let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(br#"{"sub":"admin"}"#), parts[2]);
+            assert_eq!(verify::<Value>(&forged, None, |_| Some(&public)).err(), Some(JwtError::Signature));
         }
     }
 
@@ -192,16 +173,10 @@ mod tests {
             let sig = token.split('.').nth(2).unwrap();
             for candidate in [format!("{header}.{payload}."), format!("{header}.{payload}.{sig}")] {
                 let got = verify::<Value>(&candidate, None, |_| Some(&public)).err();
-                assert!(
-                    matches!(got, Some(JwtError::Algorithm | JwtError::Malformed)),
-                    "{alg}: {got:?}"
-                );
+                assert!(matches!(got, Some(JwtError::Algorithm | JwtError::Malformed)), "{alg}: {got:?}");
             }
         }
-        assert_eq!(
-            verify::<Value>("a.b", None, |_| Some(&public)).err(),
-            Some(JwtError::Malformed)
-        );
+        assert_eq!(verify::<Value>("a.b", None, |_| Some(&public)).err(), Some(JwtError::Malformed));
         assert_eq!(
             verify::<Value>(&"a".repeat(MAX_TOKEN_BYTES + 1), None, |_| Some(&public)).err(),
             Some(JwtError::Malformed)
@@ -211,10 +186,7 @@ mod tests {
     #[test]
     fn audience_is_one_or_many() {
         assert_eq!(serde_json::to_string(&OneOrMany(vec!["a".into()])).unwrap(), r#""a""#);
-        assert_eq!(
-            serde_json::to_string(&OneOrMany(vec!["a".into(), "b".into()])).unwrap(),
-            r#"["a","b"]"#
-        );
+        assert_eq!(serde_json::to_string(&OneOrMany(vec!["a".into(), "b".into()])).unwrap(), r#"["a","b"]"#);
         let one: OneOrMany = serde_json::from_str(r#""a""#).unwrap();
         let many: OneOrMany = serde_json::from_str(r#"["a","b"]"#).unwrap();
         assert!(one.contains("a") && many.contains("b") && !many.contains("c"));

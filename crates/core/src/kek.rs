@@ -56,10 +56,7 @@ impl KeyEncryptionKey {
                 .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
                 .map_err(|_| KekError::BadEncoding)?
         });
-        let arr: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| KekError::BadLength(bytes.len()))?;
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KekError::BadLength(bytes.len()))?;
         Ok(Self(Zeroizing::new(arr)))
     }
 
@@ -72,9 +69,8 @@ impl KeyEncryptionKey {
         let cipher = XChaCha20Poly1305::new(self.0.as_ref().into());
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
-        let ct = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
-            .map_err(|_| KekError::Seal)?;
+        let ct =
+            cipher.encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad }).map_err(|_| KekError::Seal)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(SEALED_V1);
         out.extend_from_slice(&nonce);
@@ -96,10 +92,7 @@ impl KeyEncryptionKey {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 /// What the database keeps to tell whether a node was given the right KEK.
@@ -121,10 +114,7 @@ mod tests {
         let kek = KeyEncryptionKey::generate(&mut rng);
         let sealed = kek.seal(b"private key", b"signing-key:a", &mut rng).unwrap();
         assert!(!sealed.windows(11).any(|w| w == b"private key"));
-        assert_eq!(
-            kek.open(&sealed, b"signing-key:a").as_deref().map(Vec::as_slice),
-            Ok(&b"private key"[..])
-        );
+        assert_eq!(kek.open(&sealed, b"signing-key:a").as_deref().map(Vec::as_slice), Ok(&b"private key"[..]));
         assert_eq!(kek.open(&sealed, b"signing-key:b"), Err(KekError::Open));
         let other = KeyEncryptionKey::generate(&mut rng);
         assert_eq!(other.open(&sealed, b"signing-key:a"), Err(KekError::Open));
@@ -139,10 +129,7 @@ mod tests {
         assert_eq!(again.as_deref().map(|s| s.as_str()), Ok(text.as_str()));
         assert!(KeyEncryptionKey::parse(&"ab".repeat(32)).is_ok());
         assert_eq!(KeyEncryptionKey::parse("c2hvcnQ=").err(), Some(KekError::BadLength(5)));
-        assert_eq!(
-            KeyEncryptionKey::parse("not base64 at all!").err(),
-            Some(KekError::BadEncoding)
-        );
+        assert_eq!(KeyEncryptionKey::parse("not base64 at all!").err(), Some(KekError::BadEncoding));
         assert!(!format!("{kek:?}").contains(text.as_str()));
     }
 }

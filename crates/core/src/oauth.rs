@@ -108,11 +108,22 @@ pub fn grant_scopes(requested: &[Scope], allowed: &[Scope]) -> Result<Vec<Scope>
     }
     let granted: Vec<Scope> = requested.iter().filter(|s| allowed.contains(s)).cloned().collect();
     if granted.is_empty() {
-        return Err(OAuthError::InvalidScope(
-            "none of the requested scopes is allowed for this client".into(),
-        ));
+        return Err(OAuthError::InvalidScope("none of the requested scopes is allowed for this client".into()));
     }
     Ok(granted)
+}
+
+/// Whether a grant with `scope` gets a refresh token: the client must be allowed the
+/// `refresh_token` grant, and an OpenID request (with `openid`) must also ask for
+/// `offline_access` (OIDC Core §11).
+pub fn issues_refresh_token(scope: &str, client_allows_refresh: bool) -> bool {
+    let has = |s: &str| scope.split(' ').any(|x| x == s);
+    client_allows_refresh && (!has("openid") || has("offline_access"))
+}
+
+/// Whether `narrower` (space-separated) asks for nothing beyond `granted`.
+pub fn scope_within(narrower: &[Scope], granted: &str) -> bool {
+    narrower.iter().all(|s| granted.split(' ').any(|g| g == s.as_str()))
 }
 
 /// Joins scopes for a `scope` response member or claim.
@@ -131,20 +142,21 @@ mod tests {
     #[test]
     fn scope_parameter_and_grant() {
         assert_eq!(scope_string(&scopes("  read  write read ")), "read write");
-        assert!(matches!(
-            parse_scope_param("ok bad\"one"),
-            Err(OAuthError::InvalidScope(_))
-        ));
+        assert!(matches!(parse_scope_param("ok bad\"one"), Err(OAuthError::InvalidScope(_))));
         let allowed = scopes("read write");
-        assert_eq!(
-            scope_string(&grant_scopes(&scopes("write admin"), &allowed).unwrap()),
-            "write"
-        );
+        assert_eq!(scope_string(&grant_scopes(&scopes("write admin"), &allowed).unwrap()), "write");
         assert_eq!(scope_string(&grant_scopes(&[], &allowed).unwrap()), "read write");
-        assert!(matches!(
-            grant_scopes(&scopes("admin"), &allowed),
-            Err(OAuthError::InvalidScope(_))
-        ));
+        assert!(matches!(grant_scopes(&scopes("admin"), &allowed), Err(OAuthError::InvalidScope(_))));
+    }
+
+    #[test]
+    fn refresh_tokens_for_openid_need_offline_access() {
+        assert!(issues_refresh_token("read", true));
+        assert!(!issues_refresh_token("read", false));
+        assert!(!issues_refresh_token("openid email", true));
+        assert!(issues_refresh_token("openid offline_access", true));
+        assert!(scope_within(&scopes("read"), "read write"));
+        assert!(!scope_within(&scopes("read admin"), "read write"));
     }
 
     #[test]

@@ -89,10 +89,7 @@ mod tests {
     #[test]
     fn at_hash_is_the_left_half() {
         // OIDC Core §A.3 example access token and its at_hash for RS256.
-        assert_eq!(
-            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
-            "77QmUPtjPfzWtF2AnpK9RQ"
-        );
+        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
     }
 
     #[test]

@@ -27,21 +27,13 @@ pub struct Argon2Params {
 impl Default for Argon2Params {
     /// OWASP Password Storage Cheat Sheet: m=19456 KiB, t=2, p=1.
     fn default() -> Self {
-        Self {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
     }
 }
 
 impl Argon2Params {
     /// Deliberately weak parameters that make tests fast. Never for production.
-    pub const INSECURE_FOR_TESTS: Argon2Params = Argon2Params {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    pub const INSECURE_FOR_TESTS: Argon2Params = Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 };
 
     fn hasher(&self) -> Result<Argon2<'static>, PasswordError> {
         let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
@@ -84,11 +76,7 @@ pub fn hash_password(
     rng: &mut impl CryptoRngCore,
 ) -> Result<String, PasswordError> {
     let salt = SaltString::generate(rng);
-    params
-        .hasher()?
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|_| PasswordError::Hash)
+    params.hasher()?.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|_| PasswordError::Hash)
 }
 
 /// Verifies a password against a stored PHC string, with the parameters recorded in it.
@@ -125,15 +113,7 @@ mod tests {
         assert_eq!(check_new_password("short"), Err(PasswordError::TooShort));
         assert_eq!(check_new_password(&"x".repeat(2000)), Err(PasswordError::TooLong));
         assert_eq!(check_new_password("long enough"), Ok(()));
-        assert!(
-            Argon2Params {
-                memory_kib: 1,
-                iterations: 0,
-                parallelism: 1
-            }
-            .validate()
-            .is_err()
-        );
+        assert!(Argon2Params { memory_kib: 1, iterations: 0, parallelism: 1 }.validate().is_err());
         assert!(Argon2Params::default().validate().is_ok());
     }
 }

@@ -14,13 +14,8 @@ impl Scope {
     pub fn parse(s: &str) -> Result<Self, InvalidScope> {
         let ok = !s.is_empty()
             && s.len() <= 128
-            && s.bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidScope(s.to_owned()))
-        }
+            && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if ok { Ok(Self(s.to_owned())) } else { Err(InvalidScope(s.to_owned())) }
     }
 
     pub fn as_str(&self) -> &str {

@@ -107,9 +107,7 @@ impl PrivateKey {
             }
             Algorithm::EdDSA => {
                 let seed: [u8; 32] = bytes.try_into().map_err(|_| SigningError::Malformed)?;
-                Ok(PrivateKey::EdDsa(Box::new(ed25519_dalek::SigningKey::from_bytes(
-                    &seed,
-                ))))
+                Ok(PrivateKey::EdDsa(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed))))
             }
         }
     }
@@ -157,10 +155,7 @@ impl PublicKey {
                 URL_SAFE_NO_PAD.encode(k.n().to_bytes_be())
             ),
             PublicKey::EdDsa(k) => {
-                format!(
-                    r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
-                    URL_SAFE_NO_PAD.encode(k.as_bytes())
-                )
+                format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, URL_SAFE_NO_PAD.encode(k.as_bytes()))
             }
         };
         URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
@@ -217,9 +212,7 @@ impl PublicKey {
                 let Ok(sig) = rsa::pkcs1v15::Signature::try_from(signature) else {
                     return false;
                 };
-                rsa::pkcs1v15::VerifyingKey::<Sha256>::new(k.clone())
-                    .verify(signing_input, &sig)
-                    .is_ok()
+                rsa::pkcs1v15::VerifyingKey::<Sha256>::new(k.clone()).verify(signing_input, &sig).is_ok()
             }
             PublicKey::EdDsa(k) => {
                 let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {

@@ -18,19 +18,9 @@ pub struct Policy {
 
 impl Policy {
     /// Per account: five free failures, then 2 s, 4 s, … up to 15 minutes.
-    pub const ACCOUNT: Policy = Policy {
-        free: 5,
-        base_secs: 2,
-        max_secs: 900,
-        forget_secs: 3600,
-    };
+    pub const ACCOUNT: Policy = Policy { free: 5, base_secs: 2, max_secs: 900, forget_secs: 3600 };
     /// Per IP address: more room (shared NATs), then the same curve.
-    pub const IP: Policy = Policy {
-        free: 20,
-        base_secs: 2,
-        max_secs: 900,
-        forget_secs: 3600,
-    };
+    pub const IP: Policy = Policy { free: 20, base_secs: 2, max_secs: 900, forget_secs: 3600 };
 
     fn delay_after(&self, failures: u32) -> i64 {
         if failures < self.free {
@@ -57,11 +47,7 @@ pub struct Throttle {
 
 impl Throttle {
     pub fn new(policy: Policy, capacity: usize) -> Self {
-        Self {
-            policy,
-            capacity: capacity.max(1),
-            entries: HashMap::new(),
-        }
+        Self { policy, capacity: capacity.max(1), entries: HashMap::new() }
     }
 
     /// `Err(seconds)` when `key` must wait before trying again.
@@ -78,11 +64,8 @@ impl Throttle {
             self.evict(now);
         }
         let policy = self.policy;
-        let entry = self.entries.entry(key.to_owned()).or_insert(Entry {
-            failures: 0,
-            last_failure: now,
-            blocked_until: 0,
-        });
+        let entry =
+            self.entries.entry(key.to_owned()).or_insert(Entry { failures: 0, last_failure: now, blocked_until: 0 });
         if now - entry.last_failure > policy.forget_secs {
             entry.failures = 0;
         }
@@ -107,13 +90,8 @@ impl Throttle {
 
     fn evict(&mut self, now: i64) {
         let forget = self.policy.forget_secs;
-        self.entries
-            .retain(|_, e| e.blocked_until > now && now - e.last_failure <= forget);
-        let oldest = self
-            .entries
-            .iter()
-            .min_by_key(|(_, e)| e.last_failure)
-            .map(|(k, _)| k.clone());
+        self.entries.retain(|_, e| e.blocked_until > now && now - e.last_failure <= forget);
+        let oldest = self.entries.iter().min_by_key(|(_, e)| e.last_failure).map(|(k, _)| k.clone());
         if self.entries.len() >= self.capacity
             && let Some(oldest) = oldest
         {
@@ -126,12 +104,7 @@ impl Throttle {
 mod tests {
     use super::*;
 
-    const P: Policy = Policy {
-        free: 3,
-        base_secs: 2,
-        max_secs: 16,
-        forget_secs: 100,
-    };
+    const P: Policy = Policy { free: 3, base_secs: 2, max_secs: 16, forget_secs: 100 };
 
     #[test]
     fn free_failures_then_doubling_up_to_the_cap() {

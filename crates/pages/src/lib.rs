@@ -78,10 +78,7 @@ mod tests {
         assert!(html.contains("A &#38; B"));
         assert!(!html.contains("\"><x"));
         assert!(html.contains("<label for=\"email\">Email</label>"));
-        let msg = render(&MessagePage {
-            title: "Done",
-            message: "<i>ok</i>",
-        });
+        let msg = render(&MessagePage { title: "Done", message: "<i>ok</i>" });
         assert!(msg.contains("&#60;i&#62;ok&#60;/i&#62;"));
     }
 }

@@ -51,9 +51,8 @@ pub async fn first_admin(store: &Store, config: &Config, issuer: &str, now: i64)
     if let (Some(email), Some(password)) = (&config.admin.email, &config.admin.password) {
         let email = Email::parse(email).map_err(BootstrapError::Email)?;
         check_new_password(password.expose()).map_err(BootstrapError::Password)?;
-        let hash = hash_password(config.password, password.expose().to_owned())
-            .await
-            .map_err(BootstrapError::Password)?;
+        let hash =
+            hash_password(config.password, password.expose().to_owned()).await.map_err(BootstrapError::Password)?;
         let user = NewUser {
             id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
             email: email.clone(),
@@ -77,15 +76,9 @@ pub async fn first_admin(store: &Store, config: &Config, issuer: &str, now: i64)
             ..Default::default()
         };
         store.record_audit(&event, now).await?;
-        return Ok(FirstAdmin::Created {
-            email: email.as_str().to_owned(),
-        });
+        return Ok(FirstAdmin::Created { email: email.as_str().to_owned() });
     }
     let token = BearerSecret::generate(&mut postern_core::system::os_rng());
-    store
-        .create_setup_token(&token.hash(), now, now + SETUP_LINK_TTL_SECS)
-        .await?;
-    Ok(FirstAdmin::SetupLink {
-        url: format!("{issuer}/setup?token={}", token.expose()),
-    })
+    store.create_setup_token(&token.hash(), now, now + SETUP_LINK_TTL_SECS).await?;
+    Ok(FirstAdmin::SetupLink { url: format!("{issuer}/setup?token={}", token.expose()) })
 }

@@ -40,12 +40,8 @@ impl From<postern_store::StoreError> for WebError {
 
 /// RFC 6749 §5.1: token responses (and their errors) must not be cached.
 pub fn no_store(response: &mut Response) {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-        .headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 fn oauth_response(e: &OAuthError) -> Response {
@@ -55,23 +51,15 @@ fn oauth_response(e: &OAuthError) -> Response {
         OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
-    let body = OAuthErrorBody {
-        error: e.code().to_owned(),
-        error_description: e.description(),
-    };
+    let body = OAuthErrorBody { error: e.code().to_owned(), error_description: e.description() };
     let mut response = (status, Json(body)).into_response();
     no_store(&mut response);
     if let OAuthError::InvalidClient { .. } = e {
         // RFC 6749 §5.2 requires it when Basic was tried; HTTP requires it on every 401.
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"postern\""),
-        );
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"postern\""));
     }
     if let OAuthError::TemporarilyUnavailable = e {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     response
 }
@@ -85,31 +73,19 @@ impl IntoResponse for WebError {
             WebError::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
             WebError::InvalidRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", Some(m.clone())),
             WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "access_denied", Some((*m).to_owned())),
-            WebError::Unavailable(m) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                Some((*m).to_owned()),
-            ),
+            WebError::Unavailable(m) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", Some((*m).to_owned()))
+            }
             WebError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    Some("internal error".to_owned()),
-                )
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", Some("internal error".to_owned()))
             }
             WebError::OAuth(e) => (StatusCode::BAD_REQUEST, e.code(), e.description()),
         };
-        let body = OAuthErrorBody {
-            error: error.to_owned(),
-            error_description: description,
-        };
+        let body = OAuthErrorBody { error: error.to_owned(), error_description: description };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("5"),
-            );
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
         }
         response
     }

@@ -63,10 +63,8 @@ pub fn resolve(config: &Config, backend: Backend) -> Result<(KeyEncryptionKey, K
                 Ok(()) => Ok((kek, KekSource::Generated(path))),
                 // Another process (an admin command, a second server) created it first: use theirs.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let text = std::fs::read_to_string(&path).map_err(|source| KekError::File {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|source| KekError::File { path: path.clone(), source })?;
                     let kek = KeyEncryptionKey::parse(&text).map_err(|e| KekError::BadFile(path.clone(), e))?;
                     Ok((kek, KekSource::File(path)))
                 }
@@ -79,9 +77,8 @@ pub fn resolve(config: &Config, backend: Backend) -> Result<(KeyEncryptionKey, K
 
 /// Checks the key against the value sealed in the database (recording it on first start).
 pub async fn verify(store: &Store, kek: &KeyEncryptionKey, now: i64) -> Result<(), KekError> {
-    let sealed = kek
-        .seal(KEK_CHECK_PLAINTEXT, KEK_CHECK_AAD, &mut postern_core::system::os_rng())
-        .map_err(KekError::Invalid)?;
+    let sealed =
+        kek.seal(KEK_CHECK_PLAINTEXT, KEK_CHECK_AAD, &mut postern_core::system::os_rng()).map_err(KekError::Invalid)?;
     let stored = store.init_kek_check(&sealed, now).await?;
     match kek.open(&stored, KEK_CHECK_AAD) {
         Ok(plain) if plain.as_slice() == KEK_CHECK_PLAINTEXT => Ok(()),

@@ -57,26 +57,14 @@ fn aad(kid: &str) -> Vec<u8> {
 /// Generates a key of `alg` and seals its private part for storage.
 pub fn new_sealed_key(alg: Algorithm, kek: &KeyEncryptionKey) -> Result<NewKey, KeyError> {
     let mut rng = postern_core::system::os_rng();
-    let key = PrivateKey::generate(alg, &mut rng).map_err(|e| KeyError::Unusable {
-        kid: "(new)".into(),
-        reason: e.to_string(),
-    })?;
+    let key = PrivateKey::generate(alg, &mut rng)
+        .map_err(|e| KeyError::Unusable { kid: "(new)".into(), reason: e.to_string() })?;
     let jwk = key.public().to_jwk();
-    let unusable = |reason: String| KeyError::Unusable {
-        kid: jwk.kid.clone(),
-        reason,
-    };
+    let unusable = |reason: String| KeyError::Unusable { kid: jwk.kid.clone(), reason };
     let private = key.to_bytes().map_err(|e| unusable(e.to_string()))?;
-    let sealed = kek
-        .seal(&private, &aad(&jwk.kid), &mut rng)
-        .map_err(|e| unusable(e.to_string()))?;
+    let sealed = kek.seal(&private, &aad(&jwk.kid), &mut rng).map_err(|e| unusable(e.to_string()))?;
     let public_jwk = serde_json::to_string(&jwk).map_err(|e| unusable(e.to_string()))?;
-    Ok(NewKey {
-        kid: jwk.kid,
-        alg: alg.as_str(),
-        public_jwk,
-        private_key_sealed: sealed,
-    })
+    Ok(NewKey { kid: jwk.kid, alg: alg.as_str(), public_jwk, private_key_sealed: sealed })
 }
 
 /// RSA key generation takes a while: keep it off the async threads.
@@ -84,10 +72,7 @@ async fn generate_off_thread(alg: Algorithm, kek: &KeyEncryptionKey) -> Result<N
     let kek = kek.clone();
     tokio::task::spawn_blocking(move || new_sealed_key(alg, &kek))
         .await
-        .map_err(|e| KeyError::Unusable {
-            kid: "(new)".into(),
-            reason: e.to_string(),
-        })?
+        .map_err(|e| KeyError::Unusable { kid: "(new)".into(), reason: e.to_string() })?
 }
 
 /// Makes sure every algorithm has an active key, creating the missing ones. Safe when several
@@ -124,10 +109,12 @@ pub async fn rotate(
 impl KeyRing {
     pub async fn load(store: &Store, kek: KeyEncryptionKey, now: i64) -> Result<Self, KeyError> {
         let keys = read_keys(store, &kek, now, None).await?;
-        Ok(Self {
-            kek,
-            current: Arc::new(RwLock::new(Arc::new(keys))),
-        })
+        Ok(Self { kek, current: Arc::new(RwLock::new(Arc::new(keys))) })
+    }
+
+    /// The key-encryption key, for sealing other recoverable secrets.
+    pub fn kek(&self) -> &KeyEncryptionKey {
+        &self.kek
     }
 
     /// The current view (cheap: one Arc clone).
@@ -153,27 +140,16 @@ impl KeyRing {
 async fn read_keys(store: &Store, kek: &KeyEncryptionKey, now: i64, previous: Option<&Keys>) -> Result<Keys, KeyError> {
     let mut active = BTreeMap::new();
     for row in store.active_keys().await? {
-        let unusable = |reason: &str| KeyError::Unusable {
-            kid: row.kid.clone(),
-            reason: reason.to_owned(),
-        };
+        let unusable = |reason: &str| KeyError::Unusable { kid: row.kid.clone(), reason: reason.to_owned() };
         let alg = Algorithm::parse(&row.alg).ok_or_else(|| unusable("unknown algorithm"))?;
         // Unchanged keys are reused rather than decrypted and parsed again.
         if let Some(same) = previous.and_then(|p| p.active.get(&alg)).filter(|k| k.kid == row.kid) {
             active.insert(alg, same.clone());
             continue;
         }
-        let plain = kek
-            .open(&row.private_key_sealed, &aad(&row.kid))
-            .map_err(|e| unusable(&e.to_string()))?;
+        let plain = kek.open(&row.private_key_sealed, &aad(&row.kid)).map_err(|e| unusable(&e.to_string()))?;
         let key = PrivateKey::from_bytes(alg, &plain).map_err(|e| unusable(&e.to_string()))?;
-        active.insert(
-            alg,
-            ActiveKey {
-                kid: row.kid.clone(),
-                key,
-            },
-        );
+        active.insert(alg, ActiveKey { kid: row.kid.clone(), key });
     }
     for alg in Algorithm::ALL {
         if !active.contains_key(&alg) {
@@ -183,10 +159,7 @@ async fn read_keys(store: &Store, kek: &KeyEncryptionKey, now: i64, previous: Op
     let mut jwks = JwkSet::default();
     let mut verifying = BTreeMap::new();
     for row in store.published_keys(now).await? {
-        let unusable = |reason: String| KeyError::Unusable {
-            kid: row.kid.clone(),
-            reason,
-        };
+        let unusable = |reason: String| KeyError::Unusable { kid: row.kid.clone(), reason };
         let jwk: Jwk = serde_json::from_str(&row.public_jwk).map_err(|e| unusable(format!("public JWK: {e}")))?;
         let public = PublicKey::from_jwk(&jwk).ok_or_else(|| unusable("public JWK is not a usable key".into()))?;
         verifying.insert(jwk.kid.clone(), public);
@@ -194,13 +167,7 @@ async fn read_keys(store: &Store, kek: &KeyEncryptionKey, now: i64, previous: Op
     }
     let jwks_json = serde_json::to_string(&jwks).unwrap_or_else(|_| r#"{"keys":[]}"#.to_owned());
     let jwks_etag = etag_of(&jwks_json);
-    Ok(Keys {
-        active,
-        verifying,
-        jwks,
-        jwks_json,
-        jwks_etag,
-    })
+    Ok(Keys { active, verifying, jwks, jwks_json, jwks_etag })
 }
 
 /// A strong ETag derived from the content (first 96 bits of its SHA-256).

@@ -1,19 +1,18 @@
-//! The background task: deletes expired rows in bounded batches and re-reads the signing keys,
-//! on a fixed interval, until shutdown.
+//! The background task: deletes expired rows in bounded batches, forgets refresh-token
+//! successors once their grace window has passed, and re-reads the signing keys, on a fixed
+//! interval, until shutdown.
 
-use crate::keyring::KeyRing;
-use postern_core::system::Clock;
-use postern_store::Store;
-use std::sync::Arc;
+use crate::state::AppState;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// One pass: clean-up, then key refresh. Returns the number of rows deleted.
-pub async fn run_once(store: &Store, keys: &KeyRing, clock: &dyn Clock, batch: i64) -> u64 {
+/// One pass. Returns the number of expired rows deleted.
+pub async fn run_once(state: &AppState) -> u64 {
+    let (store, batch) = (&state.store, state.config.maintenance.cleanup_batch);
     let mut deleted = 0;
     // Bounded batches; stop after a few hundred so one pass never runs away.
     for _ in 0..200 {
-        match store.delete_expired(clock.now(), batch).await {
+        match store.delete_expired(state.now(), batch).await {
             Ok(0) => break,
             Ok(n) => deleted += n,
             Err(e) => {
@@ -22,7 +21,12 @@ pub async fn run_once(store: &Store, keys: &KeyRing, clock: &dyn Clock, batch: i
             }
         }
     }
-    if let Err(e) = keys.refresh(store, clock.now()).await {
+    // Successor pairs are kept only for the reuse grace window.
+    let grace = state.config.tokens.refresh_reuse_grace_secs;
+    if let Err(e) = store.clear_successors(state.now() - grace, batch * 10).await {
+        tracing::warn!(error = %e, "could not clear refresh-token successors");
+    }
+    if let Err(e) = state.keys.refresh(store, state.now()).await {
         tracing::warn!(error = %e, "could not refresh the signing keys");
     }
     if deleted > 0 {
@@ -31,21 +35,14 @@ pub async fn run_once(store: &Store, keys: &KeyRing, clock: &dyn Clock, batch: i
     deleted
 }
 
-/// Runs [`run_once`] every `interval` until `stop` turns true.
-pub async fn run(
-    store: Store,
-    keys: KeyRing,
-    clock: Arc<dyn Clock>,
-    interval: Duration,
-    batch: i64,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut ticker = tokio::time::interval(interval);
+/// Runs [`run_once`] every `maintenance.interval_secs` until `stop` turns true.
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(state.config.maintenance.interval_secs));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await; // the first tick is immediate; start-up has just done this work
     loop {
         tokio::select! {
-            _ = ticker.tick() => { run_once(&store, &keys, clock.as_ref(), batch).await; }
+            _ = ticker.tick() => { run_once(&state).await; }
             _ = stop.changed() => break,
         }
         if *stop.borrow() {

@@ -57,17 +57,8 @@ impl Metrics {
         let http_requests = Family::<HttpLabels, Counter>::default();
         let http_duration = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         registry.register("http_requests", "HTTP requests served", http_requests.clone());
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to serve an HTTP request",
-            http_duration.clone(),
-        );
-        Self {
-            registry,
-            http_requests,
-            http_duration,
-            request_ids: RequestIds::new(),
-        }
+        registry.register("http_request_duration_seconds", "Time to serve an HTTP request", http_duration.clone());
+        Self { registry, http_requests, http_duration, request_ids: RequestIds::new() }
     }
 
     /// The registry, for later issues to add their domain counters at start-up.
@@ -96,10 +87,7 @@ impl RequestIds {
     fn new() -> Self {
         let mut bytes = [0u8; 4];
         rand_core::RngCore::fill_bytes(&mut postern_core::system::os_rng(), &mut bytes);
-        Self {
-            prefix: bytes.iter().map(|b| format!("{b:02x}")).collect(),
-            next: AtomicU64::new(1),
-        }
+        Self { prefix: bytes.iter().map(|b| format!("{b:02x}")).collect(), next: AtomicU64::new(1) }
     }
     fn next(&self) -> String {
         format!("{}-{:06}", self.prefix, self.next.fetch_add(1, Ordering::Relaxed))
@@ -126,17 +114,11 @@ pub async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Ne
     let span = tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path());
     let mut response = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
-    let route = response
-        .extensions()
-        .get::<RouteLabel>()
-        .map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
+    let route = response.extensions().get::<RouteLabel>().map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
     let status = response.status().as_u16();
     let labels = HttpLabels { method, route, status };
     metrics.http_requests.get_or_create(&labels).inc();
-    metrics
-        .http_duration
-        .get_or_create(&labels)
-        .observe(elapsed.as_secs_f64());
+    metrics.http_duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
     span.in_scope(|| tracing::debug!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "served"));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);

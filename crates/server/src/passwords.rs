@@ -26,9 +26,8 @@ impl PasswordPool {
     /// is computed here, once, with the configured parameters.
     pub async fn new(params: Argon2Params, queue_per_core: usize) -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let dummy_hash = crate::bootstrap::hash_password(params, "postern dummy password".to_owned())
-            .await
-            .unwrap_or_default();
+        let dummy_hash =
+            crate::bootstrap::hash_password(params, "postern dummy password".to_owned()).await.unwrap_or_default();
         Self {
             running: Arc::new(Semaphore::new(cores)),
             waiting: AtomicUsize::new(0),

@@ -12,11 +12,7 @@ use postern_store::Session;
 
 /// Cookie names, with the `__Host-` prefix when the issuer is https.
 pub fn cookie_name(state: &AppState, base: &str) -> String {
-    if state.issuer.starts_with("https://") {
-        format!("__Host-{base}")
-    } else {
-        base.to_owned()
-    }
+    if state.issuer.starts_with("https://") { format!("__Host-{base}") } else { base.to_owned() }
 }
 
 fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -32,11 +28,7 @@ fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// A `Set-Cookie` value.
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
-    let secure = if state.issuer.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.issuer.starts_with("https://") { "; Secure" } else { "" };
     let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
     HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}{age}"))
         .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
@@ -71,9 +63,7 @@ pub fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<Head
     match cookie_value(headers, &name) {
         Some(v) if v.len() == 43 => (v.to_owned(), None),
         _ => {
-            let token = BearerSecret::generate(&mut postern_core::system::os_rng())
-                .expose()
-                .to_owned();
+            let token = BearerSecret::generate(&mut postern_core::system::os_rng()).expose().to_owned();
             let cookie = set_cookie(state, &name, &token, None);
             (token, Some(cookie))
         }

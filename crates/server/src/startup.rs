@@ -45,17 +45,10 @@ pub async fn open_store(config: &Config, now: i64) -> Result<(Store, postern_sto
     let url = config.database_url();
     if Backend::of_url(url.expose()) == Some(Backend::Sqlite) {
         let dir = sqlite_dir(url.expose()).unwrap_or_else(|| config.data_dir.clone());
-        create_private_dir(&dir).map_err(|source| StartError::DataDir {
-            path: dir.clone(),
-            source,
-        })?;
+        create_private_dir(&dir).map_err(|source| StartError::DataDir { path: dir.clone(), source })?;
     }
     let options = PoolOptions {
-        max_connections: if config.database.max_connections == 0 {
-            16
-        } else {
-            config.database.max_connections
-        },
+        max_connections: if config.database.max_connections == 0 { 16 } else { config.database.max_connections },
         ..PoolOptions::default()
     };
     let store = Store::connect(url.expose(), options).await?;
@@ -70,13 +63,11 @@ fn sqlite_dir(url: &str) -> Option<PathBuf> {
     if path.is_empty() || path.starts_with(":memory:") {
         return None;
     }
-    std::path::Path::new(path).parent().map(|p| {
-        if p.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            p.to_path_buf()
-        }
-    })
+    std::path::Path::new(path).parent().map(
+        |p| {
+            if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() }
+        },
+    )
 }
 
 fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
@@ -116,12 +107,8 @@ impl Application {
         let keys = KeyRing::load(&store, kek, clock.now()).await?;
 
         let addr = config.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
         let issuer = config.issuer_for(bound);
         if config.issuer.is_none() && !bound.ip().is_loopback() {
             tracing::warn!(
@@ -144,13 +131,7 @@ impl Application {
             throttle: Arc::new(SignInThrottle::default()),
             config: Arc::new(config),
         };
-        Ok(Self {
-            listener,
-            state,
-            first_admin,
-            kek_source,
-            applied_migrations: report.applied,
-        })
+        Ok(Self { listener, state, first_admin, kek_source, applied_migrations: report.applied })
     }
 
     pub fn port(&self) -> u16 {
@@ -187,10 +168,7 @@ impl Application {
             KekSource::Configured => out += "  key-encryption key: from configuration\n",
             KekSource::File(p) => out += &format!("  key-encryption key: {}\n", p.display()),
             KekSource::Generated(p) => {
-                out += &format!(
-                    "  key-encryption key: generated {} (back it up with the database)\n",
-                    p.display()
-                )
+                out += &format!("  key-encryption key: generated {} (back it up with the database)\n", p.display())
             }
         }
         match &self.first_admin {
@@ -216,14 +194,7 @@ impl Application {
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
         let (stop_tx, stop_rx) = watch::channel(false);
 
-        let maintenance = tokio::spawn(crate::maintenance::run(
-            state.store.clone(),
-            state.keys.clone(),
-            state.clock.clone(),
-            Duration::from_secs(state.config.maintenance.interval_secs),
-            state.config.maintenance.cleanup_batch,
-            stop_rx.clone(),
-        ));
+        let maintenance = tokio::spawn(crate::maintenance::run(state.clone(), stop_rx.clone()));
 
         let store = state.store.clone();
         let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();

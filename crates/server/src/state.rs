@@ -31,9 +31,7 @@ impl AppState {
 
     /// The issuer's origin (`scheme://host[:port]`), for `Origin` checks.
     pub fn issuer_origin(&self) -> String {
-        url::Url::parse(&self.issuer)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_default()
+        url::Url::parse(&self.issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
     }
 }
 

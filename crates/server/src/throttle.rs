@@ -36,10 +36,7 @@ impl SignInThrottle {
 
     /// `Err(seconds)`: the longest wait any of `keys` must sit out.
     pub fn check(&self, keys: &[&str], now: i64) -> Result<(), i64> {
-        let wait = keys
-            .iter()
-            .filter_map(|k| self.with(k, |t| t.check(k, now).err()))
-            .max();
+        let wait = keys.iter().filter_map(|k| self.with(k, |t| t.check(k, now).err())).max();
         wait.map_or(Ok(()), Err)
     }
 

@@ -58,10 +58,7 @@ pub async fn issue_access_token(state: &AppState, grant: &Grant<'_>) -> Result<I
                 auth_time: grant.auth_time,
             };
             let keys = state.keys.keys();
-            let key = keys
-                .active
-                .get(&ACCESS_TOKEN_ALG)
-                .ok_or_else(|| server_error("no active EdDSA key"))?;
+            let key = keys.active.get(&ACCESS_TOKEN_ALG).ok_or_else(|| server_error("no active EdDSA key"))?;
             jwt::sign(&claims, &key.key, &key.kid, ACCESS_TOKEN_TYP).map_err(server_error)?
         }
         AccessTokenFormat::Opaque => {
@@ -78,20 +75,13 @@ pub async fn issue_access_token(state: &AppState, grant: &Grant<'_>) -> Result<I
             };
             state
                 .store
-                .insert_access_token(&NewAccessToken {
-                    hash: secret.hash(),
-                    record: &record,
-                })
+                .insert_access_token(&NewAccessToken { hash: secret.hash(), record: &record })
                 .await
                 .map_err(server_error)?;
             secret.expose().to_owned()
         }
     };
-    Ok(Issued {
-        access_token,
-        expires_in: ttl,
-        scope,
-    })
+    Ok(Issued { access_token, expires_in: ttl, scope })
 }
 
 /// An access token that is valid now.
@@ -143,35 +133,23 @@ pub async fn inspect_access_token(
     if token.is_empty() || token.len() > 512 {
         return Ok(None);
     }
-    Ok(state
-        .store
-        .access_token(&TokenHash::of(token), now)
-        .await?
-        .map(|r| ActiveToken {
-            client_id: r.client_id,
-            subject: r.subject,
-            scope: r.scope,
-            audience: r
-                .audience
-                .split(' ')
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            issued_at: r.issued_at,
-            expires_at: r.expires_at,
-            auth_time: r.auth_time,
-            jti: None,
-        }))
+    Ok(state.store.access_token(&TokenHash::of(token), now).await?.map(|r| ActiveToken {
+        client_id: r.client_id,
+        subject: r.subject,
+        scope: r.scope,
+        audience: r.audience.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
+        issued_at: r.issued_at,
+        expires_at: r.expires_at,
+        auth_time: r.auth_time,
+        jti: None,
+    }))
 }
 
-/// Revokes an access token issued to `client_id`: opaque tokens are deleted, JWTs go on the
+/// Revokes a token issued to `client_id` (RFC 7009): a refresh token revokes its whole family
+/// (and the access tokens issued in it), opaque access tokens are deleted, JWTs go on the
 /// deny-list until they expire. Tokens of other clients, unknown and expired tokens are left
 /// alone (and the caller still answers 200, RFC 7009 §2.2).
-pub async fn revoke_access_token(
-    state: &AppState,
-    token: &str,
-    client_id: &str,
-) -> Result<bool, postern_store::StoreError> {
+pub async fn revoke_token(state: &AppState, token: &str, client_id: &str) -> Result<bool, postern_store::StoreError> {
     if jwt::looks_like_jwt(token) {
         let Some(claims) = verify_jwt(state, token) else {
             return Ok(false);
@@ -182,7 +160,26 @@ pub async fn revoke_access_token(
         state.store.revoke_jwt(&claims.jti, claims.exp).await?;
         return Ok(true);
     }
-    state.store.revoke_access_token(&TokenHash::of(token), client_id).await
+    let hash = TokenHash::of(token);
+    if let Some(refresh) = state.store.refresh_token(&hash).await? {
+        if refresh.client_id != client_id {
+            return Ok(false);
+        }
+        state.store.revoke_grant(&refresh.grant_id, state.now()).await?;
+        return Ok(true);
+    }
+    state.store.revoke_access_token(&hash, client_id).await
+}
+
+/// A refresh token that is current (for introspection only; it is never an access token).
+pub async fn inspect_refresh_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<postern_store::RefreshRecord>, postern_store::StoreError> {
+    if token.is_empty() || token.len() > 512 || jwt::looks_like_jwt(token) {
+        return Ok(None);
+    }
+    Ok(state.store.refresh_token(&TokenHash::of(token)).await?.filter(|r| r.is_current(state.now())))
 }
 
 /// The audiences of a new token: the `resource` parameters (RFC 8707: absolute URIs without a
@@ -209,10 +206,7 @@ pub fn audiences(state: &AppState, resources: &[&str]) -> Result<Vec<String>, OA
 /// Signs JWT access-token claims with the active access-token key.
 pub fn sign_access_jwt(state: &AppState, claims: &AccessClaims) -> Result<String, OAuthError> {
     let keys = state.keys.keys();
-    let key = keys
-        .active
-        .get(&ACCESS_TOKEN_ALG)
-        .ok_or_else(|| server_error("no active EdDSA key"))?;
+    let key = keys.active.get(&ACCESS_TOKEN_ALG).ok_or_else(|| server_error("no active EdDSA key"))?;
     jwt::sign(claims, &key.key, &key.kid, ACCESS_TOKEN_TYP).map_err(server_error)
 }
 
@@ -248,16 +242,9 @@ pub fn id_token(state: &AppState, t: &IdTokenFor<'_>) -> Result<String, OAuthErr
         azp: Some(t.client_id.to_owned()),
         email: has("email").then(|| t.user.email.clone()),
         email_verified: has("email").then_some(t.user.email_verified),
-        name: if has("profile") {
-            t.user.display_name.clone()
-        } else {
-            None
-        },
+        name: if has("profile") { t.user.display_name.clone() } else { None },
     };
     let keys = state.keys.keys();
-    let key = keys
-        .active
-        .get(&ID_TOKEN_ALG)
-        .ok_or_else(|| server_error("no active RS256 key"))?;
+    let key = keys.active.get(&ID_TOKEN_ALG).ok_or_else(|| server_error("no active RS256 key"))?;
     jwt::sign(&claims, &key.key, &key.kid, "JWT").map_err(server_error)
 }

@@ -37,6 +37,8 @@ pub struct Redemption<'a> {
     /// An opaque access token to store, with its audience.
     pub opaque_access: Option<(TokenHash, &'a str)>,
     pub access_expires_at: i64,
+    /// A refresh-token family to start, with its first token.
+    pub refresh: Option<crate::refresh::NewFamily>,
 }
 
 /// What was issued from a code that is presented again.
@@ -45,6 +47,8 @@ pub struct Issued {
     pub access_jti: Option<String>,
     pub access_token_hash: Option<Vec<u8>>,
     pub access_expires_at: Option<i64>,
+    /// The refresh-token family it started, if any.
+    pub grant_id: Option<String>,
 }
 
 /// How redeeming a code ended.
@@ -106,18 +110,43 @@ impl Store {
     /// Redeems a code in one transaction: the conditional update that consumes it (of any
     /// number of concurrent callers exactly one wins, and only with the right client, redirect
     /// URI and verifier) and, for opaque access tokens, the token row.
-    pub async fn redeem_code(&self, hash: &TokenHash, now: i64, r: &Redemption<'_>) -> Result<CodeOutcome> {
+    /// `refresh_for(scope)` decides, from the code's scope, whether `r.refresh` is started.
+    pub async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+        r: &Redemption<'_>,
+        refresh_for: impl Fn(&str) -> bool,
+    ) -> Result<CodeOutcome> {
         let token_hash = r.opaque_access.as_ref().map(|(h, _)| h.as_bytes().to_vec());
+        let grant_id = r.refresh.as_ref().map(|f| f.grant_id.as_str());
         let won: Option<CodeGrant> = in_tx!(self, tx => {
             let won: Option<CodeGrant> = sqlx::query_as(sql::CODE_REDEEM)
                 .bind(hash.as_bytes()).bind(now).bind(r.access_jti).bind(&token_hash).bind(r.access_expires_at)
-                .bind(r.client_id).bind(r.redirect_uri).bind(r.code_challenge)
+                .bind(r.client_id).bind(r.redirect_uri).bind(r.code_challenge).bind(grant_id)
                 .fetch_optional(&mut *tx).await?;
             if let (Some(g), Some((token, audience))) = (&won, &r.opaque_access) {
                 sqlx::query(sql::ACCESS_TOKEN_INSERT)
                     .bind(token.as_bytes()).bind(&g.client_id).bind(&g.user_id).bind(&g.user_id).bind(&g.scope)
                     .bind(*audience).bind(g.auth_time).bind(now).bind(r.access_expires_at)
                     .execute(&mut *tx).await?;
+            }
+            if let (Some(g), Some(f)) = (&won, r.refresh.as_ref().filter(|_| won.as_ref().is_some_and(|g| refresh_for(&g.scope)))) {
+                sqlx::query(sql::GRANT_INSERT)
+                    .bind(&f.grant_id).bind(&g.client_id).bind(&g.user_id).bind(&g.scope).bind(g.auth_time).bind(&g.amr)
+                    .bind(now).bind(f.expires_at)
+                    .execute(&mut *tx).await?;
+                let first = crate::refresh::NewRefresh {
+                    hash: f.token_hash,
+                    grant_id: &f.grant_id,
+                    scope: &g.scope,
+                    issued_at: now,
+                    idle_expires_at: f.idle_expires_at.min(f.expires_at),
+                    access_jti: r.access_jti,
+                    access_token_hash: r.opaque_access.as_ref().map(|(h, _)| *h),
+                    access_expires_at: r.access_expires_at,
+                };
+                crate::refresh::insert_refresh(&first).execute(&mut *tx).await?;
             }
             won
         });

@@ -128,9 +128,7 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))
         .map_err(StoreError::conflict_as("client"))?;
-        self.client_by_id(&c.client_id)
-            .await?
-            .ok_or(StoreError::NotFound("client"))
+        self.client_by_id(&c.client_id).await?.ok_or(StoreError::NotFound("client"))
     }
 
     pub async fn client_by_id(&self, client_id: &str) -> Result<Option<Client>> {
@@ -162,27 +160,17 @@ impl Store {
         if done == 0 {
             return Err(StoreError::NotFound("client"));
         }
-        self.client_by_id(client_id)
-            .await?
-            .ok_or(StoreError::NotFound("client"))
+        self.client_by_id(client_id).await?.ok_or(StoreError::NotFound("client"))
     }
 
     /// Replaces a confidential client's secret hash; `NotFound` for unknown or public clients.
     pub async fn set_client_secret(&self, client_id: &str, hash: &TokenHash, now: i64) -> Result<()> {
         let done = on_db!(self, p => sqlx::query(sql::CLIENT_SET_SECRET).bind(client_id).bind(hash.as_bytes()).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
-        if done == 0 {
-            Err(StoreError::NotFound("confidential client"))
-        } else {
-            Ok(())
-        }
+        if done == 0 { Err(StoreError::NotFound("confidential client")) } else { Ok(()) }
     }
 
     pub async fn delete_client(&self, client_id: &str) -> Result<()> {
         let done = on_db!(self, p => sqlx::query(sql::CLIENT_DELETE).bind(client_id).execute(p).await.map(|r| r.rows_affected()))?;
-        if done == 0 {
-            Err(StoreError::NotFound("client"))
-        } else {
-            Ok(())
-        }
+        if done == 0 { Err(StoreError::NotFound("client")) } else { Ok(()) }
     }
 }

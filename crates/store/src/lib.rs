@@ -50,6 +50,7 @@ pub mod cleanup;
 pub mod clients;
 pub mod keys;
 pub mod migrate;
+pub mod refresh;
 pub mod sessions;
 pub mod setup;
 pub mod sql;
@@ -61,6 +62,7 @@ pub use authorize::{CodeGrant, CodeOutcome, Issued, NewCode, Redemption};
 pub use clients::{Client, ClientUpdate, NewClient};
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;
+pub use refresh::{NewFamily, NewRefresh, RefreshRecord};
 pub use sessions::{NewSession, Session};
 pub use tokens::{AccessTokenRecord, NewAccessToken};
 pub use users::{NewUser, User};
@@ -127,10 +129,7 @@ pub struct PoolOptions {
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
-        }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
     }
 }
 

@@ -17,22 +17,16 @@ const fn m(version: i64, name: &'static str, sql: &'static str) -> Migration {
 
 const SQLITE: &[Migration] = &[
     m(1, "base", include_str!("../migrations/sqlite/0001_base.sql")),
-    m(
-        2,
-        "access_tokens",
-        include_str!("../migrations/sqlite/0002_access_tokens.sql"),
-    ),
+    m(2, "access_tokens", include_str!("../migrations/sqlite/0002_access_tokens.sql")),
     m(3, "sign_in", include_str!("../migrations/sqlite/0003_sign_in.sql")),
+    m(4, "refresh_tokens", include_str!("../migrations/sqlite/0004_refresh_tokens.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
     m(1, "base", include_str!("../migrations/postgres/0001_base.sql")),
-    m(
-        2,
-        "access_tokens",
-        include_str!("../migrations/postgres/0002_access_tokens.sql"),
-    ),
+    m(2, "access_tokens", include_str!("../migrations/postgres/0002_access_tokens.sql")),
     m(3, "sign_in", include_str!("../migrations/postgres/0003_sign_in.sql")),
+    m(4, "refresh_tokens", include_str!("../migrations/postgres/0004_refresh_tokens.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (
@@ -86,10 +80,7 @@ impl Store {
             }
             applied
         });
-        Ok(MigrationReport {
-            applied,
-            version: known,
-        })
+        Ok(MigrationReport { applied, version: known })
     }
 }
 

@@ -72,8 +72,17 @@ statements! {
     CONSENT_SAVE = "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
     CONSENT_GET = "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2";
     CODE_INSERT = "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-    CODE_REDEEM = "UPDATE authorization_codes SET consumed_at = $2, access_jti = $3, access_token_hash = $4, access_expires_at = $5 WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND client_id = $6 AND redirect_uri = $7 AND code_challenge = $8 RETURNING client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr";
-    CODE_REPLAYED = "SELECT access_jti, access_token_hash, access_expires_at FROM authorization_codes WHERE code_hash = $1 AND consumed_at IS NOT NULL";
+    CODE_REDEEM = "UPDATE authorization_codes SET consumed_at = $2, access_jti = $3, access_token_hash = $4, access_expires_at = $5, grant_id = $9 WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND client_id = $6 AND redirect_uri = $7 AND code_challenge = $8 RETURNING client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr";
+    CODE_REPLAYED = "SELECT access_jti, access_token_hash, access_expires_at, grant_id FROM authorization_codes WHERE code_hash = $1 AND consumed_at IS NOT NULL";
+
+    // --- refresh-token families
+    GRANT_INSERT = "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    GRANT_REVOKE = "UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+    GRANT_ACCESS_TOKENS = "SELECT access_jti, access_token_hash, access_expires_at, grant_id FROM refresh_tokens WHERE grant_id = $1 AND access_expires_at > $2";
+    REFRESH_INSERT = "INSERT INTO refresh_tokens (token_hash, grant_id, scope, issued_at, idle_expires_at, access_jti, access_token_hash, access_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    REFRESH_GET = "SELECT r.grant_id, r.scope, r.issued_at, r.idle_expires_at, r.rotated_at, r.successor_sealed, g.client_id, g.user_id, g.auth_time, g.amr, g.expires_at AS grant_expires_at, g.revoked_at FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1";
+    REFRESH_ROTATE = "UPDATE refresh_tokens SET rotated_at = $2, successor_sealed = $3 WHERE token_hash = $1 AND rotated_at IS NULL";
+    REFRESH_CLEAR_SUCCESSORS = "UPDATE refresh_tokens SET successor_sealed = NULL WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE successor_sealed IS NOT NULL AND rotated_at < $1 LIMIT $2)";
 
     // --- clean-up of expired rows, in bounded batches
     CLEANUP_SETUP_TOKENS = "DELETE FROM setup_tokens WHERE token_hash IN (SELECT token_hash FROM setup_tokens WHERE expires_at < $1 LIMIT $2)";
@@ -82,5 +91,6 @@ statements! {
     CLEANUP_SESSIONS = "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1 LIMIT $2)";
     CLEANUP_AUTHZ_REQUESTS = "DELETE FROM authorization_requests WHERE id_hash IN (SELECT id_hash FROM authorization_requests WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_CODES = "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash FROM authorization_codes WHERE expires_at + 3600 < $1 LIMIT $2)";
+    CLEANUP_GRANTS = "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_RETIRED_KEYS = "DELETE FROM signing_keys WHERE kid IN (SELECT kid FROM signing_keys WHERE NOT active AND publish_until < $1 LIMIT $2)";
 }

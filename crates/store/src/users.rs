@@ -61,20 +61,12 @@ impl Store {
 
     pub async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<()> {
         let done = on_db!(self, p => sqlx::query(sql::USER_SET_DISABLED).bind(id).bind(disabled).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
-        if done == 0 {
-            Err(StoreError::NotFound("user"))
-        } else {
-            Ok(())
-        }
+        if done == 0 { Err(StoreError::NotFound("user")) } else { Ok(()) }
     }
 
     pub async fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<()> {
         let done = on_db!(self, p => sqlx::query(sql::USER_SET_PASSWORD).bind(id).bind(password_hash).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
-        if done == 0 {
-            Err(StoreError::NotFound("user"))
-        } else {
-            Ok(())
-        }
+        if done == 0 { Err(StoreError::NotFound("user")) } else { Ok(()) }
     }
 
     pub async fn count_admins(&self) -> Result<i64> {

@@ -30,10 +30,7 @@ struct Driver(Child);
 impl Drop for Driver {
     fn drop(&mut self) {
         let group = format!("-{}", self.0.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -62,10 +59,8 @@ impl Browser {
         let stdout = driver.0.stdout.take().expect("chromedriver stdout");
         let mut lines = BufReader::new(stdout).lines();
         let port = loop {
-            let line = lines
-                .next()
-                .expect("chromedriver exited before saying its port")
-                .expect("read chromedriver output");
+            let line =
+                lines.next().expect("chromedriver exited before saying its port").expect("read chromedriver output");
             if let Some(rest) = line.split("started successfully on port ").nth(1) {
                 break rest.trim_end_matches('.').trim().parse::<u16>().expect("a port number");
             }
@@ -105,12 +100,7 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
             .to_owned();
-        Some(Browser {
-            http,
-            session: format!("{base}/session/{session}"),
-            _driver: driver,
-            _profile: profile,
-        })
+        Some(Browser { http, session: format!("{base}/session/{session}"), _driver: driver, _profile: profile })
     }
 
     async fn try_call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
@@ -118,13 +108,7 @@ impl Browser {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let response: Value = req
-            .send()
-            .await
-            .expect("webdriver call")
-            .json()
-            .await
-            .expect("webdriver json");
+        let response: Value = req.send().await.expect("webdriver call").json().await.expect("webdriver json");
         match response["value"]["error"].as_str() {
             Some(error) => Err(format!("webdriver {path}: {error}: {}", response["value"]["message"])),
             None => Ok(response["value"].clone()),
@@ -132,106 +116,57 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        self.try_call(method, path, body)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.try_call(method, path, body).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
     }
 
     pub async fn current_url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_owned()
     }
 
     pub async fn title(&self) -> String {
-        self.call(reqwest::Method::GET, "/title", None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.call(reqwest::Method::GET, "/title", None).await.as_str().unwrap_or_default().to_owned()
     }
 
     async fn find_xpath(&self, xpath: &str) -> String {
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "xpath", "value": xpath})),
-            )
-            .await;
-        found[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {xpath}"))
-            .to_owned()
+        let found = self.call(reqwest::Method::POST, "/element", Some(json!({"using": "xpath", "value": xpath}))).await;
+        found[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {xpath}")).to_owned()
     }
 
     /// The input a `<label>` with this exact text is for (so the page must label it).
     pub async fn input_labelled(&self, label: &str) -> String {
         let label_el = self.find_xpath(&format!("//label[normalize-space()='{label}']")).await;
-        let target = self
-            .call(
-                reqwest::Method::GET,
-                &format!("/element/{label_el}/attribute/for"),
-                None,
-            )
-            .await;
-        let id = target
-            .as_str()
-            .unwrap_or_else(|| panic!("label {label:?} has no `for`"));
+        let target = self.call(reqwest::Method::GET, &format!("/element/{label_el}/attribute/for"), None).await;
+        let id = target.as_str().unwrap_or_else(|| panic!("label {label:?} has no `for`"));
         self.find_xpath(&format!("//*[@id='{id}']")).await
     }
 
     pub async fn fill(&self, label: &str, text: &str) {
         let input = self.input_labelled(label).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{input}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{input}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        self.call(reqwest::Method::POST, &format!("/element/{input}/clear"), Some(json!({}))).await;
+        self.call(reqwest::Method::POST, &format!("/element/{input}/value"), Some(json!({ "text": text }))).await;
     }
 
     /// Clicks the button with this visible text; WebDriver waits for the navigation it causes.
     pub async fn press(&self, button: &str) {
-        let el = self
-            .find_xpath(&format!("//button[normalize-space()='{button}']"))
-            .await;
-        self.call(reqwest::Method::POST, &format!("/element/{el}/click"), Some(json!({})))
-            .await;
+        let el = self.find_xpath(&format!("//button[normalize-space()='{button}']")).await;
+        self.call(reqwest::Method::POST, &format!("/element/{el}/click"), Some(json!({}))).await;
     }
 
     /// The visible text of the page as it is now (empty while a navigation replaces it).
     pub async fn text(&self) -> String {
-        let Ok(found) = self
-            .try_call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "xpath", "value": "//body"})),
-            )
-            .await
+        let Ok(found) =
+            self.try_call(reqwest::Method::POST, "/element", Some(json!({"using": "xpath", "value": "//body"}))).await
         else {
             return String::new();
         };
         let Some(body) = found[ELEMENT].as_str() else {
             return String::new();
         };
-        match self
-            .try_call(reqwest::Method::GET, &format!("/element/{body}/text"), None)
-            .await
-        {
+        match self.try_call(reqwest::Method::GET, &format!("/element/{body}/text"), None).await {
             Ok(v) => v.as_str().unwrap_or_default().to_owned(),
             Err(_) => String::new(),
         }
@@ -246,10 +181,7 @@ impl Browser {
             if text.contains(needle) {
                 return text;
             }
-            assert!(
-                Instant::now() < deadline,
-                "page never showed {needle:?}; it shows:\n{text}"
-            );
+            assert!(Instant::now() < deadline, "page never showed {needle:?}; it shows:\n{text}");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -277,10 +209,7 @@ fn delete_blocking(addr: &str, path: &str) -> std::io::Result<()> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "DELETE {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
+    write!(stream, "DELETE {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
     let mut sink = Vec::new();
     stream.read_to_end(&mut sink).map(|_| ())
 }

@@ -7,12 +7,7 @@
 //! elsewhere.
 // Test support, not product code: random database names may come from the thread RNG, and a
 // test that cannot get its database should fail loudly.
-#![allow(
-    clippy::disallowed_methods,
-    clippy::disallowed_types,
-    clippy::expect_used,
-    clippy::panic
-)]
+#![allow(clippy::disallowed_methods, clippy::disallowed_types, clippy::expect_used, clippy::panic)]
 
 pub mod browser;
 
@@ -61,13 +56,8 @@ pub fn postgres_server() -> Option<String> {
 pub async fn postgres() -> Option<TestDb> {
     let server = postgres_server()?;
     let name = format!("postern_test_{:016x}", rand::thread_rng().r#gen::<u64>());
-    let mut admin = sqlx::PgConnection::connect(&server)
-        .await
-        .expect("connect to the test PostgreSQL server");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
+    let mut admin = sqlx::PgConnection::connect(&server).await.expect("connect to the test PostgreSQL server");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
     admin.close().await.ok();
     let (base, query) = match server.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),
@@ -75,10 +65,7 @@ pub async fn postgres() -> Option<TestDb> {
     };
     let prefix = base.rsplit_once('/').map(|(p, _)| p).unwrap_or(base);
     let dir = tempfile::tempdir().expect("temporary directory");
-    Some(TestDb {
-        url: format!("{prefix}/{name}{query}"),
-        dir,
-    })
+    Some(TestDb { url: format!("{prefix}/{name}{query}"), dir })
 }
 
 /// A fresh database of the given kind (`None`: skipped PostgreSQL).

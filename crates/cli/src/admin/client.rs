@@ -31,11 +31,7 @@ fn to_json(c: &Client) -> serde_json::Value {
 
 fn describe(c: &Client) -> String {
     let list = |items: Vec<String>| {
-        if items.is_empty() {
-            "-".to_owned()
-        } else {
-            items.join(" ")
-        }
+        if items.is_empty() { "-".to_owned() } else { items.join(" ") }
     };
     format!(
         "client_id:    {}\nname:         {}\ntype:         {}\nredirect_uris: {}\ngrant_types:  {}\nscopes:       {}\nfirst_party:  {}\naccess_token: {} ({} s)\nrefresh_ttl:  {} s\ncreated:      {}\nupdated:      {}\n",
@@ -96,10 +92,7 @@ fn parse_scopes(scopes: &[String]) -> anyhow::Result<Vec<Scope>> {
 }
 
 async fn find(ctx: &Ctx, client_id: &str) -> anyhow::Result<Client> {
-    ctx.store
-        .client_by_id(client_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no client {client_id:?}"))
+    ctx.store.client_by_id(client_id).await?.ok_or_else(|| anyhow::anyhow!("no client {client_id:?}"))
 }
 
 pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
@@ -115,11 +108,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             access_token_ttl,
             refresh_token_ttl,
         } => {
-            let client_type = if public {
-                ClientType::Public
-            } else {
-                ClientType::Confidential
-            };
+            let client_type = if public { ClientType::Public } else { ClientType::Confidential };
             let redirect_uris = parse_redirects(&redirect_uris)?;
             let mut grant_types = parse_grants(&grant_types)?;
             if grant_types.is_empty() {
@@ -152,12 +141,8 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                 refresh_token_ttl,
             };
             let client = ctx.store.create_client(&new, ctx.now).await?;
-            ctx.audit(
-                "client.create",
-                &client.client_id,
-                json!({ "name": client.name, "type": client_type.as_str() }),
-            )
-            .await?;
+            ctx.audit("client.create", &client.client_id, json!({ "name": client.name, "type": client_type.as_str() }))
+                .await?;
             let mut value = to_json(&client);
             if let Some(secret) = &secret {
                 value["client_secret"] = json!(secret.expose());
@@ -243,15 +228,13 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             )
             .map_err(usage)?;
             let c = ctx.store.update_client(&client_id, &u, ctx.now).await?;
-            ctx.audit("client.update", &c.client_id, json!({ "name": c.name }))
-                .await?;
+            ctx.audit("client.update", &c.client_id, json!({ "name": c.name })).await?;
             emit(ctx.json, &to_json(&c), || format!("updated client {}", c.client_id));
         }
         ClientCommand::Delete { client_id } => {
             let c = find(ctx, &client_id).await?;
             ctx.store.delete_client(&client_id).await?;
-            ctx.audit("client.delete", &client_id, json!({ "name": c.name }))
-                .await?;
+            ctx.audit("client.delete", &client_id, json!({ "name": c.name })).await?;
             emit(ctx.json, &json!({ "client_id": client_id, "deleted": true }), || {
                 format!("deleted client {client_id}")
             });
@@ -263,18 +246,13 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             }
             let secret = BearerSecret::generate(&mut postern_core::system::os_rng());
             ctx.store.set_client_secret(&client_id, &secret.hash(), ctx.now).await?;
-            ctx.audit("client.rotate_secret", &client_id, json!({ "name": c.name }))
-                .await?;
-            emit(
-                ctx.json,
-                &json!({ "client_id": client_id, "client_secret": secret.expose() }),
-                || {
-                    format!(
-                        "new secret for {client_id}\nclient_secret: {}\n(shown once: store it now; the old secret no longer works)\n",
-                        secret.expose()
-                    )
-                },
-            );
+            ctx.audit("client.rotate_secret", &client_id, json!({ "name": c.name })).await?;
+            emit(ctx.json, &json!({ "client_id": client_id, "client_secret": secret.expose() }), || {
+                format!(
+                    "new secret for {client_id}\nclient_secret: {}\n(shown once: store it now; the old secret no longer works)\n",
+                    secret.expose()
+                )
+            });
         }
     }
     Ok(())

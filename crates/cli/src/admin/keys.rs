@@ -51,11 +51,7 @@ pub async fn run(ctx: &Ctx, command: KeysCommand) -> anyhow::Result<()> {
             }
             if !ctx.json {
                 for r in &rotated {
-                    println!(
-                        "new active {} key {}",
-                        r["alg"].as_str().unwrap_or(""),
-                        r["kid"].as_str().unwrap_or("")
-                    );
+                    println!("new active {} key {}", r["alg"].as_str().unwrap_or(""), r["kid"].as_str().unwrap_or(""));
                 }
                 println!(
                     "previous keys stay published for {publish} s; running servers pick up the change within maintenance.interval_secs"
@@ -66,10 +62,8 @@ pub async fn run(ctx: &Ctx, command: KeysCommand) -> anyhow::Result<()> {
     let keys = ctx.store.all_keys().await?;
     let value = json!(keys.iter().map(|k| to_json(k, ctx.now)).collect::<Vec<_>>());
     emit(ctx.json, &value, || {
-        let rows: Vec<Vec<String>> = keys
-            .iter()
-            .map(|k| vec![k.kid.clone(), k.alg.clone(), status(k, ctx.now), time(k.created_at)])
-            .collect();
+        let rows: Vec<Vec<String>> =
+            keys.iter().map(|k| vec![k.kid.clone(), k.alg.clone(), status(k, ctx.now), time(k.created_at)]).collect();
         table(&["KID", "ALG", "STATUS", "CREATED"], &rows)
     });
     Ok(())

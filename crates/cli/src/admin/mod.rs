@@ -43,13 +43,7 @@ pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
         Ok(user) if !user.is_empty() => format!("cli:{user}"),
         _ => "cli".to_owned(),
     };
-    let ctx = Ctx {
-        store,
-        config,
-        json: args.json,
-        now,
-        actor,
-    };
+    let ctx = Ctx { store, config, json: args.json, now, actor };
     let result = match args.command {
         AdminCommand::User { command } => user::run(&ctx, command).await,
         AdminCommand::Client { command } => client::run(&ctx, command).await,

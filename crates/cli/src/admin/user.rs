@@ -57,24 +57,14 @@ async fn new_password_hash(ctx: &Ctx) -> anyhow::Result<String> {
 
 pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Create {
-            email,
-            password_stdin,
-            admin,
-            verified,
-            name,
-        } => {
+        UserCommand::Create { email, password_stdin, admin, verified, name } => {
             let email = Email::parse(&email)
                 .map_err(|_| UsageError(format!("--email: {email:?} is not a valid email address")))?;
             let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
             if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
                 return Err(UsageError("--name: at most 200 characters".into()).into());
             }
-            let password_hash = if password_stdin {
-                Some(new_password_hash(ctx).await?)
-            } else {
-                None
-            };
+            let password_hash = if password_stdin { Some(new_password_hash(ctx).await?) } else { None };
             let new = NewUser {
                 id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
                 email,
@@ -89,15 +79,8 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
                 }
                 other => other?,
             };
-            ctx.audit(
-                "user.create",
-                &user.id,
-                json!({ "email": user.email, "is_admin": user.is_admin }),
-            )
-            .await?;
-            emit(ctx.json, &to_json(&user), || {
-                format!("created user {} ({})", user.email, user.id)
-            });
+            ctx.audit("user.create", &user.id, json!({ "email": user.email, "is_admin": user.is_admin })).await?;
+            emit(ctx.json, &to_json(&user), || format!("created user {} ({})", user.email, user.id));
         }
         UserCommand::List => {
             let users = ctx.store.list_users(i64::MAX, 0).await?;
@@ -124,15 +107,11 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Disable { user } => set_disabled(ctx, &user, true).await?,
         UserCommand::Enable { user } => set_disabled(ctx, &user, false).await?,
-        UserCommand::SetPassword {
-            user,
-            password_stdin: _,
-        } => {
+        UserCommand::SetPassword { user, password_stdin: _ } => {
             let u = find(ctx, &user).await?;
             let hash = new_password_hash(ctx).await?;
             ctx.store.set_user_password(&u.id, &hash, ctx.now).await?;
-            ctx.audit("user.set_password", &u.id, json!({ "email": u.email }))
-                .await?;
+            ctx.audit("user.set_password", &u.id, json!({ "email": u.email })).await?;
             let u = find(ctx, &u.id).await?;
             emit(ctx.json, &to_json(&u), || format!("password set for {}", u.email));
         }
@@ -146,8 +125,6 @@ async fn set_disabled(ctx: &Ctx, who: &str, disabled: bool) -> anyhow::Result<()
     let action = if disabled { "user.disable" } else { "user.enable" };
     ctx.audit(action, &u.id, json!({ "email": u.email })).await?;
     let u = find(ctx, &u.id).await?;
-    emit(ctx.json, &to_json(&u), || {
-        format!("{} {}", if disabled { "disabled" } else { "enabled" }, u.email)
-    });
+    emit(ctx.json, &to_json(&u), || format!("{} {}", if disabled { "disabled" } else { "enabled" }, u.email));
     Ok(())
 }

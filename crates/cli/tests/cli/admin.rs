@@ -22,10 +22,7 @@ fn users_round_trip(p: &Postern) {
         Some("correct horse battery\n"),
     );
     assert_eq!(created["email"], "Ann@Example.org");
-    assert_eq!(
-        (created["is_admin"].as_bool(), created["email_verified"].as_bool()),
-        (Some(true), Some(true))
-    );
+    assert_eq!((created["is_admin"].as_bool(), created["email_verified"].as_bool()), (Some(true), Some(true)));
     assert_eq!(created["has_password"], true);
     assert!(created.get("password_hash").is_none(), "the hash is never printed");
     let id = created["id"].as_str().unwrap().to_owned();
@@ -35,61 +32,27 @@ fn users_round_trip(p: &Postern) {
     let list = p.json(&["admin", "user", "list", "--json"], None);
     assert_eq!(list.as_array().unwrap().len(), 1);
 
-    assert_eq!(
-        p.json(&["admin", "user", "disable", &id, "--json"], None)["disabled"],
-        true
-    );
-    assert_eq!(
-        p.json(&["admin", "user", "enable", "ann@example.org", "--json"], None)["disabled"],
-        false
-    );
-    p.json(
-        &["admin", "user", "set-password", &id, "--password-stdin", "--json"],
-        Some("another long one\n"),
-    );
+    assert_eq!(p.json(&["admin", "user", "disable", &id, "--json"], None)["disabled"], true);
+    assert_eq!(p.json(&["admin", "user", "enable", "ann@example.org", "--json"], None)["disabled"], false);
+    p.json(&["admin", "user", "set-password", &id, "--password-stdin", "--json"], Some("another long one\n"));
 
-    let stderr = p.fails(
-        &["admin", "user", "create", "--email", "ANN@example.org", "--json"],
-        None,
-        1,
-    );
+    let stderr = p.fails(&["admin", "user", "create", "--email", "ANN@example.org", "--json"], None, 1);
     assert!(stderr.contains("exists already"), "{stderr}");
     let stderr = p.fails(&["admin", "user", "create", "--email", "not-an-email"], None, 2);
     assert!(stderr.contains("not a valid email"), "{stderr}");
-    let stderr = p.fails(
-        &[
-            "admin",
-            "user",
-            "create",
-            "--email",
-            "b@example.org",
-            "--password-stdin",
-        ],
-        Some("short\n"),
-        2,
-    );
+    let stderr =
+        p.fails(&["admin", "user", "create", "--email", "b@example.org", "--password-stdin"], Some("short\n"), 2);
     assert!(stderr.contains("at least 8"), "{stderr}");
     let stderr = p.fails(&["admin", "user", "show", "nobody@example.org"], None, 1);
     assert!(stderr.contains("no user"), "{stderr}");
 
-    let events = p.json(
-        &["admin", "audit", "--since", "1h", "--action", "user.create", "--json"],
-        None,
-    );
+    let events = p.json(&["admin", "audit", "--since", "1h", "--action", "user.create", "--json"], None);
     assert_eq!(events.as_array().unwrap().len(), 1);
     assert_eq!(events[0]["target"], id.as_str());
     assert_eq!(events[0]["details"]["email"], "Ann@Example.org");
     let all = p.json(&["admin", "audit", "--json"], None);
-    let actions: Vec<&str> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        actions,
-        ["user.set_password", "user.enable", "user.disable", "user.create"]
-    );
+    let actions: Vec<&str> = all.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["user.set_password", "user.enable", "user.disable", "user.create"]);
 }
 
 async fn clients_round_trip(p: &Postern, url: &str) {
@@ -114,10 +77,7 @@ async fn clients_round_trip(p: &Postern, url: &str) {
     let secret = created["client_secret"].as_str().unwrap().to_owned();
     assert!(secret.len() >= 43, "≥ 256 bits");
     assert_eq!(created["client_type"], "confidential");
-    assert_eq!(
-        created["grant_types"],
-        serde_json::json!(["authorization_code", "refresh_token"])
-    );
+    assert_eq!(created["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
     assert_eq!(created["access_token_format"], "jwt");
 
     // Stored only as its SHA-256.
@@ -151,18 +111,9 @@ async fn clients_round_trip(p: &Postern, url: &str) {
         public["grant_types"],
         serde_json::json!(["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"])
     );
-    assert_eq!(
-        (public["first_party"].as_bool(), public["access_token_format"].as_str()),
-        (Some(true), Some("opaque"))
-    );
+    assert_eq!((public["first_party"].as_bool(), public["access_token_format"].as_str()), (Some(true), Some("opaque")));
 
-    assert_eq!(
-        p.json(&["admin", "client", "list", "--json"], None)
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(p.json(&["admin", "client", "list", "--json"], None).as_array().unwrap().len(), 2);
     let updated = p.json(
         &[
             "admin",
@@ -179,10 +130,7 @@ async fn clients_round_trip(p: &Postern, url: &str) {
         ],
         None,
     );
-    assert_eq!(
-        (updated["name"].as_str(), updated["access_token_ttl"].as_i64()),
-        (Some("Billing v2"), Some(300))
-    );
+    assert_eq!((updated["name"].as_str(), updated["access_token_ttl"].as_i64()), (Some("Billing v2"), Some(300)));
     assert_eq!(
         updated["redirect_uris"],
         serde_json::json!(["https://billing.example.org/cb"]),
@@ -193,24 +141,12 @@ async fn clients_round_trip(p: &Postern, url: &str) {
     let new_secret = rotated["client_secret"].as_str().unwrap();
     assert_ne!(new_secret, secret);
     let stored = store.client_by_id(&client_id).await.unwrap().unwrap();
-    assert_eq!(
-        stored.secret_hash.as_deref(),
-        Some(TokenHash::of(new_secret).as_bytes())
-    );
+    assert_eq!(stored.secret_hash.as_deref(), Some(TokenHash::of(new_secret).as_bytes()));
     let public_id = public["client_id"].as_str().unwrap();
-    assert!(
-        p.fails(&["admin", "client", "rotate-secret", public_id], None, 2)
-            .contains("public")
-    );
+    assert!(p.fails(&["admin", "client", "rotate-secret", public_id], None, 2).contains("public"));
 
-    assert_eq!(
-        p.json(&["admin", "client", "delete", &client_id, "--json"], None)["deleted"],
-        true
-    );
-    assert!(
-        p.fails(&["admin", "client", "show", &client_id], None, 1)
-            .contains("no client")
-    );
+    assert_eq!(p.json(&["admin", "client", "delete", &client_id, "--json"], None)["deleted"], true);
+    assert!(p.fails(&["admin", "client", "show", &client_id], None, 1).contains("no client"));
     store.close().await;
 }
 
@@ -234,18 +170,9 @@ async fn admin_round_trips_on_postgres() {
 fn bad_client_registrations_are_refused_with_a_clear_message() {
     let p = Postern::sqlite();
     let cases: [(&[&str], &str); 6] = [
-        (
-            &["--name", "X", "--redirect-uri", "http://app.example.org/cb"],
-            "loopback",
-        ),
-        (
-            &["--name", "X", "--redirect-uri", "https://a.example/cb#frag"],
-            "fragment",
-        ),
-        (
-            &["--name", "X", "--public", "--grant-type", "client_credentials"],
-            "confidential",
-        ),
+        (&["--name", "X", "--redirect-uri", "http://app.example.org/cb"], "loopback"),
+        (&["--name", "X", "--redirect-uri", "https://a.example/cb#frag"], "fragment"),
+        (&["--name", "X", "--public", "--grant-type", "client_credentials"], "confidential"),
         (&["--name", "X", "--grant-type", "password"], "--grant-type"),
         (&["--name", "X", "--grant-type", "authorization_code"], "--redirect-uri"),
         (&["--name", "X", "--scope", "bad\"scope"], "invalid scope"),
@@ -258,13 +185,7 @@ fn bad_client_registrations_are_refused_with_a_clear_message() {
     }
     let stderr = p.fails(&["admin", "client", "create"], None, 2);
     assert!(stderr.contains("--name"), "clap names the missing argument: {stderr}");
-    assert!(
-        p.json(&["admin", "client", "list", "--json"], None)
-            .as_array()
-            .unwrap()
-            .is_empty(),
-        "nothing was stored"
-    );
+    assert!(p.json(&["admin", "client", "list", "--json"], None).as_array().unwrap().is_empty(), "nothing was stored");
 }
 
 #[test]
@@ -279,10 +200,7 @@ fn keys_list_and_rotate() {
     assert_eq!(rotated.len(), 3);
     assert_eq!(rotated.iter().filter(|k| k["active"] == true).count(), 2);
     let old = rotated.iter().find(|k| k["active"] == false).unwrap();
-    assert_eq!(
-        (old["alg"].as_str(), old["published"].as_bool()),
-        (Some("EdDSA"), Some(true))
-    );
+    assert_eq!((old["alg"].as_str(), old["published"].as_bool()), (Some("EdDSA"), Some(true)));
     let events = p.json(&["admin", "audit", "--action", "keys.rotate", "--json"], None);
     assert_eq!(events.as_array().unwrap().len(), 1);
 }

@@ -26,31 +26,17 @@ fn config_show_prints_the_effective_configuration_with_secrets_redacted() {
     let key_file = p.db.dir.path().join("kek");
     std::fs::write(&key_file, format!("{}\n", "cd".repeat(32))).unwrap();
     let file = p.db.dir.path().join("postern.toml");
-    std::fs::write(
-        &file,
-        "issuer = \"https://auth.example.org\"\n[tokens]\naccess_token_ttl_secs = 120\n",
-    )
-    .unwrap();
-    p.env
-        .push(("POSTERN_SECRET_KEY_FILE".into(), key_file.display().to_string()));
-    p.env.push((
-        "POSTERN_DATABASE_URL".into(),
-        "postgres://postern:hunter2@db.internal/postern".into(),
-    ));
+    std::fs::write(&file, "issuer = \"https://auth.example.org\"\n[tokens]\naccess_token_ttl_secs = 120\n").unwrap();
+    p.env.push(("POSTERN_SECRET_KEY_FILE".into(), key_file.display().to_string()));
+    p.env.push(("POSTERN_DATABASE_URL".into(), "postgres://postern:hunter2@db.internal/postern".into()));
     p.env.push(("POSTERN_CONFIG".into(), file.display().to_string()));
     let out = p.run(&["config", "show"], None);
     assert!(out.status.success());
     let shown = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        !shown.contains("hunter2") && !shown.contains(&"cd".repeat(32)),
-        "{shown}"
-    );
+    assert!(!shown.contains("hunter2") && !shown.contains(&"cd".repeat(32)), "{shown}");
     assert!(shown.contains("issuer = \"https://auth.example.org\""));
     assert!(shown.contains("access_token_ttl_secs = 120"));
-    assert!(
-        shown.contains("url = \"postgres://postern:[redacted]@db.internal/postern\""),
-        "{shown}"
-    );
+    assert!(shown.contains("url = \"postgres://postern:[redacted]@db.internal/postern\""), "{shown}");
     assert!(shown.contains("secret_key = \"[redacted]\""));
 }
 

@@ -52,9 +52,7 @@ impl Postern {
                 cmd.env_remove(k);
             }
         }
-        cmd.args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(self.db.dir.path());
+        cmd.args(args).envs(self.env.iter().map(|(k, v)| (k, v))).current_dir(self.db.dir.path());
         cmd
     }
 
@@ -77,17 +75,9 @@ impl Postern {
     /// Runs a command that must succeed and print JSON.
     pub fn json(&self, args: &[&str], stdin: Option<&str>) -> Value {
         let out = self.run(args, stdin);
-        assert!(
-            out.status.success(),
-            "postern {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "postern {args:?}: not JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        assert!(out.status.success(), "postern {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("postern {args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     /// Runs a command that must fail with `code`; returns its stderr.

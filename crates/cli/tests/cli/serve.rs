@@ -38,10 +38,7 @@ fn serve(p: &Postern) -> (Child, String, Vec<String>) {
 }
 
 fn sigterm(child: &Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
 }
 
@@ -56,37 +53,18 @@ async fn serve_starts_answers_and_stops_cleanly_on_sigterm() {
 
     let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200);
-    let jwks: serde_json::Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value =
+        reqwest::get(format!("{base}/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
     sigterm(&child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
 
     // Same data directory: same keys; and once an admin exists, no setup link.
-    p.json(
-        &[
-            "admin",
-            "user",
-            "create",
-            "--email",
-            "root@example.org",
-            "--admin",
-            "--json",
-        ],
-        None,
-    );
+    p.json(&["admin", "user", "create", "--email", "root@example.org", "--admin", "--json"], None);
     let (mut child, base, banner) = serve(&p);
     assert!(!banner.join("\n").contains("/setup?token="));
-    let again: serde_json::Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: serde_json::Value =
+        reqwest::get(format!("{base}/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
     assert_eq!(again, jwks);
     sigterm(&child);
     assert_eq!(child.wait().unwrap().code(), Some(0));
@@ -115,14 +93,7 @@ async fn json_logs_carry_request_ids_and_never_a_secret() {
     let log = std::fs::File::create(&log_path).unwrap();
     let (mut child, base, banner) = serve_logging(&p, Stdio::from(log));
     let banner = banner.join("\n");
-    let token = banner
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = banner.split("token=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
 
     let page = reqwest::get(format!("{base}/setup?token={token}")).await.unwrap();
     assert_eq!(page.status(), 200);
@@ -135,10 +106,7 @@ async fn json_logs_carry_request_ids_and_never_a_secret() {
     let mut served = false;
     for line in logs.lines() {
         let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        assert!(
-            entry.get("level").is_some() && entry.get("timestamp").is_some(),
-            "{line}"
-        );
+        assert!(entry.get("level").is_some() && entry.get("timestamp").is_some(), "{line}");
         if entry["message"] == "served" && entry["span"]["id"] == id.as_str() {
             assert_eq!(entry["span"]["path"], "/setup", "the path is logged, never the query");
             served = true;

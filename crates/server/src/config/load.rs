@@ -41,10 +41,7 @@ pub struct ConfigError {
 }
 
 fn err(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.into(),
-        message: message.into(),
-    }
+    ConfigError { key: key.into(), message: message.into() }
 }
 
 pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigError> {
@@ -60,18 +57,11 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigError> {
     }
 
     let names = env_names(&defaults);
-    let mut env: Vec<_> = sources
-        .env
-        .iter()
-        .filter(|(k, _)| k.starts_with("POSTERN_") && k != CONFIG_ENV)
-        .collect();
+    let mut env: Vec<_> = sources.env.iter().filter(|(k, _)| k.starts_with("POSTERN_") && k != CONFIG_ENV).collect();
     env.sort();
     for (name, raw) in env {
         let Some(path) = names.get(name.as_str()) else {
-            return Err(err(
-                name.clone(),
-                "unknown configuration variable (see `postern config show` for the keys)",
-            ));
+            return Err(err(name.clone(), "unknown configuration variable (see `postern config show` for the keys)"));
         };
         let template = lookup(&defaults, path);
         let value = typed(template, raw)
@@ -81,10 +71,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigError> {
 
     let mut config: Config = serde_path_to_error::deserialize(merged).map_err(|e| {
         let path = e.path().to_string();
-        err(
-            if path == "." { "(top level)".to_owned() } else { path },
-            e.into_inner().to_string(),
-        )
+        err(if path == "." { "(top level)".to_owned() } else { path }, e.into_inner().to_string())
     })?;
     resolve_secret_files(&mut config)?;
     check(&config)?;
@@ -122,8 +109,7 @@ fn env_names(defaults: &Value) -> BTreeMap<String, Vec<String>> {
             _ => {
                 let upper: Vec<String> = path.iter().map(|p| p.to_ascii_uppercase()).collect();
                 out.insert(format!("POSTERN_{}", upper.join("__")), path.clone());
-                out.entry(format!("POSTERN_{}", upper.join("_")))
-                    .or_insert_with(|| path.clone());
+                out.entry(format!("POSTERN_{}", upper.join("_"))).or_insert_with(|| path.clone());
             }
         }
     }
@@ -151,12 +137,9 @@ fn set(v: &mut Value, path: &[String], value: Value) {
 /// Reads an environment string as the type of the key's default.
 fn typed(template: &Value, raw: &str) -> Option<Value> {
     match template {
-        Value::Number(n) if n.is_f64() => raw
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number),
+        Value::Number(n) if n.is_f64() => {
+            raw.trim().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number)
+        }
         Value::Number(_) => raw.trim().parse::<i64>().ok().map(Value::from),
         Value::Bool(_) => match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Some(Value::Bool(true)),
@@ -182,19 +165,13 @@ fn resolve_secret_files(c: &mut Config) -> Result<(), ConfigError> {
     }
     if let Some(path) = c.database.url_file.take() {
         if c.database.url.is_some() {
-            return Err(err(
-                "database.url_file",
-                "set database.url or database.url_file, not both",
-            ));
+            return Err(err("database.url_file", "set database.url or database.url_file, not both"));
         }
         c.database.url = Some(DatabaseUrl::new(read_secret_file("database.url_file", &path)?));
     }
     if let Some(path) = c.admin.password_file.take() {
         if c.admin.password.is_some() {
-            return Err(err(
-                "admin.password_file",
-                "set admin.password or admin.password_file, not both",
-            ));
+            return Err(err("admin.password_file", "set admin.password or admin.password_file, not both"));
         }
         c.admin.password = Some(Secret::new(read_secret_file("admin.password_file", &path)?));
     }
@@ -215,6 +192,7 @@ fn check(c: &Config) -> Result<(), ConfigError> {
         ("tokens.access_token_ttl_secs", c.tokens.access_token_ttl_secs),
         ("tokens.id_token_ttl_secs", c.tokens.id_token_ttl_secs),
         ("tokens.refresh_token_ttl_secs", c.tokens.refresh_token_ttl_secs),
+        ("tokens.refresh_absolute_secs", c.tokens.refresh_absolute_secs),
         ("maintenance.cleanup_batch", c.maintenance.cleanup_batch),
     ] {
         if v <= 0 {

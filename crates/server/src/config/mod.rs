@@ -172,10 +172,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Pretty,
-            level: "info".into(),
-        }
+        Self { format: LogFormat::Pretty, level: "info".into() }
     }
 }
 
@@ -185,7 +182,13 @@ impl Default for LogConfig {
 pub struct TokenConfig {
     pub access_token_ttl_secs: i64,
     pub id_token_ttl_secs: i64,
+    /// Default lifetime of an unused refresh token (each rotation starts it again).
     pub refresh_token_ttl_secs: i64,
+    /// A refresh-token family ends this long after the sign-in, however it is used.
+    pub refresh_absolute_secs: i64,
+    /// A rotated refresh token presented again within this window gets the same successor
+    /// (two processes refreshing at once); after it, reuse revokes the whole family.
+    pub refresh_reuse_grace_secs: i64,
 }
 
 impl Default for TokenConfig {
@@ -194,6 +197,8 @@ impl Default for TokenConfig {
             access_token_ttl_secs: 900,
             id_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 30 * 24 * 3600,
+            refresh_absolute_secs: 90 * 24 * 3600,
+            refresh_reuse_grace_secs: 30,
         }
     }
 }
@@ -229,11 +234,7 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self {
-            idle_secs: 24 * 3600,
-            absolute_secs: 14 * 24 * 3600,
-            sign_in_queue_per_core: 16,
-        }
+        Self { idle_secs: 24 * 3600, absolute_secs: 14 * 24 * 3600, sign_in_queue_per_core: 16 }
     }
 }
 
@@ -248,10 +249,7 @@ pub struct MaintenanceConfig {
 
 impl Default for MaintenanceConfig {
     fn default() -> Self {
-        Self {
-            interval_secs: 60,
-            cleanup_batch: 500,
-        }
+        Self { interval_secs: 60, cleanup_batch: 500 }
     }
 }
 
@@ -269,11 +267,8 @@ impl Config {
         match &self.issuer {
             Some(i) => i.trim_end_matches('/').to_owned(),
             None => {
-                let host = if bound.ip().is_unspecified() {
-                    SocketAddr::from(([127, 0, 0, 1], bound.port()))
-                } else {
-                    bound
-                };
+                let host =
+                    if bound.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], bound.port())) } else { bound };
                 format!("http://{host}")
             }
         }

@@ -45,11 +45,7 @@ pub struct Pending {
 
 /// An error shown on our own page (the client or redirect URI could not be trusted).
 fn error_page(text: &str) -> Response {
-    message(
-        StatusCode::BAD_REQUEST,
-        "This sign-in request cannot be completed",
-        text,
-    )
+    message(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", text)
 }
 
 /// Sends the user back to the client with these parameters and `iss`.
@@ -68,9 +64,7 @@ fn back_to_client(state: &AppState, pending: &Pending, params: &[(&str, &str)]) 
         q.append_pair("iss", &state.issuer);
     }
     let mut response = Redirect::to(url.as_str()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     response
 }
 
@@ -94,11 +88,9 @@ impl Untrusted {
     fn into_response(self) -> Response {
         match self {
             Untrusted::Invalid(text) => error_page(&text),
-            Untrusted::Unavailable => message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "The server could not check this request.",
-            ),
+            Untrusted::Unavailable => {
+                message(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The server could not check this request.")
+            }
         }
     }
 }
@@ -109,10 +101,7 @@ async fn validate(
     state: &AppState,
     q: &OAuthForm,
 ) -> Result<(Client, Result<Pending, (Pending, OAuthError)>), Untrusted> {
-    let one = |name| {
-        q.one(name)
-            .map_err(|e| Untrusted::Invalid(e.description().unwrap_or_default()))
-    };
+    let one = |name| q.one(name).map_err(|e| Untrusted::Invalid(e.description().unwrap_or_default()));
     let client_id =
         one("client_id")?.ok_or_else(|| Untrusted::invalid("The request names no application (client_id)."))?;
     let client = match state.store.client_by_id(client_id).await {
@@ -134,9 +123,7 @@ async fn validate(
         None => match client.redirect_uris.as_slice() {
             [only] => only.as_str().to_owned(),
             _ => {
-                return Err(Untrusted::invalid(
-                    "The request must name its redirect address (redirect_uri).",
-                ));
+                return Err(Untrusted::invalid("The request must name its redirect address (redirect_uri)."));
             }
         },
     };
@@ -168,31 +155,21 @@ fn check(_state: &AppState, q: &OAuthForm, client: &Client, p: &mut Pending) -> 
         None => return Err(OAuthError::invalid_request("missing response_type")),
     }
     if !client.grant_types.contains(&GrantType::AuthorizationCode) {
-        return Err(OAuthError::UnauthorizedClient(
-            "this client may not use the authorization code flow".into(),
-        ));
+        return Err(OAuthError::UnauthorizedClient("this client may not use the authorization code flow".into()));
     }
     match q.one("code_challenge_method")? {
         Some("S256") => {}
         Some("plain") => {
-            return Err(OAuthError::invalid_request(
-                "PKCE method plain is not allowed; use S256",
-            ));
+            return Err(OAuthError::invalid_request("PKCE method plain is not allowed; use S256"));
         }
         Some(_) => {
-            return Err(OAuthError::invalid_request(
-                "unsupported code_challenge_method; use S256",
-            ));
+            return Err(OAuthError::invalid_request("unsupported code_challenge_method; use S256"));
         }
         None => {
-            return Err(OAuthError::invalid_request(
-                "PKCE is required: send code_challenge_method=S256",
-            ));
+            return Err(OAuthError::invalid_request("PKCE is required: send code_challenge_method=S256"));
         }
     }
-    let challenge = q
-        .one("code_challenge")?
-        .ok_or_else(|| OAuthError::invalid_request("missing code_challenge"))?;
+    let challenge = q.one("code_challenge")?.ok_or_else(|| OAuthError::invalid_request("missing code_challenge"))?;
     if !postern_core::pkce::challenge_syntax_ok(challenge) {
         return Err(OAuthError::invalid_request("code_challenge is not an S256 challenge"));
     }
@@ -225,12 +202,9 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQue
     let q = OAuthForm::parse(query.unwrap_or_default().as_bytes());
     match validate(&state, &q).await {
         Err(untrusted) => untrusted.into_response(),
-        Ok((_, Err((pending, e)))) => error_to_client(
-            &state,
-            &pending,
-            redirect_code(&e),
-            &e.description().unwrap_or_default(),
-        ),
+        Ok((_, Err((pending, e)))) => {
+            error_to_client(&state, &pending, redirect_code(&e), &e.description().unwrap_or_default())
+        }
         Ok((client, Ok(pending))) => proceed(&state, &headers, &client, pending, None).await,
     }
 }
@@ -245,11 +219,7 @@ async fn save(state: &AppState, pending: &Pending) -> Result<String, Response> {
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "authorize: could not keep the request");
-            message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "The server could not keep this request.",
-            )
+            message(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The server could not keep this request.")
         })?;
     Ok(handle.expose().to_owned())
 }
@@ -269,13 +239,9 @@ async fn proceed(
             && pending.max_age.is_none_or(|m| now - auth_time <= m)
     };
     let user = match &current {
-        Some((_, s)) if fresh_enough(s.auth_time) => state
-            .store
-            .user_by_id(&s.user_id)
-            .await
-            .ok()
-            .flatten()
-            .filter(|u| !u.disabled),
+        Some((_, s)) if fresh_enough(s.auth_time) => {
+            state.store.user_by_id(&s.user_id).await.ok().flatten().filter(|u| !u.disabled)
+        }
         _ => None,
     };
     let (Some(user), Some((_, session))) = (user, current) else {
@@ -295,27 +261,14 @@ async fn proceed(
         Ok(c) => c.unwrap_or_default(),
         Err(e) => {
             tracing::error!(error = %e, "authorize: consent lookup failed");
-            return message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "The server could not check this request.",
-            );
+            return message(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The server could not check this request.");
         }
     };
-    let covered = pending
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .all(|s| remembered.split(' ').any(|r| r == s));
+    let covered = pending.scope.split(' ').filter(|s| !s.is_empty()).all(|s| remembered.split(' ').any(|r| r == s));
     let needs_consent = !client.first_party && (pending.prompt.consent || !covered);
     if needs_consent {
         if pending.prompt.none {
-            return error_to_client(
-                state,
-                &pending,
-                "consent_required",
-                "the user must allow this application",
-            );
+            return error_to_client(state, &pending, "consent_required", "the user must allow this application");
         }
         let handle = match handle {
             Some(h) => h,
@@ -325,12 +278,7 @@ async fn proceed(
             },
         };
         let (csrf, cookie) = session::csrf_token(state, headers);
-        let scopes: Vec<String> = pending
-            .scope
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(describe_scope)
-            .collect();
+        let scopes: Vec<String> = pending.scope.split(' ').filter(|s| !s.is_empty()).map(describe_scope).collect();
         let view = ConsentPage {
             csrf: &csrf,
             request: &handle,
@@ -344,15 +292,7 @@ async fn proceed(
         }
         return response;
     }
-    issue_code(
-        state,
-        &pending,
-        &user.id,
-        session.auth_time,
-        &session.amr,
-        handle.as_deref(),
-    )
-    .await
+    issue_code(state, &pending, &user.id, session.auth_time, &session.amr, handle.as_deref()).await
 }
 
 async fn issue_code(
@@ -377,12 +317,7 @@ async fn issue_code(
     };
     if let Err(e) = state
         .store
-        .create_code(&NewCode {
-            hash: code.hash(),
-            grant: &grant,
-            issued_at: now,
-            expires_at: now + CODE_SECS,
-        })
+        .create_code(&NewCode { hash: code.hash(), grant: &grant, issued_at: now, expires_at: now + CODE_SECS })
         .await
     {
         tracing::error!(error = %e, "authorize: could not store the code");
@@ -399,11 +334,7 @@ async fn load(state: &AppState, handle: &str) -> Option<(Client, Pending)> {
     if !is_handle(handle) {
         return None;
     }
-    let json = state
-        .store
-        .authorization_request(&TokenHash::of(handle), state.now())
-        .await
-        .ok()??;
+    let json = state.store.authorization_request(&TokenHash::of(handle), state.now()).await.ok()??;
     let pending: Pending = serde_json::from_str(&json).ok()?;
     let client = state.store.client_by_id(&pending.client_id).await.ok()??;
     Some((client, pending))
@@ -463,41 +394,20 @@ pub async fn consent(
         return Redirect::to(&format!("/login?request={}", form.request)).into_response();
     };
     let now = state.now();
-    let _ = state
-        .store
-        .delete_authorization_request(&TokenHash::of(&form.request))
-        .await;
+    let _ = state.store.delete_authorization_request(&TokenHash::of(&form.request)).await;
     if form.decision != "allow" {
         return error_to_client(&state, &pending, "access_denied", "the user denied the request");
     }
     // Remember the union of what was allowed before and now.
-    let before = state
-        .store
-        .consent(&session.user_id, &client.client_id)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let before = state.store.consent(&session.user_id, &client.client_id).await.ok().flatten().unwrap_or_default();
     let mut allowed: Vec<&str> = before.split(' ').filter(|s| !s.is_empty()).collect();
     for s in pending.scope.split(' ').filter(|s| !s.is_empty()) {
         if !allowed.contains(&s) {
             allowed.push(s);
         }
     }
-    if let Err(e) = state
-        .store
-        .save_consent(&session.user_id, &client.client_id, &allowed.join(" "), now)
-        .await
-    {
+    if let Err(e) = state.store.save_consent(&session.user_id, &client.client_id, &allowed.join(" "), now).await {
         tracing::error!(error = %e, "authorize: could not remember the consent");
     }
-    issue_code(
-        &state,
-        &pending,
-        &session.user_id,
-        session.auth_time,
-        &session.amr,
-        None,
-    )
-    .await
+    issue_code(&state, &pending, &session.user_id, session.auth_time, &session.amr, None).await
 }

@@ -8,13 +8,14 @@
 use super::oauth_form::OAuthForm;
 use crate::state::AppState;
 use crate::tokens::{self, IdTokenFor};
-use postern_core::client::AccessTokenFormat;
+use postern_core::client::{AccessTokenFormat, GrantType};
 use postern_core::jwt::OneOrMany;
 use postern_core::oauth::OAuthError;
+use postern_core::oauth::issues_refresh_token;
 use postern_core::secret::{BearerSecret, TokenHash};
 use postern_core::token::{AccessClaims, new_jti};
 use postern_proto::TokenResponse;
-use postern_store::{Client, CodeOutcome, Redemption};
+use postern_store::{Client, CodeOutcome, NewFamily, Redemption};
 
 fn server_error(e: impl std::fmt::Display) -> OAuthError {
     tracing::error!(error = %e, "code exchange failed");
@@ -28,9 +29,7 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         .one("code_verifier")?
         .ok_or_else(|| OAuthError::invalid_request("PKCE is required: missing code_verifier"))?;
     if !postern_core::pkce::verifier_syntax_ok(verifier) {
-        return Err(OAuthError::invalid_request(
-            "code_verifier must be 43-128 unreserved characters",
-        ));
+        return Err(OAuthError::invalid_request("code_verifier must be 43-128 unreserved characters"));
     }
     let challenge = postern_core::pkce::s256(verifier);
     let audience = tokens::audiences(state, &form.all("resource"))?;
@@ -42,6 +41,14 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         AccessTokenFormat::Opaque => (None, Some(BearerSecret::generate(&mut rng))),
     };
     let audience_text = audience.join(" ");
+    let allows_refresh = client.grant_types.contains(&GrantType::RefreshToken);
+    let refresh = allows_refresh.then(|| BearerSecret::generate(&mut rng));
+    let family = refresh.as_ref().map(|r| NewFamily {
+        grant_id: postern_core::id::random_id(&mut rng),
+        token_hash: r.hash(),
+        expires_at: now + state.config.tokens.refresh_absolute_secs,
+        idle_expires_at: now + client.refresh_token_ttl,
+    });
     let redemption = Redemption {
         client_id: &client.client_id,
         redirect_uri,
@@ -49,33 +56,25 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         access_jti: jti.as_deref(),
         opaque_access: opaque.as_ref().map(|t| (t.hash(), audience_text.as_str())),
         access_expires_at: expires_at,
+        refresh: family,
     };
-    let grant = match state
-        .store
-        .redeem_code(&TokenHash::of(code), now, &redemption)
-        .await
-        .map_err(server_error)?
-    {
+    let refresh_for = |scope: &str| issues_refresh_token(scope, allows_refresh);
+    let outcome =
+        state.store.redeem_code(&TokenHash::of(code), now, &redemption, refresh_for).await.map_err(server_error)?;
+    let grant = match outcome {
         CodeOutcome::Consumed(grant) => grant,
         CodeOutcome::Replayed(issued) => {
             tracing::warn!(client = %client.client_id, "authorization code replayed; revoking what it issued");
             if let (Some(jti), Some(exp)) = (&issued.access_jti, issued.access_expires_at) {
                 state.store.revoke_jwt(jti, exp).await.map_err(server_error)?;
             }
-            if let Some(hash) = issued
-                .access_token_hash
-                .as_deref()
-                .and_then(|h| <[u8; 32]>::try_from(h).ok())
-            {
-                state
-                    .store
-                    .delete_access_token(&TokenHash(hash))
-                    .await
-                    .map_err(server_error)?;
+            if let Some(hash) = issued.access_token_hash.as_deref().and_then(|h| <[u8; 32]>::try_from(h).ok()) {
+                state.store.delete_access_token(&TokenHash(hash)).await.map_err(server_error)?;
             }
-            return Err(OAuthError::InvalidGrant(
-                "the authorization code was already used".into(),
-            ));
+            if let Some(grant_id) = &issued.grant_id {
+                state.store.revoke_grant(grant_id, now).await.map_err(server_error)?;
+            }
+            return Err(OAuthError::InvalidGrant("the authorization code was already used".into()));
         }
         CodeOutcome::Invalid => {
             return Err(OAuthError::InvalidGrant(
@@ -124,7 +123,7 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         token_type: "Bearer".into(),
         expires_in: client.access_token_ttl,
         scope: (!grant.scope.is_empty()).then(|| grant.scope.clone()),
-        refresh_token: None,
+        refresh_token: refresh.filter(|_| refresh_for(&grant.scope)).map(|r| r.expose().to_owned()),
         id_token,
     })
 }

@@ -25,10 +25,10 @@ pub fn provider_metadata(issuer: &str) -> ProviderMetadata {
         device_authorization_endpoint: None,
         introspection_endpoint: Some(format!("{issuer}{}", super::INTROSPECTION_PATH)),
         revocation_endpoint: Some(format!("{issuer}{}", super::REVOCATION_PATH)),
-        scopes_supported: strings(&["openid", "profile", "email"]),
+        scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),
         response_types_supported: strings(&["code"]),
         response_modes_supported: strings(&["query"]),
-        grant_types_supported: strings(&["authorization_code", "client_credentials"]),
+        grant_types_supported: strings(&["authorization_code", "refresh_token", "client_credentials"]),
         token_endpoint_auth_methods_supported: client_auth.clone(),
         introspection_endpoint_auth_methods_supported: strings(&["client_secret_basic", "client_secret_post"]),
         revocation_endpoint_auth_methods_supported: client_auth,
@@ -76,18 +76,11 @@ pub async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == keys.jwks_etag || t.trim() == "*"));
     if fresh {
-        return (
-            StatusCode::NOT_MODIFIED,
-            [(header::ETAG, etag), (header::CACHE_CONTROL, cache)],
-        )
-            .into_response();
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache)]).into_response();
     }
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/jwk-set+json"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json")),
             (header::CACHE_CONTROL, cache),
             (header::ETAG, etag),
         ],

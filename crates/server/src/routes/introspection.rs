@@ -52,7 +52,22 @@ pub async fn introspect(
                 iss: Some(state.issuer.to_string()),
                 jti: t.jti,
             },
-            None => IntrospectionResponse::default(),
+            None => match tokens::inspect_refresh_token(&state, token).await.map_err(store_error)? {
+                // RFC 7662 §2.2: refresh tokens are described too, never as access tokens.
+                Some(r) => IntrospectionResponse {
+                    active: true,
+                    scope: (!r.scope.is_empty()).then_some(r.scope),
+                    client_id: Some(r.client_id),
+                    token_type: Some("refresh_token".into()),
+                    exp: Some(r.idle_expires_at.min(r.grant_expires_at)),
+                    iat: Some(r.issued_at),
+                    sub: Some(r.user_id),
+                    aud: None,
+                    iss: Some(state.issuer.to_string()),
+                    jti: None,
+                },
+                None => IntrospectionResponse::default(),
+            },
         })
     }
     .await;
@@ -73,9 +88,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: Res
         let token = form.required("token")?;
         // RFC 7009 §2.1: the hint only speeds up the lookup; an unknown hint is ignored.
         let _hint = form.one("token_type_hint")?;
-        tokens::revoke_access_token(&state, token, &client.client_id)
-            .await
-            .map_err(store_error)?;
+        tokens::revoke_token(&state, token, &client.client_id).await.map_err(store_error)?;
         Ok::<_, OAuthError>(())
     }
     .await;

@@ -41,11 +41,7 @@ pub struct LoginForm {
 
 /// Where to go after signing in: back to the waiting authorization request, or the account page.
 fn after_sign_in(request: &str) -> String {
-    if is_handle(request) {
-        format!("/oauth/authorize/continue?request={request}")
-    } else {
-        "/account".to_owned()
-    }
+    if is_handle(request) { format!("/oauth/authorize/continue?request={request}") } else { "/account".to_owned() }
 }
 
 /// Request handles are 43 base64url characters; anything else is ignored.
@@ -70,13 +66,7 @@ fn login_page(
 ) -> Response {
     let (csrf, cookie) = session::csrf_token(state, headers);
     let request = if is_handle(request) { request } else { "" };
-    let view = LoginPage {
-        csrf: &csrf,
-        request,
-        email,
-        client_name: None,
-        error,
-    };
+    let view = LoginPage { csrf: &csrf, request, email, client_name: None, error };
     with_cookie(page(status, render(&view)), cookie)
 }
 
@@ -120,11 +110,7 @@ pub async fn submit(
     let form = match form {
         Ok(Form(f)) => f,
         Err(r) => {
-            return message(
-                r.status(),
-                "Request refused",
-                "The form could not be read. Open the sign-in page again.",
-            );
+            return message(r.status(), "Request refused", "The form could not be read. Open the sign-in page again.");
         }
     };
     if !session::csrf_ok(&state, &headers, &form.csrf) {
@@ -136,12 +122,8 @@ pub async fn submit(
     }
     let now = state.now();
     let email = Email::parse(&form.email).ok();
-    let account_key = format!(
-        "acct:{}",
-        email
-            .as_ref()
-            .map_or_else(|| form.email.trim().to_lowercase(), Email::normalized)
-    );
+    let account_key =
+        format!("acct:{}", email.as_ref().map_or_else(|| form.email.trim().to_lowercase(), Email::normalized));
     let ip_key = format!("ip:{}", meta.ip.as_deref().unwrap_or("unknown"));
     if let Err(wait) = state.throttle.check(&[&account_key, &ip_key], now) {
         return too_many(wait);
@@ -171,8 +153,7 @@ pub async fn submit(
                 "Try again",
                 "Too many sign-ins right now. Try again in a few seconds.",
             );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
             return r;
         }
     };
@@ -180,14 +161,7 @@ pub async fn submit(
         state.throttle.fail(&[&account_key, &ip_key], now);
         let event = login_event(&meta, &form.email, "failure", user.as_ref().map(|u| u.id.as_str()));
         let _ = state.store.record_audit(&event, now).await;
-        return login_page(
-            &state,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            &form.request,
-            form.email.trim(),
-            Some(FAILED),
-        );
+        return login_page(&state, &headers, StatusCode::UNAUTHORIZED, &form.request, form.email.trim(), Some(FAILED));
     };
     state.throttle.succeed(&account_key);
 
@@ -214,20 +188,14 @@ pub async fn submit(
             "Sign-in is unavailable right now. Try again shortly.",
         );
     }
-    let _ = state
-        .store
-        .record_audit(&login_event(&meta, &form.email, "success", Some(&user.id)), now)
-        .await;
+    let _ = state.store.record_audit(&login_event(&meta, &form.email, "success", Some(&user.id)), now).await;
     let cookie = session::set_cookie(
         &state,
         &session::cookie_name(&state, SESSION_COOKIE),
         token.expose(),
         Some(state.config.sessions.absolute_secs),
     );
-    with_cookie(
-        Redirect::to(&after_sign_in(&form.request)).into_response(),
-        Some(cookie),
-    )
+    with_cookie(Redirect::to(&after_sign_in(&form.request)).into_response(), Some(cookie))
 }
 
 fn login_event<'a>(meta: &'a ClientMeta, email: &str, outcome: &'a str, target: Option<&'a str>) -> NewAuditEvent<'a> {
@@ -255,20 +223,13 @@ pub async fn logout(
 ) -> Response {
     let csrf = form.map(|f| f.0.csrf).unwrap_or_default();
     if !same_origin(&state, &headers) || !session::csrf_ok(&state, &headers, &csrf) {
-        return message(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "This form has expired. Open the page again.",
-        );
+        return message(StatusCode::FORBIDDEN, "Request refused", "This form has expired. Open the page again.");
     }
     if let Some((hash, _)) = session::current(&state, &headers).await {
         let _ = state.store.delete_session(&hash).await;
     }
     let cleared = session::set_cookie(&state, &session::cookie_name(&state, SESSION_COOKIE), "", Some(0));
-    with_cookie(
-        message(StatusCode::OK, "Signed out", "You are signed out."),
-        Some(cleared),
-    )
+    with_cookie(message(StatusCode::OK, "Signed out", "You are signed out."), Some(cleared))
 }
 
 pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -279,10 +240,6 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Respo
         return Redirect::to("/login").into_response();
     };
     let (csrf, cookie) = session::csrf_token(&state, &headers);
-    let view = AccountPage {
-        csrf: &csrf,
-        email: &user.email,
-        name: user.display_name.as_deref(),
-    };
+    let view = AccountPage { csrf: &csrf, email: &user.email, name: user.display_name.as_deref() };
     with_cookie(page(StatusCode::OK, render(&view)), cookie)
 }

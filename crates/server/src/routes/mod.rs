@@ -9,6 +9,7 @@ pub mod login;
 pub mod oauth_form;
 pub mod ops;
 pub mod pages;
+pub mod refresh_grant;
 pub mod setup;
 pub mod token;
 pub mod userinfo;
@@ -56,14 +57,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(metrics::tag_route))
         .fallback(|| async { WebError::NotFound })
         .layer(RequestBodyLimitLayer::new(max_body))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::observe,
-        ))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::observe))
         .with_state(state)
 }
 
@@ -79,10 +74,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
         let user_agent = parts
             .headers
             .get(axum::http::header::USER_AGENT)

@@ -32,17 +32,12 @@ impl OAuthForm {
 
     /// A required parameter that may appear once.
     pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
-        self.one(name)?
-            .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {name}")))
+        self.one(name)?.ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {name}")))
     }
 
     /// Every value of a parameter that may repeat.
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.pairs
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
 }
 

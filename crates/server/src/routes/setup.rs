@@ -64,15 +64,7 @@ async fn usable(state: &AppState, token: &str) -> Result<bool, Response> {
 pub async fn form(State(state): State<AppState>, query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
     let token = query.map(|q| q.0.token).unwrap_or_default();
     match usable(&state, &token).await {
-        Ok(true) => page(
-            StatusCode::OK,
-            render(&SetupPage {
-                token: &token,
-                email: "",
-                name: "",
-                error: None,
-            }),
-        ),
+        Ok(true) => page(StatusCode::OK, render(&SetupPage { token: &token, email: "", name: "", error: None })),
         Ok(false) => message(StatusCode::NOT_FOUND, "Setup link not valid", INVALID_LINK),
         Err(response) => response,
     }
@@ -108,12 +100,7 @@ pub async fn submit(
         Err(response) => return response,
     }
     let again = |error: &str| {
-        let view = SetupPage {
-            token: &form.token,
-            email: &form.email,
-            name: &form.name,
-            error: Some(error),
-        };
+        let view = SetupPage { token: &form.token, email: &form.email, name: &form.name, error: Some(error) };
         page(StatusCode::BAD_REQUEST, render(&view))
     };
     let Ok(email) = Email::parse(&form.email) else {
@@ -149,10 +136,7 @@ pub async fn submit(
         display_name: (!name.is_empty()).then(|| name.to_owned()),
         is_admin: true,
     };
-    let outcome = state
-        .store
-        .complete_setup(&TokenHash::of(&form.token), &admin, now)
-        .await;
+    let outcome = state.store.complete_setup(&TokenHash::of(&form.token), &admin, now).await;
     let audit_outcome = match &outcome {
         Ok(SetupOutcome::Created) => "success",
         _ => "failure",

@@ -39,14 +39,13 @@ async fn handle(
     let client = client_auth::authenticate(state, headers, &form).await?;
     let grant = GrantType::from_wire(grant_type).ok_or(OAuthError::UnsupportedGrantType)?;
     if !client.grant_types.contains(&grant) {
-        return Err(OAuthError::UnauthorizedClient(format!(
-            "this client may not use the {grant_type} grant"
-        )));
+        return Err(OAuthError::UnauthorizedClient(format!("this client may not use the {grant_type} grant")));
     }
     match grant {
         GrantType::ClientCredentials => client_credentials(state, &client, &form).await,
         GrantType::AuthorizationCode => super::code_grant::exchange(state, &client, &form).await,
-        GrantType::RefreshToken | GrantType::DeviceCode => Err(OAuthError::UnsupportedGrantType),
+        GrantType::RefreshToken => super::refresh_grant::refresh(state, &client, &form).await,
+        GrantType::DeviceCode => Err(OAuthError::UnsupportedGrantType),
     }
 }
 
@@ -54,21 +53,12 @@ async fn handle(
 /// allowed (all it is allowed when none are requested); no refresh token.
 async fn client_credentials(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, OAuthError> {
     if client.client_type != ClientType::Confidential {
-        return Err(OAuthError::UnauthorizedClient(
-            "client credentials need a confidential client".into(),
-        ));
+        return Err(OAuthError::UnauthorizedClient("client credentials need a confidential client".into()));
     }
     let requested = parse_scope_param(form.one("scope")?.unwrap_or_default())?;
     let scopes = grant_scopes(&requested, &client.allowed_scopes)?;
     let audience = tokens::audiences(state, &form.all("resource"))?;
-    let grant = Grant {
-        client,
-        user_id: None,
-        subject: &client.client_id,
-        scopes: &scopes,
-        audience,
-        auth_time: None,
-    };
+    let grant = Grant { client, user_id: None, subject: &client.client_id, scopes: &scopes, audience, auth_time: None };
     let issued = tokens::issue_access_token(state, &grant).await?;
     Ok(TokenResponse {
         access_token: issued.access_token,

@@ -15,16 +15,12 @@ fn bearer_error(status: StatusCode, code: Option<&str>, description: &str) -> Re
         Some(c) => format!("Bearer realm=\"postern\", error=\"{c}\", error_description=\"{description}\""),
         None => "Bearer realm=\"postern\"".to_owned(),
     };
-    let mut r = (
-        status,
-        Json(json!({ "error": code.unwrap_or("invalid_request"), "error_description": description })),
-    )
+    let mut r = (status, Json(json!({ "error": code.unwrap_or("invalid_request"), "error_description": description })))
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -32,10 +28,7 @@ fn bearer_error(status: StatusCode, code: Option<&str>, description: &str) -> Re
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -53,37 +46,21 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
         }
         Err(e) => {
             tracing::error!(error = %e, "userinfo: token lookup failed");
-            return bearer_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some("temporarily_unavailable"),
-                "try again shortly",
-            );
+            return bearer_error(StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable"), "try again shortly");
         }
     };
     let scopes: Vec<&str> = active.scope.split(' ').collect();
     if !scopes.contains(&"openid") {
-        return bearer_error(
-            StatusCode::FORBIDDEN,
-            Some("insufficient_scope"),
-            "the openid scope is required",
-        );
+        return bearer_error(StatusCode::FORBIDDEN, Some("insufficient_scope"), "the openid scope is required");
     }
     let user = match state.store.user_by_id(&active.subject).await {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => {
-            return bearer_error(
-                StatusCode::UNAUTHORIZED,
-                Some("invalid_token"),
-                "the token's user is gone",
-            );
+            return bearer_error(StatusCode::UNAUTHORIZED, Some("invalid_token"), "the token's user is gone");
         }
         Err(e) => {
             tracing::error!(error = %e, "userinfo: user lookup failed");
-            return bearer_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some("temporarily_unavailable"),
-                "try again shortly",
-            );
+            return bearer_error(StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable"), "try again shortly");
         }
     };
     let mut body = json!({ "sub": user.id });
@@ -95,7 +72,6 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
         body["name"] = json!(user.display_name);
     }
     let mut r = Json(body).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }

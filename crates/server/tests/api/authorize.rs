@@ -29,11 +29,7 @@ pub async fn relying_party(app: &TestApp, first_party: bool) -> Rp {
         c.first_party = true;
         app.state.store.update_client(&id, &c, NOW).await.unwrap();
     }
-    Rp {
-        id,
-        secret,
-        redirect: "https://app.example.org/cb".into(),
-    }
+    Rp { id, secret, redirect: "https://app.example.org/cb".into() }
 }
 
 pub fn authorize_url(rp: &Rp, extra: &str) -> String {
@@ -58,13 +54,8 @@ pub fn location_params(r: &reqwest::Response) -> (String, HashMap<String, String
         .to_str()
         .unwrap()
         .to_owned();
-    let url = url::Url::parse(&location)
-        .or_else(|_| url::Url::parse(&format!("http://x{location}")))
-        .unwrap();
-    let params = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let url = url::Url::parse(&location).or_else(|_| url::Url::parse(&format!("http://x{location}"))).unwrap();
+    let params = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     (location, params)
 }
 
@@ -80,10 +71,7 @@ pub async fn get_code(v: &mut Visitor<'_>, url: &str, email: &str, password: &st
             let csrf = Visitor::hidden(&page, "csrf");
             let request = Visitor::hidden(&page, "request");
             r = v
-                .post_form(
-                    "/oauth/authorize/consent",
-                    &[("csrf", &csrf), ("request", &request), ("decision", "allow")],
-                )
+                .post_form("/oauth/authorize/consent", &[("csrf", &csrf), ("request", &request), ("decision", "allow")])
                 .await;
             continue;
         }
@@ -96,12 +84,7 @@ pub async fn get_code(v: &mut Visitor<'_>, url: &str, email: &str, password: &st
             r = v
                 .post_form(
                     "/login",
-                    &[
-                        ("csrf", &csrf),
-                        ("request", &request),
-                        ("email", email),
-                        ("password", password),
-                    ],
+                    &[("csrf", &csrf), ("request", &request), ("email", email), ("password", password)],
                 )
                 .await;
         } else if location.starts_with("/oauth/authorize/continue") {
@@ -132,11 +115,8 @@ pub async fn exchange(app: &TestApp, rp: &Rp, code: &str, verifier: &str) -> req
 
 async fn verify_id_token(app: &TestApp, token: &str) -> IdClaims {
     let set: postern_proto::JwkSet = app.get("/.well-known/jwks.json").await.json().await.unwrap();
-    let keys: Vec<_> = set
-        .keys
-        .iter()
-        .map(|k| (k.kid.clone(), postern_core::signing::PublicKey::from_jwk(k).unwrap()))
-        .collect();
+    let keys: Vec<_> =
+        set.keys.iter().map(|k| (k.kid.clone(), postern_core::signing::PublicKey::from_jwk(k).unwrap())).collect();
     let (header, claims) = postern_core::jwt::verify::<IdClaims>(token, None, |kid| {
         keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
     })
@@ -153,10 +133,7 @@ both!(the_code_flow_end_to_end, |kind| async move {
 
     let first = v.get(&authorize_url(&rp, "")).await;
     let (location, _) = location_params(&first);
-    assert!(
-        location.starts_with("/login?request="),
-        "not signed in: to the sign-in page, {location}"
-    );
+    assert!(location.starts_with("/login?request="), "not signed in: to the sign-in page, {location}");
     let params = get_code(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
     assert_eq!(params["state"], "st-1");
     assert_eq!(params["iss"], app.state.issuer.to_string(), "RFC 9207");
@@ -183,47 +160,22 @@ both!(the_code_flow_end_to_end, |kind| async move {
     assert_eq!(id.amr, ["pwd"]);
     assert_eq!(id.auth_time, NOW);
 
-    let info: Value = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        info,
-        serde_json::json!({"sub": user, "email": "ann@example.org", "email_verified": true})
-    );
+    let info: Value =
+        app.http.get(app.url("/userinfo")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info, serde_json::json!({"sub": user, "email": "ann@example.org", "email_verified": true}));
 
     // Consent is remembered: the next authorization goes straight back with a code.
     let again = v.get(&authorize_url(&rp, "")).await;
     let (location, params) = location_params(&again);
-    assert!(
-        location.starts_with(&rp.redirect) && params.contains_key("code"),
-        "{location}"
-    );
+    assert!(location.starts_with(&rp.redirect) && params.contains_key("code"), "{location}");
 
     // Replaying the first code fails and revokes the token it gave.
     let replay = exchange(&app, &rp, &code, VERIFIER).await;
     assert_eq!(replay.status(), 400);
     assert_eq!(replay.json::<Value>().await.unwrap()["error"], "invalid_grant");
-    let after = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let after = app.http.get(app.url("/userinfo")).bearer_auth(&access).send().await.unwrap();
     assert_eq!(after.status(), 401);
-    assert!(
-        after.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("invalid_token")
-    );
+    assert!(after.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
 });
 
 #[tokio::test]
@@ -243,31 +195,17 @@ async fn first_party_clients_skip_consent_and_denial_is_reported() {
     let page = v.get(&authorize_url(&third, "")).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(
-        html.contains("Test client") && html.contains("See your email address"),
-        "{html}"
-    );
+    assert!(html.contains("Test client") && html.contains("See your email address"), "{html}");
     let (csrf, request) = (Visitor::hidden(&html, "csrf"), Visitor::hidden(&html, "request"));
-    let r = v
-        .post_form(
-            "/oauth/authorize/consent",
-            &[("csrf", &csrf), ("request", &request), ("decision", "deny")],
-        )
-        .await;
+    let r =
+        v.post_form("/oauth/authorize/consent", &[("csrf", &csrf), ("request", &request), ("decision", "deny")]).await;
     let (location, params) = location_params(&r);
     assert!(location.starts_with(&third.redirect));
-    assert_eq!(
-        (params["error"].as_str(), params["state"].as_str()),
-        ("access_denied", "st-1")
-    );
+    assert_eq!((params["error"].as_str(), params["state"].as_str()), ("access_denied", "st-1"));
     assert!(!params.contains_key("code"));
     // The handle is spent.
-    let again = v
-        .post_form(
-            "/oauth/authorize/consent",
-            &[("csrf", &csrf), ("request", &request), ("decision", "allow")],
-        )
-        .await;
+    let again =
+        v.post_form("/oauth/authorize/consent", &[("csrf", &csrf), ("request", &request), ("decision", "allow")]).await;
     assert_eq!(again.status(), 400);
 }
 
@@ -277,14 +215,8 @@ async fn errors_before_the_redirect_uri_is_trusted_are_never_redirected() {
         return;
     };
     let rp = relying_party(&app, false).await;
-    let (native, _) = register(
-        &app,
-        ClientType::Public,
-        &[GrantType::AuthorizationCode],
-        "openid",
-        AccessTokenFormat::Jwt,
-    )
-    .await;
+    let (native, _) =
+        register(&app, ClientType::Public, &[GrantType::AuthorizationCode], "openid", AccessTokenFormat::Jwt).await;
     let mut c = app.state.store.client_by_id(&native).await.unwrap().unwrap().settings();
     c.redirect_uris = vec![postern_core::client::RedirectUri::parse("http://127.0.0.1/callback").unwrap()];
     app.state.store.update_client(&native, &c, NOW).await.unwrap();
@@ -292,22 +224,10 @@ async fn errors_before_the_redirect_uri_is_trusted_are_never_redirected() {
     let base = format!("response_type=code&code_challenge={challenge}&code_challenge_method=S256&state=s");
     for (query, what) in [
         (base.clone(), "no client_id"),
+        (format!("{base}&client_id=unknown&redirect_uri=https%3A%2F%2Fapp.example.org%2Fcb"), "unknown client"),
+        (format!("{base}&client_id={}&redirect_uri=https%3A%2F%2Fevil.example%2Fcb", rp.id), "open redirect attempt"),
         (
-            format!("{base}&client_id=unknown&redirect_uri=https%3A%2F%2Fapp.example.org%2Fcb"),
-            "unknown client",
-        ),
-        (
-            format!(
-                "{base}&client_id={}&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
-                rp.id
-            ),
-            "open redirect attempt",
-        ),
-        (
-            format!(
-                "{base}&client_id={}&redirect_uri=https%3A%2F%2Fapp.example.org%2Fcb%2F..%2Fevil",
-                rp.id
-            ),
+            format!("{base}&client_id={}&redirect_uri=https%3A%2F%2Fapp.example.org%2Fcb%2F..%2Fevil", rp.id),
             "path tampering",
         ),
         (
@@ -318,10 +238,7 @@ async fn errors_before_the_redirect_uri_is_trusted_are_never_redirected() {
             format!("{base}&client_id={native}&redirect_uri=http%3A%2F%2F127.0.0.1%3A5000%2Fother"),
             "loopback, other path",
         ),
-        (
-            format!("{base}&client_id={}&client_id={}", rp.id, rp.id),
-            "repeated client_id",
-        ),
+        (format!("{base}&client_id={}&client_id={}", rp.id, rp.id), "repeated client_id"),
     ] {
         let r = app.get(&format!("/oauth/authorize?{query}")).await;
         assert_eq!(r.status(), 400, "{what}");
@@ -346,11 +263,7 @@ async fn errors_after_the_redirect_uri_is_trusted_go_back_with_state_and_iss() {
     let challenge = postern_core::pkce::s256(VERIFIER);
     let base = format!("client_id={}&redirect_uri={}&state=s-9", rp.id, urlencode(&rp.redirect));
     for (extra, code, what) in [
-        (
-            format!("&code_challenge={challenge}&code_challenge_method=S256"),
-            "invalid_request",
-            "missing response_type",
-        ),
+        (format!("&code_challenge={challenge}&code_challenge_method=S256"), "invalid_request", "missing response_type"),
         (
             format!("&response_type=token&code_challenge={challenge}&code_challenge_method=S256"),
             "unsupported_response_type",
@@ -362,11 +275,7 @@ async fn errors_after_the_redirect_uri_is_trusted_go_back_with_state_and_iss() {
             "invalid_request",
             "plain PKCE",
         ),
-        (
-            format!("&response_type=code&code_challenge={challenge}"),
-            "invalid_request",
-            "no challenge method",
-        ),
+        (format!("&response_type=code&code_challenge={challenge}"), "invalid_request", "no challenge method"),
         (
             "&response_type=code&code_challenge=short&code_challenge_method=S256".to_owned(),
             "invalid_request",
@@ -423,21 +332,9 @@ async fn code_exchange_errors() {
     let post = |fields: Vec<(&'static str, String)>| {
         let app = &app;
         async move {
-            let r = app
-                .http
-                .post(app.url("/oauth/token"))
-                .form(&fields)
-                .send()
-                .await
-                .unwrap();
+            let r = app.http.post(app.url("/oauth/token")).form(&fields).send().await.unwrap();
             let status = r.status().as_u16();
-            (
-                status,
-                r.json::<Value>().await.unwrap()["error"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
+            (status, r.json::<Value>().await.unwrap()["error"].as_str().unwrap_or_default().to_owned())
         }
     };
     let with = |client: &Rp, code: &str, redirect: &str, verifier: Option<&str>| {
@@ -455,42 +352,12 @@ async fn code_exchange_errors() {
     };
     let wrong_verifier = "b-perfectly-fine-pkce-verifier-of-sufficient-length-0123456789";
     for (fields, status, error, what) in [
-        (
-            with(&rp, &code, &rp.redirect, None),
-            400,
-            "invalid_request",
-            "missing verifier",
-        ),
-        (
-            with(&rp, &code, &rp.redirect, Some("short")),
-            400,
-            "invalid_request",
-            "malformed verifier",
-        ),
-        (
-            with(&rp, &code, &rp.redirect, Some(wrong_verifier)),
-            400,
-            "invalid_grant",
-            "wrong verifier",
-        ),
-        (
-            with(&rp, &code, "https://app.example.org/other", Some(VERIFIER)),
-            400,
-            "invalid_grant",
-            "other redirect URI",
-        ),
-        (
-            with(&other, &code, &rp.redirect, Some(VERIFIER)),
-            400,
-            "invalid_grant",
-            "other client",
-        ),
-        (
-            with(&rp, "not-a-code", &rp.redirect, Some(VERIFIER)),
-            400,
-            "invalid_grant",
-            "unknown code",
-        ),
+        (with(&rp, &code, &rp.redirect, None), 400, "invalid_request", "missing verifier"),
+        (with(&rp, &code, &rp.redirect, Some("short")), 400, "invalid_request", "malformed verifier"),
+        (with(&rp, &code, &rp.redirect, Some(wrong_verifier)), 400, "invalid_grant", "wrong verifier"),
+        (with(&rp, &code, "https://app.example.org/other", Some(VERIFIER)), 400, "invalid_grant", "other redirect URI"),
+        (with(&other, &code, &rp.redirect, Some(VERIFIER)), 400, "invalid_grant", "other client"),
+        (with(&rp, "not-a-code", &rp.redirect, Some(VERIFIER)), 400, "invalid_grant", "unknown code"),
     ] {
         assert_eq!(post(fields).await, (status, error.to_owned()), "{what}");
     }
@@ -500,10 +367,7 @@ async fn code_exchange_errors() {
     // Codes live 60 seconds.
     let params = get_code(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
     app.clock.advance(60);
-    assert_eq!(
-        post(with(&rp, &params["code"], &rp.redirect, Some(VERIFIER))).await,
-        (400, "invalid_grant".to_owned())
-    );
+    assert_eq!(post(with(&rp, &params["code"], &rp.redirect, Some(VERIFIER))).await, (400, "invalid_grant".to_owned()));
 }
 
 #[tokio::test]
@@ -523,13 +387,7 @@ async fn prompt_login_and_max_age_ask_for_a_fresh_sign_in() {
     }
     let r = v.get(&authorize_url(&rp, "&max_age=500")).await;
     assert!(location_params(&r).1.contains_key("code"), "recent enough");
-    let params = get_code(
-        &mut v,
-        &authorize_url(&rp, "&prompt=login"),
-        "ann@example.org",
-        "correct horse",
-    )
-    .await;
+    let params = get_code(&mut v, &authorize_url(&rp, "&prompt=login"), "ann@example.org", "correct horse").await;
     assert!(params.contains_key("code"), "after signing in again");
 }
 
@@ -541,29 +399,12 @@ async fn userinfo_errors_follow_rfc_6750() {
     let r = app.get("/userinfo").await;
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"postern\"");
-    let r = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth("garbage")
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.get(app.url("/userinfo")).bearer_auth("garbage").send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert!(
-        r.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("error=\"invalid_token\"")
-    );
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
     // A client-credentials token has no openid scope.
-    let (id, secret) = register(
-        &app,
-        ClientType::Confidential,
-        &[GrantType::ClientCredentials],
-        "read",
-        AccessTokenFormat::Jwt,
-    )
-    .await;
+    let (id, secret) =
+        register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "read", AccessTokenFormat::Jwt).await;
     let t: Value = app
         .http
         .post(app.url("/oauth/token"))
@@ -575,18 +416,7 @@ async fn userinfo_errors_follow_rfc_6750() {
         .json()
         .await
         .unwrap();
-    let r = app
-        .http
-        .post(app.url("/userinfo"))
-        .bearer_auth(t["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.post(app.url("/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(r.status(), 403);
-    assert!(
-        r.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("insufficient_scope")
-    );
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
 }

@@ -24,11 +24,7 @@ fn defaults_then_file_then_environment() {
     let toml = file(
         "data_dir = \"/srv/postern\"\n[server]\nlisten = \"127.0.0.1:9000\"\nshutdown_grace_secs = 3\n[log]\nformat = \"json\"\n",
     );
-    let from_file = config::load(&Sources {
-        file: Some(toml.path()),
-        env: vec![],
-    })
-    .unwrap();
+    let from_file = config::load(&Sources { file: Some(toml.path()), env: vec![] }).unwrap();
     assert_eq!(from_file.server.listen.port(), 9000);
     assert_eq!(from_file.server.shutdown_grace_secs, 3);
     assert_eq!(from_file.log.format, LogFormat::Json);
@@ -50,10 +46,7 @@ fn defaults_then_file_then_environment() {
     assert_eq!(layered.server.shutdown_grace_secs, 3, "the file beats the defaults");
     assert_eq!(layered.log.format, LogFormat::Pretty);
     assert_eq!(layered.password.memory_kib, 65536);
-    assert_eq!(
-        layered.database_url().expose(),
-        "postgres://postern:hunter2@db.internal/postern"
-    );
+    assert_eq!(layered.database_url().expose(), "postgres://postern:hunter2@db.internal/postern");
 }
 
 #[test]
@@ -71,29 +64,16 @@ fn secrets_can_come_from_files() {
         ]),
     })
     .unwrap();
-    assert_eq!(
-        c.secret_key.as_ref().unwrap().expose(),
-        "c2VjcmV0IGtleSBtYXRlcmlhbCB0aGF0IGlzIDMyIGI="
-    );
-    assert_eq!(
-        c.admin.password.as_ref().unwrap().expose(),
-        "s3cret password",
-        "one trailing newline is dropped"
-    );
+    assert_eq!(c.secret_key.as_ref().unwrap().expose(), "c2VjcmV0IGtleSBtYXRlcmlhbCB0aGF0IGlzIDMyIGI=");
+    assert_eq!(c.admin.password.as_ref().unwrap().expose(), "s3cret password", "one trailing newline is dropped");
     assert_eq!(c.database_url().expose(), "postgres://u:pw@localhost/db");
 
     let both = config::load(&Sources {
         file: None,
-        env: env(&[
-            ("POSTERN_SECRET_KEY", "x"),
-            ("POSTERN_SECRET_KEY_FILE", key.path().to_str().unwrap()),
-        ]),
+        env: env(&[("POSTERN_SECRET_KEY", "x"), ("POSTERN_SECRET_KEY_FILE", key.path().to_str().unwrap())]),
     });
     assert_eq!(both.unwrap_err().key, "secret_key_file");
-    let missing = config::load(&Sources {
-        file: None,
-        env: env(&[("POSTERN_SECRET_KEY_FILE", "/no/such/file")]),
-    });
+    let missing = config::load(&Sources { file: None, env: env(&[("POSTERN_SECRET_KEY_FILE", "/no/such/file")]) });
     let e = missing.unwrap_err();
     assert_eq!(e.key, "secret_key_file");
     assert!(e.message.contains("/no/such/file"));
@@ -101,51 +81,29 @@ fn secrets_can_come_from_files() {
 
 fn error_of(toml: Option<&str>, vars: &[(&str, &str)]) -> ConfigError {
     let f = toml.map(file);
-    config::load(&Sources {
-        file: f.as_ref().map(|f| f.path()),
-        env: env(vars),
-    })
-    .unwrap_err()
+    config::load(&Sources { file: f.as_ref().map(|f| f.path()), env: env(vars) }).unwrap_err()
 }
 
 #[test]
 fn unknown_keys_and_malformed_values_name_the_key() {
-    assert_eq!(
-        error_of(Some("[server]\nlisten_addr = \"x\"\n"), &[]).key,
-        "server.listen_addr"
-    );
+    assert_eq!(error_of(Some("[server]\nlisten_addr = \"x\"\n"), &[]).key, "server.listen_addr");
     let e = error_of(Some("[server]\nlisten_addr = \"x\"\n"), &[]);
     assert!(e.message.contains("listen_addr"), "{e}");
     assert_eq!(error_of(Some("colour = \"blue\"\n"), &[]).key, "colour");
-    assert_eq!(
-        error_of(None, &[("POSTERN_DATABSE_URL", "x")]).key,
-        "POSTERN_DATABSE_URL"
-    );
-    assert_eq!(
-        error_of(Some("[server]\nlisten = \"not an address\"\n"), &[]).key,
-        "server.listen"
-    );
+    assert_eq!(error_of(None, &[("POSTERN_DATABSE_URL", "x")]).key, "POSTERN_DATABSE_URL");
+    assert_eq!(error_of(Some("[server]\nlisten = \"not an address\"\n"), &[]).key, "server.listen");
     assert!(
         error_of(None, &[("POSTERN_SERVER__SHUTDOWN_GRACE_SECS", "soon")])
             .key
             .starts_with("POSTERN_SERVER__SHUTDOWN_GRACE_SECS")
     );
     assert_eq!(error_of(None, &[("POSTERN_LOG__FORMAT", "xml")]).key, "log.format");
-    assert_eq!(
-        error_of(None, &[("POSTERN_ISSUER", "http://auth.example.org")]).key,
-        "issuer"
-    );
-    assert_eq!(
-        error_of(None, &[("POSTERN_DATABASE_URL", "mysql://x")]).key,
-        "database.url"
-    );
+    assert_eq!(error_of(None, &[("POSTERN_ISSUER", "http://auth.example.org")]).key, "issuer");
+    assert_eq!(error_of(None, &[("POSTERN_DATABASE_URL", "mysql://x")]).key, "database.url");
     assert_eq!(error_of(None, &[("POSTERN_PASSWORD__ITERATIONS", "0")]).key, "password");
     assert_eq!(error_of(None, &[("POSTERN_ADMIN_EMAIL", "a@b.org")]).key, "admin");
     let broken = error_of(Some("[server\n"), &[]);
-    assert!(
-        broken.message.contains("line 1") || broken.message.contains("TOML"),
-        "{broken}"
-    );
+    assert!(broken.message.contains("line 1") || broken.message.contains("TOML"), "{broken}");
 }
 
 #[test]
@@ -154,28 +112,18 @@ fn show_redacts_every_secret() {
         file: None,
         env: env(&[
             ("POSTERN_SECRET_KEY", "c2VjcmV0IGtleSBtYXRlcmlhbCB0aGF0IGlzIDMyIGI="),
-            (
-                "POSTERN_DATABASE_URL",
-                "postgres://postern:hunter2@db.internal:5432/postern?sslmode=require",
-            ),
+            ("POSTERN_DATABASE_URL", "postgres://postern:hunter2@db.internal:5432/postern?sslmode=require"),
             ("POSTERN_ADMIN_EMAIL", "ops@example.org"),
             ("POSTERN_ADMIN_PASSWORD", "correct horse"),
         ]),
     })
     .unwrap();
     let shown = c.to_redacted_toml();
-    for secret in [
-        "c2VjcmV0IGtleSBtYXRlcmlhbCB0aGF0IGlzIDMyIGI=",
-        "hunter2",
-        "correct horse",
-    ] {
+    for secret in ["c2VjcmV0IGtleSBtYXRlcmlhbCB0aGF0IGlzIDMyIGI=", "hunter2", "correct horse"] {
         assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
         assert!(!format!("{c:?}").contains(secret), "{secret} in Debug");
     }
-    assert!(
-        shown.contains("postgres://postern:[redacted]@db.internal:5432/postern?sslmode=require"),
-        "{shown}"
-    );
+    assert!(shown.contains("postgres://postern:[redacted]@db.internal:5432/postern?sslmode=require"), "{shown}");
     assert!(shown.contains("secret_key = \"[redacted]\""));
     assert!(shown.contains("ops@example.org"), "non-secrets are shown");
     // What `config show` prints is itself a valid configuration file (minus the redactions).

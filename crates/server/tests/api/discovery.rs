@@ -6,10 +6,7 @@ use postern_proto::{JwkSet, ProviderMetadata};
 
 both!(discovery_describes_what_is_implemented, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
-    for path in [
-        "/.well-known/openid-configuration",
-        "/.well-known/oauth-authorization-server",
-    ] {
+    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
         let r = app.get(path).await;
         assert_eq!(r.status(), 200, "{path}");
         assert_eq!(r.headers()["content-type"], "application/json");
@@ -20,29 +17,17 @@ both!(discovery_describes_what_is_implemented, |kind| async move {
         assert_eq!(meta.id_token_signing_alg_values_supported, ["RS256"]);
         assert_eq!(meta.subject_types_supported, ["public"]);
         assert_eq!(meta.token_endpoint, Some(format!("{}/oauth/token", app.base)));
-        assert_eq!(
-            meta.introspection_endpoint,
-            Some(format!("{}/oauth/introspect", app.base))
-        );
+        assert_eq!(meta.introspection_endpoint, Some(format!("{}/oauth/introspect", app.base)));
         assert_eq!(meta.revocation_endpoint, Some(format!("{}/oauth/revoke", app.base)));
-        assert_eq!(meta.grant_types_supported, ["authorization_code", "client_credentials"]);
-        assert_eq!(
-            meta.authorization_endpoint,
-            Some(format!("{}/oauth/authorize", app.base))
-        );
+        assert_eq!(meta.grant_types_supported, ["authorization_code", "refresh_token", "client_credentials"]);
+        assert_eq!(meta.authorization_endpoint, Some(format!("{}/oauth/authorize", app.base)));
         assert_eq!(meta.userinfo_endpoint, Some(format!("{}/userinfo", app.base)));
         assert_eq!(meta.response_types_supported, ["code"]);
         assert_eq!(meta.code_challenge_methods_supported, ["S256"], "never plain");
         assert_eq!(meta.authorization_response_iss_parameter_supported, Some(true));
-        assert_eq!(
-            meta.token_endpoint_auth_methods_supported,
-            ["client_secret_basic", "client_secret_post", "none"]
-        );
+        assert_eq!(meta.token_endpoint_auth_methods_supported, ["client_secret_basic", "client_secret_post", "none"]);
         // Nothing is advertised that does not exist yet.
-        assert!(
-            raw.get("device_authorization_endpoint").is_none(),
-            "the device flow is not implemented yet"
-        );
+        assert!(raw.get("device_authorization_endpoint").is_none(), "the device flow is not implemented yet");
     }
 });
 
@@ -70,30 +55,15 @@ both!(jwks_serves_the_public_keys_with_caching_headers, |kind| async move {
     // The active keys sign, and what they sign verifies with the published keys.
     let keys = app.state.keys.keys();
     for (alg, active) in &keys.active {
-        let jwk = set
-            .keys
-            .iter()
-            .find(|k| k.kid == active.kid)
-            .unwrap_or_else(|| panic!("{alg} key published"));
+        let jwk = set.keys.iter().find(|k| k.kid == active.kid).unwrap_or_else(|| panic!("{alg} key published"));
         let sig = active.key.sign(b"payload");
         assert!(PublicKey::from_jwk(jwk).unwrap().verify(b"payload", &sig));
     }
 
-    let again = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let again = app.http.get(app.url("/.well-known/jwks.json")).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(again.status(), 304);
     assert!(again.text().await.unwrap().is_empty());
-    let stale = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .header("if-none-match", "\"other\"")
-        .send()
-        .await
-        .unwrap();
+    let stale =
+        app.http.get(app.url("/.well-known/jwks.json")).header("if-none-match", "\"other\"").send().await.unwrap();
     assert_eq!(stale.status(), 200);
 });

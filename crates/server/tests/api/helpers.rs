@@ -33,10 +33,7 @@ pub(crate) use both;
 /// The configuration a test server starts with. PostgreSQL needs an explicit KEK; on SQLite
 /// the key file is generated in the data directory, as in production.
 pub fn test_config(db: &TestDb) -> Config {
-    let mut config = Config {
-        data_dir: db.dir.path().to_path_buf(),
-        ..Config::default()
-    };
+    let mut config = Config { data_dir: db.dir.path().to_path_buf(), ..Config::default() };
     config.database.url = Some(postern_server::config::DatabaseUrl::new(db.url.clone()));
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.password = Argon2Params::INSECURE_FOR_TESTS;
@@ -103,19 +100,8 @@ pub async fn start(config: Config) -> Result<TestApp, StartError> {
     let handle = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    Ok(TestApp {
-        base,
-        http,
-        state,
-        clock,
-        app_first_admin,
-        shutdown: Some(tx),
-        handle: Some(handle),
-    })
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    Ok(TestApp { base, http, state, clock, app_first_admin, shutdown: Some(tx), handle: Some(handle) })
 }
 
 /// A fresh database of `kind` (None: PostgreSQL skipped) and a server on it.
@@ -184,19 +170,11 @@ pub struct Visitor<'a> {
 impl<'a> Visitor<'a> {
     pub fn new(app: &'a TestApp) -> Self {
         let origin = app.state.issuer_origin();
-        Self {
-            app,
-            cookies: Default::default(),
-            origin,
-        }
+        Self { app, cookies: Default::default(), origin }
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 
     fn keep(&mut self, r: &reqwest::Response) {
@@ -213,19 +191,8 @@ impl<'a> Visitor<'a> {
     }
 
     pub async fn get(&mut self, path: &str) -> reqwest::Response {
-        let url = if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            self.app.url(path)
-        };
-        let r = self
-            .app
-            .http
-            .get(url)
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
+        let url = if path.starts_with("http") { path.to_owned() } else { self.app.url(path) };
+        let r = self.app.http.get(url).header("cookie", self.cookie_header()).send().await.unwrap();
         self.keep(&r);
         r
     }
@@ -248,10 +215,7 @@ impl<'a> Visitor<'a> {
     /// The value of a hidden input in a page.
     pub fn hidden(html: &str, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
-        let start = html
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no hidden {name} in {html}"))
-            + marker.len();
+        let start = html.find(&marker).unwrap_or_else(|| panic!("no hidden {name} in {html}")) + marker.len();
         html[start..].split('"').next().unwrap().to_owned()
     }
 
@@ -259,15 +223,6 @@ impl<'a> Visitor<'a> {
     pub async fn sign_in(&mut self, email: &str, password: &str) -> reqwest::Response {
         let page = self.get("/login").await.text().await.unwrap();
         let csrf = Self::hidden(&page, "csrf");
-        self.post_form(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("request", ""),
-                ("email", email),
-                ("password", password),
-            ],
-        )
-        .await
+        self.post_form("/login", &[("csrf", &csrf), ("request", ""), ("email", email), ("password", password)]).await
     }
 }

@@ -22,40 +22,31 @@ both!(restart_on_the_same_data_keeps_the_key_ids, |kind| async move {
     assert_eq!(published_kids(&again).await, before);
 });
 
-both!(
-    rotation_publishes_old_and_new_until_old_tokens_expire,
-    |kind| async move {
-        let Some((app, _db)) = spawn(kind).await else { return };
-        let store = &app.state.store;
-        let before = app.state.keys.keys();
-        let old_eddsa = before.active[&Algorithm::EdDSA].kid.clone();
-        let (kek, _) = kek::resolve(&app.state.config, store.backend()).unwrap();
-        let publish = app.state.config.tokens.key_publish_secs();
-        let new_kid = keyring::rotate(store, &kek, Algorithm::EdDSA, NOW, publish)
-            .await
-            .unwrap();
-        assert_ne!(new_kid, old_eddsa);
+both!(rotation_publishes_old_and_new_until_old_tokens_expire, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    let store = &app.state.store;
+    let before = app.state.keys.keys();
+    let old_eddsa = before.active[&Algorithm::EdDSA].kid.clone();
+    let (kek, _) = kek::resolve(&app.state.config, store.backend()).unwrap();
+    let publish = app.state.config.tokens.key_publish_secs();
+    let new_kid = keyring::rotate(store, &kek, Algorithm::EdDSA, NOW, publish).await.unwrap();
+    assert_ne!(new_kid, old_eddsa);
 
-        // A running server picks the rotation up on its next maintenance pass.
-        maintenance::run_once(store, &app.state.keys, app.clock.as_ref(), 100).await;
-        let kids = published_kids(&app).await;
-        assert_eq!(kids.len(), 3, "old and new EdDSA keys and the RS256 key: {kids:?}");
-        assert!(kids.contains(&old_eddsa) && kids.contains(&new_kid));
-        assert_eq!(
-            app.state.keys.keys().active[&Algorithm::EdDSA].kid,
-            new_kid,
-            "the new key signs"
-        );
+    // A running server picks the rotation up on its next maintenance pass.
+    maintenance::run_once(&app.state).await;
+    let kids = published_kids(&app).await;
+    assert_eq!(kids.len(), 3, "old and new EdDSA keys and the RS256 key: {kids:?}");
+    assert!(kids.contains(&old_eddsa) && kids.contains(&new_kid));
+    assert_eq!(app.state.keys.keys().active[&Algorithm::EdDSA].kid, new_kid, "the new key signs");
 
-        // Once every token the old key signed has expired, it leaves the JWKS and the database.
-        app.clock.advance(publish + 1);
-        maintenance::run_once(store, &app.state.keys, app.clock.as_ref(), 100).await;
-        let kids = published_kids(&app).await;
-        assert_eq!(kids.len(), 2);
-        assert!(!kids.contains(&old_eddsa));
-        assert_eq!(store.all_keys().await.unwrap().len(), 2);
-    }
-);
+    // Once every token the old key signed has expired, it leaves the JWKS and the database.
+    app.clock.advance(publish + 1);
+    maintenance::run_once(&app.state).await;
+    let kids = published_kids(&app).await;
+    assert_eq!(kids.len(), 2);
+    assert!(!kids.contains(&old_eddsa));
+    assert_eq!(store.all_keys().await.unwrap().len(), 2);
+});
 
 /// Everything the database holds, as bytes: the SQLite files, or PostgreSQL rows as text.
 async fn database_bytes(store: &Store, url: &str, dir: &std::path::Path) -> Vec<u8> {
@@ -94,46 +85,39 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-both!(
-    signing_keys_and_client_secrets_are_not_stored_in_clear,
-    |kind| async move {
-        let Some((app, db)) = spawn(kind).await else { return };
-        let store = &app.state.store;
-        let secret = postern_core::secret::BearerSecret::generate(&mut postern_core::system::os_rng());
-        let client = NewClient {
-            client_id: "svc".into(),
-            name: "Service".into(),
-            client_type: postern_core::client::ClientType::Confidential,
-            secret_hash: Some(secret.hash()),
-            redirect_uris: vec![],
-            grant_types: vec![postern_core::client::GrantType::ClientCredentials],
-            allowed_scopes: vec![],
-            first_party: false,
-            access_token_format: postern_core::client::AccessTokenFormat::Jwt,
-            access_token_ttl: 600,
-            refresh_token_ttl: 3600,
-        };
-        store.create_client(&client, NOW).await.unwrap();
+both!(signing_keys_and_client_secrets_are_not_stored_in_clear, |kind| async move {
+    let Some((app, db)) = spawn(kind).await else { return };
+    let store = &app.state.store;
+    let secret = postern_core::secret::BearerSecret::generate(&mut postern_core::system::os_rng());
+    let client = NewClient {
+        client_id: "svc".into(),
+        name: "Service".into(),
+        client_type: postern_core::client::ClientType::Confidential,
+        secret_hash: Some(secret.hash()),
+        redirect_uris: vec![],
+        grant_types: vec![postern_core::client::GrantType::ClientCredentials],
+        allowed_scopes: vec![],
+        first_party: false,
+        access_token_format: postern_core::client::AccessTokenFormat::Jwt,
+        access_token_ttl: 600,
+        refresh_token_ttl: 3600,
+    };
+    store.create_client(&client, NOW).await.unwrap();
 
-        let bytes = database_bytes(store, &db.url, db.dir.path()).await;
-        let keys = app.state.keys.keys();
-        for active in keys.active.values() {
-            let private = active.key.to_bytes().unwrap();
-            // The raw private key, and its hex form (how PostgreSQL prints bytea), never appear.
-            assert!(!contains(&bytes, &private), "private {} key in clear", active.kid);
-            assert!(!contains(&bytes, hex(&private).as_bytes()));
-            // A 32-byte window is enough to catch a partial leak of the RSA key too.
-            assert!(!contains(&bytes, &private[private.len() - 32..]));
-        }
-        assert!(!contains(&bytes, secret.expose().as_bytes()), "client secret in clear");
-        let stored = store.client_by_id("svc").await.unwrap().unwrap();
-        assert_eq!(
-            stored.secret_hash.as_deref(),
-            Some(secret.hash().as_bytes()),
-            "only the SHA-256 is kept"
-        );
+    let bytes = database_bytes(store, &db.url, db.dir.path()).await;
+    let keys = app.state.keys.keys();
+    for active in keys.active.values() {
+        let private = active.key.to_bytes().unwrap();
+        // The raw private key, and its hex form (how PostgreSQL prints bytea), never appear.
+        assert!(!contains(&bytes, &private), "private {} key in clear", active.kid);
+        assert!(!contains(&bytes, hex(&private).as_bytes()));
+        // A 32-byte window is enough to catch a partial leak of the RSA key too.
+        assert!(!contains(&bytes, &private[private.len() - 32..]));
     }
-);
+    assert!(!contains(&bytes, secret.expose().as_bytes()), "client secret in clear");
+    let stored = store.client_by_id("svc").await.unwrap().unwrap();
+    assert_eq!(stored.secret_hash.as_deref(), Some(secret.hash().as_bytes()), "only the SHA-256 is kept");
+});
 
 both!(a_different_key_encryption_key_is_refused, |kind| async move {
     let Some((app, db)) = spawn(kind).await else { return };
@@ -162,10 +146,7 @@ async fn postgres_without_a_key_encryption_key_is_refused_with_a_clear_message()
     match start(config).await {
         Err(e @ StartError::Kek(kek::KekError::MissingForPostgres)) => {
             let message = e.to_string();
-            assert!(
-                message.contains("POSTERN_SECRET_KEY") && message.contains("every node"),
-                "{message}"
-            );
+            assert!(message.contains("POSTERN_SECRET_KEY") && message.contains("every node"), "{message}");
         }
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("started on PostgreSQL without a key-encryption key"),

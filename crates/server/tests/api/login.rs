@@ -17,10 +17,7 @@ both!(signing_in_creates_a_fresh_session_each_time, |kind| async move {
         .find(|c| c.starts_with("postern_session="))
         .unwrap()
         .to_owned();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
-        "{cookie}"
-    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
     let first = v.cookies["postern_session"].clone();
     let page = v.get("/account").await.text().await.unwrap();
     assert!(page.contains("Signed in as <strong>ann@example.org</strong>"), "{page}");
@@ -31,18 +28,11 @@ both!(signing_in_creates_a_fresh_session_each_time, |kind| async move {
 
     // Posting the sign-in form again while signed in replaces the session.
     let csrf = v.cookies["postern_csrf"].clone();
-    let fields = [
-        ("csrf", csrf.as_str()),
-        ("email", "ann@example.org"),
-        ("password", "correct horse"),
-    ];
+    let fields = [("csrf", csrf.as_str()), ("email", "ann@example.org"), ("password", "correct horse")];
     let again = v.post_form("/login", &fields).await;
     assert_eq!(again.status(), 303);
     assert_ne!(v.cookies["postern_session"], first);
-    assert!(
-        app.state.store.session(&hash, NOW).await.unwrap().is_none(),
-        "the old session ended"
-    );
+    assert!(app.state.store.session(&hash, NOW).await.unwrap().is_none(), "the old session ended");
 
     // Signing out ends it.
     let page = v.get("/account").await.text().await.unwrap();
@@ -83,10 +73,7 @@ async fn every_failed_sign_in_looks_the_same() {
                 .collect::<String>(),
         );
     }
-    assert!(
-        bodies.windows(2).all(|w| w[0] == w[1]),
-        "the same page whatever went wrong"
-    );
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "the same page whatever went wrong");
     let events = app.state.store.list_audit(0, Some("login"), 10).await.unwrap();
     assert_eq!(events.len(), 4);
     assert!(events.iter().all(|e| e.outcome == "failure"));
@@ -103,44 +90,18 @@ async fn forms_need_their_csrf_token_and_our_origin() {
     let page = v.get("/login").await.text().await.unwrap();
     let csrf = Visitor::hidden(&page, "csrf");
     let fields = |token: &str| {
-        vec![
-            ("csrf", token.to_owned()),
-            ("email", "ann@example.org".into()),
-            ("password", "correct horse".into()),
-        ]
+        vec![("csrf", token.to_owned()), ("email", "ann@example.org".into()), ("password", "correct horse".into())]
     };
-    let r = v
-        .post_form(
-            "/login",
-            &fields("").iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
-        )
-        .await;
+    let r = v.post_form("/login", &fields("").iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
     assert_eq!(r.status(), 403, "no token");
-    let r = v
-        .post_form(
-            "/login",
-            &fields(&"x".repeat(43))
-                .iter()
-                .map(|(k, v)| (*k, v.as_str()))
-                .collect::<Vec<_>>(),
-        )
-        .await;
+    let r =
+        v.post_form("/login", &fields(&"x".repeat(43)).iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
     assert_eq!(r.status(), 403, "wrong token");
     v.origin = "https://evil.example".into();
-    let r = v
-        .post_form(
-            "/login",
-            &fields(&csrf).iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
-        )
-        .await;
+    let r = v.post_form("/login", &fields(&csrf).iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
     assert_eq!(r.status(), 403, "foreign origin");
     v.origin = app.state.issuer_origin();
-    let r = v
-        .post_form(
-            "/login",
-            &fields(&csrf).iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
-        )
-        .await;
+    let r = v.post_form("/login", &fields(&csrf).iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
     assert_eq!(r.status(), 303, "token and origin right");
 }
 
@@ -152,11 +113,7 @@ async fn repeated_failures_back_off_with_429() {
     create_user(&app, "ann@example.org", "correct horse").await;
     let mut v = Visitor::new(&app);
     for attempt in 1..=5 {
-        assert_eq!(
-            v.sign_in("ann@example.org", "wrong").await.status(),
-            401,
-            "attempt {attempt}"
-        );
+        assert_eq!(v.sign_in("ann@example.org", "wrong").await.status(), 401, "attempt {attempt}");
     }
     let blocked = v.sign_in("ann@example.org", "correct horse").await;
     assert_eq!(blocked.status(), 429, "even the right password waits");
@@ -164,13 +121,7 @@ async fn repeated_failures_back_off_with_429() {
     assert!(blocked.text().await.unwrap().contains("Try again in 2 seconds"));
     // Another account from the same address is not blocked yet.
     create_user(&app, "bob@example.org", "correct horse").await;
-    assert_eq!(
-        Visitor::new(&app)
-            .sign_in("bob@example.org", "correct horse")
-            .await
-            .status(),
-        303
-    );
+    assert_eq!(Visitor::new(&app).sign_in("bob@example.org", "correct horse").await.status(), 303);
     app.clock.advance(2);
     assert_eq!(v.sign_in("ann@example.org", "correct horse").await.status(), 303);
 }
@@ -202,19 +153,9 @@ async fn https_issuers_get_host_prefixed_secure_cookies() {
     assert_eq!(v.origin, "https://auth.example.test");
     let r = v.sign_in("ann@example.org", "correct horse").await;
     assert_eq!(r.status(), 303);
-    let cookies: Vec<String> = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|c| c.to_str().unwrap().to_owned())
-        .collect();
-    let session = cookies
-        .iter()
-        .find(|c| c.starts_with("__Host-postern_session="))
-        .unwrap();
-    assert!(
-        session.contains("; Secure") && session.contains("Path=/") && !session.contains("Domain"),
-        "{session}"
-    );
+    let cookies: Vec<String> =
+        r.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_owned()).collect();
+    let session = cookies.iter().find(|c| c.starts_with("__Host-postern_session=")).unwrap();
+    assert!(session.contains("; Secure") && session.contains("Path=/") && !session.contains("Domain"), "{session}");
     assert!(v.cookies.contains_key("__Host-postern_csrf"));
 }

@@ -12,6 +12,7 @@ mod keys;
 mod login;
 mod ops;
 mod pages;
+mod refresh;
 mod robustness;
 mod setup;
 mod token;

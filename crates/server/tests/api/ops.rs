@@ -18,21 +18,10 @@ both!(health_readiness_and_metrics, |kind| async move {
 
     let r = app.get("/metrics").await;
     assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/openmetrics-text")
-    );
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     let text = r.text().await.unwrap();
-    assert!(
-        text.contains(r#"postern_http_requests_total{method="GET",route="/readyz",status="200"} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"postern_http_requests_total{method="GET",route="unmatched",status="404"} 1"#),
-        "{text}"
-    );
+    assert!(text.contains(r#"postern_http_requests_total{method="GET",route="/readyz",status="200"} 1"#), "{text}");
+    assert!(text.contains(r#"postern_http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
     assert!(
         text.contains(r#"postern_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 1"#)
     );
@@ -44,11 +33,7 @@ both!(readiness_fails_when_the_database_is_gone, |kind| async move {
     app.state.store.close().await;
     let r = app.get("/readyz").await;
     assert_eq!(r.status(), 503);
-    assert_eq!(
-        app.get("/healthz").await.status(),
-        200,
-        "liveness does not depend on the database"
-    );
+    assert_eq!(app.get("/healthz").await.status(), 200, "liveness does not depend on the database");
 });
 
 #[tokio::test]

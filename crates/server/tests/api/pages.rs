@@ -10,9 +10,7 @@ async fn first_admin_setup_in_a_browser() {
     let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else {
         return;
     };
-    let FirstAdmin::SetupLink { url } = app.app_first_admin.clone() else {
-        panic!("expected a setup link")
-    };
+    let FirstAdmin::SetupLink { url } = app.app_first_admin.clone() else { panic!("expected a setup link") };
 
     browser.goto(&url).await;
     assert!(browser.title().await.starts_with("Create the first admin"));

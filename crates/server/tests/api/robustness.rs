@@ -30,10 +30,7 @@ async fn malformed_requests_never_yield_a_server_error() {
         reqwest::Method::PATCH,
     ];
     let bodies: [(&str, Vec<u8>); 5] = [
-        (
-            "application/x-www-form-urlencoded",
-            b"token=%ZZ&email=\xff\xfe".to_vec(),
-        ),
+        ("application/x-www-form-urlencoded", b"token=%ZZ&email=\xff\xfe".to_vec()),
         ("application/x-www-form-urlencoded", b"=&&==&token".to_vec()),
         ("application/json", b"{not json".to_vec()),
         ("text/plain", vec![0u8; 100]),
@@ -47,10 +44,7 @@ async fn malformed_requests_never_yield_a_server_error() {
                     .http
                     .request(method.clone(), app.url(path))
                     .header("content-type", *content_type)
-                    .header(
-                        "if-none-match",
-                        reqwest::header::HeaderValue::from_bytes(b"\xff\xfegarbage").unwrap(),
-                    )
+                    .header("if-none-match", reqwest::header::HeaderValue::from_bytes(b"\xff\xfegarbage").unwrap())
                     .header("origin", "null")
                     .body(body.clone())
                     .send()

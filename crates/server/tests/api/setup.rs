@@ -25,11 +25,9 @@ both!(setup_link_creates_the_first_admin_once, |kind| async move {
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
-    for label in [
-        "<label for=\"email\">Email</label>",
-        "<label for=\"password\">Password</label>",
-        "Create admin account",
-    ] {
+    for label in
+        ["<label for=\"email\">Email</label>", "<label for=\"password\">Password</label>", "Create admin account"]
+    {
         assert!(html.contains(label), "{label} missing");
     }
 
@@ -50,51 +48,29 @@ both!(setup_link_creates_the_first_admin_once, |kind| async move {
         ]
     };
 
-    let foreign = post(
-        form("long password", "long password"),
-        Some("https://evil.example".into()),
-    )
-    .await
-    .unwrap();
+    let foreign = post(form("long password", "long password"), Some("https://evil.example".into())).await.unwrap();
     assert_eq!(foreign.status(), 403);
-    let differ = post(form("long password", "other password"), Some(app.base.clone()))
-        .await
-        .unwrap();
+    let differ = post(form("long password", "other password"), Some(app.base.clone())).await.unwrap();
     assert_eq!(differ.status(), 400);
     let body = differ.text().await.unwrap();
     assert!(body.contains("The two passwords differ."));
-    assert!(
-        body.contains("Root &#60;admin&#62;"),
-        "the form keeps (escaped) what was typed"
-    );
+    assert!(body.contains("Root &#60;admin&#62;"), "the form keeps (escaped) what was typed");
     let short = post(form("short", "short"), Some(app.base.clone())).await.unwrap();
     assert_eq!(short.status(), 400);
-    assert_eq!(
-        app.state.store.count_admins().await.unwrap(),
-        0,
-        "nothing created by refused attempts"
-    );
+    assert_eq!(app.state.store.count_admins().await.unwrap(), 0, "nothing created by refused attempts");
 
-    let ok = post(form("long password", "long password"), Some(app.base.clone()))
-        .await
-        .unwrap();
+    let ok = post(form("long password", "long password"), Some(app.base.clone())).await.unwrap();
     assert_eq!(ok.status(), 200);
     assert!(ok.text().await.unwrap().contains("Admin account created"));
     let email = postern_core::email::Email::parse("root@example.org").unwrap();
     let admin = app.state.store.user_by_email(&email).await.unwrap().unwrap();
     assert!(admin.is_admin && !admin.disabled);
     assert_eq!(admin.display_name.as_deref(), Some("Root <admin>"));
-    assert!(postern_core::password::verify_password(
-        "long password",
-        admin.password_hash.as_deref().unwrap()
-    ));
+    assert!(postern_core::password::verify_password("long password", admin.password_hash.as_deref().unwrap()));
 
     let events = app.state.store.list_audit(0, Some("admin.setup"), 10).await.unwrap();
     assert_eq!(events.len(), 1);
-    assert_eq!(
-        (events[0].outcome.as_str(), events[0].ip.as_deref()),
-        ("success", Some("127.0.0.1"))
-    );
+    assert_eq!((events[0].outcome.as_str(), events[0].ip.as_deref()), ("success", Some("127.0.0.1")));
 
     // Single use: the link is spent, for reading and for posting.
     assert_eq!(app.http.get(&link).send().await.unwrap().status(), 404);
@@ -109,9 +85,7 @@ async fn unknown_and_expired_setup_links_get_the_same_answer() {
         return;
     };
     let link = link_of(&app);
-    let unknown = app
-        .get("/setup?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-        .await;
+    let unknown = app.get("/setup?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").await;
     assert_eq!(unknown.status(), 404);
     let unknown_body = unknown.text().await.unwrap();
     assert_eq!(app.get("/setup").await.status(), 404);
@@ -129,19 +103,11 @@ both!(first_admin_from_configuration, |kind| async move {
     config.admin.email = Some("ops@example.org".into());
     config.admin.password = Some(Secret::new("correct horse battery"));
     let app = start(config.clone()).await.unwrap();
-    assert_eq!(
-        app.app_first_admin,
-        FirstAdmin::Created {
-            email: "ops@example.org".into()
-        }
-    );
+    assert_eq!(app.app_first_admin, FirstAdmin::Created { email: "ops@example.org".into() });
     let email = postern_core::email::Email::parse("ops@example.org").unwrap();
     let admin = app.state.store.user_by_email(&email).await.unwrap().unwrap();
     assert!(admin.is_admin && admin.email_verified);
-    assert!(postern_core::password::verify_password(
-        "correct horse battery",
-        admin.password_hash.as_deref().unwrap()
-    ));
+    assert!(postern_core::password::verify_password("correct horse battery", admin.password_hash.as_deref().unwrap()));
     app.stop().await.unwrap();
     // Later starts leave the existing admin alone.
     let again = start(config).await.unwrap();

@@ -49,6 +49,8 @@ CREATE TABLE authorization_codes (
     -- What was issued from the code, so that a replay can revoke it.
     access_jti TEXT,
     access_token_hash BLOB,
-    access_expires_at INTEGER
+    access_expires_at INTEGER,
+    -- The refresh-token family (grant) started by the code, if any.
+    grant_id TEXT
 );
 CREATE INDEX authorization_codes_expires ON authorization_codes (expires_at);

@@ -74,12 +74,7 @@ fn new_client(id: &str) -> NewClient {
 }
 
 fn new_key(kid: &str, alg: &'static str) -> NewKey {
-    NewKey {
-        kid: kid.into(),
-        alg,
-        public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
-        private_key_sealed: vec![1, 2, 3],
-    }
+    NewKey { kid: kid.into(), alg, public_jwk: format!(r#"{{"kid":"{kid}"}}"#), private_key_sealed: vec![1, 2, 3] }
 }
 
 both!(every_statement_prepares, |store: Store, _db| async move {
@@ -88,38 +83,23 @@ both!(every_statement_prepares, |store: Store, _db| async move {
     assert!(postern_store::sql::ALL.len() > 20);
 });
 
-both!(
-    migrations_are_idempotent_and_refuse_a_newer_schema,
-    |store: Store, url: String| async move {
-        let again = store.migrate(NOW + 1).await.unwrap();
-        assert!(again.applied.is_empty());
-        assert_eq!(again.version, store.known_schema_version());
-        // A newer binary has migrated this database further.
-        let raw = Store::connect(&url, PoolOptions::default()).await.unwrap();
-        raw.record_audit(
-            &NewAuditEvent {
-                actor: "t",
-                action: "t",
-                outcome: "ok",
-                ..Default::default()
-            },
-            NOW,
-        )
+both!(migrations_are_idempotent_and_refuse_a_newer_schema, |store: Store, url: String| async move {
+    let again = store.migrate(NOW + 1).await.unwrap();
+    assert!(again.applied.is_empty());
+    assert_eq!(again.version, store.known_schema_version());
+    // A newer binary has migrated this database further.
+    let raw = Store::connect(&url, PoolOptions::default()).await.unwrap();
+    raw.record_audit(&NewAuditEvent { actor: "t", action: "t", outcome: "ok", ..Default::default() }, NOW)
         .await
         .unwrap();
-        sqlx_exec(
-            &url,
-            "INSERT INTO postern_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
-        )
-        .await;
-        match store.migrate(NOW + 2).await {
-            Err(StoreError::SchemaTooNew { database: 999, known }) => assert_eq!(known, store.known_schema_version()),
-            other => panic!("expected SchemaTooNew, got {other:?}"),
-        }
-        // Nothing stored was lost by the refused migration.
-        assert_eq!(store.list_audit(0, None, 10).await.unwrap().len(), 1);
+    sqlx_exec(&url, "INSERT INTO postern_migrations (version, name, applied_at) VALUES (999, 'future', 0)").await;
+    match store.migrate(NOW + 2).await {
+        Err(StoreError::SchemaTooNew { database: 999, known }) => assert_eq!(known, store.known_schema_version()),
+        other => panic!("expected SchemaTooNew, got {other:?}"),
     }
-);
+    // Nothing stored was lost by the refused migration.
+    assert_eq!(store.list_audit(0, None, 10).await.unwrap().len(), 1);
+});
 
 async fn sqlx_exec(url: &str, statement: &str) {
     use sqlx::Connection;
@@ -132,93 +112,50 @@ async fn sqlx_exec(url: &str, statement: &str) {
     }
 }
 
-both!(
-    users_round_trip_with_case_insensitive_email,
-    |store: Store, _db| async move {
-        let created = store.create_user(&new_user("Ann@Example.org"), NOW).await.unwrap();
-        assert_eq!(created.email, "Ann@Example.org");
-        assert!(!created.disabled && !created.is_admin && !created.email_verified);
-        assert_eq!(created.created_at, NOW);
-        let dup = store
-            .create_user(
-                &NewUser {
-                    id: "other".into(),
-                    ..new_user("ann@EXAMPLE.org")
-                },
-                NOW,
-            )
-            .await;
-        assert!(matches!(dup, Err(StoreError::Conflict("user"))), "{dup:?}");
-        let found = store
-            .user_by_email(&Email::parse("ANN@example.ORG").unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(found, created);
-        store.set_user_disabled(&created.id, true, NOW + 5).await.unwrap();
-        store
-            .set_user_password(&created.id, "$argon2id$new", NOW + 6)
-            .await
-            .unwrap();
-        let after = store.user_by_id(&created.id).await.unwrap().unwrap();
-        assert!(after.disabled);
-        assert_eq!(after.password_hash.as_deref(), Some("$argon2id$new"));
-        assert_eq!(after.updated_at, NOW + 6);
-        assert!(matches!(
-            store.set_user_disabled("nobody", true, NOW).await,
-            Err(StoreError::NotFound(_))
-        ));
-        store.create_user(&new_user("bob@example.org"), NOW).await.unwrap();
-        let list = store.list_users(10, 0).await.unwrap();
-        assert_eq!(
-            list.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
-            ["Ann@Example.org", "bob@example.org"]
-        );
-        assert_eq!(store.list_users(10, 1).await.unwrap().len(), 1);
-        assert_eq!(store.count_admins().await.unwrap(), 0);
-    }
-);
+both!(users_round_trip_with_case_insensitive_email, |store: Store, _db| async move {
+    let created = store.create_user(&new_user("Ann@Example.org"), NOW).await.unwrap();
+    assert_eq!(created.email, "Ann@Example.org");
+    assert!(!created.disabled && !created.is_admin && !created.email_verified);
+    assert_eq!(created.created_at, NOW);
+    let dup = store.create_user(&NewUser { id: "other".into(), ..new_user("ann@EXAMPLE.org") }, NOW).await;
+    assert!(matches!(dup, Err(StoreError::Conflict("user"))), "{dup:?}");
+    let found = store.user_by_email(&Email::parse("ANN@example.ORG").unwrap()).await.unwrap().unwrap();
+    assert_eq!(found, created);
+    store.set_user_disabled(&created.id, true, NOW + 5).await.unwrap();
+    store.set_user_password(&created.id, "$argon2id$new", NOW + 6).await.unwrap();
+    let after = store.user_by_id(&created.id).await.unwrap().unwrap();
+    assert!(after.disabled);
+    assert_eq!(after.password_hash.as_deref(), Some("$argon2id$new"));
+    assert_eq!(after.updated_at, NOW + 6);
+    assert!(matches!(store.set_user_disabled("nobody", true, NOW).await, Err(StoreError::NotFound(_))));
+    store.create_user(&new_user("bob@example.org"), NOW).await.unwrap();
+    let list = store.list_users(10, 0).await.unwrap();
+    assert_eq!(list.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(), ["Ann@Example.org", "bob@example.org"]);
+    assert_eq!(store.list_users(10, 1).await.unwrap().len(), 1);
+    assert_eq!(store.count_admins().await.unwrap(), 0);
+});
 
 both!(clients_round_trip, |store: Store, _db| async move {
     let created = store.create_client(&new_client("c1"), NOW).await.unwrap();
     assert_eq!(created.name, "Billing <script>");
     assert_eq!(created.redirect_uris[0].as_str(), "https://app.example.org/cb");
-    assert_eq!(
-        created.grant_types,
-        [GrantType::AuthorizationCode, GrantType::RefreshToken]
-    );
+    assert_eq!(created.grant_types, [GrantType::AuthorizationCode, GrantType::RefreshToken]);
     assert_eq!(created.secret_hash.as_deref(), Some(TokenHash::of("s3cret").as_bytes()));
-    assert!(matches!(
-        store.create_client(&new_client("c1"), NOW).await,
-        Err(StoreError::Conflict("client"))
-    ));
+    assert!(matches!(store.create_client(&new_client("c1"), NOW).await, Err(StoreError::Conflict("client"))));
 
     let mut update = created.settings();
     update.name = "Billing".into();
     update.first_party = true;
     update.access_token_format = AccessTokenFormat::Opaque;
     let updated = store.update_client("c1", &update, NOW + 1).await.unwrap();
-    assert_eq!(
-        (updated.name.as_str(), updated.first_party, updated.updated_at),
-        ("Billing", true, NOW + 1)
-    );
+    assert_eq!((updated.name.as_str(), updated.first_party, updated.updated_at), ("Billing", true, NOW + 1));
     assert_eq!(updated.access_token_format, AccessTokenFormat::Opaque);
 
-    store
-        .set_client_secret("c1", &TokenHash::of("new"), NOW + 2)
-        .await
-        .unwrap();
-    let public = NewClient {
-        client_id: "p1".into(),
-        client_type: ClientType::Public,
-        secret_hash: None,
-        ..new_client("p1")
-    };
+    store.set_client_secret("c1", &TokenHash::of("new"), NOW + 2).await.unwrap();
+    let public =
+        NewClient { client_id: "p1".into(), client_type: ClientType::Public, secret_hash: None, ..new_client("p1") };
     store.create_client(&public, NOW).await.unwrap();
-    assert!(matches!(
-        store.set_client_secret("p1", &TokenHash::of("x"), NOW).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.set_client_secret("p1", &TokenHash::of("x"), NOW).await, Err(StoreError::NotFound(_))));
     assert_eq!(store.list_clients().await.unwrap().len(), 2);
     store.delete_client("c1").await.unwrap();
     assert!(store.client_by_id("c1").await.unwrap().is_none());
@@ -227,48 +164,23 @@ both!(clients_round_trip, |store: Store, _db| async move {
 
 both!(keys_rotate_publish_and_retire, |store: Store, _db| async move {
     assert!(store.insert_first_key(&new_key("k1", "EdDSA"), NOW).await.unwrap());
-    assert!(
-        !store.insert_first_key(&new_key("k2", "EdDSA"), NOW).await.unwrap(),
-        "one active key per algorithm"
-    );
+    assert!(!store.insert_first_key(&new_key("k2", "EdDSA"), NOW).await.unwrap(), "one active key per algorithm");
     assert!(store.insert_first_key(&new_key("r1", "RS256"), NOW).await.unwrap());
 
-    store
-        .rotate_key(&new_key("k3", "EdDSA"), NOW + 10, NOW + 100)
-        .await
-        .unwrap();
+    store.rotate_key(&new_key("k3", "EdDSA"), NOW + 10, NOW + 100).await.unwrap();
     let active: Vec<_> = store.active_keys().await.unwrap().into_iter().map(|k| k.kid).collect();
     assert_eq!(active, ["k3", "r1"]);
-    let published: Vec<_> = store
-        .published_keys(NOW + 50)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|k| k.kid)
-        .collect();
+    let published: Vec<_> = store.published_keys(NOW + 50).await.unwrap().into_iter().map(|k| k.kid).collect();
     assert_eq!(published, ["k3", "k1", "r1"]);
-    let later: Vec<_> = store
-        .published_keys(NOW + 101)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|k| k.kid)
-        .collect();
+    let later: Vec<_> = store.published_keys(NOW + 101).await.unwrap().into_iter().map(|k| k.kid).collect();
     assert_eq!(later, ["k3", "r1"]);
 
     assert_eq!(store.delete_expired(NOW + 50, 100).await.unwrap(), 0);
     assert_eq!(store.delete_expired(NOW + 101, 100).await.unwrap(), 1);
     assert_eq!(store.all_keys().await.unwrap().len(), 2);
     let conflict = store.rotate_key(&new_key("k3", "EdDSA"), NOW + 200, NOW + 300).await;
-    assert!(
-        matches!(conflict, Err(StoreError::Conflict(_))),
-        "a duplicate kid is refused: {conflict:?}"
-    );
-    assert_eq!(
-        store.active_keys().await.unwrap().len(),
-        2,
-        "a failed rotation changes nothing"
-    );
+    assert!(matches!(conflict, Err(StoreError::Conflict(_))), "a duplicate kid is refused: {conflict:?}");
+    assert_eq!(store.active_keys().await.unwrap().len(), 2, "a failed rotation changes nothing");
 });
 
 both!(kek_check_is_set_once, |store: Store, _db| async move {
@@ -280,69 +192,35 @@ both!(setup_links_are_single_use, |store: Store, _db| async move {
     let hash = TokenHash::of("link");
     store.create_setup_token(&hash, NOW, NOW + 3600).await.unwrap();
     assert!(store.setup_token_usable(&hash, NOW + 1).await.unwrap());
-    assert!(
-        !store
-            .setup_token_usable(&TokenHash::of("other"), NOW + 1)
-            .await
-            .unwrap()
-    );
-    let admin = NewUser {
-        is_admin: true,
-        ..new_user("root@example.org")
-    };
-    assert_eq!(
-        store.complete_setup(&hash, &admin, NOW + 2).await.unwrap(),
-        SetupOutcome::Created
-    );
+    assert!(!store.setup_token_usable(&TokenHash::of("other"), NOW + 1).await.unwrap());
+    let admin = NewUser { is_admin: true, ..new_user("root@example.org") };
+    assert_eq!(store.complete_setup(&hash, &admin, NOW + 2).await.unwrap(), SetupOutcome::Created);
     assert_eq!(store.count_admins().await.unwrap(), 1);
-    let again = NewUser {
-        id: "x".into(),
-        ..new_user("second@example.org")
-    };
-    assert_eq!(
-        store.complete_setup(&hash, &again, NOW + 3).await.unwrap(),
-        SetupOutcome::Refused
-    );
+    let again = NewUser { id: "x".into(), ..new_user("second@example.org") };
+    assert_eq!(store.complete_setup(&hash, &again, NOW + 3).await.unwrap(), SetupOutcome::Refused);
     assert!(!store.setup_token_usable(&hash, NOW + 3).await.unwrap());
 
     // A fresh link after an admin exists still cannot create a second one.
     let late = TokenHash::of("late");
     store.create_setup_token(&late, NOW, NOW + 3600).await.unwrap();
-    assert_eq!(
-        store.complete_setup(&late, &again, NOW + 4).await.unwrap(),
-        SetupOutcome::Refused
-    );
+    assert_eq!(store.complete_setup(&late, &again, NOW + 4).await.unwrap(), SetupOutcome::Refused);
     assert!(store.user_by_id("x").await.unwrap().is_none());
 
     let expired = TokenHash::of("expired");
     store.create_setup_token(&expired, NOW, NOW + 10).await.unwrap();
-    assert_eq!(
-        store.complete_setup(&expired, &again, NOW + 11).await.unwrap(),
-        SetupOutcome::Refused
-    );
+    assert_eq!(store.complete_setup(&expired, &again, NOW + 11).await.unwrap(), SetupOutcome::Refused);
 });
 
 both!(expired_rows_are_deleted_in_batches, |store: Store, _db| async move {
     for i in 0..5 {
-        store
-            .create_setup_token(&TokenHash::of(&format!("t{i}")), NOW, NOW + 10)
-            .await
-            .unwrap();
+        store.create_setup_token(&TokenHash::of(&format!("t{i}")), NOW, NOW + 10).await.unwrap();
     }
-    store
-        .create_setup_token(&TokenHash::of("live"), NOW, NOW + 1000)
-        .await
-        .unwrap();
+    store.create_setup_token(&TokenHash::of("live"), NOW, NOW + 1000).await.unwrap();
     assert_eq!(store.delete_expired(NOW + 11, 2).await.unwrap(), 2);
     assert_eq!(store.delete_expired(NOW + 11, 2).await.unwrap(), 2);
     assert_eq!(store.delete_expired(NOW + 11, 2).await.unwrap(), 1);
     assert_eq!(store.delete_expired(NOW + 11, 2).await.unwrap(), 0);
-    assert!(
-        store
-            .setup_token_usable(&TokenHash::of("live"), NOW + 11)
-            .await
-            .unwrap()
-    );
+    assert!(store.setup_token_usable(&TokenHash::of("live"), NOW + 11).await.unwrap());
 });
 
 both!(audit_filters_by_time_and_action, |store: Store, _db| async move {
@@ -371,193 +249,119 @@ async fn user_and_client(store: &Store) -> (String, String) {
     (user.id, client.client_id)
 }
 
-both!(
-    sessions_expire_absolutely_and_when_idle,
-    |store: Store, _url| async move {
-        let (user, _) = user_and_client(&store).await;
-        let hash = TokenHash::of("session-token");
-        let new = postern_store::NewSession {
-            hash,
-            user_id: &user,
-            amr: "pwd",
-            now: NOW,
-            idle_secs: 100,
-            absolute_secs: 1000,
-            ip: Some("127.0.0.1"),
-            user_agent: Some("test"),
-        };
-        store.create_session(&new).await.unwrap();
-        let s = store.session(&hash, NOW + 50).await.unwrap().unwrap();
-        assert_eq!(
-            (s.user_id.as_str(), s.auth_time, s.amr.as_str()),
-            (user.as_str(), NOW, "pwd")
-        );
-        assert!(
-            store.session(&hash, NOW + 100).await.unwrap().is_none(),
-            "idle too long"
-        );
-        store.touch_session(&hash, NOW + 90, NOW + 190).await.unwrap();
-        assert!(store.session(&hash, NOW + 150).await.unwrap().is_some(), "touched");
-        store.touch_session(&hash, NOW + 990, NOW + 1090).await.unwrap();
-        assert!(
-            store.session(&hash, NOW + 1000).await.unwrap().is_none(),
-            "absolute limit"
-        );
-        store.delete_session(&hash).await.unwrap();
-        assert!(store.session(&hash, NOW + 1).await.unwrap().is_none());
-        assert!(store.session(&TokenHash::of("other"), NOW).await.unwrap().is_none());
-    }
-);
+both!(sessions_expire_absolutely_and_when_idle, |store: Store, _url| async move {
+    let (user, _) = user_and_client(&store).await;
+    let hash = TokenHash::of("session-token");
+    let new = postern_store::NewSession {
+        hash,
+        user_id: &user,
+        amr: "pwd",
+        now: NOW,
+        idle_secs: 100,
+        absolute_secs: 1000,
+        ip: Some("127.0.0.1"),
+        user_agent: Some("test"),
+    };
+    store.create_session(&new).await.unwrap();
+    let s = store.session(&hash, NOW + 50).await.unwrap().unwrap();
+    assert_eq!((s.user_id.as_str(), s.auth_time, s.amr.as_str()), (user.as_str(), NOW, "pwd"));
+    assert!(store.session(&hash, NOW + 100).await.unwrap().is_none(), "idle too long");
+    store.touch_session(&hash, NOW + 90, NOW + 190).await.unwrap();
+    assert!(store.session(&hash, NOW + 150).await.unwrap().is_some(), "touched");
+    store.touch_session(&hash, NOW + 990, NOW + 1090).await.unwrap();
+    assert!(store.session(&hash, NOW + 1000).await.unwrap().is_none(), "absolute limit");
+    store.delete_session(&hash).await.unwrap();
+    assert!(store.session(&hash, NOW + 1).await.unwrap().is_none());
+    assert!(store.session(&TokenHash::of("other"), NOW).await.unwrap().is_none());
+});
 
 both!(consents_and_pending_requests, |store: Store, _url| async move {
     let (user, client) = user_and_client(&store).await;
     assert_eq!(store.consent(&user, &client).await.unwrap(), None);
     store.save_consent(&user, &client, "openid", NOW).await.unwrap();
-    store
-        .save_consent(&user, &client, "openid email", NOW + 1)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.consent(&user, &client).await.unwrap().as_deref(),
-        Some("openid email")
-    );
+    store.save_consent(&user, &client, "openid email", NOW + 1).await.unwrap();
+    assert_eq!(store.consent(&user, &client).await.unwrap().as_deref(), Some("openid email"));
 
     let handle = TokenHash::of("request");
-    store
-        .save_authorization_request(&handle, &client, r#"{"x":1}"#, NOW, NOW + 600)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.authorization_request(&handle, NOW + 1).await.unwrap().as_deref(),
-        Some(r#"{"x":1}"#)
-    );
-    assert_eq!(
-        store.authorization_request(&handle, NOW + 600).await.unwrap(),
-        None,
-        "expired"
-    );
+    store.save_authorization_request(&handle, &client, r#"{"x":1}"#, NOW, NOW + 600).await.unwrap();
+    assert_eq!(store.authorization_request(&handle, NOW + 1).await.unwrap().as_deref(), Some(r#"{"x":1}"#));
+    assert_eq!(store.authorization_request(&handle, NOW + 600).await.unwrap(), None, "expired");
     store.delete_authorization_request(&handle).await.unwrap();
     assert_eq!(store.authorization_request(&handle, NOW + 1).await.unwrap(), None);
 });
 
-both!(
-    a_code_is_consumed_exactly_once_under_a_race,
-    |store: Store, _url| async move {
-        use postern_store::{CodeGrant, CodeOutcome, NewCode, Redemption};
-        let (user, _client) = user_and_client(&store).await;
-        let grant = CodeGrant {
-            client_id: "c1".into(),
-            user_id: user,
-            redirect_uri: "https://app.example.org/cb".into(),
-            code_challenge: "challenge".into(),
-            nonce: Some("n".into()),
-            scope: "openid".into(),
-            auth_time: NOW,
-            amr: "pwd".into(),
-        };
-        let hash = TokenHash::of("the-code");
-        store
-            .create_code(&NewCode {
-                hash,
-                grant: &grant,
-                issued_at: NOW,
-                expires_at: NOW + 60,
-            })
-            .await
-            .unwrap();
-        let redemption = |jti: &'static str| Redemption {
-            client_id: "c1",
-            redirect_uri: "https://app.example.org/cb",
-            code_challenge: "challenge",
-            access_jti: Some(jti),
-            opaque_access: None,
-            access_expires_at: NOW + 900,
-        };
-        // The wrong client, redirect URI or verifier never consumes the code.
-        for wrong in [
-            Redemption {
-                client_id: "other",
-                ..redemption("x")
-            },
-            Redemption {
-                redirect_uri: "https://app.example.org/other",
-                ..redemption("x")
-            },
-            Redemption {
-                code_challenge: "wrong",
-                ..redemption("x")
-            },
-        ] {
-            assert_eq!(
-                store.redeem_code(&hash, NOW + 1, &wrong).await.unwrap(),
-                CodeOutcome::Invalid
-            );
-        }
-        let attempts: Vec<_> = (0..200)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move { store.redeem_code(&hash, NOW + 1, &redemption("jti-1")).await.unwrap() })
-            })
-            .collect();
-        let mut won = 0;
-        for a in attempts {
-            match a.await.unwrap() {
-                CodeOutcome::Consumed(g) => {
-                    assert_eq!(g, grant);
-                    won += 1;
-                }
-                CodeOutcome::Replayed(issued) => assert_eq!(issued.access_jti.as_deref(), Some("jti-1")),
-                CodeOutcome::Invalid => panic!("the code exists and has not expired"),
-            }
-        }
-        assert_eq!(won, 1, "exactly one redemption wins");
-
-        // An opaque access token is stored in the same transaction as the redemption.
-        let opaque = TokenHash::of("opaque-code");
-        store
-            .create_code(&NewCode {
-                hash: opaque,
-                grant: &grant,
-                issued_at: NOW,
-                expires_at: NOW + 60,
-            })
-            .await
-            .unwrap();
-        let token = TokenHash::of("opaque-access-token");
-        let r = Redemption {
-            access_jti: None,
-            opaque_access: Some((token, "https://api")),
-            ..redemption("unused")
-        };
-        assert!(matches!(
-            store.redeem_code(&opaque, NOW + 1, &r).await.unwrap(),
-            CodeOutcome::Consumed(_)
-        ));
-        let record = store.access_token(&token, NOW + 2).await.unwrap().unwrap();
-        assert_eq!(
-            (record.subject.as_str(), record.audience.as_str(), record.expires_at),
-            (grant.user_id.as_str(), "https://api", NOW + 900)
-        );
-
-        let late = TokenHash::of("late-code");
-        store
-            .create_code(&NewCode {
-                hash: late,
-                grant: &grant,
-                issued_at: NOW,
-                expires_at: NOW + 60,
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            store.redeem_code(&late, NOW + 60, &redemption("j")).await.unwrap(),
-            CodeOutcome::Invalid,
-            "expired"
-        );
-        let unknown = TokenHash::of("unknown");
-        assert_eq!(
-            store.redeem_code(&unknown, NOW, &redemption("j")).await.unwrap(),
-            CodeOutcome::Invalid
-        );
+both!(a_code_is_consumed_exactly_once_under_a_race, |store: Store, _url| async move {
+    use postern_store::{CodeGrant, CodeOutcome, NewCode, Redemption};
+    let (user, _client) = user_and_client(&store).await;
+    let grant = CodeGrant {
+        client_id: "c1".into(),
+        user_id: user,
+        redirect_uri: "https://app.example.org/cb".into(),
+        code_challenge: "challenge".into(),
+        nonce: Some("n".into()),
+        scope: "openid".into(),
+        auth_time: NOW,
+        amr: "pwd".into(),
+    };
+    let hash = TokenHash::of("the-code");
+    store.create_code(&NewCode { hash, grant: &grant, issued_at: NOW, expires_at: NOW + 60 }).await.unwrap();
+    let redemption = |jti: &'static str| Redemption {
+        client_id: "c1",
+        redirect_uri: "https://app.example.org/cb",
+        code_challenge: "challenge",
+        access_jti: Some(jti),
+        opaque_access: None,
+        access_expires_at: NOW + 900,
+        refresh: None,
+    };
+    // The wrong client, redirect URI or verifier never consumes the code.
+    for wrong in [
+        Redemption { client_id: "other", ..redemption("x") },
+        Redemption { redirect_uri: "https://app.example.org/other", ..redemption("x") },
+        Redemption { code_challenge: "wrong", ..redemption("x") },
+    ] {
+        assert_eq!(store.redeem_code(&hash, NOW + 1, &wrong, |_| false).await.unwrap(), CodeOutcome::Invalid);
     }
-);
+    let attempts: Vec<_> = (0..200)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(
+                async move { store.redeem_code(&hash, NOW + 1, &redemption("jti-1"), |_| false).await.unwrap() },
+            )
+        })
+        .collect();
+    let mut won = 0;
+    for a in attempts {
+        match a.await.unwrap() {
+            CodeOutcome::Consumed(g) => {
+                assert_eq!(g, grant);
+                won += 1;
+            }
+            CodeOutcome::Replayed(issued) => assert_eq!(issued.access_jti.as_deref(), Some("jti-1")),
+            CodeOutcome::Invalid => panic!("the code exists and has not expired"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one redemption wins");
+
+    // An opaque access token is stored in the same transaction as the redemption.
+    let opaque = TokenHash::of("opaque-code");
+    store.create_code(&NewCode { hash: opaque, grant: &grant, issued_at: NOW, expires_at: NOW + 60 }).await.unwrap();
+    let token = TokenHash::of("opaque-access-token");
+    let r = Redemption { access_jti: None, opaque_access: Some((token, "https://api")), ..redemption("unused") };
+    assert!(matches!(store.redeem_code(&opaque, NOW + 1, &r, |_| false).await.unwrap(), CodeOutcome::Consumed(_)));
+    let record = store.access_token(&token, NOW + 2).await.unwrap().unwrap();
+    assert_eq!(
+        (record.subject.as_str(), record.audience.as_str(), record.expires_at),
+        (grant.user_id.as_str(), "https://api", NOW + 900)
+    );
+
+    let late = TokenHash::of("late-code");
+    store.create_code(&NewCode { hash: late, grant: &grant, issued_at: NOW, expires_at: NOW + 60 }).await.unwrap();
+    assert_eq!(
+        store.redeem_code(&late, NOW + 60, &redemption("j"), |_| false).await.unwrap(),
+        CodeOutcome::Invalid,
+        "expired"
+    );
+    let unknown = TokenHash::of("unknown");
+    assert_eq!(store.redeem_code(&unknown, NOW, &redemption("j"), |_| false).await.unwrap(), CodeOutcome::Invalid);
+});

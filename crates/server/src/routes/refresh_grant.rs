@@ -1,0 +1,161 @@
+//! `grant_type=refresh_token` (RFC 6749 §6) with rotation on every use (OAuth 2.1 §4.3.1,
+//! RFC 9700 §4.14.2).
+//!
+//! The new pair is built first, then one transaction rotates the old token (conditional on it
+//! not being rotated yet) and stores the new one. Of concurrent refreshes with the same token
+//! exactly one rotates; the others find the successor pair sealed on the old row and, within the
+//! grace window, get that same pair, so two processes refreshing at once both succeed and
+//! neither logs the user out. Outside the window, a rotated token presented again means it
+//! leaked: the whole family is revoked.
+
+use super::oauth_form::OAuthForm;
+use crate::state::AppState;
+use crate::tokens::{self, IdTokenFor};
+use postern_core::client::AccessTokenFormat;
+use postern_core::jwt::OneOrMany;
+use postern_core::oauth::{OAuthError, parse_scope_param, scope_string, scope_within};
+use postern_core::secret::{BearerSecret, TokenHash};
+use postern_core::token::{AccessClaims, new_jti};
+use postern_proto::TokenResponse;
+use postern_store::{AccessTokenRecord, Client, NewAccessToken, NewRefresh, RefreshRecord};
+
+fn server_error(e: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "refresh failed");
+    OAuthError::ServerError
+}
+
+fn invalid() -> OAuthError {
+    OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
+}
+
+fn successor_aad(old: &TokenHash) -> Vec<u8> {
+    let mut aad = b"postern:refresh-successor:".to_vec();
+    aad.extend_from_slice(old.as_bytes());
+    aad
+}
+
+pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, OAuthError> {
+    let token = form.required("refresh_token")?;
+    let requested = parse_scope_param(form.one("scope")?.unwrap_or_default())?;
+    let old = TokenHash::of(token);
+    let now = state.now();
+    let record = state.store.refresh_token(&old).await.map_err(server_error)?.ok_or_else(invalid)?;
+    // RFC 6749 §6: the token is bound to the client it was issued to.
+    if record.client_id != client.client_id || record.revoked_at.is_some() || now >= record.grant_expires_at {
+        return Err(invalid());
+    }
+    if let Some(rotated_at) = record.rotated_at {
+        return retry_or_reuse(state, &record, &old, rotated_at).await;
+    }
+    if now >= record.idle_expires_at {
+        return Err(invalid());
+    }
+    // The scope may only narrow (RFC 6749 §6); the new refresh token keeps the old one's scope.
+    if !scope_within(&requested, &record.scope) {
+        return Err(OAuthError::InvalidScope("a refresh may only narrow the scope".into()));
+    }
+    let access_scope = if requested.is_empty() { record.scope.clone() } else { scope_string(&requested) };
+    let user = state.store.user_by_id(&record.user_id).await.map_err(server_error)?.filter(|u| !u.disabled);
+    let Some(user) = user else {
+        state.store.revoke_grant(&record.grant_id, now).await.map_err(server_error)?;
+        return Err(invalid());
+    };
+
+    let mut rng = postern_core::system::os_rng();
+    let audience = tokens::audiences(state, &form.all("resource"))?;
+    let access_expires_at = now + client.access_token_ttl;
+    let (access_token, access_jti, opaque) = match client.access_token_format {
+        AccessTokenFormat::Jwt => {
+            let jti = new_jti(&mut rng);
+            let claims = AccessClaims {
+                iss: state.issuer.to_string(),
+                sub: record.user_id.clone(),
+                aud: OneOrMany(audience.clone()),
+                client_id: client.client_id.clone(),
+                scope: access_scope.clone(),
+                jti: jti.clone(),
+                iat: now,
+                exp: access_expires_at,
+                auth_time: Some(record.auth_time),
+            };
+            (tokens::sign_access_jwt(state, &claims)?, Some(jti), None)
+        }
+        AccessTokenFormat::Opaque => {
+            let secret = BearerSecret::generate(&mut rng);
+            (secret.expose().to_owned(), None, Some(secret))
+        }
+    };
+    let new_refresh = BearerSecret::generate(&mut rng);
+    let id_token = if access_scope.split(' ').any(|s| s == "openid") {
+        let ctx = IdTokenFor {
+            client_id: &client.client_id,
+            user: &user,
+            scope: &access_scope,
+            nonce: None,
+            auth_time: record.auth_time,
+            amr: &record.amr,
+            access_token: &access_token,
+        };
+        Some(tokens::id_token(state, &ctx)?)
+    } else {
+        None
+    };
+    let response = TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: client.access_token_ttl,
+        scope: (!access_scope.is_empty()).then_some(access_scope.clone()),
+        refresh_token: Some(new_refresh.expose().to_owned()),
+        id_token,
+    };
+    let plain = serde_json::to_vec(&response).map_err(server_error)?;
+    let sealed = state.keys.kek().seal(&plain, &successor_aad(&old), &mut rng).map_err(server_error)?;
+    let opaque_record = opaque.as_ref().map(|_| AccessTokenRecord {
+        client_id: client.client_id.clone(),
+        user_id: Some(record.user_id.clone()),
+        subject: record.user_id.clone(),
+        scope: access_scope.clone(),
+        audience: audience.join(" "),
+        auth_time: Some(record.auth_time),
+        issued_at: now,
+        expires_at: access_expires_at,
+    });
+    let opaque_access =
+        opaque.as_ref().zip(opaque_record.as_ref()).map(|(s, r)| NewAccessToken { hash: s.hash(), record: r });
+    let new = NewRefresh {
+        hash: new_refresh.hash(),
+        grant_id: &record.grant_id,
+        scope: &record.scope,
+        issued_at: now,
+        idle_expires_at: (now + client.refresh_token_ttl).min(record.grant_expires_at),
+        access_jti: access_jti.as_deref(),
+        access_token_hash: opaque.as_ref().map(BearerSecret::hash),
+        access_expires_at,
+    };
+    if state.store.rotate_refresh(&old, now, &sealed, &new, opaque_access.as_ref()).await.map_err(server_error)? {
+        return Ok(response);
+    }
+    // Another request rotated it first: answer as a retry of that one.
+    let record = state.store.refresh_token(&old).await.map_err(server_error)?.ok_or_else(invalid)?;
+    let rotated_at = record.rotated_at.ok_or_else(|| server_error("rotation lost but no rotation recorded"))?;
+    retry_or_reuse(state, &record, &old, rotated_at).await
+}
+
+/// A rotated token again: the same successor within the grace window; otherwise reuse, which
+/// revokes the family.
+async fn retry_or_reuse(
+    state: &AppState,
+    record: &RefreshRecord,
+    old: &TokenHash,
+    rotated_at: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let now = state.now();
+    let within = now - rotated_at <= state.config.tokens.refresh_reuse_grace_secs;
+    if let (true, Some(sealed)) = (within, &record.successor_sealed) {
+        let plain = state.keys.kek().open(sealed, &successor_aad(old)).map_err(server_error)?;
+        return serde_json::from_slice(&plain).map_err(server_error);
+    }
+    tracing::warn!(grant = %record.grant_id, client = %record.client_id, "rotated refresh token reused; revoking the family");
+    state.store.revoke_grant(&record.grant_id, now).await.map_err(server_error)?;
+    Err(OAuthError::InvalidGrant("the refresh token was already used; the session is revoked".into()))
+}

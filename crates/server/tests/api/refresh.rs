@@ -1,0 +1,209 @@
+//! Refresh tokens: issuance rules, rotation, the reuse grace window, family revocation, races.
+
+use crate::authorize::{Rp, VERIFIER, exchange, get_code, urlencode};
+use crate::helpers::*;
+use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
+use serde_json::Value;
+
+async fn offline_rp(app: &TestApp, format: AccessTokenFormat) -> Rp {
+    let (id, secret) = register(
+        app,
+        ClientType::Confidential,
+        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        "openid email offline_access read write",
+        format,
+    )
+    .await;
+    let mut c = app.state.store.client_by_id(&id).await.unwrap().unwrap().settings();
+    c.first_party = true;
+    app.state.store.update_client(&id, &c, NOW).await.unwrap();
+    Rp { id, secret, redirect: "https://app.example.org/cb".into() }
+}
+
+fn url(rp: &Rp, scope: &str) -> String {
+    let challenge = postern_core::pkce::s256(VERIFIER);
+    format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&code_challenge={challenge}&code_challenge_method=S256",
+        rp.id,
+        urlencode(&rp.redirect),
+        urlencode(scope)
+    )
+}
+
+/// Signs in, authorizes `scope` and exchanges the code; returns the token response.
+async fn tokens_for(app: &TestApp, rp: &Rp, scope: &str) -> Value {
+    let mut v = Visitor::new(app);
+    let params = get_code(&mut v, &url(rp, scope), "ann@example.org", "correct horse").await;
+    let r = exchange(app, rp, &params["code"], VERIFIER).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn refresh(app: &TestApp, rp: &Rp, token: &str, scope: Option<&str>) -> (u16, Value) {
+    let secret = rp.secret.clone().unwrap();
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token),
+        ("client_id", &rp.id),
+        ("client_secret", &secret),
+    ];
+    if let Some(s) = scope {
+        form.push(("scope", s));
+    }
+    let r = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn introspect(app: &TestApp, token: &str) -> Value {
+    let (rs, rs_secret) =
+        register(app, ClientType::Confidential, &[GrantType::ClientCredentials], "", AccessTokenFormat::Jwt).await;
+    app.http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(rs, rs_secret)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn refresh_tokens_are_issued_to_openid_clients_only_with_offline_access() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
+    assert!(tokens_for(&app, &rp, "openid email").await.get("refresh_token").is_none());
+    assert!(tokens_for(&app, &rp, "openid offline_access").await["refresh_token"].is_string());
+    assert!(tokens_for(&app, &rp, "read").await["refresh_token"].is_string(), "plain OAuth");
+    // A client without the refresh_token grant never gets one.
+    let code_only = crate::authorize::relying_party(&app, true).await;
+    let mut v = Visitor::new(&app);
+    let params = get_code(&mut v, &url(&code_only, "read"), "ann@example.org", "correct horse").await;
+    let t: Value = exchange(&app, &code_only, &params["code"], VERIFIER).await.json().await.unwrap();
+    assert!(t.get("refresh_token").is_none());
+}
+
+both!(rotation_grace_window_and_reuse, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
+    let first = tokens_for(&app, &rp, "openid offline_access read").await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let info = introspect(&app, &r1).await;
+    assert_eq!((info["active"].as_bool(), info["token_type"].as_str()), (Some(true), Some("refresh_token")));
+
+    let (status, second) = refresh(&app, &rp, &r1, None).await;
+    assert_eq!(status, 200, "{second}");
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r2, r1, "rotated");
+    assert!(second["id_token"].is_string() && second["access_token"].is_string());
+    assert_eq!(second["scope"], "openid offline_access read");
+    assert_eq!(introspect(&app, &r1).await, serde_json::json!({"active": false}), "the old token is spent");
+
+    // Within the grace window, the old token gives the same pair back (a concurrent retry).
+    app.clock.advance(10);
+    let (status, again) = refresh(&app, &rp, &r1, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(again, second);
+
+    // After the window, reuse revokes the whole family.
+    app.clock.advance(30);
+    let (status, reused) = refresh(&app, &rp, &r1, None).await;
+    assert_eq!((status, reused["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, _) = refresh(&app, &rp, &r2, None).await;
+    assert_eq!(status, 400, "the newest token of the family is revoked too");
+    let access = second["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&app, access).await["active"], false, "so are the access tokens of the family");
+    let first_access = first["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&app, first_access).await["active"], false);
+});
+
+both!(concurrent_refreshes_all_get_the_same_successor, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
+    let r1 = tokens_for(&app, &rp, "offline_access read").await["refresh_token"].as_str().unwrap().to_owned();
+    let secret = rp.secret.clone().unwrap();
+    let attempts: Vec<_> = (0..200)
+        .map(|_| {
+            let (http, url, id, secret, r1) =
+                (app.http.clone(), app.url("/oauth/token"), rp.id.clone(), secret.clone(), r1.clone());
+            tokio::spawn(async move {
+                let form = [
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", r1.as_str()),
+                    ("client_id", &id),
+                    ("client_secret", &secret),
+                ];
+                let r = http.post(url).form(&form).send().await.unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut successors = std::collections::BTreeSet::new();
+    for a in attempts {
+        let (status, body) = a.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        successors.insert(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(successors.len(), 1, "one successor for all");
+    let r2 = successors.into_iter().next().unwrap();
+    let (status, _) = refresh(&app, &rp, &r2, None).await;
+    assert_eq!(status, 200, "the family stays valid");
+});
+
+#[tokio::test]
+async fn scope_narrowing_client_binding_revocation_and_expiry() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = offline_rp(&app, AccessTokenFormat::Opaque).await;
+    let other = offline_rp(&app, AccessTokenFormat::Jwt).await;
+    let t = tokens_for(&app, &rp, "offline_access read write").await;
+    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
+
+    let (status, body) = refresh(&app, &rp, &r1, Some("admin")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (status, body) = refresh(&app, &other, &r1, None).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "bound to its client");
+    let (status, narrowed) = refresh(&app, &rp, &r1, Some("read")).await;
+    assert_eq!((status, narrowed["scope"].as_str()), (200, Some("read")));
+    let r2 = narrowed["refresh_token"].as_str().unwrap().to_owned();
+    let opaque_access = narrowed["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(introspect(&app, &opaque_access).await["scope"], "read");
+    // The refresh token keeps the full scope.
+    let (_, wide) = refresh(&app, &rp, &r2, None).await;
+    assert_eq!(wide["scope"], "offline_access read write");
+    let r3 = wide["refresh_token"].as_str().unwrap().to_owned();
+
+    // Revoking a refresh token (RFC 7009) ends the family, access tokens included.
+    let revoke = app
+        .http
+        .post(app.url("/oauth/revoke"))
+        .form(&[("token", r3.as_str()), ("client_id", &rp.id), ("client_secret", rp.secret.as_deref().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), 200);
+    assert_eq!(refresh(&app, &rp, &r3, None).await.0, 400);
+    assert_eq!(introspect(&app, wide["access_token"].as_str().unwrap()).await["active"], false);
+
+    // Unused refresh tokens expire after the client's refresh lifetime.
+    let idle = tokens_for(&app, &rp, "offline_access read").await["refresh_token"].as_str().unwrap().to_owned();
+    app.clock.advance(86_400);
+    assert_eq!(refresh(&app, &rp, &idle, None).await.0, 400);
+}
+
+#[tokio::test]
+async fn replaying_a_code_revokes_the_refresh_family() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
+    let mut v = Visitor::new(&app);
+    let params = get_code(&mut v, &url(&rp, "offline_access read"), "ann@example.org", "correct horse").await;
+    let t: Value = exchange(&app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
+    let r1 = t["refresh_token"].as_str().unwrap();
+    assert_eq!(exchange(&app, &rp, &params["code"], VERIFIER).await.status(), 400);
+    assert_eq!(refresh(&app, &rp, r1, None).await.0, 400, "the family started by the code is revoked");
+}

@@ -1,0 +1,138 @@
+//! Refresh-token families: one per authorization (a `grant`), one row per token. Rotation is a
+//! conditional update (`rotated_at IS NULL`) and the successor's insert in one transaction, so
+//! of concurrent refreshes exactly one rotates and the others find the sealed successor.
+
+use crate::authorize::Issued;
+use crate::{Result, Store, sql};
+use postern_core::secret::TokenHash;
+
+/// A family to start when a code is redeemed.
+#[derive(Debug, Clone)]
+pub struct NewFamily {
+    pub grant_id: String,
+    pub token_hash: TokenHash,
+    /// Absolute end of the family.
+    pub expires_at: i64,
+    /// End of the first token if unused.
+    pub idle_expires_at: i64,
+}
+
+/// A refresh token to store.
+#[derive(Debug, Clone)]
+pub struct NewRefresh<'a> {
+    pub hash: TokenHash,
+    pub grant_id: &'a str,
+    pub scope: &'a str,
+    pub issued_at: i64,
+    pub idle_expires_at: i64,
+    /// The access token issued with it, so that revoking the family can reach it.
+    pub access_jti: Option<&'a str>,
+    pub access_token_hash: Option<TokenHash>,
+    pub access_expires_at: i64,
+}
+
+/// A refresh token with its family.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefreshRecord {
+    pub grant_id: String,
+    pub scope: String,
+    pub issued_at: i64,
+    pub idle_expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub successor_sealed: Option<Vec<u8>>,
+    pub client_id: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub amr: String,
+    pub grant_expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl RefreshRecord {
+    /// Usable at `now` by its holder: family alive, token neither rotated nor expired.
+    pub fn is_current(&self, now: i64) -> bool {
+        self.revoked_at.is_none()
+            && self.rotated_at.is_none()
+            && now < self.idle_expires_at
+            && now < self.grant_expires_at
+    }
+}
+
+pub(crate) fn insert_refresh<'q, DB: sqlx::Database>(
+    r: &'q NewRefresh<'q>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<Vec<u8>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(sql::REFRESH_INSERT)
+        .bind(r.hash.as_bytes())
+        .bind(r.grant_id)
+        .bind(r.scope)
+        .bind(r.issued_at)
+        .bind(r.idle_expires_at)
+        .bind(r.access_jti)
+        .bind(r.access_token_hash.map(|h| h.as_bytes().to_vec()))
+        .bind(r.access_expires_at)
+}
+
+impl Store {
+    pub async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::REFRESH_GET).bind(hash.as_bytes()).fetch_optional(p).await)?)
+    }
+
+    /// Rotates `old` to `new`, keeping the successor pair `sealed` on the old row. Returns
+    /// `false` when another request rotated it first (nothing is written then).
+    pub async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        now: i64,
+        sealed: &[u8],
+        new: &NewRefresh<'_>,
+        opaque_access: Option<&crate::NewAccessToken<'_>>,
+    ) -> Result<bool> {
+        let won = in_tx!(self, tx => {
+            let n = sqlx::query(sql::REFRESH_ROTATE).bind(old.as_bytes()).bind(now).bind(sealed).execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                insert_refresh(new).execute(&mut *tx).await?;
+                if let Some(t) = opaque_access {
+                    let r = t.record;
+                    sqlx::query(sql::ACCESS_TOKEN_INSERT)
+                        .bind(t.hash.as_bytes()).bind(&r.client_id).bind(&r.user_id).bind(&r.subject).bind(&r.scope)
+                        .bind(&r.audience).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at)
+                        .execute(&mut *tx).await?;
+                }
+            }
+            n == 1
+        });
+        Ok(won)
+    }
+
+    /// Revokes a whole family: the grant, and every access token issued in it that may still
+    /// be valid (JWTs onto the deny-list, opaque tokens deleted). One transaction.
+    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<()> {
+        in_tx!(self, tx => {
+            sqlx::query(sql::GRANT_REVOKE).bind(grant_id).bind(now).execute(&mut *tx).await?;
+            let issued: Vec<Issued> = sqlx::query_as(sql::GRANT_ACCESS_TOKENS).bind(grant_id).bind(now).fetch_all(&mut *tx).await?;
+            for i in issued {
+                if let (Some(jti), Some(exp)) = (&i.access_jti, i.access_expires_at) {
+                    sqlx::query(sql::JWT_REVOKE).bind(jti).bind(exp).execute(&mut *tx).await?;
+                }
+                if let Some(hash) = &i.access_token_hash {
+                    sqlx::query(sql::ACCESS_TOKEN_DELETE).bind(hash).execute(&mut *tx).await?;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Forgets successor pairs of tokens rotated before `before` (the end of their grace window).
+    pub async fn clear_successors(&self, before: i64, batch: i64) -> Result<u64> {
+        Ok(
+            on_db!(self, p => sqlx::query(sql::REFRESH_CLEAR_SUCCESSORS).bind(before).bind(batch).execute(p).await.map(|r| r.rows_affected()))?,
+        )
+    }
+}
