@@ -91,7 +91,13 @@ impl Drop for TestApp {
 
 /// Builds and starts a server on `config`.
 pub async fn start(config: Config) -> Result<TestApp, StartError> {
-    let clock = Arc::new(FixedClock::new(NOW));
+    start_at(config, NOW).await
+}
+
+/// Like [`start`], with the fixed clock at `now` (tests with libraries that check tokens
+/// against the real time start at the real time).
+pub async fn start_at(config: Config, now: i64) -> Result<TestApp, StartError> {
+    let clock = Arc::new(FixedClock::new(now));
     let app = Application::build_with_clock(config, clock.clone()).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();

@@ -8,6 +8,7 @@ mod helpers;
 mod authorize;
 mod config;
 mod discovery;
+mod interop;
 mod keys;
 mod login;
 mod ops;

@@ -58,3 +58,42 @@ async fn sign_in_and_a_failed_sign_in_in_a_browser() {
     browser.wait_for_text("You are signed out.").await;
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn sign_in_consent_and_redirect_with_a_code_in_a_browser() {
+    use crate::authorize::{VERIFIER, exchange, relying_party, urlencode};
+    let Some(browser) = Browser::start().await else { return };
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut rp = relying_party(&app, false).await;
+    // The "application" is the server's own /healthz page on the loopback: the browser lands
+    // there with the code in its address bar.
+    rp.redirect = app.url("/healthz");
+    let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
+    c.redirect_uris = vec![postern_core::client::RedirectUri::parse(&rp.redirect).unwrap()];
+    c.name = "Billing <Admin>".into();
+    app.state.store.update_client(&rp.id, &c, NOW).await.unwrap();
+    let challenge = postern_core::pkce::s256(VERIFIER);
+    let url = app.url(&format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20email&state=b-1&code_challenge={challenge}&code_challenge_method=S256",
+        rp.id,
+        urlencode(&rp.redirect)
+    ));
+
+    browser.goto(&url).await;
+    browser.wait_for_text("Sign in").await;
+    browser.fill("Email", "ann@example.org").await;
+    browser.fill("Password", "correct horse").await;
+    browser.press("Sign in").await;
+    let consent = browser.wait_for_text("Allow Billing <Admin> to access your account?").await;
+    assert!(consent.contains("See your email address") && consent.contains("Confirm who you are"), "{consent}");
+    browser.press("Allow").await;
+    browser.wait_for_text("ok").await;
+    let landed = url::Url::parse(&browser.current_url().await).unwrap();
+    let params: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    assert_eq!(params["state"], "b-1");
+    assert_eq!(params["iss"], app.state.issuer.to_string());
+    let tokens = exchange(&app, &rp, &params["code"], VERIFIER).await;
+    assert_eq!(tokens.status(), 200);
+    browser.quit().await;
+}
