@@ -132,6 +132,9 @@ pub enum ClientCommand {
         /// An allowed redirect URI (repeatable); exact match, except the port of loopback IPs.
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may return the browser (repeatable; exact match).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
         /// An allowed grant type (repeatable): authorization_code, refresh_token,
         /// client_credentials, device_code.
         #[arg(long = "grant-type", value_name = "TYPE")]
@@ -162,6 +165,9 @@ pub enum ClientCommand {
         name: Option<String>,
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may return the browser (repeatable; exact match).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
         #[arg(long = "grant-type", value_name = "TYPE")]
         grant_types: Vec<String>,
         #[arg(long = "scope", value_name = "SCOPE")]

@@ -44,6 +44,17 @@ pub struct ConsentPage<'a> {
     pub scopes: &'a [String],
 }
 
+/// Confirms an RP-initiated logout that came without a usable `id_token_hint`.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub csrf: &'a str,
+    pub client_name: Option<&'a str>,
+    pub client_id: &'a str,
+    pub redirect: &'a str,
+    pub state: &'a str,
+}
+
 /// The signed-in user's account page.
 #[derive(Template)]
 #[template(path = "account.html")]

@@ -13,6 +13,8 @@ pub struct Client {
     pub client_type: ClientType,
     pub secret_hash: Option<Vec<u8>>,
     pub redirect_uris: Vec<RedirectUri>,
+    /// Where RP-initiated logout may send the browser back to.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<GrantType>,
     pub allowed_scopes: Vec<Scope>,
     pub first_party: bool,
@@ -31,6 +33,8 @@ pub struct NewClient {
     pub client_type: ClientType,
     pub secret_hash: Option<TokenHash>,
     pub redirect_uris: Vec<RedirectUri>,
+    /// Where RP-initiated logout may send the browser back to.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<GrantType>,
     pub allowed_scopes: Vec<Scope>,
     pub first_party: bool,
@@ -44,6 +48,8 @@ pub struct NewClient {
 pub struct ClientUpdate {
     pub name: String,
     pub redirect_uris: Vec<RedirectUri>,
+    /// Where RP-initiated logout may send the browser back to.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<GrantType>,
     pub allowed_scopes: Vec<Scope>,
     pub first_party: bool,
@@ -58,6 +64,7 @@ impl Client {
         ClientUpdate {
             name: self.name.clone(),
             redirect_uris: self.redirect_uris.clone(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
             grant_types: self.grant_types.clone(),
             allowed_scopes: self.allowed_scopes.clone(),
             first_party: self.first_party,
@@ -75,6 +82,7 @@ struct ClientRow {
     client_type: String,
     secret_hash: Option<Vec<u8>>,
     redirect_uris: String,
+    post_logout_redirect_uris: String,
     grant_types: String,
     allowed_scopes: String,
     first_party: bool,
@@ -93,6 +101,7 @@ impl TryFrom<ClientRow> for Client {
             access_token_format: AccessTokenFormat::parse(&r.access_token_format)
                 .ok_or_else(|| StoreError::Corrupt("access_token_format".into()))?,
             redirect_uris: json_list("redirect_uris", &r.redirect_uris)?,
+            post_logout_redirect_uris: json_list("post_logout_redirect_uris", &r.post_logout_redirect_uris)?,
             grant_types: json_list("grant_types", &r.grant_types)?,
             allowed_scopes: json_list("allowed_scopes", &r.allowed_scopes)?,
             client_id: r.client_id,
@@ -124,6 +133,7 @@ impl Store {
             .bind(c.refresh_token_ttl)
             .bind(now)
             .bind(now)
+            .bind(to_json_list(&c.post_logout_redirect_uris))
             .execute(p)
             .await
             .map(|r| r.rows_affected()))
@@ -154,6 +164,7 @@ impl Store {
             .bind(u.access_token_ttl)
             .bind(u.refresh_token_ttl)
             .bind(now)
+            .bind(to_json_list(&u.post_logout_redirect_uris))
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;

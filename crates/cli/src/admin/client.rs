@@ -18,6 +18,7 @@ fn to_json(c: &Client) -> serde_json::Value {
         "name": c.name,
         "client_type": c.client_type.as_str(),
         "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "grant_types": c.grant_types,
         "scopes": c.allowed_scopes,
         "first_party": c.first_party,
@@ -101,6 +102,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             name,
             public,
             redirect_uris,
+            post_logout_redirect_uris,
             grant_types,
             scopes,
             first_party,
@@ -133,6 +135,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                 client_type,
                 secret_hash: secret.as_ref().map(BearerSecret::hash),
                 redirect_uris,
+                post_logout_redirect_uris: parse_redirects(&post_logout_redirect_uris)?,
                 grant_types,
                 allowed_scopes: parse_scopes(&scopes)?,
                 first_party,
@@ -186,6 +189,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             client_id,
             name,
             redirect_uris,
+            post_logout_redirect_uris,
             grant_types,
             scopes,
             first_party,
@@ -200,6 +204,9 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             }
             if !redirect_uris.is_empty() {
                 u.redirect_uris = parse_redirects(&redirect_uris)?;
+            }
+            if !post_logout_redirect_uris.is_empty() {
+                u.post_logout_redirect_uris = parse_redirects(&post_logout_redirect_uris)?;
             }
             if !grant_types.is_empty() {
                 u.grant_types = parse_grants(&grant_types)?;

@@ -23,6 +23,7 @@ pub fn provider_metadata(issuer: &str) -> ProviderMetadata {
         jwks_uri: format!("{issuer}{JWKS_PATH}"),
         userinfo_endpoint: Some(format!("{issuer}{}", super::USERINFO_PATH)),
         device_authorization_endpoint: None,
+        end_session_endpoint: Some(format!("{issuer}{}", super::END_SESSION_PATH)),
         introspection_endpoint: Some(format!("{issuer}{}", super::INTROSPECTION_PATH)),
         revocation_endpoint: Some(format!("{issuer}{}", super::REVOCATION_PATH)),
         scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),

@@ -49,7 +49,7 @@ pub fn is_handle(s: &str) -> bool {
     s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+pub fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
     if let Some(c) = cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -208,28 +208,6 @@ fn login_event<'a>(meta: &'a ClientMeta, email: &str, outcome: &'a str, target: 
         outcome,
         details: Some(serde_json::json!({ "email": email.trim() })),
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn logout(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<CsrfForm>, FormRejection>,
-) -> Response {
-    let csrf = form.map(|f| f.0.csrf).unwrap_or_default();
-    if !same_origin(&state, &headers) || !session::csrf_ok(&state, &headers, &csrf) {
-        return message(StatusCode::FORBIDDEN, "Request refused", "This form has expired. Open the page again.");
-    }
-    if let Some((hash, _)) = session::current(&state, &headers).await {
-        let _ = state.store.delete_session(&hash).await;
-    }
-    let cleared = session::set_cookie(&state, &session::cookie_name(&state, SESSION_COOKIE), "", Some(0));
-    with_cookie(message(StatusCode::OK, "Signed out", "You are signed out."), Some(cleared))
 }
 
 pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -6,6 +6,7 @@ pub mod code_grant;
 pub mod discovery;
 pub mod introspection;
 pub mod login;
+pub mod logout;
 pub mod oauth_form;
 pub mod ops;
 pub mod pages;
@@ -29,6 +30,7 @@ use tower_http::timeout::TimeoutLayer;
 pub const AUTHORIZATION_PATH: &str = "/oauth/authorize";
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const USERINFO_PATH: &str = "/userinfo";
+pub const END_SESSION_PATH: &str = "/logout";
 pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
 pub const REVOCATION_PATH: &str = "/oauth/revoke";
 
@@ -45,7 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route(discovery::JWKS_PATH, get(discovery::jwks))
         .route("/setup", get(setup::form).post(setup::submit))
         .route("/login", get(login::form).post(login::submit))
-        .route("/logout", post(login::logout))
+        .route(END_SESSION_PATH, get(logout::start).post(logout::confirm))
         .route("/account", get(login::account))
         .route(AUTHORIZATION_PATH, get(authorize::authorize))
         .route("/oauth/authorize/continue", get(authorize::resume))

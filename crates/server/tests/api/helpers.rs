@@ -135,6 +135,9 @@ pub async fn register(
         client_type,
         secret_hash: secret.as_ref().map(|s| s.hash()),
         redirect_uris: vec![postern_core::client::RedirectUri::parse("https://app.example.org/cb").unwrap()],
+        post_logout_redirect_uris: vec![
+            postern_core::client::RedirectUri::parse("https://app.example.org/bye").unwrap(),
+        ],
         grant_types: grants.to_vec(),
         allowed_scopes: postern_core::oauth::parse_scope_param(scopes).unwrap(),
         first_party: false,

@@ -95,6 +95,7 @@ both!(signing_keys_and_client_secrets_are_not_stored_in_clear, |kind| async move
         client_type: postern_core::client::ClientType::Confidential,
         secret_hash: Some(secret.hash()),
         redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
         grant_types: vec![postern_core::client::GrantType::ClientCredentials],
         allowed_scopes: vec![],
         first_party: false,

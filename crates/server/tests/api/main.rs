@@ -11,6 +11,7 @@ mod discovery;
 mod interop;
 mod keys;
 mod login;
+mod logout;
 mod ops;
 mod pages;
 mod refresh;

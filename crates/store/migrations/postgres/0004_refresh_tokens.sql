@@ -29,3 +29,6 @@ CREATE TABLE refresh_tokens (
     access_expires_at BIGINT
 );
 CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+
+-- RP-initiated logout: where a client may send the browser after signing out.
+ALTER TABLE oauth_clients ADD COLUMN post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]';
