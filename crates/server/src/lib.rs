@@ -7,6 +7,7 @@
 //! in-flight requests within a grace period and stops the background tasks.
 
 pub mod bootstrap;
+pub mod client_cache;
 pub mod config;
 pub mod error;
 pub mod kek;
@@ -14,6 +15,7 @@ pub mod keyring;
 pub mod maintenance;
 pub mod metrics;
 pub mod passwords;
+pub mod revocations;
 pub mod routes;
 pub mod session;
 pub mod startup;

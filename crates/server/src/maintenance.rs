@@ -50,3 +50,23 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         }
     }
 }
+
+/// Reads revocations made on other nodes every `tokens.revocation_sync_secs` until `stop`.
+pub async fn sync_revocations(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(state.config.tokens.revocation_sync_secs.max(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(e) = state.revoked.sync(&state.store, state.now()).await {
+                    tracing::warn!(error = %e, "could not read token revocations");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+}

@@ -1,11 +1,13 @@
 //! Building and running the application (see the crate docs).
 
 use crate::bootstrap::{self, FirstAdmin};
+use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::kek::{self, KekSource};
 use crate::keyring::{self, KeyRing};
 use crate::metrics::Metrics;
 use crate::passwords::PasswordPool;
+use crate::revocations::DenyList;
 use crate::routes;
 use crate::state::AppState;
 use crate::throttle::SignInThrottle;
@@ -118,6 +120,7 @@ impl Application {
         }
         let first_admin = bootstrap::first_admin(&store, &config, &issuer, clock.now()).await?;
 
+        let revoked = DenyList::load(&store, clock.now()).await?;
         let metadata = routes::discovery::provider_metadata(&issuer);
         let discovery_json = serde_json::to_string(&metadata).map_err(|e| StartError::Config(e.to_string()))?;
         let state = AppState {
@@ -129,6 +132,8 @@ impl Application {
             discovery_json: discovery_json.into(),
             passwords: Arc::new(PasswordPool::new(config.password, config.sessions.sign_in_queue_per_core).await),
             throttle: Arc::new(SignInThrottle::default()),
+            clients: Arc::new(ClientCache::new(config.clients.cache_secs)),
+            revoked: Arc::new(revoked),
             config: Arc::new(config),
         };
         Ok(Self { listener, state, first_admin, kek_source, applied_migrations: report.applied })
@@ -195,6 +200,7 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
 
         let maintenance = tokio::spawn(crate::maintenance::run(state.clone(), stop_rx.clone()));
+        let revocations = tokio::spawn(crate::maintenance::sync_revocations(state.clone(), stop_rx.clone()));
 
         let store = state.store.clone();
         let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -221,6 +227,7 @@ impl Application {
         };
         let _ = stop_tx.send(true);
         let _ = maintenance.await;
+        let _ = revocations.await;
         store.close().await;
         tracing::info!("stopped");
         result

@@ -1,9 +1,11 @@
 //! What every handler can reach. Cheap to clone: everything is behind an `Arc` or is a pool.
 
+use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
 use crate::passwords::PasswordPool;
+use crate::revocations::DenyList;
 use crate::throttle::SignInThrottle;
 use postern_core::system::Clock;
 use postern_store::Store;
@@ -21,6 +23,8 @@ pub struct AppState {
     /// The discovery document, serialized once at start.
     pub discovery_json: Arc<str>,
     pub passwords: Arc<PasswordPool>,
+    pub clients: Arc<ClientCache>,
+    pub revoked: Arc<DenyList>,
     pub throttle: Arc<SignInThrottle>,
 }
 

@@ -116,7 +116,7 @@ pub async fn inspect_access_token(
         let Some(claims) = verify_jwt(state, token) else {
             return Ok(None);
         };
-        if !claims.is_current(now) || state.store.is_jwt_revoked(&claims.jti).await? {
+        if !claims.is_current(now) || state.revoked.is_revoked(&claims.jti) {
             return Ok(None);
         }
         return Ok(Some(ActiveToken {
@@ -157,7 +157,7 @@ pub async fn revoke_token(state: &AppState, token: &str, client_id: &str) -> Res
         if claims.client_id != client_id || claims.exp <= state.now() {
             return Ok(false);
         }
-        state.store.revoke_jwt(&claims.jti, claims.exp).await?;
+        revoke_jwt(state, &claims.jti, claims.exp).await?;
         return Ok(true);
     }
     let hash = TokenHash::of(token);
@@ -165,7 +165,7 @@ pub async fn revoke_token(state: &AppState, token: &str, client_id: &str) -> Res
         if refresh.client_id != client_id {
             return Ok(false);
         }
-        state.store.revoke_grant(&refresh.grant_id, state.now()).await?;
+        revoke_grant(state, &refresh.grant_id).await?;
         return Ok(true);
     }
     state.store.revoke_access_token(&hash, client_id).await
@@ -247,4 +247,20 @@ pub fn id_token(state: &AppState, t: &IdTokenFor<'_>) -> Result<String, OAuthErr
     let keys = state.keys.keys();
     let key = keys.active.get(&ID_TOKEN_ALG).ok_or_else(|| server_error("no active RS256 key"))?;
     jwt::sign(&claims, &key.key, &key.kid, "JWT").map_err(server_error)
+}
+
+/// Puts a JWT on the deny-list: in the database (for other nodes and restarts) and in this
+/// node's memory at once.
+pub async fn revoke_jwt(state: &AppState, jti: &str, exp: i64) -> Result<(), postern_store::StoreError> {
+    state.store.revoke_jwt(jti, exp, state.now()).await?;
+    state.revoked.add(jti.to_owned(), exp);
+    Ok(())
+}
+
+/// Revokes a refresh-token family and every access token issued in it.
+pub async fn revoke_grant(state: &AppState, grant_id: &str) -> Result<(), postern_store::StoreError> {
+    for (jti, exp) in state.store.revoke_grant(grant_id, state.now()).await? {
+        state.revoked.add(jti, exp);
+    }
+    Ok(())
 }

@@ -64,7 +64,7 @@ pub use keys::StoredKey;
 pub use migrate::MigrationReport;
 pub use refresh::{NewFamily, NewRefresh, RefreshRecord};
 pub use sessions::{NewSession, Session};
-pub use tokens::{AccessTokenRecord, NewAccessToken};
+pub use tokens::{AccessTokenRecord, NewAccessToken, RevokedJwt};
 pub use users::{NewUser, User};
 
 #[derive(Debug, thiserror::Error)]

@@ -112,21 +112,25 @@ impl Store {
     }
 
     /// Revokes a whole family: the grant, and every access token issued in it that may still
-    /// be valid (JWTs onto the deny-list, opaque tokens deleted). One transaction.
-    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<()> {
-        in_tx!(self, tx => {
+    /// be valid (JWTs onto the deny-list, opaque tokens deleted). One transaction. Returns the
+    /// JWT ids put on the deny-list, with their expiry.
+    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<Vec<(String, i64)>> {
+        let revoked = in_tx!(self, tx => {
+            let mut revoked = Vec::new();
             sqlx::query(sql::GRANT_REVOKE).bind(grant_id).bind(now).execute(&mut *tx).await?;
             let issued: Vec<Issued> = sqlx::query_as(sql::GRANT_ACCESS_TOKENS).bind(grant_id).bind(now).fetch_all(&mut *tx).await?;
             for i in issued {
                 if let (Some(jti), Some(exp)) = (&i.access_jti, i.access_expires_at) {
-                    sqlx::query(sql::JWT_REVOKE).bind(jti).bind(exp).execute(&mut *tx).await?;
+                    sqlx::query(sql::JWT_REVOKE).bind(jti).bind(exp).bind(now).execute(&mut *tx).await?;
+                    revoked.push((jti.clone(), exp));
                 }
                 if let Some(hash) = &i.access_token_hash {
                     sqlx::query(sql::ACCESS_TOKEN_DELETE).bind(hash).execute(&mut *tx).await?;
                 }
             }
+            revoked
         });
-        Ok(())
+        Ok(revoked)
     }
 
     /// Forgets successor pairs of tokens rotated before `before` (the end of their grace window).

@@ -56,8 +56,9 @@ statements! {
     ACCESS_TOKEN_BY_HASH = "SELECT client_id, user_id, subject, scope, audience, auth_time, issued_at, expires_at FROM access_tokens WHERE token_hash = $1 AND expires_at > $2";
     ACCESS_TOKEN_DELETE = "DELETE FROM access_tokens WHERE token_hash = $1";
     ACCESS_TOKEN_REVOKE = "DELETE FROM access_tokens WHERE token_hash = $1 AND client_id = $2";
-    JWT_REVOKE = "INSERT INTO revoked_jwts (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING";
+    JWT_REVOKE = "INSERT INTO revoked_jwts (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING";
     JWT_IS_REVOKED = "SELECT COUNT(*) FROM revoked_jwts WHERE jti = $1";
+    JWT_REVOKED_SINCE = "SELECT jti, expires_at, revoked_at FROM revoked_jwts WHERE revoked_at >= $1 AND expires_at > $2";
 
     // --- sign-in sessions
     SESSION_INSERT = "INSERT INTO sessions (id_hash, user_id, auth_time, amr, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";

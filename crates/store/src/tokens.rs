@@ -53,13 +53,29 @@ impl Store {
     }
 
     /// Puts a JWT's `jti` on the deny-list until `expires_at` (its `exp`).
-    pub async fn revoke_jwt(&self, jti: &str, expires_at: i64) -> Result<()> {
-        on_db!(self, p => sqlx::query(sql::JWT_REVOKE).bind(jti).bind(expires_at).execute(p).await.map(|r| r.rows_affected()))?;
+    pub async fn revoke_jwt(&self, jti: &str, expires_at: i64, now: i64) -> Result<()> {
+        on_db!(self, p => sqlx::query(sql::JWT_REVOKE).bind(jti).bind(expires_at).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     pub async fn is_jwt_revoked(&self, jti: &str) -> Result<bool> {
         let n: i64 = on_db!(self, p => sqlx::query_scalar(sql::JWT_IS_REVOKED).bind(jti).fetch_one(p).await)?;
         Ok(n > 0)
+    }
+}
+
+/// A deny-list entry.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RevokedJwt {
+    pub jti: String,
+    pub expires_at: i64,
+    pub revoked_at: i64,
+}
+
+impl Store {
+    /// Deny-list entries revoked at or after `since` that have not expired at `now`, for the
+    /// in-memory copy each node keeps.
+    pub async fn revoked_jwts_since(&self, since: i64, now: i64) -> Result<Vec<RevokedJwt>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::JWT_REVOKED_SINCE).bind(since).bind(now).fetch_all(p).await)?)
     }
 }

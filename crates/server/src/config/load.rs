@@ -201,6 +201,7 @@ fn check(c: &Config) -> Result<(), ConfigError> {
     }
     for (key, v) in [
         ("maintenance.interval_secs", c.maintenance.interval_secs),
+        ("tokens.revocation_sync_secs", c.tokens.revocation_sync_secs),
         ("server.request_timeout_secs", c.server.request_timeout_secs),
     ] {
         if v == 0 {

@@ -97,6 +97,7 @@ pub struct Config {
     pub password: Argon2Params,
     pub admin: AdminConfig,
     pub sessions: SessionConfig,
+    pub clients: ClientsConfig,
     pub maintenance: MaintenanceConfig,
 }
 
@@ -114,6 +115,7 @@ impl Default for Config {
             password: Argon2Params::default(),
             admin: AdminConfig::default(),
             sessions: SessionConfig::default(),
+            clients: ClientsConfig::default(),
             maintenance: MaintenanceConfig::default(),
         }
     }
@@ -189,6 +191,8 @@ pub struct TokenConfig {
     /// A rotated refresh token presented again within this window gets the same successor
     /// (two processes refreshing at once); after it, reuse revokes the whole family.
     pub refresh_reuse_grace_secs: i64,
+    /// How often each node reads revocations of JWT access tokens made elsewhere.
+    pub revocation_sync_secs: u64,
 }
 
 impl Default for TokenConfig {
@@ -199,6 +203,7 @@ impl Default for TokenConfig {
             refresh_token_ttl_secs: 30 * 24 * 3600,
             refresh_absolute_secs: 90 * 24 * 3600,
             refresh_reuse_grace_secs: 30,
+            revocation_sync_secs: 2,
         }
     }
 }
@@ -218,6 +223,21 @@ pub struct AdminConfig {
     pub email: Option<String>,
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
+}
+
+/// OAuth clients.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientsConfig {
+    /// How long an authenticated client is kept in memory; changes made elsewhere (rotated
+    /// secret, deleted client) take effect within this time. 0 turns the cache off.
+    pub cache_secs: i64,
+}
+
+impl Default for ClientsConfig {
+    fn default() -> Self {
+        Self { cache_secs: 5 }
+    }
 }
 
 /// Browser sessions and sign-in.

@@ -8,6 +8,7 @@ use postern_core::client_auth;
 use postern_core::oauth::OAuthError;
 use postern_core::secret::TokenHash;
 use postern_store::Client;
+use std::sync::Arc;
 
 /// Compared against when the client is unknown, so that the time taken does not say whether a
 /// client id exists.
@@ -15,13 +16,13 @@ const DUMMY_HASH: [u8; 32] = [0u8; 32];
 
 /// The authenticated client of this request. Unknown clients, wrong secrets, secrets from public
 /// clients and missing secrets from confidential clients all get the same `invalid_client`.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Result<Client, OAuthError> {
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Result<Arc<Client>, OAuthError> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().map_err(|_| OAuthError::InvalidClient { basic: true }))
         .transpose()?;
     let presented = client_auth::presented(authorization, form.one("client_id")?, form.one("client_secret")?)?;
-    let client = state.store.client_by_id(presented.client_id()).await.map_err(|e| {
+    let client = state.clients.get(&state.store, presented.client_id(), state.now()).await.map_err(|e| {
         tracing::error!(error = %e, "client lookup failed");
         OAuthError::ServerError
     })?;
@@ -41,7 +42,7 @@ pub async fn authenticate_confidential(
     state: &AppState,
     headers: &HeaderMap,
     form: &OAuthForm,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let client = authenticate(state, headers, form).await?;
     if client.client_type != ClientType::Confidential {
         let basic = headers.contains_key(header::AUTHORIZATION);

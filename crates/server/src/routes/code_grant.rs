@@ -66,13 +66,13 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         CodeOutcome::Replayed(issued) => {
             tracing::warn!(client = %client.client_id, "authorization code replayed; revoking what it issued");
             if let (Some(jti), Some(exp)) = (&issued.access_jti, issued.access_expires_at) {
-                state.store.revoke_jwt(jti, exp).await.map_err(server_error)?;
+                tokens::revoke_jwt(state, jti, exp).await.map_err(server_error)?;
             }
             if let Some(hash) = issued.access_token_hash.as_deref().and_then(|h| <[u8; 32]>::try_from(h).ok()) {
                 state.store.delete_access_token(&TokenHash(hash)).await.map_err(server_error)?;
             }
             if let Some(grant_id) = &issued.grant_id {
-                state.store.revoke_grant(grant_id, now).await.map_err(server_error)?;
+                tokens::revoke_grant(state, grant_id).await.map_err(server_error)?;
             }
             return Err(OAuthError::InvalidGrant("the authorization code was already used".into()));
         }

@@ -57,7 +57,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
     let access_scope = if requested.is_empty() { record.scope.clone() } else { scope_string(&requested) };
     let user = state.store.user_by_id(&record.user_id).await.map_err(server_error)?.filter(|u| !u.disabled);
     let Some(user) = user else {
-        state.store.revoke_grant(&record.grant_id, now).await.map_err(server_error)?;
+        tokens::revoke_grant(state, &record.grant_id).await.map_err(server_error)?;
         return Err(invalid());
     };
 
@@ -156,6 +156,6 @@ async fn retry_or_reuse(
         return serde_json::from_slice(&plain).map_err(server_error);
     }
     tracing::warn!(grant = %record.grant_id, client = %record.client_id, "rotated refresh token reused; revoking the family");
-    state.store.revoke_grant(&record.grant_id, now).await.map_err(server_error)?;
+    tokens::revoke_grant(state, &record.grant_id).await.map_err(server_error)?;
     Err(OAuthError::InvalidGrant("the refresh token was already used; the session is revoked".into()))
 }

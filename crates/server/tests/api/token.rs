@@ -287,3 +287,55 @@ async fn an_independent_oauth2_client_gets_and_uses_a_token() {
     assert!(info.active());
     assert_eq!(info.client_id().map(|c| c.to_string()), Some(id));
 }
+
+#[tokio::test]
+async fn a_rotated_secret_takes_effect_within_the_client_cache_time() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    let (id, old) = service(&app, AccessTokenFormat::Jwt).await;
+    let body = "grant_type=client_credentials";
+    assert_eq!(post(&app, "/oauth/token", body, Some((&id, &old))).await.status(), 200);
+    let new = postern_core::secret::BearerSecret::generate(&mut postern_core::system::os_rng());
+    app.state.store.set_client_secret(&id, &new.hash(), NOW).await.unwrap();
+    assert_eq!(
+        post(&app, "/oauth/token", body, Some((&id, &old))).await.status(),
+        200,
+        "cached for clients.cache_secs"
+    );
+    app.clock.advance(app.state.config.clients.cache_secs);
+    assert_eq!(post(&app, "/oauth/token", body, Some((&id, &old))).await.status(), 401);
+    assert_eq!(post(&app, "/oauth/token", body, Some((&id, new.expose()))).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_revocation_on_one_node_reaches_the_others() {
+    let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else { return };
+    // Nodes of one deployment share the issuer.
+    let mut config = test_config(&db);
+    config.issuer = Some("http://127.0.0.1:9".into());
+    let a = start(config.clone()).await.unwrap();
+    let b = start(config).await.unwrap();
+    let (id, secret) = service(&a, AccessTokenFormat::Jwt).await;
+    let issued: Value =
+        post(&a, "/oauth/token", "grant_type=client_credentials", Some((&id, &secret))).await.json().await.unwrap();
+    let token = issued["access_token"].as_str().unwrap();
+    let introspect = |app: &TestApp, token: &str| {
+        let body = format!("token={token}");
+        let (id, secret) = (id.clone(), secret.clone());
+        let req = app
+            .http
+            .post(app.url("/oauth/introspect"))
+            .header("content-type", FORM)
+            .basic_auth(id, Some(secret))
+            .body(body);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap()["active"].as_bool().unwrap() }
+    };
+    assert!(introspect(&b, token).await);
+    assert_eq!(post(&a, "/oauth/revoke", &format!("token={token}"), Some((&id, &secret))).await.status(), 200);
+    assert!(!introspect(&a, token).await, "at once on the node that revoked it");
+    assert!(introspect(&b, token).await, "the other node has not synchronised yet");
+    b.state.revoked.sync(&b.state.store, NOW).await.unwrap();
+    assert!(!introspect(&b, token).await, "after its next synchronisation");
+    // Entries leave the deny-list when the token would have expired.
+    b.state.revoked.sync(&b.state.store, NOW + 900).await.unwrap();
+    assert!(b.state.revoked.is_empty());
+}

@@ -16,6 +16,8 @@ CREATE INDEX access_tokens_expires ON access_tokens (expires_at);
 
 CREATE TABLE revoked_jwts (
     jti TEXT PRIMARY KEY,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER NOT NULL
 );
+CREATE INDEX revoked_jwts_revoked ON revoked_jwts (revoked_at);
 CREATE INDEX revoked_jwts_expires ON revoked_jwts (expires_at);
