@@ -49,7 +49,7 @@ both!(rotation_publishes_old_and_new_until_old_tokens_expire, |kind| async move 
 });
 
 /// Everything the database holds, as bytes: the SQLite files, or PostgreSQL rows as text.
-async fn database_bytes(store: &Store, url: &str, dir: &std::path::Path) -> Vec<u8> {
+pub async fn database_bytes(store: &Store, url: &str, dir: &std::path::Path) -> Vec<u8> {
     if url.starts_with("sqlite") {
         let mut all = Vec::new();
         for name in ["postern.db", "postern.db-wal"] {
@@ -64,7 +64,19 @@ async fn database_bytes(store: &Store, url: &str, dir: &std::path::Path) -> Vec<
         let _ = store;
         let mut c = sqlx::PgConnection::connect(url).await.unwrap();
         let mut all = Vec::new();
-        for table in ["signing_keys", "oauth_clients", "instance", "users", "setup_tokens"] {
+        for table in [
+            "signing_keys",
+            "oauth_clients",
+            "instance",
+            "users",
+            "setup_tokens",
+            "sessions",
+            "authorization_requests",
+            "authorization_codes",
+            "access_tokens",
+            "grants",
+            "refresh_tokens",
+        ] {
             let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT CAST(t.* AS TEXT) FROM {table} t"))
                 .fetch_all(&mut c)
                 .await
@@ -77,11 +89,11 @@ async fn database_bytes(store: &Store, url: &str, dir: &std::path::Path) -> Vec<
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -16,5 +16,6 @@ mod ops;
 mod pages;
 mod refresh;
 mod robustness;
+mod secrets;
 mod setup;
 mod token;

@@ -1,0 +1,66 @@
+//! No bearer secret is stored in clear: after a full sign-in, code exchange and refresh, none of
+//! the codes, tokens or session tokens appear in the database's bytes.
+
+use crate::authorize::{VERIFIER, exchange, get_code, urlencode};
+use crate::helpers::*;
+use crate::keys::{contains, database_bytes, hex};
+use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
+use serde_json::Value;
+
+both!(no_bearer_secret_is_stored_in_clear, |kind| async move {
+    let Some((app, db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let (id, secret) = register(
+        &app,
+        ClientType::Confidential,
+        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        "openid offline_access",
+        AccessTokenFormat::Opaque,
+    )
+    .await;
+    let rp = crate::authorize::Rp { id, secret: secret.clone(), redirect: "https://app.example.org/cb".into() };
+    let challenge = postern_core::pkce::s256(VERIFIER);
+    let url = format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20offline_access&code_challenge={challenge}&code_challenge_method=S256",
+        rp.id,
+        urlencode(&rp.redirect)
+    );
+    let mut v = Visitor::new(&app);
+    // A pending request handle, kept before sign-in.
+    let first = v.get(&url).await;
+    let handle = first.headers()["location"].to_str().unwrap().split("request=").nth(1).unwrap().to_owned();
+    let params = get_code(&mut v, &url, "ann@example.org", "correct horse").await;
+    let code = params["code"].clone();
+    let session = v.cookies["postern_session"].clone();
+    let tokens: Value = exchange(&app, &rp, &code, VERIFIER).await.json().await.unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+        ("client_id", rp.id.as_str()),
+        ("client_secret", secret.as_deref().unwrap()),
+    ];
+    let rotated: Value = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    let successor = rotated["refresh_token"].as_str().unwrap().to_owned();
+    let successor_access = rotated["access_token"].as_str().unwrap().to_owned();
+
+    let bytes = database_bytes(&app.state.store, &db.url, db.dir.path()).await;
+    assert!(!contains(&bytes, handle.as_bytes()), "request handle stored in clear");
+    for (what, value) in [
+        ("authorization code", code.as_str()),
+        ("session token", session.as_str()),
+        ("opaque access token", access.as_str()),
+        ("refresh token", refresh.as_str()),
+        ("rotated refresh token", successor.as_str()),
+        ("rotated access token", successor_access.as_str()),
+        ("client secret", secret.as_deref().unwrap()),
+    ] {
+        assert!(!contains(&bytes, value.as_bytes()), "{what} stored in clear");
+        assert!(!contains(&bytes, hex(value.as_bytes()).as_bytes()), "{what} stored in clear (hex)");
+        // What is stored is its SHA-256 (raw in SQLite's file, hex in PostgreSQL's text form).
+        let hash = postern_core::secret::TokenHash::of(value);
+        let stored = contains(&bytes, hash.as_bytes()) || contains(&bytes, hex(hash.as_bytes()).as_bytes());
+        assert!(stored, "{what}: its hash is what is stored");
+    }
+});
