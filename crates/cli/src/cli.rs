@@ -145,6 +145,15 @@ pub enum ClientCommand {
         /// A first-party client: users are not asked for consent.
         #[arg(long)]
         first_party: bool,
+        /// Refuse authorization requests without `state`.
+        #[arg(long)]
+        require_state: bool,
+        /// The algorithm of this client's ID tokens.
+        #[arg(long, value_enum, default_value = "RS256")]
+        id_token_alg: IdTokenAlgArg,
+        /// Issue refresh tokens to OpenID requests even without the offline_access scope.
+        #[arg(long)]
+        always_refresh_token: bool,
         #[arg(long, value_enum, default_value = "jwt")]
         access_token_format: TokenFormatArg,
         /// Access-token lifetime in seconds (default: tokens.access_token_ttl_secs).
@@ -174,6 +183,12 @@ pub enum ClientCommand {
         scopes: Vec<String>,
         #[arg(long, value_name = "true|false")]
         first_party: Option<bool>,
+        #[arg(long, value_name = "true|false")]
+        require_state: Option<bool>,
+        #[arg(long, value_enum)]
+        id_token_alg: Option<IdTokenAlgArg>,
+        #[arg(long, value_name = "true|false")]
+        always_refresh_token: Option<bool>,
         #[arg(long, value_enum)]
         access_token_format: Option<TokenFormatArg>,
         #[arg(long)]
@@ -185,6 +200,14 @@ pub enum ClientCommand {
     Delete { client_id: String },
     /// Replace a confidential client's secret; the new one is printed once.
     RotateSecret { client_id: String },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdTokenAlgArg {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "EdDSA")]
+    EdDsa,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

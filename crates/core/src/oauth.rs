@@ -115,10 +115,10 @@ pub fn grant_scopes(requested: &[Scope], allowed: &[Scope]) -> Result<Vec<Scope>
 
 /// Whether a grant with `scope` gets a refresh token: the client must be allowed the
 /// `refresh_token` grant, and an OpenID request (with `openid`) must also ask for
-/// `offline_access` (OIDC Core §11).
-pub fn issues_refresh_token(scope: &str, client_allows_refresh: bool) -> bool {
+/// `offline_access` (OIDC Core §11) unless the client is set to always get one.
+pub fn issues_refresh_token(scope: &str, client_allows_refresh: bool, always: bool) -> bool {
     let has = |s: &str| scope.split(' ').any(|x| x == s);
-    client_allows_refresh && (!has("openid") || has("offline_access"))
+    client_allows_refresh && (always || !has("openid") || has("offline_access"))
 }
 
 /// Whether `narrower` (space-separated) asks for nothing beyond `granted`.
@@ -151,10 +151,11 @@ mod tests {
 
     #[test]
     fn refresh_tokens_for_openid_need_offline_access() {
-        assert!(issues_refresh_token("read", true));
-        assert!(!issues_refresh_token("read", false));
-        assert!(!issues_refresh_token("openid email", true));
-        assert!(issues_refresh_token("openid offline_access", true));
+        assert!(issues_refresh_token("read", true, false));
+        assert!(!issues_refresh_token("read", false, true));
+        assert!(!issues_refresh_token("openid email", true, false));
+        assert!(issues_refresh_token("openid email", true, true), "a client set to always get one");
+        assert!(issues_refresh_token("openid offline_access", true, false));
         assert!(scope_within(&scopes("read"), "read write"));
         assert!(!scope_within(&scopes("read admin"), "read write"));
     }

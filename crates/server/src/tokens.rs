@@ -210,12 +210,11 @@ pub fn sign_access_jwt(state: &AppState, claims: &AccessClaims) -> Result<String
     jwt::sign(claims, &key.key, &key.kid, ACCESS_TOKEN_TYP).map_err(server_error)
 }
 
-/// ID tokens are signed RS256, OpenID Connect's default.
-pub const ID_TOKEN_ALG: Algorithm = Algorithm::RS256;
-
 /// What an ID token says about its user.
 pub struct IdTokenFor<'a> {
     pub client_id: &'a str,
+    /// The client's ID-token algorithm (RS256 unless the client chose EdDSA).
+    pub alg: Algorithm,
     pub user: &'a postern_store::User,
     pub scope: &'a str,
     pub nonce: Option<&'a str>,
@@ -245,7 +244,7 @@ pub fn id_token(state: &AppState, t: &IdTokenFor<'_>) -> Result<String, OAuthErr
         name: if has("profile") { t.user.display_name.clone() } else { None },
     };
     let keys = state.keys.keys();
-    let key = keys.active.get(&ID_TOKEN_ALG).ok_or_else(|| server_error("no active RS256 key"))?;
+    let key = keys.active.get(&t.alg).ok_or_else(|| server_error("no active key for the ID-token algorithm"))?;
     jwt::sign(&claims, &key.key, &key.kid, "JWT").map_err(server_error)
 }
 

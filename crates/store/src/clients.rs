@@ -4,6 +4,24 @@ use crate::{Result, Store, StoreError, json_list, sql, to_json_list};
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType, RedirectUri};
 use postern_core::scope::Scope;
 use postern_core::secret::TokenHash;
+use postern_core::signing::Algorithm;
+
+/// Per-client protocol choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientPolicy {
+    /// Authorization requests without `state` are refused.
+    pub require_state: bool,
+    /// The algorithm of this client's ID tokens (RS256 by default, OpenID Connect's default).
+    pub id_token_alg: Algorithm,
+    /// Issue refresh tokens to OpenID requests even without `offline_access`.
+    pub always_refresh: bool,
+}
+
+impl Default for ClientPolicy {
+    fn default() -> Self {
+        Self { require_state: false, id_token_alg: Algorithm::RS256, always_refresh: false }
+    }
+}
 
 /// A registered client. The secret exists only as its SHA-256 hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +33,7 @@ pub struct Client {
     pub redirect_uris: Vec<RedirectUri>,
     /// Where RP-initiated logout may send the browser back to.
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub policy: ClientPolicy,
     pub grant_types: Vec<GrantType>,
     pub allowed_scopes: Vec<Scope>,
     pub first_party: bool,
@@ -35,6 +54,7 @@ pub struct NewClient {
     pub redirect_uris: Vec<RedirectUri>,
     /// Where RP-initiated logout may send the browser back to.
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub policy: ClientPolicy,
     pub grant_types: Vec<GrantType>,
     pub allowed_scopes: Vec<Scope>,
     pub first_party: bool,
@@ -50,6 +70,7 @@ pub struct ClientUpdate {
     pub redirect_uris: Vec<RedirectUri>,
     /// Where RP-initiated logout may send the browser back to.
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub policy: ClientPolicy,
     pub grant_types: Vec<GrantType>,
     pub allowed_scopes: Vec<Scope>,
     pub first_party: bool,
@@ -65,6 +86,7 @@ impl Client {
             name: self.name.clone(),
             redirect_uris: self.redirect_uris.clone(),
             post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            policy: self.policy,
             grant_types: self.grant_types.clone(),
             allowed_scopes: self.allowed_scopes.clone(),
             first_party: self.first_party,
@@ -83,6 +105,9 @@ struct ClientRow {
     secret_hash: Option<Vec<u8>>,
     redirect_uris: String,
     post_logout_redirect_uris: String,
+    require_state: bool,
+    id_token_alg: String,
+    always_refresh: bool,
     grant_types: String,
     allowed_scopes: String,
     first_party: bool,
@@ -102,6 +127,12 @@ impl TryFrom<ClientRow> for Client {
                 .ok_or_else(|| StoreError::Corrupt("access_token_format".into()))?,
             redirect_uris: json_list("redirect_uris", &r.redirect_uris)?,
             post_logout_redirect_uris: json_list("post_logout_redirect_uris", &r.post_logout_redirect_uris)?,
+            policy: ClientPolicy {
+                require_state: r.require_state,
+                id_token_alg: Algorithm::parse(&r.id_token_alg)
+                    .ok_or_else(|| StoreError::Corrupt("id_token_alg".into()))?,
+                always_refresh: r.always_refresh,
+            },
             grant_types: json_list("grant_types", &r.grant_types)?,
             allowed_scopes: json_list("allowed_scopes", &r.allowed_scopes)?,
             client_id: r.client_id,
@@ -134,6 +165,9 @@ impl Store {
             .bind(now)
             .bind(now)
             .bind(to_json_list(&c.post_logout_redirect_uris))
+            .bind(c.policy.require_state)
+            .bind(c.policy.id_token_alg.as_str())
+            .bind(c.policy.always_refresh)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))
@@ -165,6 +199,9 @@ impl Store {
             .bind(u.refresh_token_ttl)
             .bind(now)
             .bind(to_json_list(&u.post_logout_redirect_uris))
+            .bind(u.policy.require_state)
+            .bind(u.policy.id_token_alg.as_str())
+            .bind(u.policy.always_refresh)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;

@@ -59,7 +59,7 @@ pub mod users;
 
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use authorize::{CodeGrant, CodeOutcome, Issued, NewCode, Redemption};
-pub use clients::{Client, ClientUpdate, NewClient};
+pub use clients::{Client, ClientPolicy, ClientUpdate, NewClient};
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;
 pub use refresh::{NewFamily, NewRefresh, RefreshRecord};

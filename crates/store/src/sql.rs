@@ -27,10 +27,10 @@ statements! {
     USER_COUNT_ADMINS = "SELECT COUNT(*) FROM users WHERE is_admin";
 
     // --- OAuth clients
-    CLIENT_BY_ID = "SELECT client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at, post_logout_redirect_uris FROM oauth_clients WHERE client_id = $1";
-    CLIENT_LIST = "SELECT client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at, post_logout_redirect_uris FROM oauth_clients ORDER BY name, client_id";
-    CLIENT_INSERT = "INSERT INTO oauth_clients (client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at, post_logout_redirect_uris) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
-    CLIENT_UPDATE = "UPDATE oauth_clients SET name = $2, redirect_uris = $3, grant_types = $4, allowed_scopes = $5, first_party = $6, access_token_format = $7, access_token_ttl = $8, refresh_token_ttl = $9, updated_at = $10, post_logout_redirect_uris = $11 WHERE client_id = $1";
+    CLIENT_BY_ID = "SELECT client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at, post_logout_redirect_uris, require_state, id_token_alg, always_refresh FROM oauth_clients WHERE client_id = $1";
+    CLIENT_LIST = "SELECT client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at, post_logout_redirect_uris, require_state, id_token_alg, always_refresh FROM oauth_clients ORDER BY name, client_id";
+    CLIENT_INSERT = "INSERT INTO oauth_clients (client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at, post_logout_redirect_uris, require_state, id_token_alg, always_refresh) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+    CLIENT_UPDATE = "UPDATE oauth_clients SET name = $2, redirect_uris = $3, grant_types = $4, allowed_scopes = $5, first_party = $6, access_token_format = $7, access_token_ttl = $8, refresh_token_ttl = $9, updated_at = $10, post_logout_redirect_uris = $11, require_state = $12, id_token_alg = $13, always_refresh = $14 WHERE client_id = $1";
     CLIENT_SET_SECRET = "UPDATE oauth_clients SET secret_hash = $2, updated_at = $3 WHERE client_id = $1 AND client_type = 'confidential'";
     CLIENT_DELETE = "DELETE FROM oauth_clients WHERE client_id = $1";
 

@@ -2,14 +2,15 @@
 
 use super::Ctx;
 use crate::UsageError;
-use crate::cli::{ClientCommand, TokenFormatArg};
+use crate::cli::{ClientCommand, IdTokenAlgArg, TokenFormatArg};
 use crate::output::{emit, table, time};
 use postern_core::client::{
     AccessTokenFormat, ClientType, GrantType, RedirectUri, check_registration, default_grant_types,
 };
 use postern_core::scope::Scope;
 use postern_core::secret::BearerSecret;
-use postern_store::{Client, ClientUpdate, NewClient};
+use postern_core::signing::Algorithm;
+use postern_store::{Client, ClientPolicy, ClientUpdate, NewClient};
 use serde_json::json;
 
 fn to_json(c: &Client) -> serde_json::Value {
@@ -22,6 +23,9 @@ fn to_json(c: &Client) -> serde_json::Value {
         "grant_types": c.grant_types,
         "scopes": c.allowed_scopes,
         "first_party": c.first_party,
+        "require_state": c.policy.require_state,
+        "id_token_alg": c.policy.id_token_alg.as_str(),
+        "always_refresh_token": c.policy.always_refresh,
         "access_token_format": c.access_token_format.as_str(),
         "access_token_ttl": c.access_token_ttl,
         "refresh_token_ttl": c.refresh_token_ttl,
@@ -49,6 +53,13 @@ fn describe(c: &Client) -> String {
         time(c.created_at),
         time(c.updated_at),
     )
+}
+
+fn alg_of(arg: IdTokenAlgArg) -> Algorithm {
+    match arg {
+        IdTokenAlgArg::Rs256 => Algorithm::RS256,
+        IdTokenAlgArg::EdDsa => Algorithm::EdDSA,
+    }
 }
 
 fn format_of(arg: TokenFormatArg) -> AccessTokenFormat {
@@ -106,6 +117,9 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             grant_types,
             scopes,
             first_party,
+            require_state,
+            id_token_alg,
+            always_refresh_token,
             access_token_format,
             access_token_ttl,
             refresh_token_ttl,
@@ -136,6 +150,11 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                 secret_hash: secret.as_ref().map(BearerSecret::hash),
                 redirect_uris,
                 post_logout_redirect_uris: parse_redirects(&post_logout_redirect_uris)?,
+                policy: ClientPolicy {
+                    require_state,
+                    id_token_alg: alg_of(id_token_alg),
+                    always_refresh: always_refresh_token,
+                },
                 grant_types,
                 allowed_scopes: parse_scopes(&scopes)?,
                 first_party,
@@ -193,6 +212,9 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             grant_types,
             scopes,
             first_party,
+            require_state,
+            id_token_alg,
+            always_refresh_token,
             access_token_format,
             access_token_ttl,
             refresh_token_ttl,
@@ -216,6 +238,15 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             }
             if let Some(fp) = first_party {
                 u.first_party = fp;
+            }
+            if let Some(v) = require_state {
+                u.policy.require_state = v;
+            }
+            if let Some(a) = id_token_alg {
+                u.policy.id_token_alg = alg_of(a);
+            }
+            if let Some(v) = always_refresh_token {
+                u.policy.always_refresh = v;
             }
             if let Some(f) = access_token_format {
                 u.access_token_format = format_of(f);

@@ -102,11 +102,28 @@ async fn clients_round_trip(p: &Postern, url: &str) {
             "--first-party",
             "--access-token-format",
             "opaque",
+            "--require-state",
+            "--id-token-alg",
+            "EdDSA",
+            "--always-refresh-token",
+            "--post-logout-redirect-uri",
+            "http://127.0.0.1/signed-out",
             "--json",
         ],
         None,
     );
     assert!(public.get("client_secret").is_none(), "no secret for public clients");
+    assert_eq!(
+        (public["require_state"].as_bool(), public["id_token_alg"].as_str(), public["always_refresh_token"].as_bool()),
+        (Some(true), Some("EdDSA"), Some(true))
+    );
+    assert_eq!(public["post_logout_redirect_uris"], serde_json::json!(["http://127.0.0.1/signed-out"]));
+    let public_id = public["client_id"].as_str().unwrap().to_owned();
+    let toggled = p.json(
+        &["admin", "client", "update", &public_id, "--require-state", "false", "--id-token-alg", "RS256", "--json"],
+        None,
+    );
+    assert_eq!((toggled["require_state"].as_bool(), toggled["id_token_alg"].as_str()), (Some(false), Some("RS256")));
     assert_eq!(
         public["grant_types"],
         serde_json::json!(["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"])

@@ -145,6 +145,9 @@ async fn validate(
 
 fn check(_state: &AppState, q: &OAuthForm, client: &Client, p: &mut Pending) -> Result<(), OAuthError> {
     p.state = q.one("state")?.map(str::to_owned);
+    if client.policy.require_state && p.state.is_none() {
+        return Err(OAuthError::invalid_request("this client must send state"));
+    }
     p.nonce = q.one("nonce")?.map(str::to_owned);
     if q.one("request")?.is_some() || q.one("request_uri")?.is_some() {
         return Err(OAuthError::invalid_request("request objects are not supported"));

@@ -58,7 +58,7 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         access_expires_at: expires_at,
         refresh: family,
     };
-    let refresh_for = |scope: &str| issues_refresh_token(scope, allows_refresh);
+    let refresh_for = |scope: &str| issues_refresh_token(scope, allows_refresh, client.policy.always_refresh);
     let outcome =
         state.store.redeem_code(&TokenHash::of(code), now, &redemption, refresh_for).await.map_err(server_error)?;
     let grant = match outcome {
@@ -107,6 +107,7 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
             state,
             &IdTokenFor {
                 client_id: &client.client_id,
+                alg: client.policy.id_token_alg,
                 user: &user,
                 scope: &grant.scope,
                 nonce: grant.nonce.as_deref(),

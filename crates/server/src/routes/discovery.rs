@@ -50,7 +50,7 @@ pub fn provider_metadata(issuer: &str) -> ProviderMetadata {
             "name",
         ]),
         subject_types_supported: vec!["public".into()],
-        id_token_signing_alg_values_supported: vec![Algorithm::RS256.as_str().into()],
+        id_token_signing_alg_values_supported: vec![Algorithm::RS256.as_str().into(), Algorithm::EdDSA.as_str().into()],
         authorization_response_iss_parameter_supported: Some(true),
     }
 }

@@ -89,6 +89,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
     let id_token = if access_scope.split(' ').any(|s| s == "openid") {
         let ctx = IdTokenFor {
             client_id: &client.client_id,
+            alg: client.policy.id_token_alg,
             user: &user,
             scope: &access_scope,
             nonce: None,

@@ -420,3 +420,46 @@ async fn userinfo_errors_follow_rfc_6750() {
     assert_eq!(r.status(), 403);
     assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
 }
+
+#[tokio::test]
+async fn client_policies_require_state_choose_the_id_token_algorithm_and_always_refresh() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let (id, secret) = register(
+        &app,
+        ClientType::Confidential,
+        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        "openid email",
+        AccessTokenFormat::Jwt,
+    )
+    .await;
+    let mut c = app.state.store.client_by_id(&id).await.unwrap().unwrap().settings();
+    c.first_party = true;
+    c.policy = postern_store::ClientPolicy {
+        require_state: true,
+        id_token_alg: postern_core::signing::Algorithm::EdDSA,
+        always_refresh: true,
+    };
+    app.state.store.update_client(&id, &c, NOW).await.unwrap();
+    let rp = Rp { id, secret, redirect: "https://app.example.org/cb".into() };
+
+    let without_state = authorize_url(&rp, "").replace("&state=st-1", "");
+    let r = app.get(&without_state).await;
+    let (_, params) = location_params(&r);
+    assert_eq!(params["error"], "invalid_request", "state is required for this client");
+
+    let mut v = Visitor::new(&app);
+    let params = get_code(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
+    let tokens: Value = exchange(&app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
+    assert!(tokens["refresh_token"].is_string(), "no offline_access needed for this client");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let set: postern_proto::JwkSet = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let keys: Vec<_> =
+        set.keys.iter().map(|k| (k.kid.clone(), postern_core::signing::PublicKey::from_jwk(k).unwrap())).collect();
+    let (header, claims) = postern_core::jwt::verify::<IdClaims>(id_token, None, |kid| {
+        keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
+    })
+    .unwrap();
+    assert_eq!(header.alg, "EdDSA");
+    assert_eq!(claims.nonce.as_deref(), Some("n-1"));
+}

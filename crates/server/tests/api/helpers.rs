@@ -138,6 +138,7 @@ pub async fn register(
         post_logout_redirect_uris: vec![
             postern_core::client::RedirectUri::parse("https://app.example.org/bye").unwrap(),
         ],
+        policy: Default::default(),
         grant_types: grants.to_vec(),
         allowed_scopes: postern_core::oauth::parse_scope_param(scopes).unwrap(),
         first_party: false,

@@ -108,6 +108,7 @@ both!(signing_keys_and_client_secrets_are_not_stored_in_clear, |kind| async move
         secret_hash: Some(secret.hash()),
         redirect_uris: vec![],
         post_logout_redirect_uris: vec![],
+        policy: Default::default(),
         grant_types: vec![postern_core::client::GrantType::ClientCredentials],
         allowed_scopes: vec![],
         first_party: false,

@@ -32,3 +32,8 @@ CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
 
 -- RP-initiated logout: where a client may send the browser after signing out.
 ALTER TABLE oauth_clients ADD COLUMN post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]';
+
+-- Per-client policy: require state, the ID-token algorithm, refresh tokens without offline_access.
+ALTER TABLE oauth_clients ADD COLUMN require_state BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE oauth_clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT 'RS256';
+ALTER TABLE oauth_clients ADD COLUMN always_refresh BOOLEAN NOT NULL DEFAULT FALSE;

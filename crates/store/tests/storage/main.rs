@@ -65,6 +65,7 @@ fn new_client(id: &str) -> NewClient {
         secret_hash: Some(TokenHash::of("s3cret")),
         redirect_uris: vec![RedirectUri::parse("https://app.example.org/cb").unwrap()],
         post_logout_redirect_uris: vec![],
+        policy: Default::default(),
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         allowed_scopes: vec![Scope::parse("openid").unwrap(), Scope::parse("project:*").unwrap()],
         first_party: false,
