@@ -21,8 +21,8 @@ use tracing::Instrument;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    pub method: String,
-    pub route: String,
+    pub method: &'static str,
+    pub route: &'static str,
     pub status: u16,
 }
 
@@ -96,11 +96,43 @@ impl RequestIds {
 
 /// The route a request matched, carried from the inner layer to the outer one.
 #[derive(Clone)]
-struct RouteLabel(String);
+struct RouteLabel(&'static str);
+
+/// Route templates as `&'static str`, so labelling a request allocates nothing. The set is the
+/// router's templates, so it is small and fixed; it is capped all the same.
+fn intern(route: &str) -> &'static str {
+    static ROUTES: std::sync::OnceLock<std::sync::RwLock<std::collections::HashSet<&'static str>>> =
+        std::sync::OnceLock::new();
+    let set = ROUTES.get_or_init(Default::default);
+    if let Some(found) = set.read().unwrap_or_else(|p| p.into_inner()).get(route) {
+        return found;
+    }
+    let mut set = set.write().unwrap_or_else(|p| p.into_inner());
+    if set.len() >= 1000 {
+        return "other";
+    }
+    let leaked: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    set.insert(leaked);
+    leaked
+}
+
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
 
 /// Inner layer (`route_layer`): tags the response with the matched route template.
 pub async fn tag_route(matched: MatchedPath, req: Request, next: Next) -> Response {
-    let route = RouteLabel(matched.as_str().to_owned());
+    let route = RouteLabel(intern(matched.as_str()));
     let mut response = next.run(req).await;
     response.extensions_mut().insert(route);
     response
@@ -110,11 +142,11 @@ pub async fn tag_route(matched: MatchedPath, req: Request, next: Next) -> Respon
 pub async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let id = metrics.request_ids.next();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let span = tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path());
     let mut response = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
-    let route = response.extensions().get::<RouteLabel>().map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
+    let route = response.extensions().get::<RouteLabel>().map_or("unmatched", |r| r.0);
     let status = response.status().as_u16();
     let labels = HttpLabels { method, route, status };
     metrics.http_requests.get_or_create(&labels).inc();

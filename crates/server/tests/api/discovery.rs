@@ -14,7 +14,11 @@ both!(discovery_describes_what_is_implemented, |kind| async move {
         let meta: ProviderMetadata = serde_json::from_value(raw.clone()).unwrap();
         assert_eq!(meta.issuer, app.base);
         assert_eq!(meta.jwks_uri, format!("{}/.well-known/jwks.json", app.base));
-        assert_eq!(meta.id_token_signing_alg_values_supported, ["RS256", "EdDSA"], "RS256 by default, EdDSA per client");
+        assert_eq!(
+            meta.id_token_signing_alg_values_supported,
+            ["RS256", "EdDSA"],
+            "RS256 by default, EdDSA per client"
+        );
         assert_eq!(meta.subject_types_supported, ["public"]);
         assert_eq!(meta.token_endpoint, Some(format!("{}/oauth/token", app.base)));
         assert_eq!(meta.introspection_endpoint, Some(format!("{}/oauth/introspect", app.base)));
