@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod client_auth;
+pub mod device;
 pub mod email;
 pub mod id;
 pub mod jwt;

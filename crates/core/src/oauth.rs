@@ -39,6 +39,21 @@ pub enum OAuthError {
     /// presented token type."
     #[error("unsupported_token_type")]
     UnsupportedTokenType,
+    /// RFC 8628 §3.5: "The authorization request is still pending as the end user hasn't yet
+    /// completed the user-interaction steps."
+    #[error("authorization_pending")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: "the authorization request is still pending and polling should continue,
+    /// but the interval MUST be increased by 5 seconds for this and all subsequent requests."
+    #[error("slow_down")]
+    SlowDown,
+    /// RFC 8628 §3.5: "The authorization request was denied."
+    #[error("access_denied")]
+    AccessDenied,
+    /// RFC 8628 §3.5: "The "device_code" has expired, and the device authorization session has
+    /// concluded."
+    #[error("expired_token")]
+    ExpiredToken,
     /// "The authorization server encountered an unexpected condition that prevented it from
     /// fulfilling the request."
     #[error("server_error")]
@@ -61,6 +76,10 @@ impl OAuthError {
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::UnsupportedTokenType => "unsupported_token_type",
+            OAuthError::AuthorizationPending => "authorization_pending",
+            OAuthError::SlowDown => "slow_down",
+            OAuthError::AccessDenied => "access_denied",
+            OAuthError::ExpiredToken => "expired_token",
             OAuthError::ServerError => "server_error",
             OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -77,6 +96,10 @@ impl OAuthError {
             OAuthError::InvalidClient { .. } => Some("client authentication failed".into()),
             OAuthError::UnsupportedGrantType => Some("unsupported grant_type".into()),
             OAuthError::UnsupportedTokenType => Some("this token type cannot be revoked".into()),
+            OAuthError::AuthorizationPending => Some("the user has not approved the request yet".into()),
+            OAuthError::SlowDown => Some("polling too fast; wait 5 seconds longer between requests".into()),
+            OAuthError::AccessDenied => Some("the user denied the request".into()),
+            OAuthError::ExpiredToken => Some("the device code has expired; start again".into()),
             OAuthError::ServerError => Some("internal error".into()),
             OAuthError::TemporarilyUnavailable => Some("try again shortly".into()),
         }

@@ -55,6 +55,29 @@ pub struct LogoutPage<'a> {
     pub state: &'a str,
 }
 
+/// The device activation form: the user types the code their device shows.
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DevicePage<'a> {
+    pub csrf: &'a str,
+    pub code: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// Confirms a device authorization: who asks, for what, from where, with a warning.
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+pub struct DeviceConfirmPage<'a> {
+    pub csrf: &'a str,
+    pub code: &'a str,
+    pub client_name: &'a str,
+    pub email: &'a str,
+    pub scopes: &'a [String],
+    pub requested_at: &'a str,
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+}
+
 /// The signed-in user's account page.
 #[derive(Template)]
 #[template(path = "account.html")]

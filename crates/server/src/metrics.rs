@@ -26,6 +26,11 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub event: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms … ~4 s
     Histogram::new(exponential_buckets(0.0005, 2.0, 14))
@@ -36,6 +41,8 @@ pub struct Metrics {
     registry: Registry,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    /// Device flow events: authorization, approval, denial, expired, slow_down, wrong_code.
+    pub device_events: Family<EventLabels, Counter>,
     request_ids: RequestIds,
 }
 
@@ -58,7 +65,14 @@ impl Metrics {
         let http_duration = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         registry.register("http_requests", "HTTP requests served", http_requests.clone());
         registry.register("http_request_duration_seconds", "Time to serve an HTTP request", http_duration.clone());
-        Self { registry, http_requests, http_duration, request_ids: RequestIds::new() }
+        let device_events = Family::<EventLabels, Counter>::default();
+        registry.register("device_events", "Device authorization grant events", device_events.clone());
+        Self { registry, http_requests, http_duration, device_events, request_ids: RequestIds::new() }
+    }
+
+    /// Counts a device-flow event.
+    pub fn device_event(&self, event: &'static str) {
+        self.device_events.get_or_create(&EventLabels { event }).inc();
     }
 
     /// The registry, for later issues to add their domain counters at start-up.

@@ -3,6 +3,7 @@
 use crate::bootstrap::{self, FirstAdmin};
 use crate::client_cache::ClientCache;
 use crate::config::Config;
+use crate::device_polls::DevicePolls;
 use crate::kek::{self, KekSource};
 use crate::keyring::{self, KeyRing};
 use crate::metrics::Metrics;
@@ -134,6 +135,16 @@ impl Application {
             throttle: Arc::new(SignInThrottle::default()),
             clients: Arc::new(ClientCache::new(config.clients.cache_secs)),
             revoked: Arc::new(revoked),
+            device_polls: Arc::new(DevicePolls::default()),
+            device_attempts: Arc::new(std::sync::Mutex::new(postern_core::throttle::Throttle::new(
+                postern_core::throttle::Policy {
+                    free: config.device.code_attempts_per_minute,
+                    base_secs: 60,
+                    max_secs: 60,
+                    forget_secs: 60,
+                },
+                100_000,
+            ))),
             config: Arc::new(config),
         };
         Ok(Self { listener, state, first_admin, kek_source, applied_migrations: report.applied })

@@ -2,6 +2,7 @@
 
 use crate::client_cache::ClientCache;
 use crate::config::Config;
+use crate::device_polls::DevicePolls;
 use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
 use crate::passwords::PasswordPool;
@@ -25,6 +26,9 @@ pub struct AppState {
     pub passwords: Arc<PasswordPool>,
     pub clients: Arc<ClientCache>,
     pub revoked: Arc<DenyList>,
+    pub device_polls: Arc<DevicePolls>,
+    /// Wrong user codes per IP address and per browser.
+    pub device_attempts: Arc<std::sync::Mutex<postern_core::throttle::Throttle>>,
     pub throttle: Arc<SignInThrottle>,
 }
 

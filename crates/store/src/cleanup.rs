@@ -15,6 +15,7 @@ impl Store {
             sql::CLEANUP_AUTHZ_REQUESTS,
             sql::CLEANUP_CODES,
             sql::CLEANUP_GRANTS,
+            sql::CLEANUP_DEVICE,
             sql::CLEANUP_RETIRED_KEYS,
         ] {
             let done = on_db!(self, p => sqlx::query(statement).bind(now).bind(batch).execute(p).await.map(|r| r.rows_affected()))?;

@@ -20,6 +20,7 @@ const SQLITE: &[Migration] = &[
     m(2, "access_tokens", include_str!("../migrations/sqlite/0002_access_tokens.sql")),
     m(3, "sign_in", include_str!("../migrations/sqlite/0003_sign_in.sql")),
     m(4, "refresh_tokens", include_str!("../migrations/sqlite/0004_refresh_tokens.sql")),
+    m(5, "device_authorizations", include_str!("../migrations/sqlite/0005_device_authorizations.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -27,6 +28,7 @@ const POSTGRES: &[Migration] = &[
     m(2, "access_tokens", include_str!("../migrations/postgres/0002_access_tokens.sql")),
     m(3, "sign_in", include_str!("../migrations/postgres/0003_sign_in.sql")),
     m(4, "refresh_tokens", include_str!("../migrations/postgres/0004_refresh_tokens.sql")),
+    m(5, "device_authorizations", include_str!("../migrations/postgres/0005_device_authorizations.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

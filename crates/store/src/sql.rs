@@ -85,6 +85,13 @@ statements! {
     REFRESH_ROTATE = "UPDATE refresh_tokens SET rotated_at = $2, successor_sealed = $3 WHERE token_hash = $1 AND rotated_at IS NULL";
     REFRESH_CLEAR_SUCCESSORS = "UPDATE refresh_tokens SET successor_sealed = NULL WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE successor_sealed IS NOT NULL AND rotated_at < $1 LIMIT $2)";
 
+    // --- device authorizations (RFC 8628)
+    DEVICE_INSERT = "INSERT INTO device_authorizations (device_code_hash, user_code_hash, client_id, scope, status, created_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)";
+    DEVICE_BY_DEVICE_CODE = "SELECT client_id, scope, status, created_at, expires_at, ip, user_agent FROM device_authorizations WHERE device_code_hash = $1";
+    DEVICE_PENDING_BY_USER_CODE = "SELECT client_id, scope, status, created_at, expires_at, ip, user_agent FROM device_authorizations WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2";
+    DEVICE_DECIDE = "UPDATE device_authorizations SET status = $3, user_id = $4, auth_time = $5, amr = $6, decided_at = $2 WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2";
+    DEVICE_CONSUME = "UPDATE device_authorizations SET status = 'consumed' WHERE device_code_hash = $1 AND status = 'approved' AND expires_at > $2 AND client_id = $3 RETURNING user_id, scope, auth_time, amr";
+
     // --- clean-up of expired rows, in bounded batches
     CLEANUP_SETUP_TOKENS = "DELETE FROM setup_tokens WHERE token_hash IN (SELECT token_hash FROM setup_tokens WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_ACCESS_TOKENS = "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at < $1 LIMIT $2)";
@@ -93,5 +100,6 @@ statements! {
     CLEANUP_AUTHZ_REQUESTS = "DELETE FROM authorization_requests WHERE id_hash IN (SELECT id_hash FROM authorization_requests WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_CODES = "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash FROM authorization_codes WHERE expires_at + 3600 < $1 LIMIT $2)";
     CLEANUP_GRANTS = "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE expires_at < $1 LIMIT $2)";
+    CLEANUP_DEVICE = "DELETE FROM device_authorizations WHERE device_code_hash IN (SELECT device_code_hash FROM device_authorizations WHERE expires_at + 3600 < $1 LIMIT $2)";
     CLEANUP_RETIRED_KEYS = "DELETE FROM signing_keys WHERE kid IN (SELECT kid FROM signing_keys WHERE NOT active AND publish_until < $1 LIMIT $2)";
 }

@@ -194,6 +194,8 @@ fn check(c: &Config) -> Result<(), ConfigError> {
         ("tokens.refresh_token_ttl_secs", c.tokens.refresh_token_ttl_secs),
         ("tokens.refresh_absolute_secs", c.tokens.refresh_absolute_secs),
         ("maintenance.cleanup_batch", c.maintenance.cleanup_batch),
+        ("device.expires_secs", c.device.expires_secs),
+        ("device.interval_secs", c.device.interval_secs),
     ] {
         if v <= 0 {
             return Err(err(key, "must be positive"));

@@ -98,6 +98,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub sessions: SessionConfig,
     pub clients: ClientsConfig,
+    pub device: DeviceConfig,
     pub maintenance: MaintenanceConfig,
 }
 
@@ -116,6 +117,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             sessions: SessionConfig::default(),
             clients: ClientsConfig::default(),
+            device: DeviceConfig::default(),
             maintenance: MaintenanceConfig::default(),
         }
     }
@@ -223,6 +225,24 @@ pub struct AdminConfig {
     pub email: Option<String>,
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
+}
+
+/// The Device Authorization Grant (RFC 8628).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// How long a device code and its user code stay valid.
+    pub expires_secs: i64,
+    /// The polling interval given to devices; polling faster gets `slow_down`.
+    pub interval_secs: i64,
+    /// Wrong user codes allowed per IP address and per browser within a minute.
+    pub code_attempts_per_minute: u32,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self { expires_secs: 600, interval_secs: 5, code_attempts_per_minute: 5 }
+    }
 }
 
 /// OAuth clients.

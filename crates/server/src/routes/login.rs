@@ -41,7 +41,18 @@ pub struct LoginForm {
 
 /// Where to go after signing in: back to the waiting authorization request, or the account page.
 fn after_sign_in(request: &str) -> String {
-    if is_handle(request) { format!("/oauth/authorize/continue?request={request}") } else { "/account".to_owned() }
+    if is_handle(request) {
+        format!("/oauth/authorize/continue?request={request}")
+    } else if let Some(code) = postern_core::device::normalize(request) {
+        format!("/device/confirm?user_code={code}")
+    } else {
+        "/account".to_owned()
+    }
+}
+
+/// What the sign-in form may carry back: an authorization request handle or a device user code.
+fn is_return(request: &str) -> bool {
+    is_handle(request) || postern_core::device::normalize(request).is_some()
 }
 
 /// Request handles are 43 base64url characters; anything else is ignored.
@@ -65,7 +76,7 @@ fn login_page(
     error: Option<&str>,
 ) -> Response {
     let (csrf, cookie) = session::csrf_token(state, headers);
-    let request = if is_handle(request) { request } else { "" };
+    let request = if is_return(request) { request } else { "" };
     let view = LoginPage { csrf: &csrf, request, email, client_name: None, error };
     with_cookie(page(status, render(&view)), cookie)
 }

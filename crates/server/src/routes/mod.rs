@@ -1,8 +1,10 @@
 //! HTTP routes, one module per area, and the extractors they share.
 
+pub mod activation;
 pub mod authorize;
 pub mod client_auth;
 pub mod code_grant;
+pub mod device;
 pub mod discovery;
 pub mod introspection;
 pub mod login;
@@ -29,6 +31,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub const AUTHORIZATION_PATH: &str = "/oauth/authorize";
 pub const TOKEN_PATH: &str = "/oauth/token";
+pub const DEVICE_AUTHORIZATION_PATH: &str = "/oauth/device_authorization";
 pub const USERINFO_PATH: &str = "/userinfo";
 pub const END_SESSION_PATH: &str = "/logout";
 pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
@@ -54,6 +57,9 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/authorize/consent", post(authorize::consent))
         .route(USERINFO_PATH, get(userinfo::userinfo).post(userinfo::userinfo))
         .route(TOKEN_PATH, post(token::token))
+        .route(DEVICE_AUTHORIZATION_PATH, post(device::authorize))
+        .route(device::DEVICE_PATH, get(activation::form).post(activation::submit))
+        .route("/device/confirm", get(activation::confirm).post(activation::decide))
         .route(INTROSPECTION_PATH, post(introspection::introspect))
         .route(REVOCATION_PATH, post(introspection::revoke))
         .route_layer(axum::middleware::from_fn(metrics::tag_route))

@@ -20,6 +20,26 @@ impl OAuthForm {
         Self { pairs }
     }
 
+    /// A form from a JSON object (for clients that send JSON bodies): strings as they are,
+    /// numbers and booleans as text; nested values are refused.
+    pub fn from_json(body: &[u8]) -> Option<Self> {
+        let serde_json::Value::Object(map) = serde_json::from_slice(body).ok()? else { return None };
+        let mut pairs = Vec::new();
+        for (k, v) in map {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Null => continue,
+                _ => return None,
+            };
+            if !text.is_empty() {
+                pairs.push((k, text));
+            }
+        }
+        Some(Self { pairs })
+    }
+
     /// A parameter that may appear at most once.
     pub fn one(&self, name: &str) -> Result<Option<&str>, OAuthError> {
         let mut values = self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());

@@ -45,7 +45,7 @@ async fn handle(
         GrantType::ClientCredentials => client_credentials(state, &client, &form).await,
         GrantType::AuthorizationCode => super::code_grant::exchange(state, &client, &form).await,
         GrantType::RefreshToken => super::refresh_grant::refresh(state, &client, &form).await,
-        GrantType::DeviceCode => Err(OAuthError::UnsupportedGrantType),
+        GrantType::DeviceCode => super::device::poll(state, &client, &form).await,
     }
 }
 

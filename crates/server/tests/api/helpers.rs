@@ -98,7 +98,22 @@ pub async fn start(config: Config) -> Result<TestApp, StartError> {
 /// against the real time start at the real time).
 pub async fn start_at(config: Config, now: i64) -> Result<TestApp, StartError> {
     let clock = Arc::new(FixedClock::new(now));
-    let app = Application::build_with_clock(config, clock.clone()).await?;
+    start_with(config, clock.clone(), clock).await
+}
+
+/// A server on the real clock (for client libraries that poll and sleep for real); the
+/// returned `clock` is then not the server's.
+pub async fn start_real_time(config: Config) -> Result<TestApp, StartError> {
+    let unused = Arc::new(FixedClock::new(NOW));
+    start_with(config, Arc::new(postern_core::system::SystemClock), unused).await
+}
+
+async fn start_with(
+    config: Config,
+    server_clock: Arc<dyn postern_core::system::Clock>,
+    clock: Arc<FixedClock>,
+) -> Result<TestApp, StartError> {
+    let app = Application::build_with_clock(config, server_clock).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     let app_first_admin = app.first_admin().clone();

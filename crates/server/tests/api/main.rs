@@ -7,6 +7,7 @@ mod helpers;
 
 mod authorize;
 mod config;
+mod device;
 mod discovery;
 mod interop;
 mod keys;

@@ -1,0 +1,244 @@
+//! The device activation pages (RFC 8628 §3.3): the user types the code their device shows,
+//! signs in if needed, sees who asks for what and from where, and approves or denies.
+//!
+//! Unknown, expired, used and denied codes all get the same message. Wrong codes are limited
+//! per IP address and per browser (`device.code_attempts_per_minute`), then 429 with
+//! `Retry-After`; each wrong code is counted in `postern_device_events_total{event="wrong_code"}`.
+
+use super::ClientMeta;
+use super::login::with_cookie;
+use super::pages::{message, page, same_origin};
+use crate::session;
+use crate::state::AppState;
+use axum::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use postern_core::device;
+use postern_core::oidc::describe_scope;
+use postern_core::secret::TokenHash;
+use postern_pages::{DeviceConfirmPage, DevicePage, render};
+use postern_store::{Decision, NewAuditEvent};
+use serde::Deserialize;
+use std::time::{Duration, UNIX_EPOCH};
+
+const NOT_VALID: &str =
+    "That code is not valid. Check the code on your device; it may have expired, or been used already.";
+
+#[derive(Deserialize, Default)]
+pub struct CodeQuery {
+    #[serde(default)]
+    user_code: String,
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    user_code: String,
+    #[serde(default)]
+    decision: String,
+}
+
+fn entry_page(state: &AppState, headers: &HeaderMap, status: StatusCode, code: &str, error: Option<&str>) -> Response {
+    let (csrf, cookie) = session::csrf_token(state, headers);
+    with_cookie(page(status, render(&DevicePage { csrf: &csrf, code, error })), cookie)
+}
+
+/// `GET /device`: the form, pre-filled from `verification_uri_complete` (never approving).
+pub async fn form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<CodeQuery>, QueryRejection>,
+) -> Response {
+    let code = q.map(|q| q.0.user_code).unwrap_or_default();
+    let shown = device::normalize(&code).map(|c| device::display(&c)).unwrap_or_default();
+    entry_page(&state, &headers, StatusCode::OK, &shown, None)
+}
+
+/// The keys wrong codes are counted under: the IP address and the browser (its CSRF cookie).
+fn attempt_keys(meta: &ClientMeta, headers: &HeaderMap, state: &AppState) -> Vec<String> {
+    let mut keys = vec![format!("ip:{}", meta.ip.as_deref().unwrap_or("unknown"))];
+    let (browser, _) = session::csrf_token(state, headers);
+    keys.push(format!("browser:{browser}"));
+    keys
+}
+
+fn too_many(wait: i64) -> Response {
+    let text = format!("Too many wrong codes. Try again in {wait} seconds.");
+    let mut r = message(StatusCode::TOO_MANY_REQUESTS, "Try again later", &text);
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Looks a typed code up, counting wrong ones. `Err` is the page to show.
+async fn lookup(
+    state: &AppState,
+    meta: &ClientMeta,
+    headers: &HeaderMap,
+    typed: &str,
+) -> Result<(String, postern_store::DeviceAuthorization), Response> {
+    let now = state.now();
+    let keys = attempt_keys(meta, headers, state);
+    {
+        let throttle = state.device_attempts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(wait) = keys.iter().filter_map(|k| throttle.check(k, now).err()).max() {
+            return Err(too_many(wait));
+        }
+    }
+    let found = match device::normalize(typed) {
+        Some(code) => match state.store.pending_device_authorization(&TokenHash::of(&code), now).await {
+            Ok(Some(auth)) => Some((code, auth)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "device: lookup failed");
+                return Err(message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Try again",
+                    "The code could not be checked. Try again shortly.",
+                ));
+            }
+        },
+        None => None,
+    };
+    match found {
+        Some(found) => Ok(found),
+        None => {
+            state.metrics.device_event("wrong_code");
+            let mut throttle = state.device_attempts.lock().unwrap_or_else(|p| p.into_inner());
+            for k in &keys {
+                throttle.fail(k, now);
+            }
+            drop(throttle);
+            Err(entry_page(state, headers, StatusCode::BAD_REQUEST, typed, Some(NOT_VALID)))
+        }
+    }
+}
+
+/// `POST /device`: check the code, then sign in (if needed) and confirm.
+pub async fn submit(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    form: Result<Form<CodeForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return message(StatusCode::BAD_REQUEST, "Request refused", "The form could not be read.");
+    };
+    if !same_origin(&state, &headers) || !session::csrf_ok(&state, &headers, &form.csrf) {
+        return message(StatusCode::FORBIDDEN, "Request refused", "This form has expired. Open the page again.");
+    }
+    match lookup(&state, &meta, &headers, &form.user_code).await {
+        Ok((code, _)) => {
+            let confirm = format!("/device/confirm?user_code={code}");
+            match session::current(&state, &headers).await {
+                Some(_) => Redirect::to(&confirm).into_response(),
+                None => Redirect::to(&format!("/login?request={code}")).into_response(),
+            }
+        }
+        Err(page) => page,
+    }
+}
+
+fn rfc3339(unix: i64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0))).to_string()
+}
+
+/// `GET /device/confirm`: who asks, for what, from where.
+pub async fn confirm(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    q: Result<Query<CodeQuery>, QueryRejection>,
+) -> Response {
+    let typed = q.map(|q| q.0.user_code).unwrap_or_default();
+    let Some((_, session)) = session::current(&state, &headers).await else {
+        let code = device::normalize(&typed).unwrap_or_default();
+        return Redirect::to(&format!("/login?request={code}")).into_response();
+    };
+    let (code, auth) = match lookup(&state, &meta, &headers, &typed).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let (client, user) =
+        match (state.store.client_by_id(&auth.client_id).await, state.store.user_by_id(&session.user_id).await) {
+            (Ok(Some(c)), Ok(Some(u))) => (c, u),
+            _ => return entry_page(&state, &headers, StatusCode::BAD_REQUEST, &typed, Some(NOT_VALID)),
+        };
+    let (csrf, cookie) = session::csrf_token(&state, &headers);
+    let scopes: Vec<String> = auth.scope.split(' ').filter(|s| !s.is_empty()).map(describe_scope).collect();
+    let view = DeviceConfirmPage {
+        csrf: &csrf,
+        code: &code,
+        client_name: &client.name,
+        email: &user.email,
+        scopes: &scopes,
+        requested_at: &rfc3339(auth.created_at),
+        ip: auth.ip.as_deref().unwrap_or("an unknown address"),
+        user_agent: auth.user_agent.as_deref().unwrap_or("unknown device"),
+    };
+    with_cookie(page(StatusCode::OK, render(&view)), cookie)
+}
+
+/// `POST /device/confirm`: approve or deny, once.
+pub async fn decide(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    form: Result<Form<CodeForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return message(StatusCode::BAD_REQUEST, "Request refused", "The form could not be read.");
+    };
+    if !same_origin(&state, &headers) || !session::csrf_ok(&state, &headers, &form.csrf) {
+        return message(StatusCode::FORBIDDEN, "Request refused", "This form has expired. Open the page again.");
+    }
+    let Some((_, session)) = session::current(&state, &headers).await else {
+        return Redirect::to("/device").into_response();
+    };
+    let Some(code) = device::normalize(&form.user_code) else {
+        return entry_page(&state, &headers, StatusCode::BAD_REQUEST, "", Some(NOT_VALID));
+    };
+    let approve = form.decision == "approve";
+    let decision = if approve {
+        Decision::Approve { user_id: &session.user_id, auth_time: session.auth_time, amr: &session.amr }
+    } else {
+        Decision::Deny { user_id: &session.user_id }
+    };
+    let now = state.now();
+    match state.store.decide_device_authorization(&TokenHash::of(&code), now, decision).await {
+        Ok(true) => {}
+        Ok(false) => return entry_page(&state, &headers, StatusCode::BAD_REQUEST, "", Some(NOT_VALID)),
+        Err(e) => {
+            tracing::error!(error = %e, "device: decision failed");
+            return message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "Your answer could not be saved. Try again shortly.",
+            );
+        }
+    }
+    let (action, event) = if approve { ("device.approve", "approval") } else { ("device.deny", "denial") };
+    state.metrics.device_event(event);
+    let audit = NewAuditEvent {
+        actor: &session.user_id,
+        action,
+        target: None,
+        ip: meta.ip.as_deref(),
+        user_agent: meta.user_agent.as_deref(),
+        outcome: "success",
+        details: None,
+    };
+    if let Err(e) = state.store.record_audit(&audit, now).await {
+        tracing::error!(error = %e, "device: could not record the audit event");
+    }
+    if approve {
+        message(StatusCode::OK, "Device connected", "You can return to your device now.")
+    } else {
+        message(StatusCode::OK, "Request denied", "The device was not connected. You can close this page.")
+    }
+}

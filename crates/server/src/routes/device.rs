@@ -1,0 +1,223 @@
+//! The Device Authorization Grant (RFC 8628): the device authorization endpoint (§3.1–3.2) and
+//! polling at the token endpoint (§3.4–3.5).
+//!
+//! Polling reads the authorization and keeps the last-poll time in memory: a pending poll
+//! writes nothing. Tokens are handed out by one conditional update (approved → consumed), so of
+//! any number of concurrent polls exactly one gets them.
+
+use super::client_auth;
+use super::oauth_form::OAuthForm;
+use crate::error::{WebError, no_store};
+use crate::state::AppState;
+use crate::tokens::{self, IdTokenFor};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use postern_core::client::{AccessTokenFormat, GrantType};
+use postern_core::jwt::OneOrMany;
+use postern_core::oauth::{OAuthError, grant_scopes, issues_refresh_token, parse_scope_param, scope_string};
+use postern_core::secret::{BearerSecret, TokenHash};
+use postern_core::token::{AccessClaims, new_jti};
+use postern_proto::TokenResponse;
+use postern_store::{Client, DeviceIssuance, NewDeviceAuthorization, NewFamily, StoreError};
+use serde_json::json;
+
+pub const DEVICE_PATH: &str = "/device";
+
+fn server_error(e: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "device flow failed");
+    OAuthError::ServerError
+}
+
+/// The body as form fields: `application/x-www-form-urlencoded` as the RFC says, or a JSON
+/// object, which some device clients send.
+fn body_form(headers: &HeaderMap, body: &[u8]) -> Result<OAuthForm, OAuthError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match media.as_str() {
+        "application/x-www-form-urlencoded" => Ok(OAuthForm::parse(body)),
+        "application/json" => OAuthForm::from_json(body)
+            .ok_or_else(|| OAuthError::invalid_request("the JSON body must be an object of strings")),
+        _ => Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded (or JSON)")),
+    }
+}
+
+/// `POST /oauth/device_authorization`.
+pub async fn authorize(
+    State(state): State<AppState>,
+    meta: super::ClientMeta,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match start(&state, &meta, &headers, &body).await {
+        Ok(body) => {
+            let mut r = Json(body).into_response();
+            no_store(&mut r);
+            r
+        }
+        Err(e) => WebError::OAuth(e).into_response(),
+    }
+}
+
+async fn start(
+    state: &AppState,
+    meta: &super::ClientMeta,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<serde_json::Value, OAuthError> {
+    let form = body_form(headers, body)?;
+    let client = client_auth::authenticate(state, headers, &form).await?;
+    if !client.grant_types.contains(&GrantType::DeviceCode) {
+        return Err(OAuthError::UnauthorizedClient("this client may not use the device flow".into()));
+    }
+    let requested = parse_scope_param(form.one("scope")?.unwrap_or_default())?;
+    let scope = scope_string(&grant_scopes(&requested, &client.allowed_scopes)?);
+    let now = state.now();
+    let expires_in = state.config.device.expires_secs;
+    let mut rng = postern_core::system::os_rng();
+    let device_code = BearerSecret::generate(&mut rng);
+    // A user code may collide with a stored one (live or recently expired): draw again.
+    for _ in 0..5 {
+        let user_code = postern_core::device::generate_user_code(&mut rng);
+        let new = NewDeviceAuthorization {
+            device_code: device_code.hash(),
+            user_code: TokenHash::of(&user_code),
+            client_id: &client.client_id,
+            scope: &scope,
+            now,
+            expires_at: now + expires_in,
+            ip: meta.ip.as_deref(),
+            user_agent: meta.user_agent.as_deref(),
+        };
+        match state.store.create_device_authorization(&new).await {
+            Ok(()) => {
+                let shown = postern_core::device::display(&user_code);
+                let uri = format!("{}{DEVICE_PATH}", state.issuer);
+                state.metrics.device_event("authorization");
+                return Ok(json!({
+                    "device_code": device_code.expose(),
+                    "user_code": shown,
+                    "verification_uri": uri,
+                    "verification_uri_complete": format!("{uri}?user_code={shown}"),
+                    "expires_in": expires_in,
+                    "interval": state.config.device.interval_secs,
+                }));
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(server_error(e)),
+        }
+    }
+    Err(server_error("could not draw a free user code"))
+}
+
+/// `grant_type=urn:ietf:params:oauth:grant-type:device_code` at the token endpoint.
+pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, OAuthError> {
+    let code = TokenHash::of(form.required("device_code")?);
+    let now = state.now();
+    let invalid = || OAuthError::InvalidGrant("the device code is invalid or was already used".into());
+    let Some(auth) = state.store.device_authorization(&code).await.map_err(server_error)? else {
+        return Err(invalid());
+    };
+    if auth.client_id != client.client_id {
+        return Err(OAuthError::InvalidGrant("the device code was issued to another client".into()));
+    }
+    if auth.status == "consumed" {
+        return Err(invalid());
+    }
+    if now >= auth.expires_at {
+        state.device_polls.forget(&code);
+        state.metrics.device_event("expired");
+        return Err(OAuthError::ExpiredToken);
+    }
+    if auth.status == "denied" {
+        state.device_polls.forget(&code);
+        return Err(OAuthError::AccessDenied);
+    }
+    if let Err(_interval) = state.device_polls.poll(&code, now, state.config.device.interval_secs) {
+        state.metrics.device_event("slow_down");
+        return Err(OAuthError::SlowDown);
+    }
+    if auth.status == "pending" {
+        return Err(OAuthError::AuthorizationPending);
+    }
+    issue(state, client, &code, now).await
+}
+
+/// Consumes an approved authorization and issues its tokens.
+async fn issue(state: &AppState, client: &Client, code: &TokenHash, now: i64) -> Result<TokenResponse, OAuthError> {
+    let mut rng = postern_core::system::os_rng();
+    let expires_at = now + client.access_token_ttl;
+    let audience = vec![state.issuer.to_string()];
+    let (jti, opaque) = match client.access_token_format {
+        AccessTokenFormat::Jwt => (Some(new_jti(&mut rng)), None),
+        AccessTokenFormat::Opaque => (None, Some(BearerSecret::generate(&mut rng))),
+    };
+    let allows_refresh = client.grant_types.contains(&GrantType::RefreshToken);
+    let refresh = allows_refresh.then(|| BearerSecret::generate(&mut rng));
+    let issuance = DeviceIssuance {
+        access_jti: jti.as_deref(),
+        access_token_hash: opaque.as_ref().map(BearerSecret::hash),
+        audience: state.issuer.as_ref(),
+        access_expires_at: expires_at,
+        refresh: refresh.as_ref().map(|r| NewFamily {
+            grant_id: postern_core::id::random_id(&mut rng),
+            token_hash: r.hash(),
+            expires_at: now + state.config.tokens.refresh_absolute_secs,
+            idle_expires_at: now + client.refresh_token_ttl,
+        }),
+    };
+    let refresh_for = |scope: &str| issues_refresh_token(scope, allows_refresh, client.policy.always_refresh);
+    let grant = state
+        .store
+        .consume_device_authorization(code, &client.client_id, now, &issuance, refresh_for)
+        .await
+        .map_err(server_error)?
+        .ok_or_else(|| OAuthError::InvalidGrant("the device code was already used".into()))?;
+    state.device_polls.forget(code);
+    let user_id = grant.user_id.clone().ok_or_else(|| server_error("approved without a user"))?;
+    let auth_time = grant.auth_time.unwrap_or(now);
+    let access_token = match (jti, opaque) {
+        (Some(jti), _) => tokens::sign_access_jwt(
+            state,
+            &AccessClaims {
+                iss: state.issuer.to_string(),
+                sub: user_id.clone(),
+                aud: OneOrMany(audience),
+                client_id: client.client_id.clone(),
+                scope: grant.scope.clone(),
+                jti,
+                iat: now,
+                exp: expires_at,
+                auth_time: Some(auth_time),
+            },
+        )?,
+        (None, Some(secret)) => secret.expose().to_owned(),
+        (None, None) => return Err(server_error("no access token decided")),
+    };
+    let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
+        let user =
+            state.store.user_by_id(&user_id).await.map_err(server_error)?.ok_or_else(|| server_error("user gone"))?;
+        let ctx = IdTokenFor {
+            client_id: &client.client_id,
+            alg: client.policy.id_token_alg,
+            user: &user,
+            scope: &grant.scope,
+            nonce: None,
+            auth_time,
+            amr: grant.amr.as_deref().unwrap_or("pwd"),
+            access_token: &access_token,
+        };
+        Some(tokens::id_token(state, &ctx)?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: client.access_token_ttl,
+        scope: (!grant.scope.is_empty()).then(|| grant.scope.clone()),
+        refresh_token: refresh.filter(|_| refresh_for(&grant.scope)).map(|r| r.expose().to_owned()),
+        id_token,
+    })
+}

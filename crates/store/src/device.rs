@@ -1,0 +1,152 @@
+//! Device authorizations (RFC 8628): created by the device, decided by the user on the
+//! activation pages, consumed once by the polling device.
+
+use crate::refresh::{NewFamily, NewRefresh, insert_refresh};
+use crate::{Result, Store, StoreError, sql};
+use postern_core::secret::TokenHash;
+
+/// A device authorization as the pages and the poller see it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeviceAuthorization {
+    pub client_id: String,
+    pub scope: String,
+    /// `pending`, `approved`, `denied` or `consumed`.
+    pub status: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDeviceAuthorization<'a> {
+    pub device_code: TokenHash,
+    pub user_code: TokenHash,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// The user's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision<'a> {
+    Approve { user_id: &'a str, auth_time: i64, amr: &'a str },
+    Deny { user_id: &'a str },
+}
+
+/// What an approved authorization grants, returned once, to the poll that consumes it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeviceGrant {
+    pub user_id: Option<String>,
+    pub scope: String,
+    pub auth_time: Option<i64>,
+    pub amr: Option<String>,
+}
+
+/// What consuming issues besides the access token: the access token's identifiers (recorded on
+/// the refresh family) and the family to start.
+#[derive(Debug, Clone)]
+pub struct DeviceIssuance<'a> {
+    pub access_jti: Option<&'a str>,
+    pub access_token_hash: Option<TokenHash>,
+    /// The audience of an opaque access token (stored with it).
+    pub audience: &'a str,
+    pub access_expires_at: i64,
+    pub refresh: Option<NewFamily>,
+}
+
+impl Store {
+    /// Stores a new authorization; `Conflict` when the user code collides with a stored one
+    /// (the caller draws another).
+    pub async fn create_device_authorization(&self, d: &NewDeviceAuthorization<'_>) -> Result<()> {
+        on_db!(self, p => sqlx::query(sql::DEVICE_INSERT)
+            .bind(d.device_code.as_bytes()).bind(d.user_code.as_bytes()).bind(d.client_id).bind(d.scope)
+            .bind(d.now).bind(d.expires_at).bind(d.ip).bind(d.user_agent)
+            .execute(p).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::conflict_as("user code"))?;
+        Ok(())
+    }
+
+    /// The authorization a device polls with (a read: polling writes nothing).
+    pub async fn device_authorization(&self, device_code: &TokenHash) -> Result<Option<DeviceAuthorization>> {
+        Ok(
+            on_db!(self, p => sqlx::query_as(sql::DEVICE_BY_DEVICE_CODE).bind(device_code.as_bytes()).fetch_optional(p).await)?,
+        )
+    }
+
+    /// A pending, unexpired authorization by user code, for the confirmation page.
+    pub async fn pending_device_authorization(
+        &self,
+        user_code: &TokenHash,
+        now: i64,
+    ) -> Result<Option<DeviceAuthorization>> {
+        Ok(
+            on_db!(self, p => sqlx::query_as(sql::DEVICE_PENDING_BY_USER_CODE).bind(user_code.as_bytes()).bind(now).fetch_optional(p).await)?,
+        )
+    }
+
+    /// Records the user's decision on a pending authorization; `false` when it was no longer
+    /// pending (decided elsewhere, expired).
+    pub async fn decide_device_authorization(
+        &self,
+        user_code: &TokenHash,
+        now: i64,
+        decision: Decision<'_>,
+    ) -> Result<bool> {
+        let (status, user, auth_time, amr) = match decision {
+            Decision::Approve { user_id, auth_time, amr } => ("approved", user_id, Some(auth_time), Some(amr)),
+            Decision::Deny { user_id } => ("denied", user_id, None, None),
+        };
+        let n = on_db!(self, p => sqlx::query(sql::DEVICE_DECIDE)
+            .bind(user_code.as_bytes()).bind(now).bind(status).bind(user).bind(auth_time).bind(amr)
+            .execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Consumes an approved authorization for `client_id`: of concurrent polls exactly one gets
+    /// the grant. Starts the refresh family in the same transaction when `refresh_for(scope)`.
+    pub async fn consume_device_authorization(
+        &self,
+        device_code: &TokenHash,
+        client_id: &str,
+        now: i64,
+        issuance: &DeviceIssuance<'_>,
+        refresh_for: impl Fn(&str) -> bool,
+    ) -> Result<Option<DeviceGrant>> {
+        let won = in_tx!(self, tx => {
+            let won: Option<DeviceGrant> = sqlx::query_as(sql::DEVICE_CONSUME)
+                .bind(device_code.as_bytes()).bind(now).bind(client_id)
+                .fetch_optional(&mut *tx).await?;
+            if let (Some(g), Some(token)) = (&won, issuance.access_token_hash) {
+                let user = g.user_id.as_deref().unwrap_or_default();
+                sqlx::query(sql::ACCESS_TOKEN_INSERT)
+                    .bind(token.as_bytes()).bind(client_id).bind(user).bind(user).bind(&g.scope)
+                    .bind(issuance.audience).bind(g.auth_time).bind(now).bind(issuance.access_expires_at)
+                    .execute(&mut *tx).await?;
+            }
+            let family = issuance.refresh.as_ref().filter(|_| won.as_ref().is_some_and(|g| refresh_for(&g.scope)));
+            if let (Some(g), Some(f), Some(user_id)) = (&won, family, won.as_ref().and_then(|g| g.user_id.as_deref())) {
+                sqlx::query(sql::GRANT_INSERT)
+                    .bind(&f.grant_id).bind(client_id).bind(user_id).bind(&g.scope).bind(g.auth_time.unwrap_or(now))
+                    .bind(g.amr.as_deref().unwrap_or("pwd")).bind(now).bind(f.expires_at)
+                    .execute(&mut *tx).await?;
+                let first = NewRefresh {
+                    hash: f.token_hash,
+                    grant_id: &f.grant_id,
+                    scope: &g.scope,
+                    issued_at: now,
+                    idle_expires_at: f.idle_expires_at.min(f.expires_at),
+                    access_jti: issuance.access_jti,
+                    access_token_hash: issuance.access_token_hash,
+                    access_expires_at: issuance.access_expires_at,
+                };
+                insert_refresh(&first).execute(&mut *tx).await?;
+            }
+            won
+        });
+        Ok(won)
+    }
+}
