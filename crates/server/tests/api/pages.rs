@@ -97,3 +97,62 @@ async fn sign_in_consent_and_redirect_with_a_code_in_a_browser() {
     assert_eq!(tokens.status(), 200);
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn device_activation_in_a_browser_approve_and_deny() {
+    use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
+    let Some(browser) = Browser::start().await else { return };
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let (client, _) =
+        register(&app, ClientType::Public, &[GrantType::DeviceCode], "openid read", AccessTokenFormat::Jwt).await;
+    let mut c = app.state.store.client_by_id(&client).await.unwrap().unwrap().settings();
+    c.name = "<script>document.title='owned'</script>".into();
+    app.state.store.update_client(&client, &c, NOW).await.unwrap();
+    let start = || async {
+        let r = app
+            .http
+            .post(app.url("/oauth/device_authorization"))
+            .form(&[("client_id", client.as_str()), ("scope", "openid read")]);
+        r.send().await.unwrap().json::<serde_json::Value>().await.unwrap()
+    };
+    let poll = |code: String| {
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code".to_owned()),
+            ("device_code", code),
+            ("client_id", client.clone()),
+        ];
+        let req = app.http.post(app.url("/oauth/token")).form(&form);
+        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+
+    // Approve: open verification_uri_complete (its issuer is this server), sign in, confirm.
+    let d = start().await;
+    let complete = d["verification_uri_complete"].as_str().unwrap().replace(&app.state.issuer.to_string(), &app.base);
+    browser.goto(&complete).await;
+    browser.wait_for_text("Enter the code shown on your device.").await;
+    browser.press("Continue").await;
+    browser.wait_for_text("Sign in").await;
+    browser.fill("Email", "ann@example.org").await;
+    browser.fill("Password", "correct horse").await;
+    browser.press("Sign in").await;
+    let confirm = browser.wait_for_text("Approve only if you started this on your own device").await;
+    assert!(confirm.contains("<script>document.title='owned'</script>"), "the name shows as text: {confirm}");
+    assert!(confirm.contains("Confirm who you are") && confirm.contains("Use the permission"));
+    assert_ne!(browser.title().await, "owned");
+    browser.press("Approve").await;
+    browser.wait_for_text("You can return to your device now.").await;
+    let tokens = poll(d["device_code"].as_str().unwrap().to_owned()).await;
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+
+    // Deny: the user is signed in now; the code typed by hand.
+    let d = start().await;
+    browser.goto(&app.url("/device")).await;
+    browser.fill("Code", &d["user_code"].as_str().unwrap().to_lowercase()).await;
+    browser.press("Continue").await;
+    browser.wait_for_text("Approve only if you started this").await;
+    browser.press("Deny").await;
+    browser.wait_for_text("The device was not connected.").await;
+    assert_eq!(poll(d["device_code"].as_str().unwrap().to_owned()).await["error"], "access_denied");
+    browser.quit().await;
+}
