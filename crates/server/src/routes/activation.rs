@@ -7,7 +7,7 @@
 
 use super::ClientMeta;
 use super::login::with_cookie;
-use super::pages::{message, page, same_origin};
+use super::pages::{checked_form, message, page};
 use crate::session;
 use crate::state::AppState;
 use axum::Form;
@@ -126,12 +126,10 @@ pub async fn submit(
     headers: HeaderMap,
     form: Result<Form<CodeForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return message(StatusCode::BAD_REQUEST, "Request refused", "The form could not be read.");
+    let form = match checked_form(&state, &headers, form, |f: &CodeForm| &f.csrf) {
+        Ok(f) => f,
+        Err(refused) => return refused.into_response(),
     };
-    if !same_origin(&state, &headers) || !session::csrf_ok(&state, &headers, &form.csrf) {
-        return message(StatusCode::FORBIDDEN, "Request refused", "This form has expired. Open the page again.");
-    }
     match lookup(&state, &meta, &headers, &form.user_code).await {
         Ok((code, _)) => {
             let confirm = format!("/device/confirm?user_code={code}");
@@ -191,12 +189,10 @@ pub async fn decide(
     headers: HeaderMap,
     form: Result<Form<CodeForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return message(StatusCode::BAD_REQUEST, "Request refused", "The form could not be read.");
+    let form = match checked_form(&state, &headers, form, |f: &CodeForm| &f.csrf) {
+        Ok(f) => f,
+        Err(refused) => return refused.into_response(),
     };
-    if !same_origin(&state, &headers) || !session::csrf_ok(&state, &headers, &form.csrf) {
-        return message(StatusCode::FORBIDDEN, "Request refused", "This form has expired. Open the page again.");
-    }
     let Some((_, session)) = session::current(&state, &headers).await else {
         return Redirect::to("/device").into_response();
     };

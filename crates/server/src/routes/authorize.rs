@@ -8,7 +8,7 @@
 
 use super::login::is_handle;
 use super::oauth_form::OAuthForm;
-use super::pages::{message, page, same_origin};
+use super::pages::{checked_form, message, page};
 use crate::session;
 use crate::state::AppState;
 use axum::Form;
@@ -380,16 +380,10 @@ pub async fn consent(
     headers: HeaderMap,
     form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return error_page("The form could not be read.");
+    let form = match checked_form(&state, &headers, form, |f: &ConsentForm| &f.csrf) {
+        Ok(f) => f,
+        Err(refused) => return refused.into_response(),
     };
-    if !same_origin(&state, &headers) || !session::csrf_ok(&state, &headers, &form.csrf) {
-        return message(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "This form has expired. Return to the application and start again.",
-        );
-    }
     let Some((client, pending)) = load(&state, &form.request).await else {
         return error_page(EXPIRED);
     };

@@ -5,7 +5,7 @@
 //! `Retry-After`), and a fresh session token at every sign-in.
 
 use super::ClientMeta;
-use super::pages::{message, page, same_origin};
+use super::pages::{checked_form, message, page};
 use crate::session::{self, SESSION_COOKIE};
 use crate::state::AppState;
 use axum::Form;
@@ -111,26 +111,10 @@ pub async fn submit(
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    if !same_origin(&state, &headers) {
-        return message(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "This form must be sent from this server's own page.",
-        );
-    }
-    let form = match form {
-        Ok(Form(f)) => f,
-        Err(r) => {
-            return message(r.status(), "Request refused", "The form could not be read. Open the sign-in page again.");
-        }
+    let form = match checked_form(&state, &headers, form, |f: &LoginForm| &f.csrf) {
+        Ok(f) => f,
+        Err(refused) => return refused.into_response(),
     };
-    if !session::csrf_ok(&state, &headers, &form.csrf) {
-        return message(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "This form has expired. Open the sign-in page again.",
-        );
-    }
     let now = state.now();
     let email = Email::parse(&form.email).ok();
     let account_key =

@@ -38,3 +38,39 @@ pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     origin_ok && !matches!(site, Some("cross-site"))
 }
+
+/// Why a posted form was refused before its handler looked at it.
+pub enum Refused {
+    /// The body could not be read (400, 413 or 415, as the rejection says).
+    Unreadable(StatusCode),
+    /// Foreign `Origin`, or a missing or wrong CSRF token.
+    Forged,
+}
+
+impl Refused {
+    pub fn into_response(self) -> Response {
+        match self {
+            Refused::Unreadable(status) => {
+                message(status, "Request refused", "The form could not be read. Open the page again.")
+            }
+            Refused::Forged => {
+                message(StatusCode::FORBIDDEN, "Request refused", "This form has expired. Open the page again.")
+            }
+        }
+    }
+}
+
+/// A form posted from our own page: readable, same origin, and carrying the CSRF token of this
+/// browser (`csrf` picks it from the form).
+pub fn checked_form<T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<axum::Form<T>, axum::extract::rejection::FormRejection>,
+    csrf: fn(&T) -> &str,
+) -> Result<T, Refused> {
+    let form = form.map_err(|r| Refused::Unreadable(r.status()))?.0;
+    if !same_origin(state, headers) || !crate::session::csrf_ok(state, headers, csrf(&form)) {
+        return Err(Refused::Forged);
+    }
+    Ok(form)
+}
