@@ -263,3 +263,98 @@ pub async fn revoke_grant(state: &AppState, grant_id: &str) -> Result<(), poster
     }
     Ok(())
 }
+
+/// An access token decided before the write that records it (a code redemption, a rotation, a
+/// device consumption): a JWT's `jti`, or an opaque token, and when it expires.
+pub struct AccessPlan {
+    pub jti: Option<String>,
+    pub opaque: Option<BearerSecret>,
+    pub expires_at: i64,
+}
+
+impl AccessPlan {
+    pub fn new(client: &Client, now: i64) -> Self {
+        let mut rng = postern_core::system::os_rng();
+        let (jti, opaque) = match client.access_token_format {
+            AccessTokenFormat::Jwt => (Some(new_jti(&mut rng)), None),
+            AccessTokenFormat::Opaque => (None, Some(BearerSecret::generate(&mut rng))),
+        };
+        Self { jti, opaque, expires_at: now + client.access_token_ttl }
+    }
+
+    pub fn opaque_hash(&self) -> Option<TokenHash> {
+        self.opaque.as_ref().map(BearerSecret::hash)
+    }
+}
+
+/// Who a user's tokens are for.
+pub struct UserGrant<'a> {
+    pub user_id: &'a str,
+    pub scope: &'a str,
+    pub auth_time: i64,
+    pub amr: &'a str,
+    pub nonce: Option<&'a str>,
+}
+
+/// The token response for a user once the write has succeeded: the planned access token (a
+/// JWT signed now, or the opaque token already stored), an ID token when `openid` was granted
+/// (looking the user up unless given), and the refresh token, if any.
+pub async fn user_token_response(
+    state: &AppState,
+    client: &Client,
+    plan: AccessPlan,
+    audience: Vec<String>,
+    grant: &UserGrant<'_>,
+    user: Option<&postern_store::User>,
+    refresh_token: Option<String>,
+) -> Result<postern_proto::TokenResponse, OAuthError> {
+    let access_token = match (plan.jti, plan.opaque) {
+        (Some(jti), _) => sign_access_jwt(
+            state,
+            &AccessClaims {
+                iss: state.issuer.to_string(),
+                sub: grant.user_id.to_owned(),
+                aud: OneOrMany(audience),
+                client_id: client.client_id.clone(),
+                scope: grant.scope.to_owned(),
+                jti,
+                iat: plan.expires_at - client.access_token_ttl,
+                exp: plan.expires_at,
+                auth_time: Some(grant.auth_time),
+            },
+        )?,
+        (None, Some(secret)) => secret.expose().to_owned(),
+        (None, None) => return Err(server_error("no access token planned")),
+    };
+    let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
+        let looked_up;
+        let user = match user {
+            Some(u) => u,
+            None => {
+                looked_up = state.store.user_by_id(grant.user_id).await.map_err(server_error)?;
+                looked_up.as_ref().ok_or_else(|| OAuthError::InvalidGrant("the user no longer exists".into()))?
+            }
+        };
+        let ctx = IdTokenFor {
+            client_id: &client.client_id,
+            alg: client.policy.id_token_alg,
+            user,
+            scope: grant.scope,
+            nonce: grant.nonce,
+            auth_time: grant.auth_time,
+            amr: grant.amr,
+            access_token: &access_token,
+        };
+        Some(id_token(state, &ctx)?)
+    } else {
+        None
+    };
+    Ok(postern_proto::TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: client.access_token_ttl,
+        scope: (!grant.scope.is_empty()).then(|| grant.scope.to_owned()),
+        refresh_token,
+        id_token,
+    })
+}

@@ -7,13 +7,10 @@
 
 use super::oauth_form::OAuthForm;
 use crate::state::AppState;
-use crate::tokens::{self, IdTokenFor};
-use postern_core::client::{AccessTokenFormat, GrantType};
-use postern_core::jwt::OneOrMany;
-use postern_core::oauth::OAuthError;
-use postern_core::oauth::issues_refresh_token;
+use crate::tokens::{self, AccessPlan, UserGrant};
+use postern_core::client::GrantType;
+use postern_core::oauth::{OAuthError, issues_refresh_token};
 use postern_core::secret::{BearerSecret, TokenHash};
-use postern_core::token::{AccessClaims, new_jti};
 use postern_proto::TokenResponse;
 use postern_store::{Client, CodeOutcome, NewFamily, Redemption};
 
@@ -34,17 +31,12 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
     let challenge = postern_core::pkce::s256(verifier);
     let audience = tokens::audiences(state, &form.all("resource"))?;
     let now = state.now();
-    let expires_at = now + client.access_token_ttl;
-    let mut rng = postern_core::system::os_rng();
-    let (jti, opaque) = match client.access_token_format {
-        AccessTokenFormat::Jwt => (Some(new_jti(&mut rng)), None),
-        AccessTokenFormat::Opaque => (None, Some(BearerSecret::generate(&mut rng))),
-    };
+    let plan = AccessPlan::new(client, now);
     let audience_text = audience.join(" ");
     let allows_refresh = client.grant_types.contains(&GrantType::RefreshToken);
-    let refresh = allows_refresh.then(|| BearerSecret::generate(&mut rng));
+    let refresh = allows_refresh.then(|| BearerSecret::generate(&mut postern_core::system::os_rng()));
     let family = refresh.as_ref().map(|r| NewFamily {
-        grant_id: postern_core::id::random_id(&mut rng),
+        grant_id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
         token_hash: r.hash(),
         expires_at: now + state.config.tokens.refresh_absolute_secs,
         idle_expires_at: now + client.refresh_token_ttl,
@@ -53,9 +45,9 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         client_id: &client.client_id,
         redirect_uri,
         code_challenge: &challenge,
-        access_jti: jti.as_deref(),
-        opaque_access: opaque.as_ref().map(|t| (t.hash(), audience_text.as_str())),
-        access_expires_at: expires_at,
+        access_jti: plan.jti.as_deref(),
+        opaque_access: plan.opaque_hash().map(|h| (h, audience_text.as_str())),
+        access_expires_at: plan.expires_at,
         refresh: family,
     };
     let refresh_for = |scope: &str| issues_refresh_token(scope, allows_refresh, client.policy.always_refresh);
@@ -82,49 +74,13 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
             ));
         }
     };
-    let access_token = match (jti, opaque) {
-        (Some(jti), _) => tokens::sign_access_jwt(
-            state,
-            &AccessClaims {
-                iss: state.issuer.to_string(),
-                sub: grant.user_id.clone(),
-                aud: OneOrMany(audience),
-                client_id: client.client_id.clone(),
-                scope: grant.scope.clone(),
-                jti,
-                iat: now,
-                exp: expires_at,
-                auth_time: Some(grant.auth_time),
-            },
-        )?,
-        (None, Some(secret)) => secret.expose().to_owned(),
-        (None, None) => return Err(server_error("no access token decided")),
+    let user = UserGrant {
+        user_id: &grant.user_id,
+        scope: &grant.scope,
+        auth_time: grant.auth_time,
+        amr: &grant.amr,
+        nonce: grant.nonce.as_deref(),
     };
-    let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
-        let user = state.store.user_by_id(&grant.user_id).await.map_err(server_error)?;
-        let user = user.ok_or_else(|| OAuthError::InvalidGrant("the user no longer exists".into()))?;
-        Some(tokens::id_token(
-            state,
-            &IdTokenFor {
-                client_id: &client.client_id,
-                alg: client.policy.id_token_alg,
-                user: &user,
-                scope: &grant.scope,
-                nonce: grant.nonce.as_deref(),
-                auth_time: grant.auth_time,
-                amr: &grant.amr,
-                access_token: &access_token,
-            },
-        )?)
-    } else {
-        None
-    };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer".into(),
-        expires_in: client.access_token_ttl,
-        scope: (!grant.scope.is_empty()).then(|| grant.scope.clone()),
-        refresh_token: refresh.filter(|_| refresh_for(&grant.scope)).map(|r| r.expose().to_owned()),
-        id_token,
-    })
+    let refresh_token = refresh.filter(|_| refresh_for(&grant.scope)).map(|r| r.expose().to_owned());
+    tokens::user_token_response(state, client, plan, audience, &user, None, refresh_token).await
 }

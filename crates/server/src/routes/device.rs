@@ -9,16 +9,14 @@ use super::client_auth;
 use super::oauth_form::OAuthForm;
 use crate::error::{WebError, no_store};
 use crate::state::AppState;
-use crate::tokens::{self, IdTokenFor};
+use crate::tokens::{self, AccessPlan, UserGrant};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use postern_core::client::{AccessTokenFormat, GrantType};
-use postern_core::jwt::OneOrMany;
+use postern_core::client::GrantType;
 use postern_core::oauth::{OAuthError, grant_scopes, issues_refresh_token, parse_scope_param, scope_string};
 use postern_core::secret::{BearerSecret, TokenHash};
-use postern_core::token::{AccessClaims, new_jti};
 use postern_proto::TokenResponse;
 use postern_store::{Client, DeviceIssuance, NewDeviceAuthorization, NewFamily, StoreError};
 use serde_json::json;
@@ -146,22 +144,16 @@ pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result
 
 /// Consumes an approved authorization and issues its tokens.
 async fn issue(state: &AppState, client: &Client, code: &TokenHash, now: i64) -> Result<TokenResponse, OAuthError> {
-    let mut rng = postern_core::system::os_rng();
-    let expires_at = now + client.access_token_ttl;
-    let audience = vec![state.issuer.to_string()];
-    let (jti, opaque) = match client.access_token_format {
-        AccessTokenFormat::Jwt => (Some(new_jti(&mut rng)), None),
-        AccessTokenFormat::Opaque => (None, Some(BearerSecret::generate(&mut rng))),
-    };
+    let plan = AccessPlan::new(client, now);
     let allows_refresh = client.grant_types.contains(&GrantType::RefreshToken);
-    let refresh = allows_refresh.then(|| BearerSecret::generate(&mut rng));
+    let refresh = allows_refresh.then(|| BearerSecret::generate(&mut postern_core::system::os_rng()));
     let issuance = DeviceIssuance {
-        access_jti: jti.as_deref(),
-        access_token_hash: opaque.as_ref().map(BearerSecret::hash),
+        access_jti: plan.jti.as_deref(),
+        access_token_hash: plan.opaque_hash(),
         audience: state.issuer.as_ref(),
-        access_expires_at: expires_at,
+        access_expires_at: plan.expires_at,
         refresh: refresh.as_ref().map(|r| NewFamily {
-            grant_id: postern_core::id::random_id(&mut rng),
+            grant_id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
             token_hash: r.hash(),
             expires_at: now + state.config.tokens.refresh_absolute_secs,
             idle_expires_at: now + client.refresh_token_ttl,
@@ -176,48 +168,13 @@ async fn issue(state: &AppState, client: &Client, code: &TokenHash, now: i64) ->
         .ok_or_else(|| OAuthError::InvalidGrant("the device code was already used".into()))?;
     state.device_polls.forget(code);
     let user_id = grant.user_id.clone().ok_or_else(|| server_error("approved without a user"))?;
-    let auth_time = grant.auth_time.unwrap_or(now);
-    let access_token = match (jti, opaque) {
-        (Some(jti), _) => tokens::sign_access_jwt(
-            state,
-            &AccessClaims {
-                iss: state.issuer.to_string(),
-                sub: user_id.clone(),
-                aud: OneOrMany(audience),
-                client_id: client.client_id.clone(),
-                scope: grant.scope.clone(),
-                jti,
-                iat: now,
-                exp: expires_at,
-                auth_time: Some(auth_time),
-            },
-        )?,
-        (None, Some(secret)) => secret.expose().to_owned(),
-        (None, None) => return Err(server_error("no access token decided")),
+    let user = UserGrant {
+        user_id: &user_id,
+        scope: &grant.scope,
+        auth_time: grant.auth_time.unwrap_or(now),
+        amr: grant.amr.as_deref().unwrap_or("pwd"),
+        nonce: None,
     };
-    let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
-        let user =
-            state.store.user_by_id(&user_id).await.map_err(server_error)?.ok_or_else(|| server_error("user gone"))?;
-        let ctx = IdTokenFor {
-            client_id: &client.client_id,
-            alg: client.policy.id_token_alg,
-            user: &user,
-            scope: &grant.scope,
-            nonce: None,
-            auth_time,
-            amr: grant.amr.as_deref().unwrap_or("pwd"),
-            access_token: &access_token,
-        };
-        Some(tokens::id_token(state, &ctx)?)
-    } else {
-        None
-    };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer".into(),
-        expires_in: client.access_token_ttl,
-        scope: (!grant.scope.is_empty()).then(|| grant.scope.clone()),
-        refresh_token: refresh.filter(|_| refresh_for(&grant.scope)).map(|r| r.expose().to_owned()),
-        id_token,
-    })
+    let refresh_token = refresh.filter(|_| refresh_for(&grant.scope)).map(|r| r.expose().to_owned());
+    tokens::user_token_response(state, client, plan, vec![state.issuer.to_string()], &user, None, refresh_token).await
 }

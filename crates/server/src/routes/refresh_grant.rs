@@ -10,12 +10,9 @@
 
 use super::oauth_form::OAuthForm;
 use crate::state::AppState;
-use crate::tokens::{self, IdTokenFor};
-use postern_core::client::AccessTokenFormat;
-use postern_core::jwt::OneOrMany;
+use crate::tokens::{self, AccessPlan, UserGrant};
 use postern_core::oauth::{OAuthError, parse_scope_param, scope_string, scope_within};
 use postern_core::secret::{BearerSecret, TokenHash};
-use postern_core::token::{AccessClaims, new_jti};
 use postern_proto::TokenResponse;
 use postern_store::{AccessTokenRecord, Client, NewAccessToken, NewRefresh, RefreshRecord};
 
@@ -63,55 +60,22 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
 
     let mut rng = postern_core::system::os_rng();
     let audience = tokens::audiences(state, &form.all("resource"))?;
-    let access_expires_at = now + client.access_token_ttl;
-    let (access_token, access_jti, opaque) = match client.access_token_format {
-        AccessTokenFormat::Jwt => {
-            let jti = new_jti(&mut rng);
-            let claims = AccessClaims {
-                iss: state.issuer.to_string(),
-                sub: record.user_id.clone(),
-                aud: OneOrMany(audience.clone()),
-                client_id: client.client_id.clone(),
-                scope: access_scope.clone(),
-                jti: jti.clone(),
-                iat: now,
-                exp: access_expires_at,
-                auth_time: Some(record.auth_time),
-            };
-            (tokens::sign_access_jwt(state, &claims)?, Some(jti), None)
-        }
-        AccessTokenFormat::Opaque => {
-            let secret = BearerSecret::generate(&mut rng);
-            (secret.expose().to_owned(), None, Some(secret))
-        }
-    };
+    let plan = AccessPlan::new(client, now);
+    let (access_jti, opaque_hash, access_expires_at) = (plan.jti.clone(), plan.opaque_hash(), plan.expires_at);
     let new_refresh = BearerSecret::generate(&mut rng);
-    let id_token = if access_scope.split(' ').any(|s| s == "openid") {
-        let ctx = IdTokenFor {
-            client_id: &client.client_id,
-            alg: client.policy.id_token_alg,
-            user: &user,
-            scope: &access_scope,
-            nonce: None,
-            auth_time: record.auth_time,
-            amr: &record.amr,
-            access_token: &access_token,
-        };
-        Some(tokens::id_token(state, &ctx)?)
-    } else {
-        None
+    let grant = UserGrant {
+        user_id: &record.user_id,
+        scope: &access_scope,
+        auth_time: record.auth_time,
+        amr: &record.amr,
+        nonce: None,
     };
-    let response = TokenResponse {
-        access_token,
-        token_type: "Bearer".into(),
-        expires_in: client.access_token_ttl,
-        scope: (!access_scope.is_empty()).then_some(access_scope.clone()),
-        refresh_token: Some(new_refresh.expose().to_owned()),
-        id_token,
-    };
+    let refresh_token = Some(new_refresh.expose().to_owned());
+    let response =
+        tokens::user_token_response(state, client, plan, audience.clone(), &grant, Some(&user), refresh_token).await?;
     let plain = serde_json::to_vec(&response).map_err(server_error)?;
     let sealed = state.keys.kek().seal(&plain, &successor_aad(&old), &mut rng).map_err(server_error)?;
-    let opaque_record = opaque.as_ref().map(|_| AccessTokenRecord {
+    let opaque_record = opaque_hash.map(|_| AccessTokenRecord {
         client_id: client.client_id.clone(),
         user_id: Some(record.user_id.clone()),
         subject: record.user_id.clone(),
@@ -121,8 +85,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
         issued_at: now,
         expires_at: access_expires_at,
     });
-    let opaque_access =
-        opaque.as_ref().zip(opaque_record.as_ref()).map(|(s, r)| NewAccessToken { hash: s.hash(), record: r });
+    let opaque_access = opaque_hash.zip(opaque_record.as_ref()).map(|(hash, record)| NewAccessToken { hash, record });
     let new = NewRefresh {
         hash: new_refresh.hash(),
         grant_id: &record.grant_id,
@@ -130,7 +93,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
         issued_at: now,
         idle_expires_at: (now + client.refresh_token_ttl).min(record.grant_expires_at),
         access_jti: access_jti.as_deref(),
-        access_token_hash: opaque.as_ref().map(BearerSecret::hash),
+        access_token_hash: opaque_hash,
         access_expires_at,
     };
     if state.store.rotate_refresh(&old, now, &sealed, &new, opaque_access.as_ref()).await.map_err(server_error)? {
