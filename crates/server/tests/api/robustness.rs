@@ -18,6 +18,23 @@ async fn malformed_requests_never_yield_a_server_error() {
         "/setup?token=%ZZ%",
         "/setup?token=",
         "/setup?token=a&token=b",
+        "/oauth/authorize",
+        "/oauth/authorize?client_id=%FF&redirect_uri=%00",
+        "/oauth/authorize/continue?request=x",
+        "/oauth/authorize/consent",
+        "/oauth/token",
+        "/oauth/introspect",
+        "/oauth/revoke",
+        "/oauth/device_authorization",
+        "/userinfo",
+        "/login",
+        "/login?request=%ZZ",
+        "/logout",
+        "/logout?id_token_hint=a.b.c&post_logout_redirect_uri=javascript:alert(1)",
+        "/account",
+        "/device",
+        "/device?user_code=%00%00",
+        "/device/confirm?user_code=BCDF-GHJK",
         "/%00",
         "/..%2f..%2fetc/passwd",
         &format!("/{}", "a".repeat(4000)),
@@ -56,7 +73,26 @@ async fn malformed_requests_never_yield_a_server_error() {
             }
         }
     }
-    assert_eq!(checked, paths.len() * methods.len() * bodies.len());
+    // Malformed credentials on every path.
+    for path in paths {
+        for authorization in
+            ["Basic !!!", "Basic Og==", "Bearer ", "Bearer a.b.c", "Bearer \u{7e}", "Digest x", "Basic dTo="]
+        {
+            let response = app
+                .http
+                .post(app.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", authorization)
+                .body("grant_type=client_credentials&token=x&client_id=%FF")
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            assert!(status.as_u16() < 500, "POST {path} with {authorization:?} gave {status}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, paths.len() * (methods.len() * bodies.len() + 7));
     // The server is still healthy afterwards.
     assert_eq!(app.get("/readyz").await.status(), 200);
 }
