@@ -57,7 +57,6 @@ statements! {
     ACCESS_TOKEN_DELETE = "DELETE FROM access_tokens WHERE token_hash = $1";
     ACCESS_TOKEN_REVOKE = "DELETE FROM access_tokens WHERE token_hash = $1 AND client_id = $2";
     JWT_REVOKE = "INSERT INTO revoked_jwts (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING";
-    JWT_IS_REVOKED = "SELECT COUNT(*) FROM revoked_jwts WHERE jti = $1";
     JWT_REVOKED_SINCE = "SELECT jti, expires_at, revoked_at FROM revoked_jwts WHERE revoked_at >= $1 AND expires_at > $2";
 
     // --- sign-in sessions

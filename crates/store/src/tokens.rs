@@ -57,11 +57,6 @@ impl Store {
         on_db!(self, p => sqlx::query(sql::JWT_REVOKE).bind(jti).bind(expires_at).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
-
-    pub async fn is_jwt_revoked(&self, jti: &str) -> Result<bool> {
-        let n: i64 = on_db!(self, p => sqlx::query_scalar(sql::JWT_IS_REVOKED).bind(jti).fetch_one(p).await)?;
-        Ok(n > 0)
-    }
 }
 
 /// A deny-list entry.
