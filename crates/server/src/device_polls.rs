@@ -2,10 +2,17 @@
 //! write (RFC 8628 §3.5 `slow_down`). A device polling faster than its interval gets
 //! `slow_down` and its interval grows by 5 seconds for good.
 //!
+//! A code enters the table only after a poll has read it from the database (valid, pending,
+//! this client). A later poll that comes too soon is then answered `slow_down` from the table
+//! alone, without reading the database: a device hammering the endpoint costs no I/O. A poll on
+//! time reads the authorization again, so an approval or denial is seen at the first poll that
+//! respects the interval, whichever node recorded it.
+//!
 //! Several nodes on one database each keep their own table: a device whose polls are spread
 //! over nodes by a load balancer is checked per node, so it may poll up to once per interval
-//! per node before `slow_down`. The interval is advice to well-behaved clients; the bound on
-//! abuse is the request rate each node can serve, not this table.
+//! per node before `slow_down`, and each node reads the database at most once per interval per
+//! device. The interval is advice to well-behaved clients; the bound on abuse is the request
+//! rate each node can serve, not this table.
 
 use postern_core::secret::TokenHash;
 use std::collections::HashMap;
@@ -13,33 +20,72 @@ use std::sync::Mutex;
 
 const MAX_ENTRIES: usize = 200_000;
 
+#[derive(Debug)]
+struct Entry {
+    client_id: String,
+    expires_at: i64,
+    last_poll: i64,
+    interval: i64,
+}
+
 #[derive(Debug, Default)]
 pub struct DevicePolls {
-    /// device-code hash -> (last poll, current interval)
-    polls: Mutex<HashMap<[u8; 32], (i64, i64)>>,
+    /// device-code hash -> what the last poll learnt
+    polls: Mutex<HashMap<[u8; 32], Entry>>,
 }
 
 impl DevicePolls {
-    /// Records a poll at `now`. `Err(new_interval)` when it came too soon.
-    pub fn poll(&self, code: &TokenHash, now: i64, base_interval: i64) -> Result<(), i64> {
-        let mut polls = self.polls.lock().unwrap_or_else(|p| p.into_inner());
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
+        self.polls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The fast path, before any database read: `Some(new_interval)` when `client_id` polls a
+    /// code it was seen polling before, unexpired, sooner than its interval allows (the
+    /// interval has then grown by 5 s). `None`: read the authorization and call [`Self::poll`].
+    pub fn too_soon(&self, code: &TokenHash, client_id: &str, now: i64) -> Option<i64> {
+        let mut polls = self.table();
+        let entry = polls.get_mut(&code.0)?;
+        if entry.client_id != client_id || now >= entry.expires_at || now - entry.last_poll >= entry.interval {
+            return None;
+        }
+        entry.last_poll = now;
+        entry.interval += 5;
+        Some(entry.interval)
+    }
+
+    /// Records a poll at `now` of a code read from the database (pending or approved, issued to
+    /// `client_id`, expiring at `expires_at`). `Err(new_interval)` when it came too soon.
+    pub fn poll(
+        &self,
+        code: &TokenHash,
+        client_id: &str,
+        expires_at: i64,
+        now: i64,
+        base_interval: i64,
+    ) -> Result<(), i64> {
+        let mut polls = self.table();
         if polls.len() >= MAX_ENTRIES {
-            // Codes live minutes: forget polls older than an hour.
-            polls.retain(|_, (last, _)| now - *last < 3600);
+            // Codes live minutes: forget those that have expired.
+            polls.retain(|_, e| now < e.expires_at);
         }
-        let entry = polls.entry(code.0).or_insert((i64::MIN / 2, base_interval));
-        let (last, interval) = *entry;
-        if now - last < interval {
-            *entry = (now, interval + 5);
-            return Err(interval + 5);
+        let entry = polls.entry(code.0).or_insert_with(|| Entry {
+            client_id: client_id.to_owned(),
+            expires_at,
+            last_poll: i64::MIN / 2,
+            interval: base_interval,
+        });
+        let too_soon = now - entry.last_poll < entry.interval;
+        entry.last_poll = now;
+        if too_soon {
+            entry.interval += 5;
+            return Err(entry.interval);
         }
-        *entry = (now, interval);
         Ok(())
     }
 
     /// Forgets a code (consumed, denied or expired).
     pub fn forget(&self, code: &TokenHash) {
-        self.polls.lock().unwrap_or_else(|p| p.into_inner()).remove(&code.0);
+        self.table().remove(&code.0);
     }
 }
 
@@ -51,12 +97,27 @@ mod tests {
     fn polling_too_fast_grows_the_interval_for_good() {
         let polls = DevicePolls::default();
         let code = TokenHash::of("device-code");
-        assert_eq!(polls.poll(&code, 100, 5), Ok(()));
-        assert_eq!(polls.poll(&code, 105, 5), Ok(()), "exactly on time");
-        assert_eq!(polls.poll(&code, 108, 5), Err(10), "too soon: +5 s");
-        assert_eq!(polls.poll(&code, 115, 5), Err(15), "10 s are now needed");
-        assert_eq!(polls.poll(&code, 130, 5), Ok(()), "15 s later is fine");
+        let poll = |now| polls.poll(&code, "c1", 1000, now, 5);
+        assert_eq!(poll(100), Ok(()));
+        assert_eq!(poll(105), Ok(()), "exactly on time");
+        assert_eq!(poll(108), Err(10), "too soon: +5 s");
+        assert_eq!(poll(115), Err(15), "10 s are now needed");
+        assert_eq!(poll(130), Ok(()), "15 s later is fine");
         polls.forget(&code);
-        assert_eq!(polls.poll(&code, 131, 5), Ok(()));
+        assert_eq!(poll(131), Ok(()));
+    }
+
+    #[test]
+    fn the_fast_path_answers_only_known_codes_of_the_same_client_polled_too_soon() {
+        let polls = DevicePolls::default();
+        let code = TokenHash::of("device-code");
+        assert_eq!(polls.too_soon(&code, "c1", 100), None, "never read: go to the database");
+        assert_eq!(polls.poll(&code, "c1", 200, 100, 5), Ok(()));
+        assert_eq!(polls.too_soon(&code, "c2", 101), None, "another client: the database says invalid_grant");
+        assert_eq!(polls.too_soon(&code, "c1", 101), Some(10));
+        assert_eq!(polls.too_soon(&code, "c1", 111), None, "on time (10 s): read the database again");
+        assert_eq!(polls.poll(&code, "c1", 200, 111, 5), Ok(()), "the grown interval stays");
+        assert_eq!(polls.poll(&code, "c1", 200, 115, 5), Err(15));
+        assert_eq!(polls.too_soon(&code, "c1", 200), None, "expired: the database says expired_token");
     }
 }

@@ -62,6 +62,19 @@ impl Store {
     /// Stores a new authorization; `Conflict` when the user code collides with a stored one
     /// (the caller draws another).
     pub async fn create_device_authorization(&self, d: &NewDeviceAuthorization<'_>) -> Result<()> {
+        if let Some(writer) = &self.writer {
+            let row = crate::batch::DeviceRow {
+                device_code: d.device_code.0,
+                user_code: d.user_code.0,
+                client_id: d.client_id.to_owned(),
+                scope: d.scope.to_owned(),
+                now: d.now,
+                expires_at: d.expires_at,
+                ip: d.ip.map(str::to_owned),
+                user_agent: d.user_agent.map(str::to_owned),
+            };
+            return writer.insert(crate::batch::Insert::Device(row)).await;
+        }
         on_db!(self, p => sqlx::query(sql::DEVICE_INSERT)
             .bind(d.device_code.as_bytes()).bind(d.user_code.as_bytes()).bind(d.client_id).bind(d.scope)
             .bind(d.now).bind(d.expires_at).bind(d.ip).bind(d.user_agent)

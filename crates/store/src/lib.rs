@@ -46,6 +46,7 @@ macro_rules! in_tx {
 
 pub mod audit;
 pub mod authorize;
+mod batch;
 pub mod cleanup;
 pub mod clients;
 pub mod device;
@@ -139,6 +140,8 @@ impl Default for PoolOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) db: Db,
+    /// SQLite only: the group-commit writer for hot inserts ([`batch`]).
+    pub(crate) writer: Option<batch::Writer>,
 }
 
 impl Store {
@@ -156,9 +159,10 @@ impl Store {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
-                    .connect_with(connect)
+                    .connect_with(connect.clone())
                     .await?;
-                Ok(Store { db: Db::Sqlite(pool) })
+                let writer = batch::Writer::start(connect);
+                Ok(Store { db: Db::Sqlite(pool), writer: Some(writer) })
             }
             Backend::Postgres => {
                 let connect = PgConnectOptions::from_str(url)?;
@@ -167,7 +171,7 @@ impl Store {
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect)
                     .await?;
-                Ok(Store { db: Db::Postgres(pool) })
+                Ok(Store { db: Db::Postgres(pool), writer: None })
             }
         }
     }

@@ -24,7 +24,12 @@ pub struct NewAccessToken<'a> {
 }
 
 impl Store {
+    /// Stores an opaque token (on SQLite through the group-commit writer).
     pub async fn insert_access_token(&self, t: &NewAccessToken<'_>) -> Result<()> {
+        if let Some(writer) = &self.writer {
+            let row = crate::batch::AccessRow { hash: t.hash.0, record: t.record.clone() };
+            return writer.insert(crate::batch::Insert::Access(row)).await;
+        }
         let r = t.record;
         on_db!(self, p => sqlx::query(sql::ACCESS_TOKEN_INSERT)
             .bind(t.hash.as_bytes()).bind(&r.client_id).bind(&r.user_id).bind(&r.subject).bind(&r.scope)

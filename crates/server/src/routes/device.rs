@@ -1,8 +1,9 @@
 //! The Device Authorization Grant (RFC 8628): the device authorization endpoint (§3.1–3.2) and
 //! polling at the token endpoint (§3.4–3.5).
 //!
-//! Polling reads the authorization and keeps the last-poll time in memory: a pending poll
-//! writes nothing. Tokens are handed out by one conditional update (approved → consumed), so of
+//! Polling keeps the last-poll time in memory: a pending poll writes nothing, and a poll that
+//! comes too soon is answered `slow_down` without reading the database either (see
+//! [`crate::device_polls`]). Tokens are handed out by one conditional update (approved → consumed), so of
 //! any number of concurrent polls exactly one gets them.
 
 use super::client_auth;
@@ -113,6 +114,10 @@ async fn start(
 pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, OAuthError> {
     let code = TokenHash::of(form.required("device_code")?);
     let now = state.now();
+    if state.device_polls.too_soon(&code, &client.client_id, now).is_some() {
+        state.metrics.device_event("slow_down");
+        return Err(OAuthError::SlowDown);
+    }
     let invalid = || OAuthError::InvalidGrant("the device code is invalid or was already used".into());
     let Some(auth) = state.store.device_authorization(&code).await.map_err(server_error)? else {
         return Err(invalid());
@@ -132,7 +137,8 @@ pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result
         state.device_polls.forget(&code);
         return Err(OAuthError::AccessDenied);
     }
-    if let Err(_interval) = state.device_polls.poll(&code, now, state.config.device.interval_secs) {
+    let interval = state.config.device.interval_secs;
+    if let Err(_interval) = state.device_polls.poll(&code, &client.client_id, auth.expires_at, now, interval) {
         state.metrics.device_event("slow_down");
         return Err(OAuthError::SlowDown);
     }

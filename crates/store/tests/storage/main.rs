@@ -367,3 +367,73 @@ both!(a_code_is_consumed_exactly_once_under_a_race, |store: Store, _url| async m
     let unknown = TokenHash::of("unknown");
     assert_eq!(store.redeem_code(&unknown, NOW, &redemption("j"), |_| false).await.unwrap(), CodeOutcome::Invalid);
 });
+
+both!(concurrent_inserts_each_get_their_own_answer, |store: Store, _url| async move {
+    use postern_store::{AccessTokenRecord, NewAccessToken, NewDeviceAuthorization};
+    let (_user, _client) = user_and_client(&store).await;
+    // 120 device authorizations at once (on SQLite they share group commits): one reuses a
+    // user code and one names an unknown client; only those two fail, each with its own error.
+    let inserts: Vec<_> = (0..120)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let device = TokenHash::of(&format!("device-{i}"));
+                let user_code = TokenHash::of(&format!("user-{}", if i == 7 { 6 } else { i }));
+                let client = if i == 50 { "no-such-client" } else { "c1" };
+                let new = NewDeviceAuthorization {
+                    device_code: device,
+                    user_code,
+                    client_id: client,
+                    scope: "openid",
+                    now: NOW,
+                    expires_at: NOW + 600,
+                    ip: Some("192.0.2.1"),
+                    user_agent: None,
+                };
+                (i, store.create_device_authorization(&new).await)
+            })
+        })
+        .collect();
+    let mut conflicts = Vec::new();
+    for insert in inserts {
+        let (i, result) = insert.await.unwrap();
+        match result {
+            Ok(()) => {
+                let stored = store.device_authorization(&TokenHash::of(&format!("device-{i}"))).await.unwrap();
+                assert_eq!(stored.map(|d| (d.status, d.client_id)), Some(("pending".into(), "c1".into())), "row {i}");
+            }
+            Err(StoreError::Conflict(what)) => conflicts.push((i, what)),
+            Err(StoreError::Database(_)) => assert_eq!(i, 50, "only the unknown client fails"),
+            Err(e) => panic!("row {i}: {e}"),
+        }
+    }
+    // Either 6 or 7 got the shared user code first; the other was refused.
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert!(matches!(conflicts[0], (6 | 7, "user code")), "{conflicts:?}");
+    assert_eq!(store.device_authorization(&TokenHash::of("device-50")).await.unwrap(), None);
+
+    let record = AccessTokenRecord {
+        client_id: "c1".into(),
+        user_id: None,
+        subject: "c1".into(),
+        scope: "openid".into(),
+        audience: "https://api".into(),
+        auth_time: None,
+        issued_at: NOW,
+        expires_at: NOW + 900,
+    };
+    let tokens: Vec<_> = (0..60)
+        .map(|i| {
+            let (store, record) = (store.clone(), record.clone());
+            tokio::spawn(async move {
+                let hash = TokenHash::of(&format!("token-{i}"));
+                store.insert_access_token(&NewAccessToken { hash, record: &record }).await.unwrap();
+                hash
+            })
+        })
+        .collect();
+    for token in tokens {
+        let hash = token.await.unwrap();
+        assert_eq!(store.access_token(&hash, NOW + 1).await.unwrap().as_ref(), Some(&record));
+    }
+});
