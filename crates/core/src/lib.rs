@@ -6,6 +6,7 @@
 //! system clock or the operating system's random source is [`system`], the one provider the
 //! server hands down. CI proves this crate's dependency tree has no tokio, sqlx, axum or reqwest.
 
+pub mod apikey;
 pub mod client;
 pub mod client_auth;
 pub mod device;

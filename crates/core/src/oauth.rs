@@ -129,7 +129,7 @@ pub fn grant_scopes(requested: &[Scope], allowed: &[Scope]) -> Result<Vec<Scope>
     if requested.is_empty() {
         return Ok(allowed.to_vec());
     }
-    let granted: Vec<Scope> = requested.iter().filter(|s| allowed.contains(s)).cloned().collect();
+    let granted: Vec<Scope> = requested.iter().filter(|s| crate::scope::any_covers(allowed, s)).cloned().collect();
     if granted.is_empty() {
         return Err(OAuthError::InvalidScope("none of the requested scopes is allowed for this client".into()));
     }
@@ -144,9 +144,10 @@ pub fn issues_refresh_token(scope: &str, client_allows_refresh: bool, always: bo
     client_allows_refresh && (always || !has("openid") || has("offline_access"))
 }
 
-/// Whether `narrower` (space-separated) asks for nothing beyond `granted`.
+/// Whether `narrower` asks for nothing beyond `granted` (space-separated).
 pub fn scope_within(narrower: &[Scope], granted: &str) -> bool {
-    narrower.iter().all(|s| granted.split(' ').any(|g| g == s.as_str()))
+    let granted = crate::scope::parse_list(granted);
+    narrower.iter().all(|s| crate::scope::any_covers(&granted, s))
 }
 
 /// Joins scopes for a `scope` response member or claim.
@@ -170,6 +171,13 @@ mod tests {
         assert_eq!(scope_string(&grant_scopes(&scopes("write admin"), &allowed).unwrap()), "write");
         assert_eq!(scope_string(&grant_scopes(&[], &allowed).unwrap()), "read write");
         assert!(matches!(grant_scopes(&scopes("admin"), &allowed), Err(OAuthError::InvalidScope(_))));
+        let wildcard = scopes("project:* read");
+        assert_eq!(
+            scope_string(&grant_scopes(&scopes("project:billing read x"), &wildcard).unwrap()),
+            "project:billing read"
+        );
+        assert!(scope_within(&scopes("project:billing"), "project:* read"));
+        assert!(!scope_within(&scopes("project:*"), "project:billing"));
     }
 
     #[test]
