@@ -44,6 +44,7 @@ macro_rules! in_tx {
     };
 }
 
+pub mod apikeys;
 pub mod audit;
 pub mod authorize;
 mod batch;
@@ -59,6 +60,7 @@ pub mod sql;
 pub mod tokens;
 pub mod users;
 
+pub use apikeys::{ApiKeyRecord, KeyOwner, KeyUse, NewApiKeyRow, RegisteredScope, ServiceAccount};
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use authorize::{CodeGrant, CodeOutcome, Issued, NewCode, Redemption};
 pub use clients::{Client, ClientPolicy, ClientUpdate, NewClient};

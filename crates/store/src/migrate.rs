@@ -21,6 +21,7 @@ const SQLITE: &[Migration] = &[
     m(3, "sign_in", include_str!("../migrations/sqlite/0003_sign_in.sql")),
     m(4, "refresh_tokens", include_str!("../migrations/sqlite/0004_refresh_tokens.sql")),
     m(5, "device_authorizations", include_str!("../migrations/sqlite/0005_device_authorizations.sql")),
+    m(6, "api_keys", include_str!("../migrations/sqlite/0006_api_keys.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -29,6 +30,7 @@ const POSTGRES: &[Migration] = &[
     m(3, "sign_in", include_str!("../migrations/postgres/0003_sign_in.sql")),
     m(4, "refresh_tokens", include_str!("../migrations/postgres/0004_refresh_tokens.sql")),
     m(5, "device_authorizations", include_str!("../migrations/postgres/0005_device_authorizations.sql")),
+    m(6, "api_keys", include_str!("../migrations/postgres/0006_api_keys.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

@@ -91,6 +91,24 @@ statements! {
     DEVICE_DECIDE = "UPDATE device_authorizations SET status = $3, user_id = $4, auth_time = $5, amr = $6, decided_at = $2 WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2";
     DEVICE_CONSUME = "UPDATE device_authorizations SET status = 'consumed' WHERE device_code_hash = $1 AND status = 'approved' AND expires_at > $2 AND client_id = $3 RETURNING user_id, scope, auth_time, amr";
 
+    // --- scope registry, service accounts, API keys
+    SCOPE_INSERT = "INSERT INTO scopes (name, description, takes_values, created_at) VALUES ($1, $2, $3, $4)";
+    SCOPE_LIST = "SELECT name, description, takes_values, created_at FROM scopes ORDER BY name";
+    SCOPE_DELETE = "DELETE FROM scopes WHERE name = $1";
+    SERVICE_ACCOUNT_INSERT = "INSERT INTO service_accounts (id, name, description, owner_id, created_at) VALUES ($1, $2, $3, $4, $5)";
+    SERVICE_ACCOUNT_LIST = "SELECT s.id, s.name, s.description, s.owner_id, u.email AS owner_email, s.created_at FROM service_accounts s JOIN users u ON u.id = s.owner_id ORDER BY s.name";
+    SERVICE_ACCOUNT_BY_NAME = "SELECT s.id, s.name, s.description, s.owner_id, u.email AS owner_email, s.created_at FROM service_accounts s JOIN users u ON u.id = s.owner_id WHERE s.name = $1";
+    SERVICE_ACCOUNT_DELETE = "DELETE FROM service_accounts WHERE id = $1";
+    API_KEY_INSERT = "INSERT INTO api_keys (id, key_hash, public_prefix, kind, user_id, service_account_id, name, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    API_KEY_BY_HASH = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id WHERE k.key_hash = $1";
+    API_KEY_BY_ID = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id WHERE k.id = $1";
+    API_KEY_LIST_ALL = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id ORDER BY k.created_at, k.id";
+    API_KEY_LIST_BY_USER = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id WHERE k.user_id = $1 ORDER BY k.created_at, k.id";
+    API_KEY_LIST_BY_SERVICE_ACCOUNT = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id WHERE k.service_account_id = $1 ORDER BY k.created_at, k.id";
+    API_KEY_REVOKE = "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+    API_KEY_REVOKE_BY_HASH = "UPDATE api_keys SET revoked_at = $2 WHERE key_hash = $1 AND revoked_at IS NULL RETURNING id, public_prefix";
+    API_KEY_TOUCH = "UPDATE api_keys SET last_used_at = $2, last_used_ip = $3 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)";
+
     // --- clean-up of expired rows, in bounded batches
     CLEANUP_SETUP_TOKENS = "DELETE FROM setup_tokens WHERE token_hash IN (SELECT token_hash FROM setup_tokens WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_ACCESS_TOKENS = "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at < $1 LIMIT $2)";

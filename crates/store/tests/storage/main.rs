@@ -437,3 +437,91 @@ both!(concurrent_inserts_each_get_their_own_answer, |store: Store, _url| async m
         assert_eq!(store.access_token(&hash, NOW + 1).await.unwrap().as_ref(), Some(&record));
     }
 });
+
+both!(scopes_service_accounts_and_api_keys, |store: Store, _url| async move {
+    use postern_store::{KeyOwner, KeyUse, NewApiKeyRow, RegisteredScope};
+    let scope = |name: &str, takes_values| RegisteredScope {
+        name: name.into(),
+        description: format!("Use {name}"),
+        takes_values,
+        created_at: NOW,
+    };
+    store.add_scope(&scope("project", true)).await.unwrap();
+    store.add_scope(&scope("billing:read", false)).await.unwrap();
+    assert!(matches!(store.add_scope(&scope("project", false)).await, Err(StoreError::Conflict("scope"))));
+    assert_eq!(store.scopes().await.unwrap(), vec![scope("billing:read", false), scope("project", true)]);
+    store.remove_scope("billing:read").await.unwrap();
+    assert!(matches!(store.remove_scope("billing:read").await, Err(StoreError::NotFound(_))));
+
+    let (user, _) = user_and_client(&store).await;
+    let sa = store.create_service_account("sa1", "ci-deploy", "Deploys from CI", &user, NOW).await.unwrap();
+    assert_eq!((sa.owner_email.as_str(), sa.description.as_str()), ("ann@example.org", "Deploys from CI"));
+    assert!(matches!(
+        store.create_service_account("sa2", "ci-deploy", "", &user, NOW).await,
+        Err(StoreError::Conflict("service account"))
+    ));
+
+    let scopes = [Scope::parse("project:*").unwrap(), Scope::parse("read").unwrap()];
+    let personal = NewApiKeyRow {
+        id: "k1",
+        hash: TokenHash::of("pst_u_one"),
+        public_prefix: "pst_u_one",
+        owner: KeyOwner::User(&user),
+        name: "laptop",
+        scopes: &scopes,
+        created_at: NOW,
+        expires_at: Some(NOW + 90 * 86_400),
+    };
+    let k1 = store.create_api_key(&personal).await.unwrap();
+    assert_eq!(
+        (k1.scope.as_str(), k1.user_email.as_deref(), k1.subject()),
+        ("project:* read", Some("ann@example.org"), user.clone())
+    );
+    let k2 = store
+        .create_api_key(&NewApiKeyRow {
+            id: "k2",
+            hash: TokenHash::of("pst_s_two"),
+            public_prefix: "pst_s_two",
+            owner: KeyOwner::ServiceAccount(&sa.id),
+            expires_at: None,
+            ..personal.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!((k2.service_account_name.as_deref(), k2.subject()), (Some("ci-deploy"), "sa:sa1".to_owned()));
+    assert!(k2.usable_at(NOW + 1000 * 86_400), "no expiry");
+    assert!(k1.usable_at(NOW) && !k1.usable_at(NOW + 90 * 86_400), "expires");
+
+    assert_eq!(store.api_key_by_hash(&TokenHash::of("pst_u_one")).await.unwrap().map(|k| k.id), Some("k1".into()));
+    assert_eq!(store.api_key_by_hash(&TokenHash::of("pst_u_nope")).await.unwrap(), None);
+    let ids = |keys: Vec<postern_store::ApiKeyRecord>| keys.into_iter().map(|k| k.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.api_keys(None).await.unwrap()), ["k1", "k2"]);
+    assert_eq!(ids(store.api_keys(Some(KeyOwner::User(&user))).await.unwrap()), ["k1"]);
+    assert_eq!(ids(store.api_keys(Some(KeyOwner::ServiceAccount(&sa.id))).await.unwrap()), ["k2"]);
+
+    // Last use: batched, and an older time never overwrites a newer one.
+    let at = |t, ip: &str| KeyUse { key_id: "k1".into(), at: t, ip: Some(ip.into()) };
+    store.touch_api_keys(&[at(NOW + 20, "192.0.2.2"), at(NOW + 10, "192.0.2.1")]).await.unwrap();
+    let k1 = store.api_key("k1").await.unwrap().unwrap();
+    assert_eq!((k1.last_used_at, k1.last_used_ip.as_deref()), (Some(NOW + 20), Some("192.0.2.2")));
+
+    assert!(store.revoke_api_key("k1", NOW + 30).await.unwrap());
+    assert!(!store.revoke_api_key("k1", NOW + 31).await.unwrap(), "already revoked");
+    assert!(!store.api_key("k1").await.unwrap().unwrap().usable_at(NOW + 32));
+    assert_eq!(
+        store.revoke_api_key_by_hash(&TokenHash::of("pst_s_two"), NOW + 40).await.unwrap(),
+        Some(("k2".into(), "pst_s_two".into()))
+    );
+    assert_eq!(store.revoke_api_key_by_hash(&TokenHash::of("pst_s_two"), NOW + 41).await.unwrap(), None);
+
+    // A disabled user's personal keys stop working; deleting a service account deletes its keys.
+    let k3 = store
+        .create_api_key(&NewApiKeyRow { id: "k3", hash: TokenHash::of("pst_u_three"), ..personal.clone() })
+        .await
+        .unwrap();
+    assert!(k3.usable_at(NOW));
+    store.set_user_disabled(&user, true, NOW).await.unwrap();
+    assert!(!store.api_key("k3").await.unwrap().unwrap().usable_at(NOW), "owner disabled");
+    store.delete_service_account(&sa.id).await.unwrap();
+    assert_eq!(store.api_key("k2").await.unwrap(), None);
+});
