@@ -59,6 +59,21 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Manage the scope registry (names and plain-language descriptions).
+    Scope {
+        #[command(subcommand)]
+        command: ScopeCommand,
+    },
+    /// Manage service accounts (non-human principals owned by a user).
+    ServiceAccount {
+        #[command(subcommand)]
+        command: ServiceAccountCommand,
+    },
+    /// Manage API keys: personal access tokens and service-account keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// List or rotate the signing keys.
     Keys {
         #[command(subcommand)]
@@ -227,5 +242,71 @@ pub enum KeysCommand {
     Rotate {
         #[arg(long, value_enum, default_value = "all")]
         alg: AlgArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScopeCommand {
+    /// Register a scope.
+    Add {
+        name: String,
+        /// What the scope allows, in plain words (shown on consent pages and key creation).
+        #[arg(long)]
+        description: String,
+        /// The scope is used as NAME:VALUE, and NAME:* grants every value.
+        #[arg(long)]
+        takes_values: bool,
+    },
+    List,
+    Remove {
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServiceAccountCommand {
+    Create {
+        name: String,
+        /// The owning user (email or id).
+        #[arg(long)]
+        owner: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    List,
+    /// Delete a service account and all its keys.
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Create a key; it is printed once and never again.
+    Create {
+        /// A personal access token of this user (email or id).
+        #[arg(long, required_unless_present = "service_account", conflicts_with = "service_account")]
+        user: Option<String>,
+        /// A key of this service account.
+        #[arg(long)]
+        service_account: Option<String>,
+        #[arg(long)]
+        name: String,
+        /// A registered scope (repeatable; NAME:VALUE or NAME:* for scopes that take values).
+        #[arg(long = "scope", value_name = "SCOPE", required = true)]
+        scopes: Vec<String>,
+        /// For example 30d or 12h; `never` if api_keys.allow_no_expiry (default: 90 days).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+    },
+    /// List keys (never the keys themselves), all or one owner's.
+    List {
+        #[arg(long, conflicts_with = "service_account")]
+        user: Option<String>,
+        #[arg(long)]
+        service_account: Option<String>,
+    },
+    Revoke {
+        id: String,
     },
 }

@@ -39,4 +39,7 @@ pub struct IntrospectionResponse {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// For an API key: `personal` or `service_account` (a Postern extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_kind: Option<String>,
 }

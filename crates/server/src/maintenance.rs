@@ -51,6 +51,26 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Writes API keys' last uses every `api_keys.last_used_flush_secs` until `stop` (start-up
+/// writes the last ones after the final request).
+pub async fn flush_key_uses(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(state.config.api_keys.last_used_flush_secs.max(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => {}
+        }
+        if let Err(e) = state.api_keys.flush(&state.store).await {
+            tracing::warn!(error = %e, "could not record API keys' last use");
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+}
+
 /// Reads revocations made on other nodes every `tokens.revocation_sync_secs` until `stop`.
 pub async fn sync_revocations(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(Duration::from_secs(state.config.tokens.revocation_sync_secs.max(1)));

@@ -136,6 +136,7 @@ impl Application {
             clients: Arc::new(ClientCache::new(config.clients.cache_secs)),
             revoked: Arc::new(revoked),
             device_polls: Arc::new(DevicePolls::default()),
+            api_keys: Arc::new(crate::apikeys::KeyVerifier::new(&config.api_keys)),
             device_attempts: Arc::new(std::sync::Mutex::new(postern_core::throttle::Throttle::new(
                 postern_core::throttle::Policy {
                     free: config.device.code_attempts_per_minute,
@@ -212,8 +213,10 @@ impl Application {
 
         let maintenance = tokio::spawn(crate::maintenance::run(state.clone(), stop_rx.clone()));
         let revocations = tokio::spawn(crate::maintenance::sync_revocations(state.clone(), stop_rx.clone()));
+        let key_uses = tokio::spawn(crate::maintenance::flush_key_uses(state.clone(), stop_rx.clone()));
 
         let store = state.store.clone();
+        let api_keys = state.api_keys.clone();
         let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let signal = {
             let stop_tx = stop_tx.clone();
@@ -239,6 +242,11 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = maintenance.await;
         let _ = revocations.await;
+        let _ = key_uses.await;
+        // Requests that finished after the flush task's last pass.
+        if let Err(e) = api_keys.flush(&store).await {
+            tracing::warn!(error = %e, "could not record API keys' last use at shutdown");
+        }
         store.close().await;
         tracing::info!("stopped");
         result

@@ -1,5 +1,6 @@
 //! What every handler can reach. Cheap to clone: everything is behind an `Arc` or is a pool.
 
+use crate::apikeys::KeyVerifier;
 use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::device_polls::DevicePolls;
@@ -30,6 +31,7 @@ pub struct AppState {
     /// Wrong user codes per IP address and per browser.
     pub device_attempts: Arc<std::sync::Mutex<postern_core::throttle::Throttle>>,
     pub throttle: Arc<SignInThrottle>,
+    pub api_keys: Arc<KeyVerifier>,
 }
 
 impl AppState {

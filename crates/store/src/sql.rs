@@ -107,7 +107,7 @@ statements! {
     API_KEY_LIST_BY_SERVICE_ACCOUNT = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id WHERE k.service_account_id = $1 ORDER BY k.created_at, k.id";
     API_KEY_REVOKE = "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
     API_KEY_REVOKE_BY_HASH = "UPDATE api_keys SET revoked_at = $2 WHERE key_hash = $1 AND revoked_at IS NULL RETURNING id, public_prefix";
-    API_KEY_TOUCH = "UPDATE api_keys SET last_used_at = $2, last_used_ip = $3 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)";
+    API_KEY_TOUCH = "UPDATE api_keys SET last_used_at = $2, last_used_ip = COALESCE($3, last_used_ip) WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)";
 
     // --- clean-up of expired rows, in bounded batches
     CLEANUP_SETUP_TOKENS = "DELETE FROM setup_tokens WHERE token_hash IN (SELECT token_hash FROM setup_tokens WHERE expires_at < $1 LIMIT $2)";

@@ -1,6 +1,7 @@
 //! `postern admin …`: each command opens the database of the configuration, does one thing,
 //! records an audit event for every change, and prints the result (JSON with `--json`).
 
+mod apikeys;
 mod audit;
 mod client;
 mod keys;
@@ -48,6 +49,9 @@ pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::User { command } => user::run(&ctx, command).await,
         AdminCommand::Client { command } => client::run(&ctx, command).await,
         AdminCommand::Keys { command } => keys::run(&ctx, command).await,
+        AdminCommand::Scope { command } => apikeys::scope(&ctx, command).await,
+        AdminCommand::ServiceAccount { command } => apikeys::service_account(&ctx, command).await,
+        AdminCommand::Key { command } => apikeys::key(&ctx, command).await,
         AdminCommand::Audit { since, action, limit } => audit::run(&ctx, since, action, limit).await,
     };
     ctx.store.close().await;

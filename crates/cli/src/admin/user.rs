@@ -39,7 +39,7 @@ fn describe(u: &User) -> String {
 }
 
 /// Finds a user by email (when the argument has an `@`) or by id.
-async fn find(ctx: &Ctx, who: &str) -> anyhow::Result<User> {
+pub(super) async fn find(ctx: &Ctx, who: &str) -> anyhow::Result<User> {
     let found = if who.contains('@') {
         let email = Email::parse(who).map_err(|_| UsageError(format!("{who:?} is not a valid email address")))?;
         ctx.store.user_by_email(&email).await?

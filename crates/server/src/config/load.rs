@@ -196,6 +196,7 @@ fn check(c: &Config) -> Result<(), ConfigError> {
         ("maintenance.cleanup_batch", c.maintenance.cleanup_batch),
         ("device.expires_secs", c.device.expires_secs),
         ("device.interval_secs", c.device.interval_secs),
+        ("api_keys.default_ttl_secs", c.api_keys.default_ttl_secs),
     ] {
         if v <= 0 {
             return Err(err(key, "must be positive"));
@@ -205,6 +206,7 @@ fn check(c: &Config) -> Result<(), ConfigError> {
         ("maintenance.interval_secs", c.maintenance.interval_secs),
         ("tokens.revocation_sync_secs", c.tokens.revocation_sync_secs),
         ("server.request_timeout_secs", c.server.request_timeout_secs),
+        ("api_keys.last_used_flush_secs", c.api_keys.last_used_flush_secs),
     ] {
         if v == 0 {
             return Err(err(key, "must be positive"));

@@ -99,6 +99,7 @@ pub struct Config {
     pub sessions: SessionConfig,
     pub clients: ClientsConfig,
     pub device: DeviceConfig,
+    pub api_keys: ApiKeysConfig,
     pub maintenance: MaintenanceConfig,
 }
 
@@ -118,6 +119,7 @@ impl Default for Config {
             sessions: SessionConfig::default(),
             clients: ClientsConfig::default(),
             device: DeviceConfig::default(),
+            api_keys: ApiKeysConfig::default(),
             maintenance: MaintenanceConfig::default(),
         }
     }
@@ -242,6 +244,27 @@ pub struct DeviceConfig {
 impl Default for DeviceConfig {
     fn default() -> Self {
         Self { expires_secs: 600, interval_secs: 5, code_attempts_per_minute: 5 }
+    }
+}
+
+/// API keys (personal access tokens and service-account keys).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeysConfig {
+    /// Lifetime of a new key when none is given (90 days).
+    pub default_ttl_secs: i64,
+    /// Whether keys may be created without an expiry (an admin policy; off by default).
+    pub allow_no_expiry: bool,
+    /// How long a verified key is kept in memory; a revocation made on another node takes
+    /// effect within this time (at once on the node that revoked). 0 turns the cache off.
+    pub cache_secs: i64,
+    /// How often last-use times are written (batched, off the request path; also at shutdown).
+    pub last_used_flush_secs: u64,
+}
+
+impl Default for ApiKeysConfig {
+    fn default() -> Self {
+        Self { default_ttl_secs: 90 * 86_400, allow_no_expiry: false, cache_secs: 5, last_used_flush_secs: 60 }
     }
 }
 

@@ -38,6 +38,9 @@ pub async fn introspect(
         let form = oauth_form(form)?;
         client_auth::authenticate_confidential(&state, &headers, &form).await?;
         let token = form.required("token")?;
+        if postern_core::apikey::looks_like_key(token) {
+            return api_key(&state, token).await;
+        }
         let active = tokens::inspect_access_token(&state, token).await.map_err(store_error)?;
         Ok::<_, OAuthError>(match active {
             Some(t) => IntrospectionResponse {
@@ -51,6 +54,7 @@ pub async fn introspect(
                 aud: Some(t.audience),
                 iss: Some(state.issuer.to_string()),
                 jti: t.jti,
+                key_kind: None,
             },
             None => match tokens::inspect_refresh_token(&state, token).await.map_err(store_error)? {
                 // RFC 7662 §2.2: refresh tokens are described too, never as access tokens.
@@ -65,6 +69,7 @@ pub async fn introspect(
                     aud: None,
                     iss: Some(state.issuer.to_string()),
                     jti: None,
+                    key_kind: None,
                 },
                 None => IntrospectionResponse::default(),
             },
@@ -79,6 +84,25 @@ pub async fn introspect(
         }
         Err(e) => WebError::OAuth(e).into_response(),
     }
+}
+
+/// An API key, described like a token so that a resource server has one way to check any
+/// credential. The resource server's address is not the key user's, so no IP is recorded.
+async fn api_key(state: &AppState, key: &str) -> Result<IntrospectionResponse, OAuthError> {
+    let Some(k) = state.api_keys.verify(&state.store, key, None, state.now()).await.map_err(store_error)? else {
+        return Ok(IntrospectionResponse::default());
+    };
+    Ok(IntrospectionResponse {
+        active: true,
+        scope: Some(k.scope.clone()),
+        token_type: Some("Bearer".into()),
+        exp: k.expires_at,
+        iat: Some(k.created_at),
+        sub: Some(k.subject()),
+        iss: Some(state.issuer.to_string()),
+        key_kind: Some(k.kind().as_str().into()),
+        ..Default::default()
+    })
 }
 
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: Result<OAuthForm, WebError>) -> Response {

@@ -1,0 +1,215 @@
+//! API keys in the server: the rules for creating one (registered scopes, expiry policy), shared
+//! by the admin CLI, the account page and the HTTP API; verification with a short in-memory
+//! cache; and last-use times collected in memory and written in batches, so that using a key
+//! never writes to the database on the request path.
+//!
+//! The cache holds what the database said about a key hash (including "no such key") for
+//! `api_keys.cache_secs`. A revocation on this node removes the entry at once; one made on
+//! another node takes effect within that time.
+
+use crate::config::ApiKeysConfig;
+use postern_core::apikey::{self, KeyKind, NewApiKey};
+use postern_core::scope::Scope;
+use postern_store::{ApiKeyRecord, KeyOwner, KeyUse, NewApiKeyRow, RegisteredScope, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Entries beyond this are dropped wholesale (a flood of made-up keys cannot grow memory).
+const MAX_CACHED: usize = 100_000;
+
+/// How long a new key lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// `api_keys.default_ttl_secs`.
+    Default,
+    /// Seconds from now.
+    After(i64),
+    /// No expiry, if `api_keys.allow_no_expiry`.
+    Never,
+}
+
+/// Why a key could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What it takes to create a key.
+#[derive(Debug, Clone)]
+pub struct KeyRequest<'a> {
+    pub owner: KeyOwner<'a>,
+    pub name: &'a str,
+    pub scopes: &'a [String],
+    pub expiry: Expiry,
+}
+
+/// Whether `scope` is allowed by the registry: a registered name, or `name:value` / `name:*`
+/// for a registered scope that takes values.
+pub fn registered(registry: &[RegisteredScope], scope: &Scope) -> bool {
+    registry.iter().any(|r| {
+        if r.takes_values {
+            scope
+                .as_str()
+                .strip_prefix(r.name.as_str())
+                .and_then(|v| v.strip_prefix(':'))
+                .is_some_and(|v| !v.is_empty())
+        } else {
+            scope.as_str() == r.name
+        }
+    })
+}
+
+/// Checks a request against the registry and the expiry policy, stores the key and returns it:
+/// the only time the key exists in clear.
+pub async fn create(
+    store: &Store,
+    config: &ApiKeysConfig,
+    request: &KeyRequest<'_>,
+    now: i64,
+) -> Result<(NewApiKey, ApiKeyRecord), CreateError> {
+    let invalid = |m: String| CreateError::Invalid(m);
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(invalid("a key needs a name of 1 to 100 characters".into()));
+    }
+    if request.scopes.is_empty() {
+        return Err(invalid("a key needs at least one scope".into()));
+    }
+    let registry = store.scopes().await?;
+    let mut scopes: Vec<Scope> = Vec::new();
+    for s in request.scopes {
+        let scope = Scope::parse(s).map_err(|e| invalid(e.to_string()))?;
+        if !registered(&registry, &scope) {
+            return Err(invalid(format!("the scope {s:?} is not registered (postern admin scope list)")));
+        }
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    let expires_at = match request.expiry {
+        Expiry::Default => Some(now + config.default_ttl_secs),
+        Expiry::After(secs) if secs > 0 => Some(now.saturating_add(secs)),
+        Expiry::After(_) => return Err(invalid("the expiry must be in the future".into())),
+        Expiry::Never if config.allow_no_expiry => None,
+        Expiry::Never => return Err(invalid("keys without expiry are not allowed (api_keys.allow_no_expiry)".into())),
+    };
+    let kind = match request.owner {
+        KeyOwner::User(_) => KeyKind::Personal,
+        KeyOwner::ServiceAccount(_) => KeyKind::ServiceAccount,
+    };
+    let mut rng = postern_core::system::os_rng();
+    let key = NewApiKey::generate(kind, &mut rng);
+    let id = postern_core::id::random_id(&mut rng);
+    let row = NewApiKeyRow {
+        id: &id,
+        hash: key.hash(),
+        public_prefix: key.public_prefix(),
+        owner: request.owner,
+        name,
+        scopes: &scopes,
+        created_at: now,
+        expires_at,
+    };
+    let record = store.create_api_key(&row).await?;
+    Ok((key, record))
+}
+
+/// Verified keys in memory and last uses waiting to be written.
+#[derive(Debug, Default)]
+pub struct KeyVerifier {
+    cache_secs: i64,
+    /// key hash -> (read at, what the database said)
+    cache: Mutex<HashMap<[u8; 32], (i64, Option<ApiKeyRecord>)>>,
+    /// key id -> latest use
+    uses: Mutex<HashMap<String, KeyUse>>,
+}
+
+impl KeyVerifier {
+    pub fn new(config: &ApiKeysConfig) -> Self {
+        Self { cache_secs: config.cache_secs, ..Self::default() }
+    }
+
+    /// The live key `presented` stands for, or `None` (malformed, unknown, revoked, expired, or
+    /// its user disabled). Records the use in memory.
+    pub async fn verify(
+        &self,
+        store: &Store,
+        presented: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let Ok(parsed) = apikey::parse(presented) else {
+            return Ok(None);
+        };
+        let cached = {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.get(&parsed.hash.0).filter(|(at, _)| now - at < self.cache_secs).map(|(_, r)| r.clone())
+        };
+        let record = match cached {
+            Some(r) => r,
+            None => {
+                let r = store.api_key_by_hash(&parsed.hash).await?;
+                if self.cache_secs > 0 {
+                    let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                    if cache.len() >= MAX_CACHED {
+                        cache.clear();
+                    }
+                    cache.insert(parsed.hash.0, (now, r.clone()));
+                }
+                r
+            }
+        };
+        let Some(record) = record.filter(|r| r.usable_at(now) && r.kind() == parsed.kind) else {
+            return Ok(None);
+        };
+        let used = KeyUse { key_id: record.id.clone(), at: now, ip: ip.map(str::to_owned) };
+        self.uses.lock().unwrap_or_else(|p| p.into_inner()).insert(record.id.clone(), used);
+        Ok(Some(record))
+    }
+
+    /// Forgets what is cached (after a revocation on this node).
+    pub fn forget_all(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Writes the collected last uses in one transaction; put back on failure.
+    pub async fn flush(&self, store: &Store) -> Result<usize, StoreError> {
+        let uses: Vec<KeyUse> =
+            std::mem::take(&mut *self.uses.lock().unwrap_or_else(|p| p.into_inner())).into_values().collect();
+        if let Err(e) = store.touch_api_keys(&uses).await {
+            let mut pending = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+            for u in uses {
+                pending.entry(u.key_id.clone()).or_insert(u);
+            }
+            return Err(e);
+        }
+        Ok(uses.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_allows_names_and_values_of_value_scopes() {
+        let reg = |name: &str, takes_values| RegisteredScope {
+            name: name.into(),
+            description: String::new(),
+            takes_values,
+            created_at: 0,
+        };
+        let registry = [reg("read", false), reg("project", true)];
+        let s = |x: &str| Scope::parse(x).unwrap_or_else(|e| panic!("{e}"));
+        assert!(registered(&registry, &s("read")));
+        assert!(registered(&registry, &s("project:billing")));
+        assert!(registered(&registry, &s("project:*")));
+        assert!(!registered(&registry, &s("project")), "a value scope needs a value");
+        assert!(!registered(&registry, &s("read:x")), "read takes no values");
+        assert!(!registered(&registry, &s("write")));
+        assert!(!registered(&registry, &s("projects:x")));
+    }
+}
