@@ -117,12 +117,14 @@ pub async fn create(
     Ok((key, record))
 }
 
+/// What the database said about a key hash (`None`: no such key), and when it was read.
+type Cached = (i64, Option<ApiKeyRecord>);
+
 /// Verified keys in memory and last uses waiting to be written.
 #[derive(Debug, Default)]
 pub struct KeyVerifier {
     cache_secs: i64,
-    /// key hash -> (read at, what the database said)
-    cache: Mutex<HashMap<[u8; 32], (i64, Option<ApiKeyRecord>)>>,
+    cache: Mutex<HashMap<[u8; 32], Cached>>,
     /// key id -> latest use
     uses: Mutex<HashMap<String, KeyUse>>,
 }
