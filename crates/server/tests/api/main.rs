@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod apikeys;
 mod authorize;
 mod config;
 mod device;
