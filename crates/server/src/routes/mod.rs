@@ -1,6 +1,7 @@
 //! HTTP routes, one module per area, and the extractors they share.
 
 pub mod activation;
+pub mod api_keys;
 pub mod authorize;
 pub mod client_auth;
 pub mod code_grant;
@@ -62,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .route("/device/confirm", get(activation::confirm).post(activation::decide))
         .route(INTROSPECTION_PATH, post(introspection::introspect))
         .route(REVOCATION_PATH, post(introspection::revoke))
+        .route("/api/keys", get(api_keys::list).post(api_keys::create))
+        .route("/api/keys/{id}", axum::routing::delete(api_keys::revoke))
         .route_layer(axum::middleware::from_fn(metrics::tag_route))
         .fallback(|| async { WebError::NotFound })
         .layer(RequestBodyLimitLayer::new(max_body))

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-fn bearer_error(status: StatusCode, code: Option<&str>, description: &str) -> Response {
+pub(crate) fn bearer_error(status: StatusCode, code: Option<&str>, description: &str) -> Response {
     let challenge = match code {
         Some(c) => format!("Bearer realm=\"postern\", error=\"{c}\", error_description=\"{description}\""),
         None => "Bearer realm=\"postern\"".to_owned(),

@@ -89,3 +89,102 @@ both!(introspection_answers_for_api_keys, |kind| async move {
     assert_eq!(reopened.api_key(&short_id).await.unwrap().unwrap().last_used_at, Some(used_at));
     reopened.close().await;
 });
+
+both!(the_keys_api_takes_sessions_and_user_tokens_never_keys, |kind| async move {
+    use crate::authorize::{Rp, VERIFIER, exchange, get_code, urlencode};
+    let Some((app, _db)) = spawn(kind).await else { return };
+    let store = &app.state.store;
+    let deploy =
+        RegisteredScope { name: "deploy".into(), description: "Deploy".into(), takes_values: false, created_at: NOW };
+    store.add_scope(&deploy).await.unwrap();
+    create_user(&app, "dev@example.org", "correct horse").await;
+    let api = app.url("/api/keys");
+
+    // Nobody: 401 with a Bearer challenge. A key in the query string is not a credential.
+    for url in [api.clone(), format!("{api}?api_key=pst_u_x")] {
+        let r = app.http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    }
+
+    // Signed in: create (JSON, our origin), see it listed without the key.
+    let mut v = Visitor::new(&app);
+    v.sign_in("dev@example.org", "correct horse").await;
+    let create = |body: Value, origin: &str| {
+        app.http.post(&api).header("cookie", v.cookie_header()).header("origin", origin.to_owned()).json(&body)
+    };
+    let r = create(serde_json::json!({ "name": "ci", "scopes": ["deploy"], "expires_in": 3600 }), &v.origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["scopes"], serde_json::json!(["deploy"]));
+    let r =
+        create(serde_json::json!({ "name": "x", "scopes": ["deploy"] }), "https://evil.example").send().await.unwrap();
+    assert_eq!(r.status(), 403, "cross-origin");
+    let r = create(serde_json::json!({ "name": "x", "scopes": ["admin"] }), &v.origin).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("not registered"));
+    let listed: Value =
+        app.http.get(&api).header("cookie", v.cookie_header()).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["keys"].as_array().unwrap().len(), 1);
+    assert!(listed["keys"][0].get("key").is_none() && !listed.to_string().contains(&key));
+
+    // The key itself, as Bearer or X-API-Key: 403, whatever it may otherwise do.
+    let by_key = [
+        app.http.get(&api).bearer_auth(&key),
+        app.http.post(&api).header("x-api-key", &key).json(&serde_json::json!({ "name": "y", "scopes": ["deploy"] })),
+        app.http.delete(format!("{api}/{id}")).bearer_auth(&key),
+    ];
+    for request in by_key {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
+    }
+
+    // A user's access token with postern:keys may; without it, 403.
+    let (client_id, secret) = register(
+        &app,
+        ClientType::Confidential,
+        &[GrantType::AuthorizationCode],
+        "openid postern:keys",
+        AccessTokenFormat::Jwt,
+    )
+    .await;
+    let rp = Rp { id: client_id, secret, redirect: "https://app.example.org/cb".into() };
+    let token_for = |scope: &'static str| {
+        let challenge = postern_core::pkce::s256(VERIFIER);
+        format!(
+            "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&code_challenge={challenge}&code_challenge_method=S256",
+            rp.id,
+            urlencode(&rp.redirect),
+            urlencode(scope)
+        )
+    };
+    let mut tokens = Vec::new();
+    for scope in ["openid postern:keys", "openid"] {
+        let mut browser = Visitor::new(&app);
+        let code = get_code(&mut browser, &token_for(scope), "dev@example.org", "correct horse").await["code"].clone();
+        let t: Value = exchange(&app, &rp, &code, VERIFIER).await.json().await.unwrap();
+        tokens.push(t["access_token"].as_str().unwrap().to_owned());
+    }
+    let r = app.http.get(&api).bearer_auth(&tokens[0]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["keys"][0]["id"], id.as_str());
+    let r = app.http.get(&api).bearer_auth(&tokens[1]).send().await.unwrap();
+    assert_eq!(r.status(), 403, "no postern:keys scope");
+
+    // Revoked through the API: the key is refused at once on this node.
+    let r = app.http.delete(format!("{api}/{id}")).bearer_auth(&tokens[0]).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = app.http.get(&api).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 401, "revoked");
+    assert_eq!(app.http.delete(format!("{api}/nope")).bearer_auth(&tokens[0]).send().await.unwrap().status(), 404);
+    let events = store.list_audit(0, None, 100).await.unwrap();
+    for action in ["api_key.created", "api_key.revoked"] {
+        assert!(events.iter().any(|e| e.action == action), "{action}");
+    }
+});

@@ -198,7 +198,7 @@ impl<'a> Visitor<'a> {
         Self { app, cookies: Default::default(), origin }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 

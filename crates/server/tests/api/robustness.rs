@@ -35,6 +35,9 @@ async fn malformed_requests_never_yield_a_server_error() {
         "/device",
         "/device?user_code=%00%00",
         "/device/confirm?user_code=BCDF-GHJK",
+        "/api/keys",
+        "/api/keys/unknown-id",
+        "/api/keys?api_key=pst_u_x",
         "/%00",
         "/..%2f..%2fetc/passwd",
         &format!("/{}", "a".repeat(4000)),
@@ -75,9 +78,16 @@ async fn malformed_requests_never_yield_a_server_error() {
     }
     // Malformed credentials on every path.
     for path in paths {
-        for authorization in
-            ["Basic !!!", "Basic Og==", "Bearer ", "Bearer a.b.c", "Bearer \u{7e}", "Digest x", "Basic dTo="]
-        {
+        for authorization in [
+            "Basic !!!",
+            "Basic Og==",
+            "Bearer ",
+            "Bearer a.b.c",
+            "Bearer \u{7e}",
+            "Digest x",
+            "Basic dTo=",
+            "Bearer pst_u_x",
+        ] {
             let response = app
                 .http
                 .post(app.url(path))
@@ -92,7 +102,7 @@ async fn malformed_requests_never_yield_a_server_error() {
             checked += 1;
         }
     }
-    assert_eq!(checked, paths.len() * (methods.len() * bodies.len() + 7));
+    assert_eq!(checked, paths.len() * (methods.len() * bodies.len() + 8));
     // The server is still healthy afterwards.
     assert_eq!(app.get("/readyz").await.status(), 200);
 }

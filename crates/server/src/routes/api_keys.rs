@@ -1,0 +1,214 @@
+//! `/api/keys`: a user's personal access tokens over HTTP.
+//!
+//! Authenticated by the browser session (state-changing calls must come from our own origin and
+//! send JSON, which a cross-site form cannot) or by a user's access token carrying the
+//! [`KEYS_SCOPE`] scope. A request authenticated by an API key is refused with 403, whatever the
+//! key's scopes: keys cannot mint keys, so a leaked key cannot be turned into more keys. Errors
+//! follow RFC 6750: 401 `invalid_token` with `WWW-Authenticate`, 403 `insufficient_scope`.
+//! Keys are never accepted in a query parameter.
+
+use super::userinfo::{bearer_error, bearer_token};
+use crate::apikeys::{self, CreateError, Expiry, KeyRequest};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use postern_store::{ApiKeyRecord, KeyOwner};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The scope a user's access token needs to manage that user's keys.
+pub const KEYS_SCOPE: &str = "postern:keys";
+
+/// Who is calling, once authenticated.
+struct Caller {
+    user_id: String,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "/api/keys failed");
+    bearer_error(StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable"), "try again shortly")
+}
+
+fn invalid_token(description: &str) -> Response {
+    bearer_error(StatusCode::UNAUTHORIZED, Some("invalid_token"), description)
+}
+
+/// The presented API key, from `Authorization: Bearer pst_…` or `X-API-Key`.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = bearer_token(headers).filter(|t| postern_core::apikey::looks_like_key(t));
+    bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim))
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap, changes: bool) -> Result<Caller, Response> {
+    if let Some(key) = presented_key(headers) {
+        let ip = None;
+        return match state.api_keys.verify(&state.store, key, ip, state.now()).await {
+            Ok(Some(_)) => Err(bearer_error(
+                StatusCode::FORBIDDEN,
+                Some("insufficient_scope"),
+                "API keys cannot list, create or revoke keys; sign in or use an access token",
+            )),
+            Ok(None) => Err(invalid_token("the API key is invalid, expired or revoked")),
+            Err(e) => Err(unavailable(e)),
+        };
+    }
+    if let Some(token) = bearer_token(headers) {
+        let active = match crate::tokens::inspect_access_token(state, token).await {
+            Ok(Some(t)) => t,
+            Ok(None) => return Err(invalid_token("the access token is invalid or expired")),
+            Err(e) => return Err(unavailable(e)),
+        };
+        if !active.scope.split(' ').any(|s| s == KEYS_SCOPE) {
+            return Err(bearer_error(
+                StatusCode::FORBIDDEN,
+                Some("insufficient_scope"),
+                "the postern:keys scope is required",
+            ));
+        }
+        // Client-credentials tokens have the client as subject: only users have keys.
+        return match state.store.user_by_id(&active.subject).await {
+            Ok(Some(u)) if !u.disabled => Ok(Caller { user_id: u.id }),
+            Ok(_) => Err(invalid_token("the access token does not belong to a user")),
+            Err(e) => Err(unavailable(e)),
+        };
+    }
+    if let Some((_, session)) = crate::session::current(state, headers).await {
+        if changes && !super::pages::same_origin(state, headers) {
+            return Err(bearer_error(StatusCode::FORBIDDEN, Some("invalid_request"), "cross-origin request refused"));
+        }
+        return Ok(Caller { user_id: session.user_id });
+    }
+    Err(bearer_error(StatusCode::UNAUTHORIZED, None, "sign in, or send a Bearer access token"))
+}
+
+fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
+    json!({
+        "id": k.id,
+        "prefix": postern_core::apikey::display_prefix(&k.public_prefix),
+        "kind": k.kind().as_str(),
+        "name": k.name,
+        "scopes": k.scope.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+        "created_at": k.created_at,
+        "expires_at": k.expires_at,
+        "last_used_at": k.last_used_at,
+        "last_used_ip": k.last_used_ip,
+        "revoked_at": k.revoked_at,
+    })
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut r = (status, Json(body)).into_response();
+    crate::error::no_store(&mut r);
+    r
+}
+
+/// `GET /api/keys`: the caller's personal keys, newest last.
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let caller = match authenticate(&state, &headers, false).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match state.store.api_keys(Some(KeyOwner::User(&caller.user_id))).await {
+        Ok(keys) => json_response(StatusCode::OK, json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() })),
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    name: String,
+    scopes: Vec<String>,
+    /// Lifetime in seconds; absent: `api_keys.default_ttl_secs`.
+    expires_in: Option<i64>,
+    /// `true` for a key without expiry (if the server allows it).
+    #[serde(default)]
+    no_expiry: bool,
+}
+
+/// `POST /api/keys` with a JSON body: creates a key and shows it, this once.
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let caller = match authenticate(&state, &headers, true).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+    if !is_json {
+        return bad_request("the body must be application/json");
+    }
+    let body: CreateBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return bad_request(&format!("invalid body: {e}")),
+    };
+    let expiry = match (body.no_expiry, body.expires_in) {
+        (true, None) => Expiry::Never,
+        (true, Some(_)) => return bad_request("give expires_in or no_expiry, not both"),
+        (false, Some(secs)) => Expiry::After(secs),
+        (false, None) => Expiry::Default,
+    };
+    let request = KeyRequest { owner: KeyOwner::User(&caller.user_id), name: &body.name, scopes: &body.scopes, expiry };
+    let now = state.now();
+    match apikeys::create(&state.store, &state.config.api_keys, &request, now).await {
+        Ok((key, record)) => {
+            audit(&state, &caller, "api_key.created", &record.id, json!({ "public_prefix": record.public_prefix }))
+                .await;
+            let mut body = key_json(&record);
+            body["key"] = json!(key.expose());
+            json_response(StatusCode::CREATED, body)
+        }
+        Err(CreateError::Invalid(m)) => bad_request(&m),
+        Err(CreateError::Store(e)) => unavailable(e),
+    }
+}
+
+/// `DELETE /api/keys/{id}`: revokes one of the caller's keys.
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let caller = match authenticate(&state, &headers, true).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let owned = match state.store.api_key(&id).await {
+        Ok(Some(k)) => k.user_id.as_deref() == Some(caller.user_id.as_str()),
+        Ok(None) => false,
+        Err(e) => return unavailable(e),
+    };
+    if !owned {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            json!({ "error": "not_found", "error_description": "no such key" }),
+        );
+    }
+    match state.store.revoke_api_key(&id, state.now()).await {
+        Ok(revoked) => {
+            state.api_keys.forget_all();
+            if revoked {
+                audit(&state, &caller, "api_key.revoked", &id, json!({})).await;
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+fn bad_request(description: &str) -> Response {
+    json_response(StatusCode::BAD_REQUEST, json!({ "error": "invalid_request", "error_description": description }))
+}
+
+async fn audit(state: &AppState, caller: &Caller, action: &str, target: &str, details: serde_json::Value) {
+    let event = postern_store::NewAuditEvent {
+        actor: &caller.user_id,
+        action,
+        target: Some(target),
+        outcome: "success",
+        details: Some(details),
+        ..Default::default()
+    };
+    if let Err(e) = state.store.record_audit(&event, state.now()).await {
+        tracing::error!(error = %e, action, "could not record an audit event");
+    }
+}
