@@ -260,11 +260,20 @@ pub struct ApiKeysConfig {
     pub cache_secs: i64,
     /// How often last-use times are written (batched, off the request path; also at shutdown).
     pub last_used_flush_secs: u64,
+    /// The Bearer credential of the secret scanner that reports leaked keys to
+    /// `POST /api/keys/revoke-leaked` (unset: the endpoint refuses everyone).
+    pub scanner_token: Option<Secret>,
 }
 
 impl Default for ApiKeysConfig {
     fn default() -> Self {
-        Self { default_ttl_secs: 90 * 86_400, allow_no_expiry: false, cache_secs: 5, last_used_flush_secs: 60 }
+        Self {
+            default_ttl_secs: 90 * 86_400,
+            allow_no_expiry: false,
+            cache_secs: 5,
+            last_used_flush_secs: 60,
+            scanner_token: None,
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use postern_core::secret::TokenHash;
 use postern_store::{ApiKeyRecord, KeyOwner};
 use serde::Deserialize;
 use serde_json::json;
@@ -211,4 +212,59 @@ async fn audit(state: &AppState, caller: &Caller, action: &str, target: &str, de
     if let Err(e) = state.store.record_audit(&event, state.now()).await {
         tracing::error!(error = %e, action, "could not record an audit event");
     }
+}
+
+/// One report, in GitHub's secret-scanning format (`[{"token": …, "type": …, "url": …}]`) or as
+/// a bare string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum LeakReport {
+    Plain(String),
+    Scanner { token: String },
+}
+
+/// `POST /api/keys/revoke-leaked`: a secret scanner reports keys found in public. Existing live
+/// keys are revoked and audited; the answer is the same whether or not a key existed.
+pub async fn revoke_leaked(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let expected = state.config.api_keys.scanner_token.as_ref().map(|t| TokenHash::of(t.expose()));
+    let presented = bearer_token(&headers).map(TokenHash::of);
+    let allowed = match (expected, presented) {
+        (Some(e), Some(p)) => postern_core::secret::constant_time_eq(e.as_bytes(), p.as_bytes()),
+        _ => false,
+    };
+    if !allowed {
+        return invalid_token("the scanner credential is missing or wrong");
+    }
+    let reports: Vec<LeakReport> = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&format!("expected a JSON array of reports: {e}")),
+    };
+    if reports.len() > 1000 {
+        return bad_request("at most 1000 reports per request");
+    }
+    let now = state.now();
+    for report in &reports {
+        let (LeakReport::Plain(token) | LeakReport::Scanner { token }) = report;
+        let Ok(parsed) = postern_core::apikey::parse(token.trim()) else { continue };
+        match state.store.revoke_api_key_by_hash(&parsed.hash, now).await {
+            Ok(Some((id, prefix))) => {
+                let event = postern_store::NewAuditEvent {
+                    actor: "secret-scanner",
+                    action: "api_key.revoked_leaked",
+                    target: Some(&id),
+                    outcome: "success",
+                    details: Some(json!({ "public_prefix": prefix })),
+                    ..Default::default()
+                };
+                if let Err(e) = state.store.record_audit(&event, now).await {
+                    tracing::error!(error = %e, "could not record a leaked-key revocation");
+                }
+                tracing::warn!(key = %id, prefix = %prefix, "API key reported as leaked: revoked");
+            }
+            Ok(None) => {}
+            Err(e) => return unavailable(e),
+        }
+    }
+    state.api_keys.forget_all();
+    json_response(StatusCode::OK, json!({ "received": reports.len() }))
 }

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route(REVOCATION_PATH, post(introspection::revoke))
         .route("/api/keys", get(api_keys::list).post(api_keys::create))
         .route("/api/keys/{id}", axum::routing::delete(api_keys::revoke))
+        .route("/api/keys/revoke-leaked", post(api_keys::revoke_leaked))
         .route_layer(axum::middleware::from_fn(metrics::tag_route))
         .fallback(|| async { WebError::NotFound })
         .layer(RequestBodyLimitLayer::new(max_body))

@@ -188,3 +188,47 @@ both!(the_keys_api_takes_sessions_and_user_tokens_never_keys, |kind| async move 
         assert!(events.iter().any(|e| e.action == action), "{action}");
     }
 });
+
+both!(a_secret_scanner_revokes_leaked_keys, |kind| async move {
+    let Some(db) = postern_testkit::fresh(kind).await else { return };
+    let mut config = test_config(&db);
+    config.api_keys.scanner_token = Some(postern_server::config::Secret::new("scanner-credential"));
+    let app = start(config).await.unwrap();
+    let store = &app.state.store;
+    let deploy =
+        RegisteredScope { name: "deploy".into(), description: "Deploy".into(), takes_values: false, created_at: NOW };
+    store.add_scope(&deploy).await.unwrap();
+    let user = create_user(&app, "dev@example.org", "correct horse").await;
+    let scopes = ["deploy".to_owned()];
+    let request = KeyRequest { owner: KeyOwner::User(&user), name: "ci", scopes: &scopes, expiry: Expiry::Default };
+    let (key, record) = apikeys::create(store, &app.state.config.api_keys, &request, NOW).await.unwrap();
+    let unknown = postern_core::apikey::NewApiKey::generate(
+        postern_core::apikey::KeyKind::Personal,
+        &mut postern_core::system::os_rng(),
+    );
+    let url = app.url("/api/keys/revoke-leaked");
+    let reports = serde_json::json!([
+        { "token": key.expose(), "type": "postern_api_key", "url": "https://github.com/x/y/blob/main/.env" },
+        { "token": unknown.expose(), "type": "postern_api_key", "url": "https://example.org" },
+        "not-a-key",
+    ]);
+    for wrong in [None, Some("guess")] {
+        let mut r = app.http.post(&url).json(&reports);
+        if let Some(w) = wrong {
+            r = r.bearer_auth(w);
+        }
+        assert_eq!(r.send().await.unwrap().status(), 401, "scanner credential {wrong:?}");
+    }
+    assert!(store.api_key(&record.id).await.unwrap().unwrap().revoked_at.is_none(), "nothing revoked yet");
+    let r = app.http.post(&url).bearer_auth("scanner-credential").json(&reports).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), serde_json::json!({ "received": 3 }), "no word on which existed");
+    assert_eq!(store.api_key(&record.id).await.unwrap().unwrap().revoked_at, Some(NOW));
+    let r = app.http.get(app.url("/api/keys")).header("x-api-key", key.expose()).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the leaked key is dead at once");
+    let events = store.list_audit(0, Some("api_key.revoked_leaked"), 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].target.as_deref(), Some(record.id.as_str()));
+    let r = app.http.post(&url).bearer_auth("scanner-credential").body("{oops").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+});
