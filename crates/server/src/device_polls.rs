@@ -28,6 +28,20 @@ struct Entry {
     interval: i64,
 }
 
+impl Entry {
+    /// Records a poll at `now`; one that comes sooner than the interval grows it by 5 s and
+    /// returns the new one.
+    fn record(&mut self, now: i64) -> Result<(), i64> {
+        let too_soon = now - self.last_poll < self.interval;
+        self.last_poll = now;
+        if too_soon {
+            self.interval += 5;
+            return Err(self.interval);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct DevicePolls {
     /// device-code hash -> what the last poll learnt
@@ -48,9 +62,7 @@ impl DevicePolls {
         if entry.client_id != client_id || now >= entry.expires_at || now - entry.last_poll >= entry.interval {
             return None;
         }
-        entry.last_poll = now;
-        entry.interval += 5;
-        Some(entry.interval)
+        entry.record(now).err()
     }
 
     /// Records a poll at `now` of a code read from the database (pending or approved, issued to
@@ -74,13 +86,7 @@ impl DevicePolls {
             last_poll: i64::MIN / 2,
             interval: base_interval,
         });
-        let too_soon = now - entry.last_poll < entry.interval;
-        entry.last_poll = now;
-        if too_soon {
-            entry.interval += 5;
-            return Err(entry.interval);
-        }
-        Ok(())
+        entry.record(now)
     }
 
     /// Forgets a code (consumed, denied or expired).

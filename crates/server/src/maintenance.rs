@@ -35,58 +35,52 @@ pub async fn run_once(state: &AppState) -> u64 {
     deleted
 }
 
-/// Runs [`run_once`] every `maintenance.interval_secs` until `stop` turns true.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(state.config.maintenance.interval_secs));
+/// Calls `work` every `secs` seconds (not at once: start-up has just done the same work) until
+/// `stop` turns true.
+async fn every<F, Fut>(secs: u64, mut stop: watch::Receiver<bool>, mut work: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut ticker = tokio::time::interval(Duration::from_secs(secs.max(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await; // the first tick is immediate; start-up has just done this work
+    ticker.tick().await; // the first tick is immediate
     loop {
         tokio::select! {
-            _ = ticker.tick() => { run_once(&state).await; }
+            _ = ticker.tick() => work().await,
             _ = stop.changed() => break,
         }
         if *stop.borrow() {
             break;
         }
     }
+}
+
+/// Runs [`run_once`] every `maintenance.interval_secs` until `stop` turns true.
+pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
+    every(state.config.maintenance.interval_secs, stop, || async {
+        run_once(&state).await;
+    })
+    .await
 }
 
 /// Writes API keys' last uses every `api_keys.last_used_flush_secs` until `stop` (start-up
 /// writes the last ones after the final request).
-pub async fn flush_key_uses(state: AppState, mut stop: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(state.config.api_keys.last_used_flush_secs.max(1)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.changed() => {}
-        }
+pub async fn flush_key_uses(state: AppState, stop: watch::Receiver<bool>) {
+    every(state.config.api_keys.last_used_flush_secs, stop, || async {
         if let Err(e) = state.api_keys.flush(&state.store).await {
             tracing::warn!(error = %e, "could not record API keys' last use");
         }
-        if *stop.borrow() {
-            break;
-        }
-    }
+    })
+    .await
 }
 
 /// Reads revocations made on other nodes every `tokens.revocation_sync_secs` until `stop`.
-pub async fn sync_revocations(state: AppState, mut stop: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(state.config.tokens.revocation_sync_secs.max(1)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {
-                if let Err(e) = state.revoked.sync(&state.store, state.now()).await {
-                    tracing::warn!(error = %e, "could not read token revocations");
-                }
-            }
-            _ = stop.changed() => break,
+pub async fn sync_revocations(state: AppState, stop: watch::Receiver<bool>) {
+    every(state.config.tokens.revocation_sync_secs, stop, || async {
+        if let Err(e) = state.revoked.sync(&state.store, state.now()).await {
+            tracing::warn!(error = %e, "could not read token revocations");
         }
-        if *stop.borrow() {
-            break;
-        }
-    }
+    })
+    .await
 }

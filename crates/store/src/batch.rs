@@ -76,12 +76,6 @@ pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("insert", &self.insert).finish_non_exhaustive()
-    }
-}
-
 impl Writer {
     /// Starts the writer task on the current Tokio runtime.
     pub(crate) fn start(options: SqliteConnectOptions) -> Writer {

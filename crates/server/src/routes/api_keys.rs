@@ -44,8 +44,7 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
 
 async fn authenticate(state: &AppState, headers: &HeaderMap, changes: bool) -> Result<Caller, Response> {
     if let Some(key) = presented_key(headers) {
-        let ip = None;
-        return match state.api_keys.verify(&state.store, key, ip, state.now()).await {
+        return match state.api_keys.verify(&state.store, key, None, state.now()).await {
             Ok(Some(_)) => Err(bearer_error(
                 StatusCode::FORBIDDEN,
                 Some("insufficient_scope"),

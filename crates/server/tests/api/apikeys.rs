@@ -91,7 +91,7 @@ both!(introspection_answers_for_api_keys, |kind| async move {
 });
 
 both!(the_keys_api_takes_sessions_and_user_tokens_never_keys, |kind| async move {
-    use crate::authorize::{Rp, VERIFIER, exchange, get_code, urlencode};
+    use crate::authorize::{Rp, VERIFIER, exchange, get_code};
     let Some((app, _db)) = spawn(kind).await else { return };
     let store = &app.state.store;
     let deploy =
@@ -155,19 +155,12 @@ both!(the_keys_api_takes_sessions_and_user_tokens_never_keys, |kind| async move 
     )
     .await;
     let rp = Rp { id: client_id, secret, redirect: "https://app.example.org/cb".into() };
-    let token_for = |scope: &'static str| {
-        let challenge = postern_core::pkce::s256(VERIFIER);
-        format!(
-            "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&code_challenge={challenge}&code_challenge_method=S256",
-            rp.id,
-            urlencode(&rp.redirect),
-            urlencode(scope)
-        )
-    };
     let mut tokens = Vec::new();
     for scope in ["openid postern:keys", "openid"] {
         let mut browser = Visitor::new(&app);
-        let code = get_code(&mut browser, &token_for(scope), "dev@example.org", "correct horse").await["code"].clone();
+        let code =
+            get_code(&mut browser, &crate::refresh::url(&rp, scope), "dev@example.org", "correct horse").await["code"]
+                .clone();
         let t: Value = exchange(&app, &rp, &code, VERIFIER).await.json().await.unwrap();
         tokens.push(t["access_token"].as_str().unwrap().to_owned());
     }

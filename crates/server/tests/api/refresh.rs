@@ -20,7 +20,8 @@ async fn offline_rp(app: &TestApp, format: AccessTokenFormat) -> Rp {
     Rp { id, secret, redirect: "https://app.example.org/cb".into() }
 }
 
-fn url(rp: &Rp, scope: &str) -> String {
+/// The authorization request for `scope` with the test PKCE verifier's challenge.
+pub fn url(rp: &Rp, scope: &str) -> String {
     let challenge = postern_core::pkce::s256(VERIFIER);
     format!(
         "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&code_challenge={challenge}&code_challenge_method=S256",
