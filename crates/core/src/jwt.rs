@@ -60,6 +60,15 @@ pub fn looks_like_jwt(token: &str) -> bool {
         && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
+/// The header of a compact JWS, decoded but not verified: for choosing the key and refusing an
+/// algorithm before any signature work.
+pub fn peek_header(token: &str) -> Result<Header, JwtError> {
+    if !looks_like_jwt(token) {
+        return Err(JwtError::Malformed);
+    }
+    decode_json(token.split('.').next().unwrap_or_default())
+}
+
 /// Verifies the signature with the key `find_key(kid)` returns and decodes the claims.
 /// `typ` is checked case-insensitively when given (RFC 9068 §4: `at+jwt`).
 pub fn verify<'k, C: DeserializeOwned>(

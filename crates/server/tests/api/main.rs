@@ -10,6 +10,7 @@ mod authorize;
 mod config;
 mod device;
 mod discovery;
+mod guard;
 mod interop;
 mod keys;
 mod login;
