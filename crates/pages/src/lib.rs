@@ -4,6 +4,10 @@
 
 use askama::Template;
 
+/// The account page's script (the copy button), served from `/assets/account.js` so that the
+/// page's content security policy can stay `script-src 'self'`.
+pub const ACCOUNT_JS: &str = include_str!("../assets/account.js");
+
 /// Renders a page; a template error (which askama checks at compile time, so it is only a
 /// formatting failure) becomes a plain message rather than a panic.
 pub fn render(page: &impl Template) -> String {
@@ -78,13 +82,48 @@ pub struct DeviceConfirmPage<'a> {
     pub user_agent: &'a str,
 }
 
-/// The signed-in user's account page.
+/// The signed-in user's account page: their API keys and service accounts. `new_key` is set
+/// only on the answer to the creation form, the one time a key is shown.
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountPage<'a> {
     pub csrf: &'a str,
     pub email: &'a str,
     pub name: Option<&'a str>,
+    pub new_key: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    pub keys: &'a [KeyRow],
+    pub service_accounts: &'a [ServiceAccountRow],
+    pub scopes: &'a [ScopeChoice],
+    pub allow_no_expiry: bool,
+}
+
+/// One key in the account page's list (times already formatted).
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    /// "you" or the service account's name.
+    pub owner: String,
+    pub scopes: String,
+    pub created: String,
+    pub last_used: String,
+    pub expires: String,
+    /// Revoked or expired: listed, without a revoke button.
+    pub status: Option<&'static str>,
+}
+
+pub struct ServiceAccountRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+}
+
+/// A scope offered by the key form: a registered name, or `name:*` for one that takes values.
+pub struct ScopeChoice {
+    pub value: String,
+    pub description: String,
 }
 
 /// A page with a title and one message: setup done, link expired, errors.

@@ -10,7 +10,7 @@
 use crate::config::ApiKeysConfig;
 use postern_core::apikey::{self, KeyKind, NewApiKey};
 use postern_core::scope::Scope;
-use postern_store::{ApiKeyRecord, KeyOwner, KeyUse, NewApiKeyRow, RegisteredScope, Store, StoreError};
+use postern_store::{ApiKeyRecord, KeyOwner, KeyUse, NewApiKeyRow, RegisteredScope, ServiceAccount, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -115,6 +115,63 @@ pub async fn create(
     };
     let record = store.create_api_key(&row).await?;
     Ok((key, record))
+}
+
+/// Creates a service account owned by `owner_id` (a name of 1-64 characters of
+/// `A-Z a-z 0-9 - _ .`, unique).
+pub async fn create_service_account(
+    store: &Store,
+    owner_id: &str,
+    name: &str,
+    description: &str,
+    now: i64,
+) -> Result<ServiceAccount, CreateError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !valid {
+        return Err(CreateError::Invalid("a service account name is 1-64 characters of A-Z a-z 0-9 - _ .".into()));
+    }
+    let description = description.trim();
+    if description.chars().count() > 200 {
+        return Err(CreateError::Invalid("a description is at most 200 characters".into()));
+    }
+    let id = postern_core::id::random_id(&mut postern_core::system::os_rng());
+    match store.create_service_account(&id, name, description, owner_id, now).await {
+        Err(StoreError::Conflict(_)) => {
+            Err(CreateError::Invalid(format!("the service account {name:?} already exists")))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// What a user may manage: the service accounts they own, and the keys of both.
+pub struct Holdings {
+    pub service_accounts: Vec<ServiceAccount>,
+    /// Personal keys first, then each service account's, oldest first within each.
+    pub keys: Vec<ApiKeyRecord>,
+}
+
+impl Holdings {
+    pub async fn of(store: &Store, user_id: &str) -> Result<Self, StoreError> {
+        let service_accounts: Vec<ServiceAccount> =
+            store.service_accounts().await?.into_iter().filter(|s| s.owner_id == user_id).collect();
+        let mut keys = store.api_keys(Some(KeyOwner::User(user_id))).await?;
+        for sa in &service_accounts {
+            keys.extend(store.api_keys(Some(KeyOwner::ServiceAccount(&sa.id))).await?);
+        }
+        Ok(Self { service_accounts, keys })
+    }
+
+    /// The owned service account with this id or name.
+    pub fn service_account(&self, id_or_name: &str) -> Option<&ServiceAccount> {
+        self.service_accounts.iter().find(|s| s.id == id_or_name || s.name == id_or_name)
+    }
+
+    /// The key with this id, if it is one of these.
+    pub fn key(&self, id: &str) -> Option<&ApiKeyRecord> {
+        self.keys.iter().find(|k| k.id == id)
+    }
 }
 
 /// What the database said about a key hash (`None`: no such key), and when it was read.

@@ -150,6 +150,19 @@ impl Browser {
         self.call(reqwest::Method::POST, &format!("/element/{input}/value"), Some(json!({ "text": text }))).await;
     }
 
+    /// Clicks the input this label is for (a checkbox, a radio button).
+    pub async fn click_labelled(&self, label: &str) {
+        let input = self.input_labelled(label).await;
+        self.call(reqwest::Method::POST, &format!("/element/{input}/click"), Some(json!({}))).await;
+    }
+
+    /// The current value of the input this label is for.
+    pub async fn value_labelled(&self, label: &str) -> String {
+        let input = self.input_labelled(label).await;
+        let value = self.call(reqwest::Method::GET, &format!("/element/{input}/property/value"), None).await;
+        value.as_str().unwrap_or_default().to_owned()
+    }
+
     /// Clicks the button with this visible text; WebDriver waits for the navigation it causes.
     pub async fn press(&self, button: &str) {
         let el = self.find_xpath(&format!("//button[normalize-space()='{button}']")).await;

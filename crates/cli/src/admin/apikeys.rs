@@ -81,18 +81,9 @@ fn service_account_json(s: &ServiceAccount) -> serde_json::Value {
 pub async fn service_account(ctx: &Ctx, command: ServiceAccountCommand) -> anyhow::Result<()> {
     match command {
         ServiceAccountCommand::Create { name, owner, description } => {
-            let valid = !name.is_empty()
-                && name.len() <= 64
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-            if !valid {
-                return Err(UsageError("a service account name is 1-64 characters of A-Z a-z 0-9 - _ .".into()).into());
-            }
             let owner = super::user::find(ctx, &owner).await?;
-            let id = postern_core::id::random_id(&mut postern_core::system::os_rng());
-            let sa = match ctx.store.create_service_account(&id, &name, description.trim(), &owner.id, ctx.now).await {
-                Err(StoreError::Conflict(_)) => {
-                    return Err(UsageError(format!("the service account {name:?} already exists")).into());
-                }
+            let sa = match apikeys::create_service_account(&ctx.store, &owner.id, &name, &description, ctx.now).await {
+                Err(apikeys::CreateError::Invalid(m)) => return Err(UsageError(m).into()),
                 other => other?,
             };
             ctx.audit("service_account.created", &sa.id, json!({ "name": name, "owner": owner.id })).await?;

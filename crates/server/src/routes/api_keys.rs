@@ -1,4 +1,5 @@
-//! `/api/keys`: a user's personal access tokens over HTTP.
+//! `/api/keys` and `/api/service-accounts`: a user's personal access tokens, their service
+//! accounts and those accounts' keys, over HTTP.
 //!
 //! Authenticated by the browser session (state-changing calls must come from our own origin and
 //! send JSON, which a cross-site form cannot) or by a user's access token carrying the
@@ -7,15 +8,16 @@
 //! follow RFC 6750: 401 `invalid_token` with `WWW-Authenticate`, 403 `insufficient_scope`.
 //! Keys are never accepted in a query parameter.
 
+use super::account::audit;
 use super::userinfo::{bearer_error, bearer_token};
-use crate::apikeys::{self, CreateError, Expiry, KeyRequest};
+use crate::apikeys::{self, CreateError, Expiry, Holdings, KeyRequest};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use postern_core::secret::TokenHash;
-use postern_store::{ApiKeyRecord, KeyOwner};
+use postern_store::{ApiKeyRecord, KeyOwner, ServiceAccount};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -104,14 +106,14 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
     r
 }
 
-/// `GET /api/keys`: the caller's personal keys, newest last.
+/// `GET /api/keys`: the caller's personal keys, then those of the service accounts they own.
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let caller = match authenticate(&state, &headers, false).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    match state.store.api_keys(Some(KeyOwner::User(&caller.user_id))).await {
-        Ok(keys) => json_response(StatusCode::OK, json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() })),
+    match Holdings::of(&state.store, &caller.user_id).await {
+        Ok(h) => json_response(StatusCode::OK, json!({ "keys": h.keys.iter().map(key_json).collect::<Vec<_>>() })),
         Err(e) => unavailable(e),
     }
 }
@@ -126,6 +128,8 @@ pub struct CreateBody {
     /// `true` for a key without expiry (if the server allows it).
     #[serde(default)]
     no_expiry: bool,
+    /// The name of a service account the caller owns: the key is that account's.
+    service_account: Option<String>,
 }
 
 /// `POST /api/keys` with a JSON body: creates a key and shows it, this once.
@@ -134,16 +138,9 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: axu
         Ok(c) => c,
         Err(r) => return r,
     };
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
-    if !is_json {
-        return bad_request("the body must be application/json");
-    }
-    let body: CreateBody = match serde_json::from_slice(&body) {
+    let body: CreateBody = match json_body(&headers, &body) {
         Ok(b) => b,
-        Err(e) => return bad_request(&format!("invalid body: {e}")),
+        Err(e) => return bad_request(&e),
     };
     let expiry = match (body.no_expiry, body.expires_in) {
         (true, None) => Expiry::Never,
@@ -151,12 +148,23 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: axu
         (false, Some(secs)) => Expiry::After(secs),
         (false, None) => Expiry::Default,
     };
-    let request = KeyRequest { owner: KeyOwner::User(&caller.user_id), name: &body.name, scopes: &body.scopes, expiry };
+    let holdings = match Holdings::of(&state.store, &caller.user_id).await {
+        Ok(h) => h,
+        Err(e) => return unavailable(e),
+    };
+    let owner = match &body.service_account {
+        None => KeyOwner::User(&caller.user_id),
+        Some(name) => match holdings.service_account(name) {
+            Some(sa) => KeyOwner::ServiceAccount(&sa.id),
+            None => return not_found("no such service account among yours"),
+        },
+    };
+    let request = KeyRequest { owner, name: &body.name, scopes: &body.scopes, expiry };
     let now = state.now();
     match apikeys::create(&state.store, &state.config.api_keys, &request, now).await {
         Ok((key, record)) => {
-            audit(&state, &caller, "api_key.created", &record.id, json!({ "public_prefix": record.public_prefix }))
-                .await;
+            let details = json!({ "public_prefix": record.public_prefix });
+            audit(&state, &caller.user_id, "api_key.created", &record.id, details).await;
             let mut body = key_json(&record);
             body["key"] = json!(key.expose());
             json_response(StatusCode::CREATED, body)
@@ -172,22 +180,18 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path(id):
         Ok(c) => c,
         Err(r) => return r,
     };
-    let owned = match state.store.api_key(&id).await {
-        Ok(Some(k)) => k.user_id.as_deref() == Some(caller.user_id.as_str()),
-        Ok(None) => false,
+    let owned = match Holdings::of(&state.store, &caller.user_id).await {
+        Ok(h) => h.key(&id).is_some(),
         Err(e) => return unavailable(e),
     };
     if !owned {
-        return json_response(
-            StatusCode::NOT_FOUND,
-            json!({ "error": "not_found", "error_description": "no such key" }),
-        );
+        return not_found("no such key");
     }
     match state.store.revoke_api_key(&id, state.now()).await {
         Ok(revoked) => {
             state.api_keys.forget_all();
             if revoked {
-                audit(&state, &caller, "api_key.revoked", &id, json!({})).await;
+                audit(&state, &caller.user_id, "api_key.revoked", &id, json!({})).await;
             }
             StatusCode::NO_CONTENT.into_response()
         }
@@ -195,22 +199,78 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path(id):
     }
 }
 
-fn bad_request(description: &str) -> Response {
-    json_response(StatusCode::BAD_REQUEST, json!({ "error": "invalid_request", "error_description": description }))
+fn not_found(description: &str) -> Response {
+    json_response(StatusCode::NOT_FOUND, json!({ "error": "not_found", "error_description": description }))
 }
 
-async fn audit(state: &AppState, caller: &Caller, action: &str, target: &str, details: serde_json::Value) {
-    let event = postern_store::NewAuditEvent {
-        actor: &caller.user_id,
-        action,
-        target: Some(target),
-        outcome: "success",
-        details: Some(details),
-        ..Default::default()
+/// `GET /api/service-accounts`: the service accounts the caller owns.
+pub async fn list_service_accounts(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let caller = match authenticate(&state, &headers, false).await {
+        Ok(c) => c,
+        Err(r) => return r,
     };
-    if let Err(e) = state.store.record_audit(&event, state.now()).await {
-        tracing::error!(error = %e, action, "could not record an audit event");
+    match Holdings::of(&state.store, &caller.user_id).await {
+        Ok(h) => {
+            let accounts: Vec<_> = h.service_accounts.iter().map(service_account_json).collect();
+            json_response(StatusCode::OK, json!({ "service_accounts": accounts }))
+        }
+        Err(e) => unavailable(e),
     }
+}
+
+fn service_account_json(s: &ServiceAccount) -> serde_json::Value {
+    json!({ "id": s.id, "name": s.name, "description": s.description, "created_at": s.created_at })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// `POST /api/service-accounts` with a JSON body: a service account owned by the caller.
+pub async fn create_service_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let caller = match authenticate(&state, &headers, true).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let body: ServiceAccountBody = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(e) => return bad_request(&e),
+    };
+    let now = state.now();
+    match apikeys::create_service_account(&state.store, &caller.user_id, &body.name, &body.description, now).await {
+        Ok(sa) => {
+            let details = json!({ "name": sa.name, "owner": caller.user_id });
+            audit(&state, &caller.user_id, "service_account.created", &sa.id, details).await;
+            json_response(StatusCode::CREATED, service_account_json(&sa))
+        }
+        Err(CreateError::Invalid(m)) => bad_request(&m),
+        Err(CreateError::Store(e)) => unavailable(e),
+    }
+}
+
+/// A JSON request body (`Content-Type: application/json`, which a cross-site form cannot send).
+/// The error is the description for a 400.
+fn json_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, String> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+    if !is_json {
+        return Err("the body must be application/json".into());
+    }
+    serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))
+}
+
+fn bad_request(description: &str) -> Response {
+    json_response(StatusCode::BAD_REQUEST, json!({ "error": "invalid_request", "error_description": description }))
 }
 
 /// One report, in GitHub's secret-scanning format (`[{"token": …, "type": …, "url": …}]`) or as

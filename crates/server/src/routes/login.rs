@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use postern_core::email::Email;
 use postern_core::secret::BearerSecret;
-use postern_pages::{AccountPage, LoginPage, render};
+use postern_pages::{LoginPage, render};
 use postern_store::{NewAuditEvent, NewSession};
 use serde::Deserialize;
 
@@ -203,16 +203,4 @@ fn login_event<'a>(meta: &'a ClientMeta, email: &str, outcome: &'a str, target: 
         outcome,
         details: Some(serde_json::json!({ "email": email.trim() })),
     }
-}
-
-pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some((_, s)) = session::current(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
-    };
-    let Ok(Some(user)) = state.store.user_by_id(&s.user_id).await else {
-        return Redirect::to("/login").into_response();
-    };
-    let (csrf, cookie) = session::csrf_token(&state, &headers);
-    let view = AccountPage { csrf: &csrf, email: &user.email, name: user.display_name.as_deref() };
-    with_cookie(page(StatusCode::OK, render(&view)), cookie)
 }

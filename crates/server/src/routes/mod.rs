@@ -1,5 +1,6 @@
 //! HTTP routes, one module per area, and the extractors they share.
 
+pub mod account;
 pub mod activation;
 pub mod api_keys;
 pub mod authorize;
@@ -52,7 +53,11 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(setup::form).post(setup::submit))
         .route("/login", get(login::form).post(login::submit))
         .route(END_SESSION_PATH, get(logout::start).post(logout::confirm))
-        .route("/account", get(login::account))
+        .route("/account", get(account::show))
+        .route("/account/keys", post(account::create_key))
+        .route("/account/keys/{id}/revoke", post(account::revoke_key))
+        .route("/account/service-accounts", post(account::create_service_account))
+        .route("/assets/account.js", get(account::script))
         .route(AUTHORIZATION_PATH, get(authorize::authorize))
         .route("/oauth/authorize/continue", get(authorize::resume))
         .route("/oauth/authorize/consent", post(authorize::consent))
@@ -66,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/keys", get(api_keys::list).post(api_keys::create))
         .route("/api/keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/api/keys/revoke-leaked", post(api_keys::revoke_leaked))
+        .route("/api/service-accounts", get(api_keys::list_service_accounts).post(api_keys::create_service_account))
         .route_layer(axum::middleware::from_fn(metrics::tag_route))
         .fallback(|| async { WebError::NotFound })
         .layer(RequestBodyLimitLayer::new(max_body))

@@ -24,6 +24,14 @@ pub fn page(status: StatusCode, html: String) -> Response {
     response
 }
 
+/// A unix time for people: `2027-01-15 08:00 UTC`.
+pub fn utc(unix: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
+    let text = humantime::format_rfc3339_seconds(t).to_string();
+    // "2027-01-15T08:00:00Z"
+    format!("{} {} UTC", &text[..10], &text[11..16])
+}
+
 pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
     page(status, render(&MessagePage { title, message: text }))
 }

@@ -225,3 +225,113 @@ both!(a_secret_scanner_revokes_leaked_keys, |kind| async move {
     let r = app.http.post(&url).bearer_auth("scanner-credential").body("{oops").send().await.unwrap();
     assert_eq!(r.status(), 400);
 });
+
+/// A JSON call with the visitor's session, from our own origin.
+async fn session_json(v: &Visitor<'_>, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    let mut r =
+        v.app.http.request(method, v.app.url(path)).header("cookie", v.cookie_header()).header("origin", &v.origin);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    r.send().await.unwrap()
+}
+
+both!(owners_manage_their_service_accounts_and_keys, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    let store = &app.state.store;
+    let deploy =
+        RegisteredScope { name: "deploy".into(), description: "Deploy".into(), takes_values: false, created_at: NOW };
+    store.add_scope(&deploy).await.unwrap();
+    create_user(&app, "ann@example.org", "correct horse").await;
+    create_user(&app, "bob@example.org", "battery staple").await;
+    let mut ann = Visitor::new(&app);
+    ann.sign_in("ann@example.org", "correct horse").await;
+    let mut bob = Visitor::new(&app);
+    bob.sign_in("bob@example.org", "battery staple").await;
+
+    // Ann creates a service account and a key for it over the API.
+    let body = serde_json::json!({ "name": "ci-runner", "description": "Deploys from CI" });
+    let r = session_json(&ann, reqwest::Method::POST, "/api/service-accounts", Some(body.clone())).await;
+    assert_eq!(r.status(), 201);
+    let r = session_json(&ann, reqwest::Method::POST, "/api/service-accounts", Some(body)).await;
+    assert_eq!(r.status(), 400, "names are unique");
+    let bad = serde_json::json!({ "name": "has space" });
+    assert_eq!(session_json(&ann, reqwest::Method::POST, "/api/service-accounts", Some(bad)).await.status(), 400);
+    let key_body = serde_json::json!({ "name": "deployer", "scopes": ["deploy"], "service_account": "ci-runner" });
+    let r = session_json(&ann, reqwest::Method::POST, "/api/keys", Some(key_body.clone())).await;
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    assert!(created["key"].as_str().unwrap().starts_with("pst_s_"));
+    assert_eq!(created["kind"], "service_account");
+    let key_id = created["id"].as_str().unwrap().to_owned();
+
+    // Bob sees none of it and can touch none of it.
+    let listed: Value =
+        session_json(&bob, reqwest::Method::GET, "/api/service-accounts", None).await.json().await.unwrap();
+    assert_eq!(listed["service_accounts"], serde_json::json!([]));
+    let r = session_json(&bob, reqwest::Method::POST, "/api/keys", Some(key_body)).await;
+    assert_eq!(r.status(), 404, "not Bob's service account");
+    let r = session_json(&bob, reqwest::Method::DELETE, &format!("/api/keys/{key_id}"), None).await;
+    assert_eq!(r.status(), 404);
+    assert!(store.api_key(&key_id).await.unwrap().unwrap().revoked_at.is_none());
+
+    // Ann lists it with her keys and revokes it.
+    let listed: Value = session_json(&ann, reqwest::Method::GET, "/api/keys", None).await.json().await.unwrap();
+    assert_eq!(listed["keys"].as_array().unwrap().len(), 1);
+    let r = session_json(&ann, reqwest::Method::DELETE, &format!("/api/keys/{key_id}"), None).await;
+    assert_eq!(r.status(), 204);
+    assert!(store.api_key(&key_id).await.unwrap().unwrap().revoked_at.is_some());
+    let events = store.list_audit(0, Some("service_account.created"), 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+});
+
+both!(the_account_page_creates_shows_once_and_revokes, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    let store = &app.state.store;
+    let deploy =
+        RegisteredScope { name: "deploy".into(), description: "Deploy".into(), takes_values: false, created_at: NOW };
+    store.add_scope(&deploy).await.unwrap();
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut ann = Visitor::new(&app);
+    ann.sign_in("ann@example.org", "correct horse").await;
+    let page = ann.get("/account").await.text().await.unwrap();
+    let csrf = Visitor::hidden(&page, "csrf");
+
+    // Without the CSRF token, or from another origin: refused, nothing created.
+    let r = ann.post_form("/account/keys", &[("name", "laptop"), ("scope", "deploy")]).await;
+    assert_eq!(r.status(), 403);
+    ann.origin = "https://evil.example".into();
+    let r = ann.post_form("/account/keys", &[("csrf", &csrf), ("name", "laptop"), ("scope", "deploy")]).await;
+    assert_eq!(r.status(), 403);
+    ann.origin = app.state.issuer_origin();
+    assert!(store.api_keys(None).await.unwrap().is_empty());
+
+    // An unregistered scope is explained on the page.
+    let r = ann.post_form("/account/keys", &[("csrf", &csrf), ("name", "x"), ("more_scopes", "admin")]).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("is not registered"));
+
+    // A service account from the page, then a key for it, shown once.
+    let r =
+        ann.post_form("/account/service-accounts", &[("csrf", &csrf), ("name", "nightly"), ("description", "")]).await;
+    assert_eq!(r.status(), 201);
+    let sa = store.service_account("nightly").await.unwrap().unwrap();
+    let fields =
+        [("csrf", csrf.as_str()), ("name", "backup"), ("owner", &sa.id), ("scope", "deploy"), ("expires", "30")];
+    let r = ann.post_form("/account/keys", &fields).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let html = r.text().await.unwrap();
+    let start = html.find("pst_s_").expect("the key is shown");
+    let key = html[start..].split('"').next().unwrap().to_owned();
+    let record = app.state.api_keys.verify(store, &key, None, NOW).await.unwrap().unwrap();
+    assert_eq!(
+        (record.service_account_id.as_deref(), record.expires_at),
+        (Some(sa.id.as_str()), Some(NOW + 30 * 86_400))
+    );
+    let again = ann.get("/account").await.text().await.unwrap();
+    assert!(!again.contains(&key) && again.contains("backup"));
+    let r = ann.post_form(&format!("/account/keys/{}/revoke", record.id), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 200);
+    assert!(app.state.api_keys.verify(store, &key, None, NOW).await.unwrap().is_none());
+});

@@ -156,3 +156,52 @@ async fn device_activation_in_a_browser_approve_and_deny() {
     assert_eq!(poll(d["device_code"].as_str().unwrap().to_owned()).await["error"], "access_denied");
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn an_api_key_is_created_shown_once_and_revoked_in_a_browser() {
+    let Some(browser) = Browser::start().await else { return };
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    let store = &app.state.store;
+    for (name, description, takes_values) in [("deploy", "Deploy releases", false), ("project", "Projects", true)] {
+        let scope = postern_store::RegisteredScope {
+            name: name.into(),
+            description: description.into(),
+            takes_values,
+            created_at: NOW,
+        };
+        store.add_scope(&scope).await.unwrap();
+    }
+    create_user(&app, "ann@example.org", "correct horse").await;
+    browser.goto(&app.url("/login")).await;
+    browser.fill("Email", "ann@example.org").await;
+    browser.fill("Password", "correct horse").await;
+    browser.press("Sign in").await;
+    browser.wait_for_text("You have no API keys.").await;
+
+    browser.fill("Key name", "laptop <b>").await;
+    browser.click_labelled("deploy").await;
+    browser.fill("More scopes (space-separated, such as project:web)", "project:web").await;
+    browser.press("Create key").await;
+    browser.wait_for_text("Your new key").await;
+    let key = browser.value_labelled("New API key").await;
+    assert!(key.starts_with("pst_u_"), "{key}");
+    let record = app.state.api_keys.verify(store, &key, None, NOW).await.unwrap().expect("the shown key works");
+    assert_eq!(record.scope, "deploy project:web");
+    assert_eq!(record.name, "laptop <b>");
+
+    // The copy button runs (the page's policy allows our own script) and copies the key.
+    browser.press("Copy").await;
+    let text = browser.wait_for_text("Copied to the clipboard.").await;
+    assert!(text.contains("laptop <b>"), "the name is shown as text, not markup");
+
+    // Opened again, the page shows the key's prefix, never the key.
+    browser.goto(&app.url("/account")).await;
+    let text = browser.wait_for_text("laptop <b>").await;
+    assert!(!text.contains(&key) && !text.contains("Your new key"));
+    assert!(text.contains(&postern_core::apikey::display_prefix(&record.public_prefix)));
+
+    browser.press("Revoke").await;
+    browser.wait_for_text("The key laptop <b> is revoked.").await;
+    assert!(app.state.api_keys.verify(store, &key, None, NOW).await.unwrap().is_none());
+    browser.quit().await;
+}

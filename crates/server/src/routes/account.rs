@@ -1,0 +1,272 @@
+//! The account page: the signed-in user's API keys (personal, and those of the service
+//! accounts they own) with creation, the key shown once, and revocation; and their service
+//! accounts.
+//!
+//! Forms are posted from this page only (same `Origin`, CSRF token). A new key appears in the
+//! answer to the creation form and nowhere else: the answer is `no-store`, and opening the page
+//! again shows the key's public prefix only. The copy button's script is served from
+//! `/assets/account.js`, the one script the page's policy allows.
+
+use super::pages::{page, same_origin};
+use crate::apikeys::{self, CreateError, Expiry, Holdings, KeyRequest};
+use crate::session;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use postern_pages::{ACCOUNT_JS, AccountPage, KeyRow, ScopeChoice, ServiceAccountRow, render};
+use postern_store::{ApiKeyRecord, KeyOwner, User};
+use serde_json::json;
+
+/// What the page shows besides the lists.
+#[derive(Default)]
+struct Banner<'a> {
+    new_key: Option<&'a str>,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+/// `GET /assets/account.js`.
+pub async fn script() -> Response {
+    let mut r = ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], ACCOUNT_JS).into_response();
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    r
+}
+
+/// `GET /account`.
+pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match signed_in(&state, &headers).await {
+        Ok(user) => render_page(&state, &headers, &user, StatusCode::OK, Banner::default()).await,
+        Err(r) => r,
+    }
+}
+
+/// The signed-in user, or a redirect to the sign-in page.
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<User, Response> {
+    let Some((_, s)) = session::current(state, headers).await else {
+        return Err(Redirect::to("/login").into_response());
+    };
+    match state.store.user_by_id(&s.user_id).await {
+        Ok(Some(user)) if !user.disabled => Ok(user),
+        _ => Err(Redirect::to("/login").into_response()),
+    }
+}
+
+/// A posted form from this page: the signed-in user and the fields, or the refusal.
+async fn posted(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(User, Vec<(String, String)>), Response> {
+    let user = signed_in(state, headers).await?;
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
+    if !same_origin(state, headers) || !session::csrf_ok(state, headers, csrf) {
+        return Err(super::pages::Refused::Forged.into_response());
+    }
+    Ok((user, fields))
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+}
+
+/// `POST /account/keys`: creates a key and shows it, this once.
+pub async fn create_key(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (user, fields) = match posted(&state, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let holdings = match Holdings::of(&state.store, &user.id).await {
+        Ok(h) => h,
+        Err(e) => return unavailable(&state, &headers, &user, e).await,
+    };
+    let owner = match field(&fields, "owner") {
+        "" => KeyOwner::User(&user.id),
+        id => match holdings.service_account(id) {
+            Some(sa) => KeyOwner::ServiceAccount(&sa.id),
+            None => return failed(&state, &headers, &user, "That service account is not yours.").await,
+        },
+    };
+    let mut scopes: Vec<String> =
+        fields.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.trim().to_owned()).collect();
+    scopes.extend(field(&fields, "more_scopes").split_whitespace().map(str::to_owned));
+    let expiry = match field(&fields, "expires") {
+        "never" => Expiry::Never,
+        days => match days.parse::<i64>() {
+            Ok(d) if (1..=3650).contains(&d) => Expiry::After(d * 86_400),
+            _ => Expiry::Default,
+        },
+    };
+    let request = KeyRequest { owner, name: field(&fields, "name"), scopes: &scopes, expiry };
+    match apikeys::create(&state.store, &state.config.api_keys, &request, state.now()).await {
+        Ok((key, record)) => {
+            audit(&state, &user.id, "api_key.created", &record.id, json!({ "public_prefix": record.public_prefix }))
+                .await;
+            let banner = Banner { new_key: Some(key.expose()), ..Banner::default() };
+            render_page(&state, &headers, &user, StatusCode::CREATED, banner).await
+        }
+        Err(CreateError::Invalid(m)) => failed(&state, &headers, &user, &m).await,
+        Err(CreateError::Store(e)) => unavailable(&state, &headers, &user, e).await,
+    }
+}
+
+/// `POST /account/keys/{id}/revoke`.
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let (user, _) = match posted(&state, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let holdings = match Holdings::of(&state.store, &user.id).await {
+        Ok(h) => h,
+        Err(e) => return unavailable(&state, &headers, &user, e).await,
+    };
+    let Some(key) = holdings.key(&id) else {
+        return failed(&state, &headers, &user, "No such key.").await;
+    };
+    match state.store.revoke_api_key(&key.id, state.now()).await {
+        Ok(revoked) => {
+            state.api_keys.forget_all();
+            if revoked {
+                audit(&state, &user.id, "api_key.revoked", &key.id, json!({ "public_prefix": key.public_prefix }))
+                    .await;
+            }
+            let notice = format!("The key {} is revoked.", key.name);
+            let banner = Banner { notice: Some(&notice), ..Banner::default() };
+            render_page(&state, &headers, &user, StatusCode::OK, banner).await
+        }
+        Err(e) => unavailable(&state, &headers, &user, e).await,
+    }
+}
+
+/// `POST /account/service-accounts`: a service account owned by the signed-in user.
+pub async fn create_service_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let (user, fields) = match posted(&state, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let name = field(&fields, "name").trim();
+    let now = state.now();
+    match apikeys::create_service_account(&state.store, &user.id, name, field(&fields, "description"), now).await {
+        Ok(sa) => {
+            audit(&state, &user.id, "service_account.created", &sa.id, json!({ "name": sa.name, "owner": user.id }))
+                .await;
+            let notice = format!("The service account {} is created.", sa.name);
+            let banner = Banner { notice: Some(&notice), ..Banner::default() };
+            render_page(&state, &headers, &user, StatusCode::CREATED, banner).await
+        }
+        Err(CreateError::Invalid(m)) => failed(&state, &headers, &user, &m).await,
+        Err(CreateError::Store(e)) => unavailable(&state, &headers, &user, e).await,
+    }
+}
+
+async fn failed(state: &AppState, headers: &HeaderMap, user: &User, error: &str) -> Response {
+    let banner = Banner { error: Some(error), ..Banner::default() };
+    render_page(state, headers, user, StatusCode::BAD_REQUEST, banner).await
+}
+
+async fn unavailable(state: &AppState, headers: &HeaderMap, user: &User, e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "account page: storage failed");
+    let banner = Banner { error: Some("Something went wrong on our side. Try again shortly."), ..Banner::default() };
+    render_page(state, headers, user, StatusCode::SERVICE_UNAVAILABLE, banner).await
+}
+
+async fn render_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    status: StatusCode,
+    b: Banner<'_>,
+) -> Response {
+    let now = state.now();
+    let (holdings, registry) = match (Holdings::of(&state.store, &user.id).await, state.store.scopes().await) {
+        (Ok(h), Ok(r)) => (h, r),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "account page: storage failed");
+            return super::pages::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again shortly",
+                "Your account could not be shown. Try again shortly.",
+            );
+        }
+    };
+    let keys: Vec<KeyRow> = holdings.keys.iter().map(|k| key_row(k, now)).collect();
+    let service_accounts: Vec<ServiceAccountRow> = holdings
+        .service_accounts
+        .iter()
+        .map(|s| ServiceAccountRow { id: s.id.clone(), name: s.name.clone(), description: s.description.clone() })
+        .collect();
+    let scopes: Vec<ScopeChoice> = registry
+        .iter()
+        .map(|r| ScopeChoice {
+            value: if r.takes_values { format!("{}:*", r.name) } else { r.name.clone() },
+            description: r.description.clone(),
+        })
+        .collect();
+    let (csrf, cookie) = session::csrf_token(state, headers);
+    let view = AccountPage {
+        csrf: &csrf,
+        email: &user.email,
+        name: user.display_name.as_deref(),
+        new_key: b.new_key,
+        error: b.error,
+        notice: b.notice,
+        keys: &keys,
+        service_accounts: &service_accounts,
+        scopes: &scopes,
+        allow_no_expiry: state.config.api_keys.allow_no_expiry,
+    };
+    let mut response = super::login::with_cookie(page(status, render(&view)), cookie);
+    // The one script this page runs is our own file.
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    response
+}
+
+fn key_row(k: &ApiKeyRecord, now: i64) -> KeyRow {
+    let status = if k.revoked_at.is_some() {
+        Some("revoked")
+    } else if k.expires_at.is_some_and(|e| e <= now) {
+        Some("expired")
+    } else {
+        None
+    };
+    KeyRow {
+        id: k.id.clone(),
+        name: k.name.clone(),
+        prefix: postern_core::apikey::display_prefix(&k.public_prefix),
+        owner: match &k.service_account_name {
+            Some(sa) => format!("service account {sa}"),
+            None => "you".into(),
+        },
+        scopes: k.scope.clone(),
+        created: super::pages::utc(k.created_at),
+        last_used: k.last_used_at.map_or_else(|| "never".into(), super::pages::utc),
+        expires: k.expires_at.map_or_else(|| "never".into(), super::pages::utc),
+        status,
+    }
+}
+
+/// Records what a signed-in user did with keys or service accounts.
+pub(super) async fn audit(state: &AppState, actor: &str, action: &str, target: &str, details: serde_json::Value) {
+    let event = postern_store::NewAuditEvent {
+        actor,
+        action,
+        target: Some(target),
+        outcome: "success",
+        details: Some(details),
+        ..Default::default()
+    };
+    if let Err(e) = state.store.record_audit(&event, state.now()).await {
+        tracing::error!(error = %e, action, "could not record an audit event");
+    }
+}
