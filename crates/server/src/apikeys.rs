@@ -1,7 +1,8 @@
 //! API keys in the server: the rules for creating one (registered scopes, expiry policy), shared
 //! by the admin CLI, the account page and the HTTP API; verification with a short in-memory
 //! cache; and last-use times collected in memory and written in batches, so that using a key
-//! never writes to the database on the request path.
+//! never writes to the database on the request path. Also the scope registry's words for
+//! consent pages, and what a user owns (service accounts and their keys).
 //!
 //! The cache holds what the database said about a key hash (including "no such key") for
 //! `api_keys.cache_secs`. A revocation on this node removes the entry at once; one made on
@@ -60,6 +61,33 @@ pub fn registered(registry: &[RegisteredScope], scope: &Scope) -> bool {
             scope.as_str() == r.name
         }
     })
+}
+
+/// Plain words for each scope of a space-separated list, for consent pages: the registry's
+/// description (with the value for `name:value`, "all" for `name:*`), else the built-in words
+/// of the OpenID scopes or a generic line. A registry that cannot be read falls back to those.
+pub async fn describe_scopes(store: &Store, list: &str) -> Vec<String> {
+    let registry = store.scopes().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "scope registry unreadable; consent shows generic descriptions");
+        Vec::new()
+    });
+    list.split(' ').filter(|s| !s.is_empty()).map(|s| describe(&registry, s)).collect()
+}
+
+fn describe(registry: &[RegisteredScope], scope: &str) -> String {
+    for r in registry {
+        if r.name == scope && !r.takes_values {
+            return r.description.clone();
+        }
+        let value = scope.strip_prefix(r.name.as_str()).and_then(|v| v.strip_prefix(':'));
+        if let Some(value) = value.filter(|v| r.takes_values && !v.is_empty()) {
+            return match value {
+                "*" => format!("{} (all)", r.description),
+                v => format!("{}: {v}", r.description),
+            };
+        }
+    }
+    postern_core::oidc::describe_scope(scope)
 }
 
 /// Checks a request against the registry and the expiry policy, stores the key and returns it:
@@ -270,5 +298,21 @@ mod tests {
         assert!(!registered(&registry, &s("read:x")), "read takes no values");
         assert!(!registered(&registry, &s("write")));
         assert!(!registered(&registry, &s("projects:x")));
+    }
+
+    #[test]
+    fn consent_uses_the_registry_descriptions() {
+        let reg = |name: &str, description: &str, takes_values| RegisteredScope {
+            name: name.into(),
+            description: description.into(),
+            takes_values,
+            created_at: 0,
+        };
+        let registry = [reg("read", "Read your files", false), reg("project", "Manage projects", true)];
+        assert_eq!(describe(&registry, "read"), "Read your files");
+        assert_eq!(describe(&registry, "project:web"), "Manage projects: web");
+        assert_eq!(describe(&registry, "project:*"), "Manage projects (all)");
+        assert_eq!(describe(&registry, "email"), "See your email address");
+        assert!(describe(&registry, "projects:x").contains("projects:x"));
     }
 }

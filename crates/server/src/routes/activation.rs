@@ -16,7 +16,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use postern_core::device;
-use postern_core::oidc::describe_scope;
 use postern_core::secret::TokenHash;
 use postern_pages::{DeviceConfirmPage, DevicePage, render};
 use postern_store::{Decision, NewAuditEvent};
@@ -168,7 +167,7 @@ pub async fn confirm(
             _ => return entry_page(&state, &headers, StatusCode::BAD_REQUEST, &typed, Some(NOT_VALID)),
         };
     let (csrf, cookie) = session::csrf_token(&state, &headers);
-    let scopes: Vec<String> = auth.scope.split(' ').filter(|s| !s.is_empty()).map(describe_scope).collect();
+    let scopes = crate::apikeys::describe_scopes(&state.store, &auth.scope).await;
     let view = DeviceConfirmPage {
         csrf: &csrf,
         code: &code,

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use postern_core::client::GrantType;
 use postern_core::oauth::{OAuthError, grant_scopes, parse_scope_param, scope_string};
-use postern_core::oidc::{Prompt, describe_scope};
+use postern_core::oidc::Prompt;
 use postern_core::secret::{BearerSecret, TokenHash};
 use postern_pages::{ConsentPage, render};
 use postern_store::{Client, CodeGrant, NewCode};
@@ -281,7 +281,7 @@ async fn proceed(
             },
         };
         let (csrf, cookie) = session::csrf_token(state, headers);
-        let scopes: Vec<String> = pending.scope.split(' ').filter(|s| !s.is_empty()).map(describe_scope).collect();
+        let scopes = crate::apikeys::describe_scopes(&state.store, &pending.scope).await;
         let view = ConsentPage {
             csrf: &csrf,
             request: &handle,

@@ -192,10 +192,20 @@ async fn first_party_clients_skip_consent_and_denial_is_reported() {
     assert!(params.contains_key("code"), "no consent page for a first-party client");
 
     let third = relying_party(&app, false).await;
-    let page = v.get(&authorize_url(&third, "")).await;
+    // A registered scope is described in the registry's words.
+    let read = postern_store::RegisteredScope {
+        name: "read".into(),
+        description: "Read your invoices".into(),
+        takes_values: false,
+        created_at: NOW,
+    };
+    app.state.store.add_scope(&read).await.unwrap();
+    let url = authorize_url(&third, "").replace("scope=openid%20email", "scope=openid%20email%20read");
+    let page = v.get(&url).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("Test client") && html.contains("See your email address"), "{html}");
+    assert!(html.contains("Read your invoices"), "{html}");
     let (csrf, request) = (Visitor::hidden(&html, "csrf"), Visitor::hidden(&html, "request"));
     let r =
         v.post_form("/oauth/authorize/consent", &[("csrf", &csrf), ("request", &request), ("decision", "deny")]).await;
