@@ -6,6 +6,7 @@
 //! same credential share one call (single-flight). Failures to reach Postern are not cached.
 
 use crate::GuardError;
+use crate::cache::TtlCache;
 use postern_core::secret::TokenHash;
 use postern_proto::IntrospectionResponse;
 use std::collections::HashMap;
@@ -16,11 +17,6 @@ use tokio::sync::OnceCell;
 /// Postern's answer: `Some` when active.
 pub(crate) type Answer = Option<Arc<IntrospectionResponse>>;
 
-struct Cached {
-    until: i64,
-    answer: Answer,
-}
-
 type Flight = Arc<OnceCell<Result<Answer, GuardError>>>;
 
 pub(crate) struct Introspector {
@@ -29,8 +25,7 @@ pub(crate) struct Introspector {
     pub(crate) client_secret: String,
     pub(crate) positive_ttl: i64,
     pub(crate) negative_ttl: i64,
-    pub(crate) max_entries: usize,
-    cache: Mutex<HashMap<TokenHash, Cached>>,
+    cache: TtlCache<Answer>,
     inflight: Mutex<HashMap<TokenHash, Flight>>,
     calls: AtomicU64,
 }
@@ -53,8 +48,7 @@ impl Introspector {
             client_secret,
             positive_ttl,
             negative_ttl,
-            max_entries,
-            cache: Mutex::default(),
+            cache: TtlCache::new(max_entries),
             inflight: Mutex::default(),
             calls: AtomicU64::new(0),
         }
@@ -68,8 +62,8 @@ impl Introspector {
     /// asking at the same time.
     pub(crate) async fn introspect(&self, http: &reqwest::Client, token: &str, now: i64) -> Result<Answer, GuardError> {
         let key = TokenHash::of(token);
-        if let Some(hit) = lock(&self.cache).get(&key).filter(|c| now < c.until) {
-            return Ok(hit.answer.clone());
+        if let Some(hit) = self.cache.get(&key, now) {
+            return Ok(hit);
         }
         let flight = lock(&self.inflight).entry(key).or_default().clone();
         let result = flight.get_or_init(|| self.call(http, token)).await.clone();
@@ -90,16 +84,7 @@ impl Introspector {
             Some(a) => (now + self.positive_ttl).min(a.exp.unwrap_or(i64::MAX)),
             None => now + self.negative_ttl,
         };
-        let mut cache = lock(&self.cache);
-        if cache.len() >= self.max_entries {
-            cache.retain(|_, c| now < c.until);
-            if cache.len() >= self.max_entries {
-                // Still full of live entries (a flood of distinct credentials): start over
-                // rather than grow without bound.
-                cache.clear();
-            }
-        }
-        cache.insert(key, Cached { until, answer });
+        self.cache.insert(key, answer, until, now);
     }
 
     async fn call(&self, http: &reqwest::Client, token: &str) -> Result<Answer, GuardError> {
@@ -156,11 +141,12 @@ mod tests {
         let (a, b, c) = (TokenHash::of("a"), TokenHash::of("b"), TokenHash::of("c"));
         i.remember(a, active(1_000), 100);
         i.remember(b, active(102), 100);
-        assert_eq!(lock(&i.cache)[&a].until, 105, "positive answers live positive_ttl");
-        assert_eq!(lock(&i.cache)[&b].until, 102, "never past the credential's exp");
+        assert_eq!(i.cache.until(&a), Some(105), "positive answers live positive_ttl");
+        assert_eq!(i.cache.until(&b), Some(102), "never past the credential's exp");
         i.remember(c, None, 103);
-        assert_eq!(lock(&i.cache)[&c].until, 106, "negative answers live negative_ttl");
-        assert!(!lock(&i.cache).contains_key(&b), "expired entries make room");
-        assert!(lock(&i.cache).len() <= 2);
+        assert_eq!(i.cache.until(&c), Some(106), "negative answers live negative_ttl");
+        assert_eq!(i.cache.until(&b), None, "expired entries make room");
+        assert_eq!(i.cache.len(), 2);
+        assert!(i.cache.get(&a, 104).is_some() && i.cache.get(&a, 105).is_none());
     }
 }

@@ -37,6 +37,7 @@
 //! keep access-token lifetimes short, or use opaque tokens where revocation must be immediate
 //! (within the cache time).
 
+mod cache;
 mod error;
 mod introspect;
 mod jwks;
@@ -48,13 +49,13 @@ pub use layer::{GuardLayer, GuardService};
 pub use principal::{CredentialKind, Principal, PrincipalKind};
 
 use axum::http::{HeaderMap, header};
+use cache::TtlCache;
 use introspect::Introspector;
 use jwks::Jwks;
 use postern_core::jwt::{self, OneOrMany};
 use postern_core::scope::parse_list;
 use postern_core::system::{Clock, SystemClock};
 use postern_core::token::ACCESS_TOKEN_TYP;
-use postern_proto::ProviderMetadata;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -161,7 +162,7 @@ impl GuardBuilder {
         if !response.status().is_success() {
             return Err(discovery(format!("status {}", response.status())));
         }
-        let metadata: ProviderMetadata = response.json().await.map_err(|e| discovery(e.to_string()))?;
+        let metadata: Discovery = response.json().await.map_err(|e| discovery(e.to_string()))?;
         // OpenID Connect Discovery §4.3: the document must name exactly the issuer asked for.
         if metadata.issuer.trim_end_matches('/') != issuer {
             return Err(BuildError::IssuerMismatch { expected: issuer, found: metadata.issuer });
@@ -187,6 +188,7 @@ impl GuardBuilder {
             http,
             jwks,
             introspector,
+            verified: TtlCache::new(self.max_cache_entries),
         })))
     }
 }
@@ -200,7 +202,13 @@ struct Inner {
     http: reqwest::Client,
     jwks: Jwks,
     introspector: Option<Introspector>,
+    /// JWTs already verified (by hash), so a token presented again skips the signature check.
+    verified: TtlCache<Arc<Principal>>,
 }
+
+/// Longest a verified JWT is remembered, whatever its `exp`, so that a key withdrawn from the
+/// JWKS stops being trusted within this time.
+const VERIFIED_JWT_SECS: i64 = 300;
 
 /// Counters, for tests and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +220,15 @@ pub struct GuardStats {
 /// Checks credentials against one Postern issuer. Cheap to clone; share one per app.
 #[derive(Clone)]
 pub struct Guard(Arc<Inner>);
+
+/// What the guard reads from the discovery document (the rest is ignored).
+#[derive(Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+    #[serde(default)]
+    introspection_endpoint: Option<String>,
+}
 
 /// The claims the guard reads from a JWT access token.
 #[derive(Deserialize)]
@@ -283,14 +300,27 @@ impl Guard {
         self.introspect(token, CredentialKind::OpaqueToken).await
     }
 
+    /// A JWT: from the verified-token cache when presented before (the claims' times are
+    /// within the entry's life by construction), else checked in full and remembered.
     async fn verify_jwt(&self, token: &str) -> Result<Principal, GuardError> {
+        let now = self.0.clock.now();
+        let hash = postern_core::secret::TokenHash::of(token);
+        if let Some(p) = self.0.verified.get(&hash, now) {
+            return Ok((*p).clone());
+        }
+        let principal = self.check_jwt(token, now).await?;
+        let until = principal.expires_at.unwrap_or(now).saturating_add(self.0.leeway).min(now + VERIFIED_JWT_SECS);
+        self.0.verified.insert(hash, Arc::new(principal.clone()), until, now);
+        Ok(principal)
+    }
+
+    async fn check_jwt(&self, token: &str, now: i64) -> Result<Principal, GuardError> {
         let invalid = |why: &str| GuardError::InvalidToken(why.to_owned());
         let header = jwt::peek_header(token).map_err(|_| invalid("the token is malformed"))?;
         if !self.0.algorithms.contains(&header.alg) {
             return Err(invalid("the token's algorithm is not accepted"));
         }
         let kid = header.kid.as_deref().ok_or_else(|| invalid("the token names no key"))?;
-        let now = self.0.clock.now();
         let mut keys = self.0.jwks.snapshot();
         if !keys.contains_key(kid) {
             keys = self.0.jwks.refresh_for(&self.0.http, kid, now).await?;

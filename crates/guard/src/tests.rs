@@ -38,6 +38,7 @@ fn guard(leeway: i64) -> Guard {
         http: reqwest::Client::new(),
         jwks: Jwks::new("http://127.0.0.1:9/jwks".into(), 30),
         introspector: None,
+        verified: cache::TtlCache::new(10),
     }))
 }
 
