@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
 /// Starts `postern serve` on port 0 and reads the banner; logs go to `stderr`.
-fn serve_logging(p: &Postern, stderr: Stdio) -> (Child, String, Vec<String>) {
+pub(crate) fn serve_logging(p: &Postern, stderr: Stdio) -> (Child, String, Vec<String>) {
     let mut child = p
         .command(&["serve"])
         .env("POSTERN_SERVER__LISTEN", "127.0.0.1:0")
@@ -37,7 +37,7 @@ fn serve(p: &Postern) -> (Child, String, Vec<String>) {
     serve_logging(p, Stdio::null())
 }
 
-fn sigterm(child: &Child) {
+pub(crate) fn sigterm(child: &Child) {
     let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
 }
@@ -113,4 +113,57 @@ async fn json_logs_carry_request_ids_and_never_a_secret() {
         }
     }
     assert!(served, "the request was logged with its id: {logs}");
+}
+
+#[tokio::test]
+async fn api_keys_never_reach_the_log() {
+    let mut p = Postern::sqlite();
+    p.env.retain(|(k, _)| k != "POSTERN_LOG__LEVEL");
+    p.env.push(("POSTERN_LOG_LEVEL".into(), "debug".into()));
+    p.env.push(("POSTERN_API_KEYS__SCANNER_TOKEN".into(), "scanner-credential".into()));
+    p.json(&["admin", "scope", "add", "deploy", "--description", "Deploy", "--json"], None);
+    p.json(&["admin", "user", "create", "--email", "dev@example.org", "--json"], None);
+    let created = p.json(
+        &["admin", "key", "create", "--user", "dev@example.org", "--name", "ci", "--scope", "deploy", "--json"],
+        None,
+    );
+    let key = created["key"].as_str().unwrap().to_owned();
+    let rs =
+        p.json(&["admin", "client", "create", "--name", "rs", "--grant-type", "client_credentials", "--json"], None);
+    let log_path = p.db.dir.path().join("stderr.log");
+    let (mut child, base, _) = serve_logging(&p, Stdio::from(std::fs::File::create(&log_path).unwrap()));
+
+    // The key used every way it can be: accepted, refused, mistyped, in a query, reported.
+    let http = reqwest::Client::new();
+    let mut typo = key.clone();
+    typo.replace_range(10..11, if &key[10..11] == "a" { "b" } else { "a" });
+    for presented in [&key, &typo] {
+        let r = http.get(format!("{base}/api/keys")).header("x-api-key", presented).send().await.unwrap();
+        assert!(r.status() == 403 || r.status() == 401);
+        let r = http.get(format!("{base}/api/keys?api_key={presented}")).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let r = http
+            .post(format!("{base}/oauth/introspect"))
+            .basic_auth(rs["client_id"].as_str().unwrap(), rs["client_secret"].as_str())
+            .form(&[("token", presented.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = http
+        .post(format!("{base}/api/keys/revoke-leaked"))
+        .bearer_auth("scanner-credential")
+        .json(&serde_json::json!([{ "token": key, "type": "postern_api_key", "url": "https://example.org" }]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    sigterm(&child);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logs.contains("reported as leaked"), "the revocation is logged (by prefix): {logs}");
+    let secret_part = &key[6..];
+    assert!(!logs.contains(secret_part) && !logs.contains(&typo[6..]), "a key reached the log: {logs}");
 }

@@ -61,10 +61,16 @@ impl Setup {
     }
 
     async fn personal_key(&self, scopes: &[&str]) -> (String, String) {
-        let user = create_user(&self.app, &format!("{}@example.org", scopes.len()), "correct horse").await;
+        self.key_expiring(scopes, 3600).await
+    }
+
+    /// A personal key of a new user, valid `secs` from `NOW`; its value and id.
+    async fn key_expiring(&self, scopes: &[&str], secs: i64) -> (String, String) {
+        let email = format!("{}@example.org", postern_core::id::random_id(&mut postern_core::system::os_rng()));
+        let user = create_user(&self.app, &email.to_lowercase(), "correct horse").await;
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
         let request =
-            KeyRequest { owner: KeyOwner::User(&user), name: "k", scopes: &scopes, expiry: Expiry::After(3600) };
+            KeyRequest { owner: KeyOwner::User(&user), name: "k", scopes: &scopes, expiry: Expiry::After(secs) };
         let (key, record) =
             apikeys::create(&self.app.state.store, &self.app.state.config.api_keys, &request, NOW).await.unwrap();
         (key.expose().to_owned(), record.id)
@@ -140,6 +146,7 @@ both!(revocation_is_seen_within_the_cache_time, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     let s = setup(app).await;
     let (key, key_id) = s.personal_key(&["project:*"]).await;
+    let (short_lived, _) = s.key_expiring(&["admin"], 100).await;
     let opaque = s.service_token(AccessTokenFormat::Opaque, "admin").await;
     let header = ("x-api-key", key.as_str());
     assert_eq!(s.call("/whoami", Some(header)).await.0, 200);
@@ -166,6 +173,8 @@ both!(revocation_is_seen_within_the_cache_time, |kind| async move {
     s.app.clock.advance(1);
     let (status, _, body) = s.bearer("/admin/stats", &jwt).await;
     assert_eq!((status, body["error_description"].as_str()), (401, Some("the token has expired")));
+    // A key past its expiry (100 s) is refused too.
+    assert_eq!(s.call("/admin/stats", Some(("x-api-key", &short_lived))).await.0, 401);
 });
 
 #[tokio::test]
