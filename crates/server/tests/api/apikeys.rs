@@ -6,7 +6,7 @@ use crate::helpers::*;
 use crate::keys::{contains, database_bytes, hex};
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
 use postern_server::apikeys::{self, Expiry, KeyRequest};
-use postern_store::{KeyOwner, PoolOptions, RegisteredScope, Store};
+use postern_store::{KeyOwner, PoolOptions, Store};
 use serde_json::Value;
 
 async fn introspect(app: &TestApp, rs: &(String, String), token: &str) -> Value {
@@ -25,9 +25,7 @@ async fn introspect(app: &TestApp, rs: &(String, String), token: &str) -> Value 
 both!(introspection_answers_for_api_keys, |kind| async move {
     let Some((app, db)) = spawn(kind).await else { return };
     let store = &app.state.store;
-    let scope =
-        RegisteredScope { name: "project".into(), description: "Projects".into(), takes_values: true, created_at: NOW };
-    store.add_scope(&scope).await.unwrap();
+    add_scope(&app, "project", "Projects", true).await;
     let user = create_user(&app, "dev@example.org", "correct horse").await;
     let scopes = ["project:*".to_owned()];
     let request =
@@ -94,9 +92,7 @@ both!(the_keys_api_takes_sessions_and_user_tokens_never_keys, |kind| async move 
     use crate::authorize::{Rp, VERIFIER, exchange, get_code};
     let Some((app, _db)) = spawn(kind).await else { return };
     let store = &app.state.store;
-    let deploy =
-        RegisteredScope { name: "deploy".into(), description: "Deploy".into(), takes_values: false, created_at: NOW };
-    store.add_scope(&deploy).await.unwrap();
+    add_scope(&app, "deploy", "Deploy", false).await;
     create_user(&app, "dev@example.org", "correct horse").await;
     let api = app.url("/api/keys");
 
@@ -188,9 +184,7 @@ both!(a_secret_scanner_revokes_leaked_keys, |kind| async move {
     config.api_keys.scanner_token = Some(postern_server::config::Secret::new("scanner-credential"));
     let app = start(config).await.unwrap();
     let store = &app.state.store;
-    let deploy =
-        RegisteredScope { name: "deploy".into(), description: "Deploy".into(), takes_values: false, created_at: NOW };
-    store.add_scope(&deploy).await.unwrap();
+    add_scope(&app, "deploy", "Deploy", false).await;
     let user = create_user(&app, "dev@example.org", "correct horse").await;
     let scopes = ["deploy".to_owned()];
     let request = KeyRequest { owner: KeyOwner::User(&user), name: "ci", scopes: &scopes, expiry: Expiry::Default };
@@ -239,9 +233,7 @@ async fn session_json(v: &Visitor<'_>, method: reqwest::Method, path: &str, body
 both!(owners_manage_their_service_accounts_and_keys, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     let store = &app.state.store;
-    let deploy =
-        RegisteredScope { name: "deploy".into(), description: "Deploy".into(), takes_values: false, created_at: NOW };
-    store.add_scope(&deploy).await.unwrap();
+    add_scope(&app, "deploy", "Deploy", false).await;
     create_user(&app, "ann@example.org", "correct horse").await;
     create_user(&app, "bob@example.org", "battery staple").await;
     let mut ann = Visitor::new(&app);
@@ -288,9 +280,7 @@ both!(owners_manage_their_service_accounts_and_keys, |kind| async move {
 both!(the_account_page_creates_shows_once_and_revokes, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     let store = &app.state.store;
-    let deploy =
-        RegisteredScope { name: "deploy".into(), description: "Deploy".into(), takes_values: false, created_at: NOW };
-    store.add_scope(&deploy).await.unwrap();
+    add_scope(&app, "deploy", "Deploy", false).await;
     create_user(&app, "ann@example.org", "correct horse").await;
     let mut ann = Visitor::new(&app);
     ann.sign_in("ann@example.org", "correct horse").await;

@@ -193,13 +193,7 @@ async fn first_party_clients_skip_consent_and_denial_is_reported() {
 
     let third = relying_party(&app, false).await;
     // A registered scope is described in the registry's words.
-    let read = postern_store::RegisteredScope {
-        name: "read".into(),
-        description: "Read your invoices".into(),
-        takes_values: false,
-        created_at: NOW,
-    };
-    app.state.store.add_scope(&read).await.unwrap();
+    add_scope(&app, "read", "Read your invoices", false).await;
     let url = authorize_url(&third, "").replace("scope=openid%20email", "scope=openid%20email%20read");
     let page = v.get(&url).await;
     assert_eq!(page.status(), 200);

@@ -8,7 +8,7 @@ use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
 use postern_core::signing::Algorithm;
 use postern_guard::{CredentialKind, Guard, GuardError, PrincipalKind};
 use postern_server::apikeys::{self, Expiry, KeyRequest};
-use postern_store::{KeyOwner, RegisteredScope};
+use postern_store::KeyOwner;
 use serde_json::Value;
 
 #[allow(dead_code)]
@@ -24,10 +24,8 @@ struct Setup {
 }
 
 async fn setup(app: TestApp) -> Setup {
-    for (name, takes_values) in [("project", true), ("admin", false)] {
-        let scope = RegisteredScope { name: name.into(), description: name.into(), takes_values, created_at: NOW };
-        app.state.store.add_scope(&scope).await.unwrap();
-    }
+    add_scope(&app, "project", "Projects", true).await;
+    add_scope(&app, "admin", "Administration", false).await;
     let (id, secret) =
         register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "", AccessTokenFormat::Jwt).await;
     let guard = Guard::builder(app.state.issuer.to_string())

@@ -251,3 +251,14 @@ impl<'a> Visitor<'a> {
         self.post_form("/login", &[("csrf", &csrf), ("request", ""), ("email", email), ("password", password)]).await
     }
 }
+
+/// Adds a scope to the registry.
+pub async fn add_scope(app: &TestApp, name: &str, description: &str, takes_values: bool) {
+    let scope = postern_store::RegisteredScope {
+        name: name.into(),
+        description: description.into(),
+        takes_values,
+        created_at: NOW,
+    };
+    app.state.store.add_scope(&scope).await.unwrap();
+}

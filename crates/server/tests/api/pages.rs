@@ -162,15 +162,8 @@ async fn an_api_key_is_created_shown_once_and_revoked_in_a_browser() {
     let Some(browser) = Browser::start().await else { return };
     let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
     let store = &app.state.store;
-    for (name, description, takes_values) in [("deploy", "Deploy releases", false), ("project", "Projects", true)] {
-        let scope = postern_store::RegisteredScope {
-            name: name.into(),
-            description: description.into(),
-            takes_values,
-            created_at: NOW,
-        };
-        store.add_scope(&scope).await.unwrap();
-    }
+    add_scope(&app, "deploy", "Deploy releases", false).await;
+    add_scope(&app, "project", "Projects", true).await;
     create_user(&app, "ann@example.org", "correct horse").await;
     browser.goto(&app.url("/login")).await;
     browser.fill("Email", "ann@example.org").await;
