@@ -82,3 +82,42 @@ pub async fn first_admin(store: &Store, config: &Config, issuer: &str, now: i64)
     store.create_setup_token(&token.hash(), now, now + SETUP_LINK_TTL_SECS).await?;
     Ok(FirstAdmin::SetupLink { url: format!("{issuer}/setup?token={}", token.expose()) })
 }
+
+/// The client id of Postern's own command-line tool (`postern login`).
+pub const CLI_CLIENT_ID: &str = "postern-cli";
+
+/// Registers the first-party public client `postern-cli` if it does not exist yet: the device
+/// and authorization-code grants (RFC 8252 loopback redirects, any port), rotating refresh
+/// tokens, no consent screen. So `postern login --issuer …` works against a fresh server.
+/// Returns whether it was created now. An admin may change or delete it like any client;
+/// a deleted one comes back at the next start.
+pub async fn cli_client(store: &Store, now: i64) -> Result<bool, StoreError> {
+    use postern_core::client::{AccessTokenFormat, ClientType, GrantType, RedirectUri};
+    if store.client_by_id(CLI_CLIENT_ID).await?.is_some() {
+        return Ok(false);
+    }
+    // Constants, checked by the start-up test: nothing here can fail to parse.
+    let redirect_uris = ["http://127.0.0.1/callback", "http://[::1]/callback"];
+    let scopes = "openid profile email offline_access postern:keys";
+    let client = postern_store::NewClient {
+        client_id: CLI_CLIENT_ID.into(),
+        name: "Postern CLI".into(),
+        client_type: ClientType::Public,
+        secret_hash: None,
+        redirect_uris: redirect_uris.iter().filter_map(|u| RedirectUri::parse(u).ok()).collect(),
+        post_logout_redirect_uris: Vec::new(),
+        policy: Default::default(),
+        grant_types: vec![GrantType::DeviceCode, GrantType::AuthorizationCode, GrantType::RefreshToken],
+        allowed_scopes: postern_core::scope::parse_list(scopes),
+        first_party: true,
+        access_token_format: AccessTokenFormat::Jwt,
+        access_token_ttl: 900,
+        refresh_token_ttl: 30 * 86_400,
+    };
+    match store.create_client(&client, now).await {
+        Ok(_) => Ok(true),
+        // Another node registered it first.
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

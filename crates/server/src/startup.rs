@@ -120,6 +120,9 @@ impl Application {
             );
         }
         let first_admin = bootstrap::first_admin(&store, &config, &issuer, clock.now()).await?;
+        if bootstrap::cli_client(&store, clock.now()).await? {
+            tracing::info!(client_id = bootstrap::CLI_CLIENT_ID, "registered the first-party CLI client");
+        }
 
         let revoked = DenyList::load(&store, clock.now()).await?;
         let metadata = routes::discovery::provider_metadata(&issuer);

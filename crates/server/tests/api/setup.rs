@@ -114,3 +114,37 @@ both!(first_admin_from_configuration, |kind| async move {
     assert_eq!(again.app_first_admin, FirstAdmin::Exists);
     assert_eq!(again.state.store.count_admins().await.unwrap(), 1);
 });
+
+both!(the_cli_client_is_registered_on_first_start, |kind| async move {
+    use postern_core::client::{ClientType, GrantType};
+    use postern_server::bootstrap::CLI_CLIENT_ID;
+    let Some(db) = postern_testkit::fresh(kind).await else { return };
+    let app = start(test_config(&db)).await.unwrap();
+    let cli = app.state.store.client_by_id(CLI_CLIENT_ID).await.unwrap().expect("registered at start");
+    assert_eq!((cli.client_type, cli.first_party), (ClientType::Public, true));
+    for grant in [GrantType::DeviceCode, GrantType::AuthorizationCode, GrantType::RefreshToken] {
+        assert!(cli.grant_types.contains(&grant), "{grant:?}");
+    }
+    let scopes: Vec<&str> = cli.allowed_scopes.iter().map(|s| s.as_str()).collect();
+    assert_eq!(scopes, ["openid", "profile", "email", "offline_access", "postern:keys"]);
+    assert_eq!(cli.redirect_uris.len(), 2);
+    assert!(cli.redirect_uris.iter().all(|u| u.is_loopback()));
+    // Usable as is: a device authorization for it.
+    let r = app
+        .http
+        .post(app.url("/oauth/device_authorization"))
+        .form(&[("client_id", CLI_CLIENT_ID), ("scope", "openid offline_access")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    app.stop().await.unwrap();
+
+    // A restart keeps it; deleted, it comes back at the next start.
+    let app = start(test_config(&db)).await.unwrap();
+    assert_eq!(app.state.store.client_by_id(CLI_CLIENT_ID).await.unwrap().map(|c| c.created_at), Some(cli.created_at));
+    app.state.store.delete_client(CLI_CLIENT_ID).await.unwrap();
+    app.stop().await.unwrap();
+    let app = start(test_config(&db)).await.unwrap();
+    assert!(app.state.store.client_by_id(CLI_CLIENT_ID).await.unwrap().is_some());
+});
