@@ -182,12 +182,8 @@ pub struct Holdings {
 
 impl Holdings {
     pub async fn of(store: &Store, user_id: &str) -> Result<Self, StoreError> {
-        let service_accounts: Vec<ServiceAccount> =
-            store.service_accounts().await?.into_iter().filter(|s| s.owner_id == user_id).collect();
-        let mut keys = store.api_keys(Some(KeyOwner::User(user_id))).await?;
-        for sa in &service_accounts {
-            keys.extend(store.api_keys(Some(KeyOwner::ServiceAccount(&sa.id))).await?);
-        }
+        let service_accounts = store.service_accounts_owned_by(user_id).await?;
+        let keys = store.api_keys_held_by(user_id).await?;
         Ok(Self { service_accounts, keys })
     }
 

@@ -142,6 +142,11 @@ impl Store {
         Ok(on_db!(self, p => sqlx::query_as(sql::SERVICE_ACCOUNT_LIST).fetch_all(p).await)?)
     }
 
+    /// The service accounts `owner_id` owns, by name.
+    pub async fn service_accounts_owned_by(&self, owner_id: &str) -> Result<Vec<ServiceAccount>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::SERVICE_ACCOUNT_LIST_BY_OWNER).bind(owner_id).fetch_all(p).await)?)
+    }
+
     /// Deletes a service account and, with it, its keys.
     pub async fn delete_service_account(&self, id: &str) -> Result<()> {
         let n = on_db!(self, p => sqlx::query(sql::SERVICE_ACCOUNT_DELETE).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
@@ -182,6 +187,12 @@ impl Store {
                 on_db!(self, p => sqlx::query_as(sql::API_KEY_LIST_BY_SERVICE_ACCOUNT).bind(s).fetch_all(p).await)?
             }
         })
+    }
+
+    /// The keys a user manages: their personal keys, then their service accounts' keys (by
+    /// account name); oldest first within each.
+    pub async fn api_keys_held_by(&self, user_id: &str) -> Result<Vec<ApiKeyRecord>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::API_KEY_LIST_HELD_BY).bind(user_id).fetch_all(p).await)?)
     }
 
     /// Revokes a key; `false` when it does not exist or was already revoked.

@@ -63,19 +63,28 @@ async fn posted(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(U
     Ok((user, fields))
 }
 
+/// A posted form from this page, with what the user holds (to check ownership against).
+async fn posted_with_holdings(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(User, Vec<(String, String)>, Holdings), Response> {
+    let (user, fields) = posted(state, headers, body).await?;
+    match Holdings::of(&state.store, &user.id).await {
+        Ok(h) => Ok((user, fields, h)),
+        Err(e) => Err(unavailable(state, headers, &user, e).await),
+    }
+}
+
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
 }
 
 /// `POST /account/keys`: creates a key and shows it, this once.
 pub async fn create_key(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let (user, fields) = match posted(&state, &headers, &body).await {
+    let (user, fields, holdings) = match posted_with_holdings(&state, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
-    };
-    let holdings = match Holdings::of(&state.store, &user.id).await {
-        Ok(h) => h,
-        Err(e) => return unavailable(&state, &headers, &user, e).await,
     };
     let owner = match field(&fields, "owner") {
         "" => KeyOwner::User(&user.id),
@@ -114,13 +123,9 @@ pub async fn revoke_key(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let (user, _) = match posted(&state, &headers, &body).await {
+    let (user, _, holdings) = match posted_with_holdings(&state, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
-    };
-    let holdings = match Holdings::of(&state.store, &user.id).await {
-        Ok(h) => h,
-        Err(e) => return unavailable(&state, &headers, &user, e).await,
     };
     let Some(key) = holdings.key(&id) else {
         return failed(&state, &headers, &user, "No such key.").await;

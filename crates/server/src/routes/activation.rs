@@ -20,7 +20,6 @@ use postern_core::secret::TokenHash;
 use postern_pages::{DeviceConfirmPage, DevicePage, render};
 use postern_store::{Decision, NewAuditEvent};
 use serde::Deserialize;
-use std::time::{Duration, UNIX_EPOCH};
 
 const NOT_VALID: &str =
     "That code is not valid. Check the code on your device; it may have expired, or been used already.";
@@ -141,10 +140,6 @@ pub async fn submit(
     }
 }
 
-fn rfc3339(unix: i64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0))).to_string()
-}
-
 /// `GET /device/confirm`: who asks, for what, from where.
 pub async fn confirm(
     State(state): State<AppState>,
@@ -174,7 +169,7 @@ pub async fn confirm(
         client_name: &client.name,
         email: &user.email,
         scopes: &scopes,
-        requested_at: &rfc3339(auth.created_at),
+        requested_at: &super::pages::rfc3339(auth.created_at),
         ip: auth.ip.as_deref().unwrap_or("an unknown address"),
         user_agent: auth.user_agent.as_deref().unwrap_or("unknown device"),
     };

@@ -180,8 +180,12 @@ async fn introspection_is_single_flight_and_jwks_refetches_are_limited() {
     let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
     let s = setup(app).await;
     let opaque = s.service_token(AccessTokenFormat::Opaque, "admin").await;
-    let checks = (0..32).map(|_| s.guard.verify(&opaque));
-    let principals = futures_join_all(checks).await;
+    let mut checks = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (guard, token) = (s.guard.clone(), opaque.clone());
+        checks.spawn(async move { guard.verify(&token).await });
+    }
+    let principals = checks.join_all().await;
     assert!(principals.iter().all(|p| p.as_ref().is_ok_and(|p| p.kind == PrincipalKind::Client)));
     assert_eq!(s.guard.stats().introspections, 1, "32 concurrent checks, one call");
     // Unknown credentials are remembered too (negative cache).
@@ -238,27 +242,4 @@ async fn a_misconfigured_guard_answers_503_not_401() {
     let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
     let other = Guard::builder(format!("{}/elsewhere", app.state.issuer)).build().await;
     assert!(other.is_err());
-}
-
-/// Runs the futures concurrently on this task (no extra dependency for `join_all`).
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for f in futures {
-        set.push(Box::pin(f));
-    }
-    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in set.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    out.into_iter().map(|o| o.unwrap()).collect()
 }
