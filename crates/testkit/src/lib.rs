@@ -1,4 +1,5 @@
-//! Test support shared by the crates' integration tests: a fresh database for every test.
+//! Test support shared by the crates' integration tests: a fresh database for every test, and
+//! a [`Visitor`] that plays a browser over HTTP.
 //!
 //! SQLite databases live in a temporary directory removed on drop. PostgreSQL databases are
 //! created in the cluster named by `POSTGRES_TEST_URL` (the test script starts a throwaway
@@ -10,6 +11,9 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types, clippy::expect_used, clippy::panic)]
 
 pub mod browser;
+mod visitor;
+
+pub use visitor::Visitor;
 
 use rand::Rng;
 use sqlx::Connection;

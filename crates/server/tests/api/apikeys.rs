@@ -104,7 +104,7 @@ both!(the_keys_api_takes_sessions_and_user_tokens_never_keys, |kind| async move 
     }
 
     // Signed in: create (JSON, our origin), see it listed without the key.
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     v.sign_in("dev@example.org", "correct horse").await;
     let create = |body: Value, origin: &str| {
         app.http.post(&api).header("cookie", v.cookie_header()).header("origin", origin.to_owned()).json(&body)
@@ -153,7 +153,7 @@ both!(the_keys_api_takes_sessions_and_user_tokens_never_keys, |kind| async move 
     let rp = Rp { id: client_id, secret, redirect: "https://app.example.org/cb".into() };
     let mut tokens = Vec::new();
     for scope in ["openid postern:keys", "openid"] {
-        let mut browser = Visitor::new(&app);
+        let mut browser = visitor(&app);
         let code =
             get_code(&mut browser, &crate::refresh::url(&rp, scope), "dev@example.org", "correct horse").await["code"]
                 .clone();
@@ -221,9 +221,8 @@ both!(a_secret_scanner_revokes_leaked_keys, |kind| async move {
 });
 
 /// A JSON call with the visitor's session, from our own origin.
-async fn session_json(v: &Visitor<'_>, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
-    let mut r =
-        v.app.http.request(method, v.app.url(path)).header("cookie", v.cookie_header()).header("origin", &v.origin);
+async fn session_json(v: &Visitor, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    let mut r = v.http.request(method, v.url(path)).header("cookie", v.cookie_header()).header("origin", &v.origin);
     if let Some(b) = body {
         r = r.json(&b);
     }
@@ -236,9 +235,9 @@ both!(owners_manage_their_service_accounts_and_keys, |kind| async move {
     add_scope(&app, "deploy", "Deploy", false).await;
     create_user(&app, "ann@example.org", "correct horse").await;
     create_user(&app, "bob@example.org", "battery staple").await;
-    let mut ann = Visitor::new(&app);
+    let mut ann = visitor(&app);
     ann.sign_in("ann@example.org", "correct horse").await;
-    let mut bob = Visitor::new(&app);
+    let mut bob = visitor(&app);
     bob.sign_in("bob@example.org", "battery staple").await;
 
     // Ann creates a service account and a key for it over the API.
@@ -282,7 +281,7 @@ both!(the_account_page_creates_shows_once_and_revokes, |kind| async move {
     let store = &app.state.store;
     add_scope(&app, "deploy", "Deploy", false).await;
     create_user(&app, "ann@example.org", "correct horse").await;
-    let mut ann = Visitor::new(&app);
+    let mut ann = visitor(&app);
     ann.sign_in("ann@example.org", "correct horse").await;
     let page = ann.get("/account").await.text().await.unwrap();
     let csrf = Visitor::hidden(&page, "csrf");

@@ -61,7 +61,7 @@ pub fn location_params(r: &reqwest::Response) -> (String, HashMap<String, String
 
 /// Follows the flow from the authorization request to the code, signing in and allowing as
 /// needed. Returns the final redirect's parameters.
-pub async fn get_code(v: &mut Visitor<'_>, url: &str, email: &str, password: &str) -> HashMap<String, String> {
+pub async fn get_code(v: &mut Visitor, url: &str, email: &str, password: &str) -> HashMap<String, String> {
     let mut r = v.get(url).await;
     loop {
         if r.status() == 200 {
@@ -129,7 +129,7 @@ both!(the_code_flow_end_to_end, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     let user = create_user(&app, "ann@example.org", "correct horse").await;
     let rp = relying_party(&app, false).await;
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
 
     let first = v.get(&authorize_url(&rp, "")).await;
     let (location, _) = location_params(&first);
@@ -185,7 +185,7 @@ async fn first_party_clients_skip_consent_and_denial_is_reported() {
     };
     create_user(&app, "ann@example.org", "correct horse").await;
     let first = relying_party(&app, true).await;
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     assert_eq!(v.sign_in("ann@example.org", "correct horse").await.status(), 303);
     let r = v.get(&authorize_url(&first, "")).await;
     let (_, params) = location_params(&r);
@@ -330,7 +330,7 @@ async fn code_exchange_errors() {
     create_user(&app, "ann@example.org", "correct horse").await;
     let rp = relying_party(&app, true).await;
     let other = relying_party(&app, true).await;
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     let params = get_code(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
     let code = params["code"].clone();
     let post = |fields: Vec<(&'static str, String)>| {
@@ -381,7 +381,7 @@ async fn prompt_login_and_max_age_ask_for_a_fresh_sign_in() {
     };
     create_user(&app, "ann@example.org", "correct horse").await;
     let rp = relying_party(&app, true).await;
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     assert_eq!(v.sign_in("ann@example.org", "correct horse").await.status(), 303);
     app.clock.advance(100);
     for extra in ["&prompt=login", "&max_age=50"] {
@@ -452,7 +452,7 @@ async fn client_policies_require_state_choose_the_id_token_algorithm_and_always_
     let (_, params) = location_params(&r);
     assert_eq!(params["error"], "invalid_request", "state is required for this client");
 
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     let params = get_code(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
     let tokens: Value = exchange(&app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
     assert!(tokens["refresh_token"].is_string(), "no offline_access needed for this client");

@@ -39,31 +39,9 @@ async fn poll(app: &TestApp, client_id: &str, device_code: &str) -> (u16, Value)
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
-/// Enters the code, signs in and answers on the confirmation page; returns the answer page.
-async fn answer(v: &mut Visitor<'_>, user_code: &str, decision: &str) -> String {
-    let page = v.get(&format!("/device?user_code={user_code}")).await.text().await.unwrap();
-    assert!(page.contains(&format!("value=\"{user_code}\"")), "pre-filled, not approved: {page}");
-    let csrf = Visitor::hidden(&page, "csrf");
-    let r = v.post_form("/device", &[("csrf", &csrf), ("user_code", &user_code.to_lowercase())]).await;
-    assert_eq!(r.status(), 303);
-    let mut location = r.headers()["location"].to_str().unwrap().to_owned();
-    if location.starts_with("/login") {
-        let page = v.get(&location).await.text().await.unwrap();
-        let (csrf, request) = (Visitor::hidden(&page, "csrf"), Visitor::hidden(&page, "request"));
-        let r = v
-            .post_form(
-                "/login",
-                &[("csrf", &csrf), ("request", &request), ("email", "ann@example.org"), ("password", "correct horse")],
-            )
-            .await;
-        location = r.headers()["location"].to_str().unwrap().to_owned();
-    }
-    assert!(location.starts_with("/device/confirm"), "{location}");
-    let page = v.get(&location).await.text().await.unwrap();
-    let (csrf, code) = (Visitor::hidden(&page, "csrf"), Visitor::hidden(&page, "user_code"));
-    let r = v.post_form("/device/confirm", &[("csrf", &csrf), ("user_code", &code), ("decision", decision)]).await;
-    assert_eq!(r.status(), 200);
-    r.text().await.unwrap()
+/// Enters the code, signs in as Ann and answers on the confirmation page; returns the answer page.
+async fn answer(v: &mut Visitor, user_code: &str, decision: &str) -> String {
+    v.answer_device(user_code, "ann@example.org", "correct horse", decision).await
 }
 
 both!(the_device_flow_with_polling_rules, |kind| async move {
@@ -98,7 +76,7 @@ both!(the_device_flow_with_polling_rules, |kind| async move {
     app.clock.advance(20);
     assert_eq!(poll(&app, &other, device_code).await.1["error"], "invalid_grant", "another client");
 
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     let done = answer(&mut v, user_code, "approve").await;
     assert!(done.contains("You can return to your device now."));
     app.clock.advance(20);
@@ -119,7 +97,7 @@ async fn denial_expiry_and_wrong_codes() {
     create_user(&app, "ann@example.org", "correct horse").await;
     let client = device_client(&app, "<script>alert(1)</script>").await;
     let d = start_device(&app, &client, "read").await;
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     assert_eq!(v.sign_in("ann@example.org", "correct horse").await.status(), 303);
     // The confirmation page shows the client's name as text.
     let code = d["user_code"].as_str().unwrap().replace('-', "");
@@ -147,7 +125,7 @@ async fn denial_expiry_and_wrong_codes() {
 #[tokio::test]
 async fn the_sixth_wrong_code_within_a_minute_gets_429() {
     let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     let page = v.get("/device").await.text().await.unwrap();
     let csrf = Visitor::hidden(&page, "csrf");
     for attempt in 1..=5 {
@@ -170,7 +148,7 @@ both!(concurrent_polls_of_an_approved_code_get_tokens_once, |kind| async move {
     create_user(&app, "ann@example.org", "correct horse").await;
     let client = device_client(&app, "TV").await;
     let d = start_device(&app, &client, "read").await;
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     answer(&mut v, d["user_code"].as_str().unwrap(), "approve").await;
     let device_code = d["device_code"].as_str().unwrap().to_owned();
     let polls: Vec<_> = (0..200)
@@ -251,7 +229,7 @@ async fn the_oauth2_crate_runs_the_device_flow() {
     // The user approves through the real pages while the library polls.
     let user_code = details.user_code().secret().clone();
     let approve = async {
-        let mut v = Visitor::new(&app);
+        let mut v = visitor(&app);
         answer(&mut v, &user_code, "approve").await
     };
     let poll = client.exchange_device_access_token(&details).request_async(

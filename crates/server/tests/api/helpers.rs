@@ -5,6 +5,7 @@ use postern_core::system::FixedClock;
 use postern_server::config::{Config, Secret};
 use postern_server::state::AppState;
 use postern_server::{Application, StartError};
+pub use postern_testkit::Visitor;
 use postern_testkit::{Kind, TestDb};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -185,71 +186,9 @@ pub async fn create_user(app: &TestApp, email: &str, password: &str) -> String {
     user.id
 }
 
-/// A browser-like conversation: cookies kept by name, forms posted with the right `Origin`.
-pub struct Visitor<'a> {
-    pub app: &'a TestApp,
-    pub cookies: std::collections::BTreeMap<String, String>,
-    pub origin: String,
-}
-
-impl<'a> Visitor<'a> {
-    pub fn new(app: &'a TestApp) -> Self {
-        let origin = app.state.issuer_origin();
-        Self { app, cookies: Default::default(), origin }
-    }
-
-    pub fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-
-    fn keep(&mut self, r: &reqwest::Response) {
-        for v in r.headers().get_all("set-cookie") {
-            let text = v.to_str().unwrap();
-            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() || text.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-    }
-
-    pub async fn get(&mut self, path: &str) -> reqwest::Response {
-        let url = if path.starts_with("http") { path.to_owned() } else { self.app.url(path) };
-        let r = self.app.http.get(url).header("cookie", self.cookie_header()).send().await.unwrap();
-        self.keep(&r);
-        r
-    }
-
-    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let r = self
-            .app
-            .http
-            .post(self.app.url(path))
-            .header("cookie", self.cookie_header())
-            .header("origin", &self.origin)
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
-        self.keep(&r);
-        r
-    }
-
-    /// The value of a hidden input in a page.
-    pub fn hidden(html: &str, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = html.find(&marker).unwrap_or_else(|| panic!("no hidden {name} in {html}")) + marker.len();
-        html[start..].split('"').next().unwrap().to_owned()
-    }
-
-    /// Opens the sign-in page and signs in; returns the response to the form.
-    pub async fn sign_in(&mut self, email: &str, password: &str) -> reqwest::Response {
-        let page = self.get("/login").await.text().await.unwrap();
-        let csrf = Self::hidden(&page, "csrf");
-        self.post_form("/login", &[("csrf", &csrf), ("request", ""), ("email", email), ("password", password)]).await
-    }
+/// A browser played by an HTTP client, on this server, posting with the issuer's origin.
+pub fn visitor(app: &TestApp) -> Visitor {
+    Visitor::new(&app.base, app.state.issuer_origin())
 }
 
 /// Adds a scope to the registry.

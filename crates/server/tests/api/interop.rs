@@ -42,7 +42,7 @@ async fn the_openidconnect_crate_signs_in_refreshes_and_reads_userinfo() {
         .set_pkce_challenge(challenge)
         .url();
 
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     let params = get_code(&mut v, url.as_str(), "ann@example.org", "correct horse").await;
     assert_eq!(&params["state"], csrf.secret());
 

@@ -5,7 +5,7 @@ use crate::helpers::*;
 both!(signing_in_creates_a_fresh_session_each_time, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     create_user(&app, "ann@example.org", "correct horse").await;
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     let r = v.sign_in("Ann@Example.org", "correct horse").await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/account");
@@ -57,7 +57,7 @@ async fn every_failed_sign_in_looks_the_same() {
         ("bob@example.org", "correct horse"),
         ("not an email", "x"),
     ] {
-        let mut v = Visitor::new(&app);
+        let mut v = visitor(&app);
         let r = v.sign_in(email, password).await;
         assert_eq!(r.status(), 401, "{email}");
         assert!(!v.cookies.contains_key("postern_session"));
@@ -86,7 +86,7 @@ async fn forms_need_their_csrf_token_and_our_origin() {
         return;
     };
     create_user(&app, "ann@example.org", "correct horse").await;
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     let page = v.get("/login").await.text().await.unwrap();
     let csrf = Visitor::hidden(&page, "csrf");
     let fields = |token: &str| {
@@ -111,7 +111,7 @@ async fn repeated_failures_back_off_with_429() {
         return;
     };
     create_user(&app, "ann@example.org", "correct horse").await;
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     for attempt in 1..=5 {
         assert_eq!(v.sign_in("ann@example.org", "wrong").await.status(), 401, "attempt {attempt}");
     }
@@ -121,7 +121,7 @@ async fn repeated_failures_back_off_with_429() {
     assert!(blocked.text().await.unwrap().contains("Try again in 2 seconds"));
     // Another account from the same address is not blocked yet.
     create_user(&app, "bob@example.org", "correct horse").await;
-    assert_eq!(Visitor::new(&app).sign_in("bob@example.org", "correct horse").await.status(), 303);
+    assert_eq!(visitor(&app).sign_in("bob@example.org", "correct horse").await.status(), 303);
     app.clock.advance(2);
     assert_eq!(v.sign_in("ann@example.org", "correct horse").await.status(), 303);
 }
@@ -135,7 +135,7 @@ async fn a_full_hashing_queue_answers_503() {
     config.sessions.sign_in_queue_per_core = 0;
     let app = start(config).await.unwrap();
     create_user(&app, "ann@example.org", "correct horse").await;
-    let r = Visitor::new(&app).sign_in("ann@example.org", "correct horse").await;
+    let r = visitor(&app).sign_in("ann@example.org", "correct horse").await;
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "2");
 }
@@ -149,7 +149,7 @@ async fn https_issuers_get_host_prefixed_secure_cookies() {
     config.issuer = Some("https://auth.example.test".into());
     let app = start(config).await.unwrap();
     create_user(&app, "ann@example.org", "correct horse").await;
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     assert_eq!(v.origin, "https://auth.example.test");
     let r = v.sign_in("ann@example.org", "correct horse").await;
     assert_eq!(r.status(), 303);

@@ -5,17 +5,17 @@ use crate::helpers::*;
 use serde_json::Value;
 
 /// Signs in through the code flow and returns the visitor and an ID token.
-async fn signed_in(app: &TestApp) -> (Visitor<'_>, crate::authorize::Rp, String) {
+async fn signed_in(app: &TestApp) -> (Visitor, crate::authorize::Rp, String) {
     create_user(app, "ann@example.org", "correct horse").await;
     let rp = relying_party(app, true).await;
-    let mut v = Visitor::new(app);
+    let mut v = visitor(app);
     let params = get_code(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
     let tokens: Value = exchange(app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
     let id_token = tokens["id_token"].as_str().unwrap().to_owned();
     (v, rp, id_token)
 }
 
-fn signed_in_now(v: &Visitor<'_>) -> bool {
+fn signed_in_now(v: &Visitor) -> bool {
     v.cookies.contains_key("postern_session")
 }
 

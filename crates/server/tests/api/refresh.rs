@@ -33,7 +33,7 @@ pub fn url(rp: &Rp, scope: &str) -> String {
 
 /// Signs in, authorizes `scope` and exchanges the code; returns the token response.
 async fn tokens_for(app: &TestApp, rp: &Rp, scope: &str) -> Value {
-    let mut v = Visitor::new(app);
+    let mut v = visitor(app);
     let params = get_code(&mut v, &url(rp, scope), "ann@example.org", "correct horse").await;
     let r = exchange(app, rp, &params["code"], VERIFIER).await;
     assert_eq!(r.status(), 200);
@@ -80,7 +80,7 @@ async fn refresh_tokens_are_issued_to_openid_clients_only_with_offline_access() 
     assert!(tokens_for(&app, &rp, "read").await["refresh_token"].is_string(), "plain OAuth");
     // A client without the refresh_token grant never gets one.
     let code_only = crate::authorize::relying_party(&app, true).await;
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     let params = get_code(&mut v, &url(&code_only, "read"), "ann@example.org", "correct horse").await;
     let t: Value = exchange(&app, &code_only, &params["code"], VERIFIER).await.json().await.unwrap();
     assert!(t.get("refresh_token").is_none());
@@ -201,7 +201,7 @@ async fn replaying_a_code_revokes_the_refresh_family() {
     let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
     create_user(&app, "ann@example.org", "correct horse").await;
     let rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     let params = get_code(&mut v, &url(&rp, "offline_access read"), "ann@example.org", "correct horse").await;
     let t: Value = exchange(&app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
     let r1 = t["refresh_token"].as_str().unwrap();

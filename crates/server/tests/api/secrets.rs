@@ -25,7 +25,7 @@ both!(no_bearer_secret_is_stored_in_clear, |kind| async move {
         rp.id,
         urlencode(&rp.redirect)
     );
-    let mut v = Visitor::new(&app);
+    let mut v = visitor(&app);
     // A pending request handle, kept before sign-in.
     let first = v.get(&url).await;
     let handle = first.headers()["location"].to_str().unwrap().split("request=").nth(1).unwrap().to_owned();
