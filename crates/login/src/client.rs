@@ -150,7 +150,10 @@ impl Client {
 }
 
 /// Reads a success body as `T`, or the error answer as [`Error`].
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(url: &str, response: reqwest::Response) -> Result<T, Error> {
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    url: &str,
+    response: reqwest::Response,
+) -> Result<T, Error> {
     if response.status().is_success() {
         let bytes = response.bytes().await.map_err(|e| Error::network(url, &e))?;
         return serde_json::from_slice(&bytes).map_err(|e| Error::protocol(url, format!("unexpected JSON: {e}")));
@@ -162,11 +165,8 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(url: &str, respons
 /// RFC 6750 §3 on a 401 without one, otherwise the HTTP status.
 pub(crate) async fn error_answer(url: &str, response: reqwest::Response) -> Error {
     let status = response.status();
-    let challenge = response
-        .headers()
-        .get(reqwest::header::WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let challenge =
+        response.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = response.bytes().await.unwrap_or_default();
     if let Ok(err) = serde_json::from_slice::<OAuthErrorBody>(&body) {
         return Error::oauth(&err.error, err.error_description);

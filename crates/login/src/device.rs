@@ -61,9 +61,9 @@ impl Client {
     pub async fn finish_device_login(&self, device: &DeviceAuthorization) -> Result<Tokens, Error> {
         let url = self.endpoint(self.metadata().token_endpoint.as_ref(), "token endpoint")?;
         let deadline = Instant::now() + Duration::from_secs(device.expires_in);
-        let mut interval = Duration::from_secs(device.interval.max(1));
-        let mut wait = interval;
+        let mut pace = Pace::new(device.interval);
         loop {
+            let wait = pace.wait;
             if Instant::now() + wait >= deadline {
                 tokio::time::sleep_until(deadline).await;
                 return Err(Error::ExpiredToken);
@@ -73,18 +73,87 @@ impl Client {
                 [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", &device.device_code)];
             match self.token_request(&url, &form).await {
                 Ok(tokens) => return Ok(tokens),
-                Err(Error::OAuth { code: ErrorCode::AuthorizationPending, .. }) => wait = interval,
-                Err(Error::OAuth { code: ErrorCode::SlowDown, .. }) => {
-                    interval += Duration::from_secs(5);
-                    wait = interval;
-                }
-                Err(Error::Network { url, message }) => {
-                    // §3.5: back off on connection trouble, then carry on at the agreed pace.
-                    tracing::warn!(%url, %message, "cannot reach the server; retrying");
-                    wait = (wait * 2).min(MAX_BACKOFF);
-                }
-                Err(e) => return Err(e),
+                Err(e) => pace.after(e)?,
             }
         }
+    }
+}
+
+/// When to poll next (RFC 8628 §3.5).
+struct Pace {
+    /// The agreed interval: the server's, plus 5 s for every `slow_down`.
+    interval: Duration,
+    /// The wait before the next poll: the interval, or longer while the server is unreachable.
+    wait: Duration,
+}
+
+impl Pace {
+    fn new(interval_secs: u64) -> Self {
+        let interval = Duration::from_secs(interval_secs.max(1));
+        Self { interval, wait: interval }
+    }
+
+    /// Takes in a poll's error: keep polling (at what pace), or stop with the error.
+    fn after(&mut self, error: Error) -> Result<(), Error> {
+        match error {
+            Error::OAuth { code: ErrorCode::AuthorizationPending, .. } => self.wait = self.interval,
+            Error::OAuth { code: ErrorCode::SlowDown, .. } => {
+                self.interval += Duration::from_secs(5);
+                self.wait = self.interval;
+            }
+            Error::Network { url, message } => {
+                // Back off while the server cannot be reached, then carry on at the agreed pace.
+                tracing::warn!(%url, %message, "cannot reach the server; retrying");
+                self.wait = (self.wait * 2).min(MAX_BACKOFF.max(self.interval));
+            }
+            e => return Err(e),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oauth(code: &str) -> Error {
+        Error::oauth(code, None)
+    }
+
+    fn network() -> Error {
+        Error::Network { url: "http://127.0.0.1:1/oauth/token".into(), message: "connection refused".into() }
+    }
+
+    #[test]
+    fn slow_down_adds_five_seconds_for_good_and_outages_back_off() {
+        let mut pace = Pace::new(2);
+        assert_eq!(pace.wait, Duration::from_secs(2));
+        pace.after(oauth("authorization_pending")).unwrap();
+        assert_eq!(pace.wait, Duration::from_secs(2));
+        pace.after(oauth("slow_down")).unwrap();
+        assert_eq!(pace.wait, Duration::from_secs(7));
+        pace.after(oauth("authorization_pending")).unwrap();
+        assert_eq!(pace.wait, Duration::from_secs(7), "the slower pace stays");
+        pace.after(oauth("slow_down")).unwrap();
+        assert_eq!(pace.wait, Duration::from_secs(12));
+        let waits: Vec<u64> = (0..4)
+            .map(|_| {
+                pace.after(network()).unwrap();
+                pace.wait.as_secs()
+            })
+            .collect();
+        assert_eq!(waits, [24, 48, 60, 60], "doubling, capped at a minute");
+        pace.after(oauth("authorization_pending")).unwrap();
+        assert_eq!(pace.wait, Duration::from_secs(12), "back to the agreed pace");
+    }
+
+    #[test]
+    fn denial_expiry_and_other_errors_stop_polling() {
+        let mut pace = Pace::new(0);
+        assert_eq!(pace.wait, Duration::from_secs(1), "never faster than once a second");
+        assert!(matches!(pace.after(oauth("access_denied")), Err(Error::AccessDenied(_))));
+        assert!(matches!(pace.after(oauth("expired_token")), Err(Error::ExpiredToken)));
+        let other = pace.after(oauth("invalid_grant"));
+        assert!(matches!(other, Err(Error::OAuth { code: ErrorCode::InvalidGrant, .. })), "{other:?}");
     }
 }

@@ -51,7 +51,7 @@ pub use device::DeviceAuthorization;
 pub use error::{Error, ErrorCode};
 pub use http::AuthorizedHttp;
 pub use login::{LoginOptions, Method, Prompt};
-pub use session::{DEFAULT_SKEW_SECS, Session};
+pub use session::{SKEW_SECS, Session};
 #[cfg(feature = "keyring")]
 pub use store::KeyringStore;
 pub use store::{FileStore, MemoryStore, SessionKey, StoreLock, StoredSession, TokenStore};

@@ -1,7 +1,7 @@
 //! A logged-in session that keeps itself valid.
 //!
 //! - [`Session::access_token`] refreshes ahead of time, when the token expires within the skew
-//!   (60 s by default).
+//!   (60 s).
 //! - [`Session::refresh_rejected`] refreshes after an API answered 401 to a token.
 //! - Callers in one process share one refresh: the session's state sits behind an async mutex.
 //! - Processes take turns: a refresh runs under the store's lock, and re-reads the store once it
@@ -14,11 +14,10 @@ use crate::client::{Client, Tokens};
 use crate::error::{Error, ErrorCode};
 use crate::store::{SessionKey, StoreLock, StoredSession, TokenStore};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::Mutex;
 
-/// How long before expiry a token is refreshed, by default.
-pub const DEFAULT_SKEW_SECS: i64 = 60;
+/// How long before expiry a token is refreshed.
+pub const SKEW_SECS: i64 = 60;
 
 /// A session of one profile at one issuer. Cheap to clone; clones share the refresh.
 #[derive(Clone)]
@@ -31,7 +30,6 @@ struct Inner {
     store: Arc<dyn TokenStore>,
     key: SessionKey,
     current: Mutex<StoredSession>,
-    skew_secs: AtomicI64,
 }
 
 impl Session {
@@ -81,20 +79,8 @@ impl Session {
     }
 
     fn with(client: &Client, store: Arc<dyn TokenStore>, key: SessionKey, stored: StoredSession) -> Session {
-        let inner = Inner {
-            client: client.clone(),
-            store,
-            key,
-            current: Mutex::new(stored),
-            skew_secs: AtomicI64::new(DEFAULT_SKEW_SECS),
-        };
+        let inner = Inner { client: client.clone(), store, key, current: Mutex::new(stored) };
         Session { inner: Arc::new(inner) }
-    }
-
-    /// Refresh when the token expires within `secs` rather than the default 60 (for every
-    /// clone of this session).
-    pub fn set_refresh_skew(&self, secs: i64) {
-        self.inner.skew_secs.store(secs, Ordering::Relaxed);
     }
 
     pub fn client(&self) -> &Client {
@@ -113,7 +99,7 @@ impl Session {
     /// A valid access token, refreshed first when it expires within the skew.
     pub async fn access_token(&self) -> Result<String, Error> {
         let mut current = self.inner.current.lock().await;
-        let skew = self.inner.skew_secs.load(Ordering::Relaxed);
+        let skew = SKEW_SECS;
         let stale = |s: &StoredSession| s.expires_at.is_some_and(|at| at <= crate::unix_now() + skew);
         if stale(&current) {
             self.refresh_if(&mut current, stale).await?;
@@ -174,9 +160,7 @@ impl Session {
 
     /// The userinfo claims of the logged-in user (refreshing as needed).
     pub async fn userinfo(&self) -> Result<serde_json::Value, Error> {
-        let url = self
-            .client()
-            .endpoint(self.client().metadata().userinfo_endpoint.as_ref(), "userinfo endpoint")?;
+        let url = self.client().endpoint(self.client().metadata().userinfo_endpoint.as_ref(), "userinfo endpoint")?;
         let response = self.http().get(&url).await?;
         crate::client::read_json(&url, response).await
     }
@@ -205,7 +189,11 @@ impl Session {
 }
 
 fn key(client: &Client, profile: &str) -> SessionKey {
-    SessionKey { profile: profile.to_owned(), issuer: client.issuer().to_owned(), client_id: client.client_id().to_owned() }
+    SessionKey {
+        profile: profile.to_owned(),
+        issuer: client.issuer().to_owned(),
+        client_id: client.client_id().to_owned(),
+    }
 }
 
 /// Takes the store's lock without blocking the async runtime.

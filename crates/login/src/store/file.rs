@@ -44,8 +44,8 @@ enum Read {
 impl FileStore {
     /// The store of the tool called `app`, in the platform's configuration directory.
     pub fn for_app(app: &str) -> Result<Self, Error> {
-        let base = dirs::config_dir()
-            .ok_or_else(|| Error::Store("no configuration directory (is HOME set?)".into()))?;
+        let base =
+            dirs::config_dir().ok_or_else(|| Error::Store("no configuration directory (is HOME set?)".into()))?;
         Ok(Self::in_dir(base.join(app)))
     }
 
@@ -105,7 +105,8 @@ impl FileStore {
             Read::Sessions(sessions) => sessions,
             Read::Unreadable(why) => {
                 let aside = self.dir.join(format!("{FILE_NAME}.unreadable-{}", crate::unix_now()));
-                fs::rename(self.path(), &aside).map_err(|e| Error::store("cannot move the unreadable file aside", e))?;
+                fs::rename(self.path(), &aside)
+                    .map_err(|e| Error::store("cannot move the unreadable file aside", e))?;
                 tracing::warn!("{why}; moved to {}", aside.display());
                 Vec::new()
             }

@@ -14,6 +14,7 @@ mod guard;
 mod interop;
 mod keys;
 mod login;
+mod login_kit;
 mod logout;
 mod ops;
 mod pages;

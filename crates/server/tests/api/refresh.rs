@@ -55,7 +55,7 @@ async fn refresh(app: &TestApp, rp: &Rp, token: &str, scope: Option<&str>) -> (u
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
-async fn introspect(app: &TestApp, token: &str) -> Value {
+pub(crate) async fn introspect(app: &TestApp, token: &str) -> Value {
     let (rs, rs_secret) =
         register(app, ClientType::Confidential, &[GrantType::ClientCredentials], "", AccessTokenFormat::Jwt).await;
     app.http
