@@ -30,6 +30,62 @@ pub enum Command {
     },
     /// Administer users, clients, keys; read the audit log.
     Admin(AdminArgs),
+    #[command(flatten)]
+    Login(LoginCommand),
+}
+
+/// The commands of a person or a script logging in to a Postern server.
+#[derive(Subcommand, Debug)]
+pub enum LoginCommand {
+    /// Log in to a Postern server (browser when one can be opened, else a device code).
+    Login(LoginArgs),
+    /// Revoke the session's refresh token at the server and forget the session.
+    Logout(SessionArgs),
+    /// Show who is logged in where (from the server's userinfo).
+    Whoami(SessionArgs),
+    /// Show the stored sessions and when their tokens expire.
+    Status(StatusArgs),
+    /// Print a valid access token (refreshed if needed) and nothing else, for scripts.
+    Token(SessionArgs),
+}
+
+/// Which stored session a client command uses.
+#[derive(Args, Debug, Clone)]
+pub struct SessionArgs {
+    /// The server (issuer URL); by default the one the profile logged in to.
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// The OAuth client to log in as.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// A name for this session, so that several accounts or servers can be logged in at once.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub profile: String,
+    /// Print machine-readable JSON (whoami, status).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// Log in with a code entered on another device (RFC 8628).
+    #[arg(long, conflicts_with = "browser")]
+    pub device: bool,
+    /// Log in with this machine's browser (RFC 8252); fails rather than falling back to a code.
+    #[arg(long)]
+    pub browser: bool,
+    /// Scopes to ask for (repeat or separate with spaces); default: openid profile email offline_access.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,11 +1,14 @@
-//! `postern`: the server (`serve`, `migrate`, `config show`) and its administration from the
-//! shell (`admin …`). Admin commands work on the database named by the same configuration as
-//! `serve`, whether or not a server is running.
+//! `postern`: the server (`serve`, `migrate`, `config show`), its administration from the
+//! shell (`admin …`), and logging in to a server (`login`, `logout`, `whoami`, `status`,
+//! `token`). Admin commands work on the database named by the same configuration as `serve`,
+//! whether or not a server is running; the login commands read no server configuration.
 //!
-//! Exit codes: 0 success, 1 failure, 2 bad usage or bad configuration.
+//! Exit codes: 0 success, 1 failure, 2 bad usage or bad configuration; for the login commands
+//! also 3 not logged in, 4 access denied, 5 expired before approval, 6 server unreachable.
 
 mod admin;
 mod cli;
+mod login;
 mod output;
 
 use clap::Parser;
@@ -39,7 +42,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<UsageError>().is_some() || e.downcast_ref::<config::ConfigError>().is_some() {
+            if let Some(e) = e.downcast_ref::<postern_login::Error>() {
+                ExitCode::from(login::exit_code(e))
+            } else if e.downcast_ref::<UsageError>().is_some() || e.downcast_ref::<config::ConfigError>().is_some() {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
@@ -48,13 +53,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    let sources = Sources { file: cli.config.as_deref(), env: Sources::process_env() };
+fn load_config(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    let sources = Sources { file, env: Sources::process_env() };
     Ok(config::load(&sources)?)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = load_config(&cli)?;
+    if let Command::Login(command) = cli.command {
+        // No server configuration here; the login kit's warnings go to stderr.
+        login::init_logging();
+        return Ok(login::run(command, SystemClock.now()).await?);
+    }
+    let config = load_config(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
@@ -72,6 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(args) => admin::run(config, args).await,
+        Command::Login(_) => Ok(()), // run above
     }
 }
 

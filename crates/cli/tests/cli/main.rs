@@ -7,6 +7,7 @@
 mod admin;
 mod apikeys;
 mod config;
+mod login;
 mod serve;
 
 use serde_json::Value;

@@ -1,0 +1,307 @@
+//! `postern login / whoami / status / token / logout` as processes against `postern serve`:
+//! device login approved through the real pages, the token file on disk, two `postern token`
+//! processes racing a refresh, exit codes, and the login screen in a real terminal (tmux).
+
+use crate::Postern;
+use crate::serve::{serve_logging, sigterm};
+use postern_testkit::Visitor;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `postern serve` with Ann, and a config directory for the client commands.
+struct World {
+    p: Postern,
+    server: Child,
+    base: String,
+    config: tempfile::TempDir,
+    /// A confidential client that may introspect.
+    introspector: (String, String),
+}
+
+impl World {
+    fn start() -> World {
+        let mut p = Postern::sqlite();
+        p.env.push(("POSTERN_DEVICE__INTERVAL_SECS".into(), "1".into()));
+        p.json(
+            &["admin", "user", "create", "--email", "ann@example.org", "--password-stdin", "--json"],
+            Some("correct horse\n"),
+        );
+        let rs = p
+            .json(&["admin", "client", "create", "--name", "rs", "--grant-type", "client_credentials", "--json"], None);
+        let introspector =
+            (rs["client_id"].as_str().unwrap().to_owned(), rs["client_secret"].as_str().unwrap().to_owned());
+        let (server, base, _) = serve_logging(&p, Stdio::null());
+        World { p, server, base, config: tempfile::tempdir().unwrap(), introspector }
+    }
+
+    /// A client command: its own config directory, no browser, no display.
+    fn client(&self, args: &[&str]) -> Command {
+        let mut cmd = self.p.command(args);
+        cmd.env("XDG_CONFIG_HOME", self.config.path()).env("HOME", self.config.path());
+        for var in ["BROWSER", "DISPLAY", "WAYLAND_DISPLAY"] {
+            cmd.env_remove(var);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.client(args).output().unwrap()
+    }
+
+    fn store_dir(&self) -> PathBuf {
+        self.config.path().join("postern")
+    }
+
+    fn tokens_file(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.store_dir().join("tokens.json")).unwrap()).unwrap()
+    }
+
+    /// `postern login --device`, approved (or denied) through the pages; the finished process.
+    async fn login(&self, decision: &str) -> Output {
+        let mut child = self
+            .client(&["login", "--device", "--issuer", &self.base])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut shown = Vec::new();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let code = loop {
+            let mut line = String::new();
+            assert!(reader.read_line(&mut line).unwrap() > 0, "login ended before showing a code: {shown:?}");
+            shown.push(line.clone());
+            if let Some((_, code)) = line.trim().split_once("enter the code ") {
+                break code.to_owned();
+            }
+        };
+        let mut v = Visitor::new(&self.base, self.base.clone());
+        v.answer_device(&code, "ann@example.org", "correct horse", decision).await;
+        let rest = std::thread::spawn(move || {
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+            rest
+        });
+        let mut out = child.wait_with_output().unwrap();
+        out.stdout = [shown.concat(), rest.join().unwrap()].concat().into_bytes();
+        out
+    }
+
+    async fn introspect(&self, token: &str) -> Value {
+        reqwest::Client::new()
+            .post(format!("{}/oauth/introspect", self.base))
+            .basic_auth(&self.introspector.0, Some(&self.introspector.1))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn token_requests(&self) -> u64 {
+        let metrics = reqwest::get(format!("{}/metrics", self.base)).await.unwrap().text().await.unwrap();
+        let line = r#"postern_http_requests_total{method="POST",route="/oauth/token",status="200"} "#;
+        metrics.lines().find_map(|l| l.strip_prefix(line)).map(|n| n.parse().unwrap()).unwrap_or(0)
+    }
+
+    fn stop(mut self) {
+        sigterm(&self.server);
+        assert_eq!(self.server.wait().unwrap().code(), Some(0));
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn login_whoami_status_token_and_logout() {
+    let w = World::start();
+    let out = w.login("approve").await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.starts_with(&format!("To log in, open {}/device and enter the code ", w.base)), "{stdout}");
+    assert!(stdout.contains("(or open http://"), "plain lines when stdout is not a terminal: {stdout}");
+    assert!(stdout.ends_with(&format!("Logged in as ann@example.org at {} (profile default).\n", w.base)), "{stdout}");
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&w.store_dir()), 0o700);
+        assert_eq!(mode(&w.store_dir().join("tokens.json")), 0o600);
+    }
+    let file = w.tokens_file();
+    assert_eq!(file["version"], 1);
+    assert_eq!(file["sessions"][0]["client_id"], "postern-cli");
+
+    let who = w.run(&["whoami"]);
+    assert!(text(&who.stdout).starts_with(&format!("ann@example.org at {} (profile default, subject ", w.base)));
+    let who: Value = serde_json::from_slice(&w.run(&["whoami", "--json"]).stdout).unwrap();
+    assert_eq!(who["userinfo"]["email"], "ann@example.org");
+
+    let status = text(&w.run(&["status"]).stdout);
+    let row = status.lines().nth(1).unwrap();
+    assert!(row.starts_with("default") && row.contains(&w.base) && row.contains("ann@example.org"), "{status}");
+    assert!(row.contains("expires in 14m") || row.contains("expires in 15m"), "{status}");
+
+    // `postern token` prints the token and nothing else.
+    let token = w.run(&["token"]);
+    assert!(token.status.success());
+    let token = text(&token.stdout);
+    assert_eq!(token.lines().count(), 1);
+    let userinfo =
+        reqwest::Client::new().get(format!("{}/userinfo", w.base)).bearer_auth(token.trim()).send().await.unwrap();
+    assert_eq!(userinfo.status(), 200, "usable as a bearer token");
+
+    // Logging out revokes the refresh token at the server.
+    let refresh = file["sessions"][0]["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(w.introspect(&refresh).await["active"], true);
+    let out = w.run(&["logout"]);
+    assert_eq!(text(&out.stdout), format!("Logged out of {} (profile default).\n", w.base));
+    assert_eq!(w.introspect(&refresh).await["active"], false);
+    assert_eq!(w.tokens_file()["sessions"], serde_json::json!([]));
+    let out = w.run(&["token"]);
+    assert_eq!(out.status.code(), Some(3), "not logged in");
+    assert!(out.stdout.is_empty());
+    assert_eq!(text(&w.run(&["status"]).stdout), "Not logged in anywhere.\n");
+    w.stop();
+}
+
+#[tokio::test]
+async fn two_token_processes_after_expiry_refresh_once() {
+    let w = World::start();
+    assert!(w.login("approve").await.status.success());
+    // Time passes, as far as the client can tell: the stored token has expired.
+    let path = w.store_dir().join("tokens.json");
+    let mut file = w.tokens_file();
+    file["sessions"][0]["expires_at"] = serde_json::json!(file["sessions"][0]["logged_in_at"].as_i64().unwrap() - 5);
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    let before = w.token_requests().await;
+
+    let spawn = || w.client(&["token"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (one, two) = (spawn(), spawn());
+    let (one, two) = (one.wait_with_output().unwrap(), two.wait_with_output().unwrap());
+    assert!(one.status.success() && two.status.success(), "{}{}", text(&one.stderr), text(&two.stderr));
+    let (one, two) = (text(&one.stdout), text(&two.stdout));
+    assert_eq!(one, two, "the second process used what the first stored");
+    assert_ne!(one.trim(), file["sessions"][0]["access_token"].as_str().unwrap(), "refreshed");
+    assert_eq!(w.token_requests().await, before + 1, "one refresh between the two processes");
+
+    let after = w.tokens_file();
+    assert_eq!(after["sessions"].as_array().unwrap().len(), 1, "the store is consistent");
+    assert_eq!(after["sessions"][0]["access_token"].as_str().unwrap(), one.trim());
+    let refresh = after["sessions"][0]["refresh_token"].as_str().unwrap();
+    assert_eq!(w.introspect(refresh).await["active"], true, "the token family is not revoked");
+    assert_eq!(w.introspect(one.trim()).await["active"], true);
+    w.stop();
+}
+
+#[tokio::test]
+async fn exit_codes_and_an_unreadable_store() {
+    let w = World::start();
+    let out = w.run(&["whoami"]);
+    assert_eq!(out.status.code(), Some(3), "not logged in");
+    assert!(text(&out.stderr).contains("not logged in"));
+
+    let out = w.login("deny").await;
+    assert_eq!(out.status.code(), Some(4), "denied: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("access_denied"));
+
+    let out = w.run(&["login", "--device", "--issuer", "http://127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(6), "unreachable: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot reach http://127.0.0.1:9/.well-known/openid-configuration"));
+
+    // A damaged token file means logged out, with a warning; it is kept aside at the next login.
+    std::fs::create_dir_all(w.store_dir()).unwrap();
+    std::fs::write(w.store_dir().join("tokens.json"), "{\"version\": 1, \"sessions\": [{\"half\"").unwrap();
+    let out = w.run(&["token"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("is not a token file") && stderr.contains("treating it as logged out"), "{stderr}");
+    std::fs::write(w.store_dir().join("tokens.json"), "{\"version\": 7, \"sessions\": {}}").unwrap();
+    let out = w.run(&["status"]);
+    assert!(out.status.success());
+    assert!(text(&out.stderr).contains("format version 7"), "{}", text(&out.stderr));
+    assert!(w.login("approve").await.status.success());
+    assert!(w.run(&["token"]).status.success());
+    let kept = std::fs::read_dir(w.store_dir())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("tokens.json.unreadable-"))
+        .count();
+    assert_eq!(kept, 1);
+    w.stop();
+}
+
+/// The login screen in a real terminal: tmux runs `postern login`, capture-pane reads it.
+#[tokio::test]
+async fn the_login_screen_in_a_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "tmux is missing (scripts/test installs it)");
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let w = World::start();
+    let socket = w.config.path().join("tmux.sock");
+    let tmux = |args: &[&str]| {
+        let out = Command::new("tmux").arg("-S").arg(&socket).args(args).output().unwrap();
+        assert!(out.status.success(), "tmux {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let login = w.client(&["login", "--device", "--issuer", &w.base]);
+    let mut line = format!("env -u BROWSER -u DISPLAY -u WAYLAND_DISPLAY XDG_CONFIG_HOME={:?}", w.config.path());
+    for (k, v) in login.get_envs() {
+        if let (k, Some(v)) = (k.to_string_lossy(), v) {
+            line += &format!(" {k}={:?}", v.to_string_lossy());
+        }
+    }
+    line += &format!(" {:?} login --device --issuer {}", env!("CARGO_BIN_EXE_postern"), w.base);
+    tmux(&["new-session", "-d", "-s", "login", "-x", "100", "-y", "60", "sh"]);
+    tmux(&["set-option", "-t", "login", "remain-on-exit", "on"]);
+    tmux(&["send-keys", "-t", "login", &line, "Enter"]);
+    let screen_with = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = tmux(&["capture-pane", "-p", "-t", "login"]);
+            if screen.contains(needle) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "never showed {needle:?}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let screen = screen_with("Waiting for approval");
+    assert!(screen.contains(&format!("To log in, open {}/device and enter the code:", w.base)), "{screen}");
+    assert!(screen.contains("scan this code with a phone"), "{screen}");
+    assert!(screen.lines().filter(|l| l.contains('▀') || l.contains('▄')).count() > 10, "a QR code: {screen}");
+    let code = screen.lines().map(str::trim).find(|l| l.len() == 9 && l.as_bytes()[4] == b'-').unwrap().to_owned();
+    // The spinner turns.
+    let frame = |s: &str| s.lines().find(|l| l.contains("Waiting for approval")).unwrap().to_owned();
+    let first = frame(&screen);
+    let turned = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = frame(&screen_with("Waiting for approval"));
+            if now != first {
+                break now;
+            }
+            assert!(Instant::now() < deadline, "the spinner did not move: {first}");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    };
+    assert_ne!(turned, first);
+
+    Visitor::new(&w.base, w.base.clone()).answer_device(&code, "ann@example.org", "correct horse", "approve").await;
+    let screen = screen_with("Logged in as ann@example.org");
+    assert!(!screen.contains("Waiting for approval"), "the spinner is cleared: {screen}");
+    let _ = Command::new("tmux").arg("-S").arg(&socket).arg("kill-server").output();
+    w.stop();
+}
