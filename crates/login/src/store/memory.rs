@@ -3,13 +3,30 @@
 use super::{SessionKey, StoreLock, StoredSession, TokenStore};
 use crate::error::Error;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// A store that forgets everything when dropped. Clones share the same sessions.
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     sessions: Arc<Mutex<BTreeMap<SessionKey, StoredSession>>>,
-    writer: Arc<tokio::sync::Mutex<()>>,
+    writer: Arc<Writer>,
+}
+
+/// The write lock: a flag and a condition variable, so that the guard owns nothing borrowed
+/// and taking it works from any thread, async or not.
+#[derive(Default)]
+struct Writer {
+    held: Mutex<bool>,
+    released: Condvar,
+}
+
+struct WriterGuard(Arc<Writer>);
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        *self.0.held.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.released.notify_one();
+    }
 }
 
 impl MemoryStore {
@@ -42,6 +59,33 @@ impl TokenStore for MemoryStore {
     }
 
     fn lock(&self) -> Result<StoreLock, Error> {
-        Ok(StoreLock::new(self.writer.clone().blocking_lock_owned()))
+        let mut held = self.writer.held.lock().unwrap_or_else(|p| p.into_inner());
+        while *held {
+            held = self.writer.released.wait(held).unwrap_or_else(|p| p.into_inner());
+        }
+        *held = true;
+        drop(held);
+        Ok(StoreLock::new(WriterGuard(self.writer.clone())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_is_exclusive_until_dropped() {
+        let store = MemoryStore::new();
+        let held = store.lock().unwrap();
+        let other = store.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _second = other.lock().unwrap();
+            tx.send(()).unwrap();
+        });
+        assert!(rx.recv_timeout(std::time::Duration::from_millis(100)).is_err(), "the second waits");
+        drop(held);
+        rx.recv().unwrap();
+        waiter.join().unwrap();
     }
 }
