@@ -50,7 +50,10 @@ impl AuthorizedHttp {
         build: &impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
         token: &str,
     ) -> Result<reqwest::Response, Error> {
-        let request = build(&self.http).bearer_auth(token).build().map_err(|e| Error::network("the request", &e))?;
+        let request = build(&self.http)
+            .bearer_auth(token)
+            .build()
+            .map_err(|e| Error::Unsupported(format!("cannot build the request: {e}")))?;
         let url = request.url().as_str().split('?').next().unwrap_or_default().to_owned();
         self.http.execute(request).await.map_err(|e| Error::network(&url, &e))
     }
