@@ -1,0 +1,99 @@
+"""The load generator side of scripts/bench: wrk, driven by generated Lua scripts.
+
+Every scenario counts as an error any answer whose status is not the one it expects (wrk's own
+count only knows >= 400), plus wrk's connection, read, write and timeout errors.
+"""
+import os, re, shutil, subprocess
+
+COMMON = """
+local threads = {}
+local n = 0
+setup = function(thread)
+  thread:set("tid", n)
+  thread:set("nthreads", %(threads)d)
+  n = n + 1
+  table.insert(threads, thread)
+end
+bad = 0
+wrk.method = "%(method)s"
+wrk.body = %(body)s
+%(headers)s
+response = function(status, headers, body)
+  if status ~= %(expect)d then bad = bad + 1 end
+  %(on_response)s
+end
+done = function(summary, latency, requests)
+  local b = 0
+  for _, t in ipairs(threads) do b = b + t:get("bad") end
+  local e = summary.errors
+  io.write(string.format("RESULT %%d %%d %%d %%f %%f\\n", summary.requests,
+    b + e.connect + e.read + e.write + e.timeout, summary.duration,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+# A queue of values per thread, read from a file of lines: thread T takes lines T, T+N, T+2N, …
+QUEUE = """
+queue = {}
+head = 1
+tail = 0
+init = function(args)
+  local i = 0
+  for line in io.lines("%(file)s") do
+    if i %% nthreads == tid then tail = tail + 1; queue[tail] = line end
+    i = i + 1
+  end
+end
+take = function()
+  local v = queue[head]
+  if v == nil then return "exhausted" end
+  queue[head] = nil
+  head = head + 1
+  return v
+end
+give = function(v)
+  tail = tail + 1
+  queue[tail] = v
+end
+"""
+
+
+def ensure_wrk(as_root):
+    if shutil.which("wrk"):
+        return
+    print("scripts/bench: installing wrk", flush=True)
+    as_root(["apt-get", "update", "-q"])
+    as_root(["apt-get", "install", "-y", "-q", "wrk"])
+
+
+def lua_string(s):
+    return "nil" if s is None else '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def script(method="GET", body=None, headers=None, expect=200, extra="", on_response="", threads=2):
+    hdrs = "\n".join(f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in (headers or {}).items())
+    return COMMON % dict(method=method, body=lua_string(body), headers=hdrs, expect=expect,
+                         on_response=on_response, threads=threads) + extra
+
+
+def run(tmp, url, lua, seconds, connections, warmup, threads=2, background=False):
+    """Runs wrk with `lua` (after a warm-up of `warmup` seconds, unless 0) and returns the
+    figures; with `background`, returns the started process for `finish`."""
+    path = os.path.join(tmp, f"s{abs(hash(lua)) % 10**8}.lua")
+    with open(path, "w") as f:
+        f.write(lua)
+    cmd = lambda secs: ["wrk", f"-t{threads}", f"-c{max(connections, threads)}", f"-d{secs}s", "--timeout", "10s", "-s", path, url]
+    if warmup:
+        subprocess.run(cmd(warmup), capture_output=True)
+    proc = subprocess.Popen(cmd(seconds), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc if background else finish(proc)
+
+
+def finish(proc):
+    out, err = proc.communicate()
+    m = re.search(r"RESULT (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+)", out)
+    if not m:
+        raise SystemExit("wrk output not understood:\n" + out + err)
+    n, errors, micros, p50, p99 = int(m[1]), int(m[2]), int(m[3]), float(m[4]), float(m[5])
+    return {"requests": n, "rps": round(n / (micros / 1e6)), "p50_ms": round(p50 / 1000, 2),
+            "p99_ms": round(p99 / 1000, 2), "errors": errors}
