@@ -19,7 +19,10 @@ wrk.method = "%(method)s"
 wrk.body = %(body)s
 %(headers)s
 response = function(status, headers, body)
-  if status ~= %(expect)d then bad = bad + 1 end
+  if status ~= %(expect)d and not exhausted then
+    bad = bad + 1
+    if bad == 1 then io.stderr:write("UNEXPECTED ", status, " ", body:sub(1, 200), "\\n") end
+  end
   %(on_response)s
 end
 done = function(summary, latency, requests)
@@ -33,6 +36,7 @@ end
 """
 
 # A queue of values per thread, read from a file of lines: thread T takes lines T, T+N, T+2N, …
+# A thread that runs out stops, so the run ends early and the rate is over the time it ran.
 QUEUE = """
 queue = {}
 head = 1
@@ -46,7 +50,12 @@ init = function(args)
 end
 take = function()
   local v = queue[head]
-  if v == nil then return "exhausted" end
+  if v == nil then
+    -- Out of values: this thread stops, and what it sends meanwhile is not counted.
+    exhausted = true
+    wrk.thread:stop()
+    return "exhausted"
+  end
   queue[head] = nil
   head = head + 1
   return v
@@ -92,6 +101,8 @@ def run(tmp, url, lua, seconds, connections, warmup, threads=2, background=False
 def finish(proc):
     out, err = proc.communicate()
     m = re.search(r"RESULT (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+)", out)
+    for line in sorted(set(l for l in err.splitlines() if l.startswith("UNEXPECTED")))[:3]:
+        print("    first unexpected answer:", line.removeprefix("UNEXPECTED "), flush=True)
     if not m:
         raise SystemExit("wrk output not understood:\n" + out + err)
     n, errors, micros, p50, p99 = int(m[1]), int(m[2]), int(m[3]), float(m[4]), float(m[5])
