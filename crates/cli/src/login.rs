@@ -117,11 +117,24 @@ async fn login(args: LoginArgs) -> Result<(), Error> {
 }
 
 async fn logout(args: SessionArgs) -> Result<(), Error> {
-    let session = session(&args).await?;
-    let issuer = session.client().issuer().to_owned();
-    match session.logout().await {
+    let store = store()?;
+    let found = stored(&*store, &args)?.ok_or(Error::NotLoggedIn)?;
+    let revoked = match Client::discover(&found.issuer, &found.client_id).await {
+        Ok(client) => match Session::open(&client, store.clone(), &found.profile).await? {
+            Some(session) => session.logout().await,
+            None => return Err(Error::NotLoggedIn),
+        },
+        // The server cannot be asked: the session is forgotten here all the same.
+        Err(e) => {
+            let lock = store.lock()?;
+            store.remove(&found.key())?;
+            drop(lock);
+            Err(e)
+        }
+    };
+    match revoked {
         Ok(()) => {
-            println!("Logged out of {issuer} (profile {}).", args.profile);
+            println!("Logged out of {} (profile {}).", found.issuer, found.profile);
             Ok(())
         }
         Err(e) => {

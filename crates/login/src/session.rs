@@ -99,8 +99,7 @@ impl Session {
     /// A valid access token, refreshed first when it expires within the skew.
     pub async fn access_token(&self) -> Result<String, Error> {
         let mut current = self.inner.current.lock().await;
-        let skew = SKEW_SECS;
-        let stale = |s: &StoredSession| s.expires_at.is_some_and(|at| at <= crate::unix_now() + skew);
+        let stale = |s: &StoredSession| s.expires_at.is_some_and(|at| at <= crate::unix_now() + SKEW_SECS);
         if stale(&current) {
             self.refresh_if(&mut current, stale).await?;
         }

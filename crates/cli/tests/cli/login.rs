@@ -110,6 +110,10 @@ impl World {
     }
 
     fn stop(mut self) {
+        self.stop_server();
+    }
+
+    fn stop_server(&mut self) {
         sigterm(&self.server);
         assert_eq!(self.server.wait().unwrap().code(), Some(0));
     }
@@ -238,7 +242,15 @@ async fn exit_codes_and_an_unreadable_store() {
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("tokens.json.unreadable-"))
         .count();
     assert_eq!(kept, 1);
-    w.stop();
+
+    // With the server gone, logging out still forgets the session here, and says what it could not do.
+    let mut w = w;
+    w.stop_server();
+    let out = w.run(&["logout"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("the server was not told"), "{}", text(&out.stderr));
+    assert_eq!(w.tokens_file()["sessions"], serde_json::json!([]));
+    assert_eq!(w.run(&["token"]).status.code(), Some(3));
 }
 
 /// The login screen in a real terminal: tmux runs `postern login`, capture-pane reads it.
