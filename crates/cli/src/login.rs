@@ -9,7 +9,7 @@
 use crate::cli::{LoginArgs, LoginCommand, SessionArgs, StatusArgs};
 use crate::output;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use postern_login::{Client, Error, LoginOptions, Method, Prompt, Session, StoredSession, TokenStore};
+use postern_login::{Client, Error, LoginOptions, Method, Prompt, Session, SessionKey, StoredSession, TokenStore};
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -70,6 +70,12 @@ fn stored(store: &dyn TokenStore, args: &SessionArgs) -> Result<Option<StoredSes
     }))
 }
 
+/// Removes a stored session, under the store's lock.
+fn forget(store: &dyn TokenStore, key: &SessionKey) -> Result<(), Error> {
+    let _lock = store.lock()?;
+    store.remove(key)
+}
+
 /// The session a command works on, or "not logged in".
 async fn session(args: &SessionArgs) -> Result<Session, Error> {
     let store = store()?;
@@ -105,9 +111,7 @@ async fn login(args: LoginArgs) -> Result<(), Error> {
 
     // A profile is one session: one logged in elsewhere before is replaced.
     if let Some(old) = earlier.filter(|s| s.issuer != client.issuer() || s.client_id != client.client_id()) {
-        let lock = store.lock()?;
-        store.remove(&old.key())?;
-        drop(lock);
+        forget(&*store, &old.key())?;
     }
     let session = Session::start(&client, store, &args.session.profile, tokens).await?;
     let stored = session.stored().await;
@@ -126,9 +130,7 @@ async fn logout(args: SessionArgs) -> Result<(), Error> {
         },
         // The server cannot be asked: the session is forgotten here all the same.
         Err(e) => {
-            let lock = store.lock()?;
-            store.remove(&found.key())?;
-            drop(lock);
+            forget(&*store, &found.key())?;
             Err(e)
         }
     };
