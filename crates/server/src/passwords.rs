@@ -2,10 +2,11 @@
 //! time, a bounded number waiting, and a quick "busy" beyond that (the caller answers 503 with
 //! `Retry-After`), so a flood of sign-ins cannot starve the rest of the server. Unknown accounts
 //! are verified against a dummy hash with the same parameters, so timing does not reveal which
-//! emails exist.
+//! emails exist. Each running computation borrows working memory that the pool keeps (one
+//! block of `m` KiB per core at most), so a burst of sign-ins does not grow the heap.
 
-use postern_core::password::Argon2Params;
-use std::sync::Arc;
+use postern_core::password::{Argon2Memory, Argon2Params};
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Semaphore;
 
@@ -19,6 +20,8 @@ pub struct PasswordPool {
     waiting: AtomicUsize,
     max_waiting: usize,
     dummy_hash: String,
+    /// Working memory not in use; never more than one per permit.
+    memories: Arc<Mutex<Vec<Argon2Memory>>>,
 }
 
 impl PasswordPool {
@@ -33,6 +36,7 @@ impl PasswordPool {
             waiting: AtomicUsize::new(0),
             max_waiting: cores * queue_per_core,
             dummy_hash,
+            memories: Arc::default(),
         }
     }
 
@@ -51,8 +55,14 @@ impl PasswordPool {
             None => (self.dummy_hash.clone(), false),
         };
         let password = password.to_owned();
+        let memories = self.memories.clone();
         let ok = tokio::task::spawn_blocking(move || {
-            let ok = postern_core::password::verify_password(&password, &hash);
+            let taken = memories.lock().map(|mut free| free.pop()).unwrap_or_default();
+            let mut memory = taken.unwrap_or_default();
+            let ok = postern_core::password::verify_password_in(&password, &hash, &mut memory);
+            if let Ok(mut free) = memories.lock() {
+                free.push(memory);
+            }
             drop(permit);
             ok
         })
