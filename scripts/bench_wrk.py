@@ -1,7 +1,8 @@
 """The load generator side of scripts/bench: wrk, driven by generated Lua scripts.
 
 Every scenario counts as an error any answer whose status is not the one it expects (wrk's own
-count only knows >= 400), plus wrk's connection, read, write and timeout errors.
+count only knows >= 400), plus wrk's connection, read, write and timeout errors; 5xx answers are
+also counted apart, as `server_errors`.
 """
 import os, re, shutil, subprocess
 
@@ -15,23 +16,28 @@ setup = function(thread)
   table.insert(threads, thread)
 end
 bad = 0
+broken = 0
 wrk.method = "%(method)s"
 wrk.body = %(body)s
 %(headers)s
 response = function(status, headers, body)
   if status ~= %(expect)d and not exhausted then
     bad = bad + 1
+    if status >= 500 then broken = broken + 1 end
     if bad == 1 then io.stderr:write("UNEXPECTED ", status, " ", body:sub(1, 200), "\\n") end
   end
   %(on_response)s
 end
 done = function(summary, latency, requests)
-  local b = 0
-  for _, t in ipairs(threads) do b = b + t:get("bad") end
+  local b, s = 0, 0
+  for _, t in ipairs(threads) do
+    b = b + t:get("bad")
+    s = s + t:get("broken")
+  end
   local e = summary.errors
-  io.write(string.format("RESULT %%d %%d %%d %%f %%f\\n", summary.requests,
+  io.write(string.format("RESULT %%d %%d %%d %%f %%f %%d\\n", summary.requests,
     b + e.connect + e.read + e.write + e.timeout, summary.duration,
-    latency:percentile(50), latency:percentile(99)))
+    latency:percentile(50), latency:percentile(99), s))
 end
 """
 
@@ -100,11 +106,11 @@ def run(tmp, url, lua, seconds, connections, warmup, threads=2, background=False
 
 def finish(proc):
     out, err = proc.communicate()
-    m = re.search(r"RESULT (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+)", out)
+    m = re.search(r"RESULT (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) (\d+)", out)
     for line in sorted(set(l for l in err.splitlines() if l.startswith("UNEXPECTED")))[:3]:
         print("    first unexpected answer:", line.removeprefix("UNEXPECTED "), flush=True)
     if not m:
         raise SystemExit("wrk output not understood:\n" + out + err)
     n, errors, micros, p50, p99 = int(m[1]), int(m[2]), int(m[3]), float(m[4]), float(m[5])
     return {"requests": n, "rps": round(n / (micros / 1e6)), "p50_ms": round(p50 / 1000, 2),
-            "p99_ms": round(p99 / 1000, 2), "errors": errors}
+            "p99_ms": round(p99 / 1000, 2), "errors": errors, "server_errors": int(m[6])}

@@ -6,8 +6,8 @@
 //! block of `m` KiB per core at most), so a burst of sign-ins does not grow the heap.
 
 use postern_core::password::{Argon2Memory, Argon2Params};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
