@@ -10,6 +10,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
+/// One caller's place in the waiting count, given back when dropped.
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    /// How many were waiting before this caller.
+    ahead: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn join(count: &'a AtomicUsize) -> Self {
+        Self { count, ahead: count.fetch_add(1, Ordering::SeqCst) }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("too many sign-ins are being checked; try again shortly")]
 pub struct Busy;
@@ -43,12 +62,14 @@ impl PasswordPool {
     /// Verifies `password` against `stored` (or against the dummy hash when there is no account
     /// or no password, which then always fails).
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, Busy> {
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        // The place in the queue is given back by a guard, so that a caller that stops waiting
+        // (its request cancelled) cannot leave the queue counted full for good.
+        let place = Waiting::join(&self.waiting);
+        if place.ahead >= self.max_waiting {
             return Err(Busy);
         }
         let permit = self.running.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        drop(place);
         let Ok(permit) = permit else { return Err(Busy) };
         let (hash, real) = match stored {
             Some(h) => (h.to_owned(), true),
@@ -69,5 +90,38 @@ impl PasswordPool {
         .await
         .unwrap_or(false);
         Ok(ok && real)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn callers_that_stop_waiting_give_their_place_back() {
+        let params = Argon2Params::INSECURE_FOR_TESTS;
+        let pool = Arc::new(PasswordPool::new(params, 1).await);
+        let stored = crate::bootstrap::hash_password(params, "correct horse".to_owned()).await.unwrap_or_default();
+        // Every running slot taken: callers queue.
+        let cores = pool.max_waiting;
+        let held = pool.running.clone().acquire_many_owned(u32::try_from(cores).unwrap_or(1)).await;
+        let mut waiting = tokio::task::JoinSet::new();
+        for _ in 0..cores {
+            let (pool, stored) = (pool.clone(), stored.clone());
+            waiting.spawn(async move { pool.verify("correct horse", Some(&stored)).await });
+        }
+        let queued = async {
+            while pool.waiting.load(Ordering::SeqCst) < cores {
+                tokio::task::yield_now().await;
+            }
+        };
+        assert!(tokio::time::timeout(std::time::Duration::from_secs(10), queued).await.is_ok(), "all queued");
+        assert_eq!(pool.verify("correct horse", Some(&stored)).await, Err(Busy), "the queue is full");
+        // The waiting requests are cancelled (their clients went away), then the slots free up.
+        waiting.abort_all();
+        while waiting.join_next().await.is_some() {}
+        drop(held);
+        assert_eq!(pool.waiting.load(Ordering::SeqCst), 0);
+        assert_eq!(pool.verify("correct horse", Some(&stored)).await, Ok(true), "not counted full for good");
     }
 }
