@@ -79,3 +79,10 @@ pub async fn fresh(kind: Kind) -> Option<TestDb> {
         Kind::Postgres => postgres().await,
     }
 }
+
+/// How many token requests the server at `base` has answered with 200, from its `/metrics`.
+pub async fn tokens_issued(base: &str) -> u64 {
+    let metrics = reqwest::get(format!("{base}/metrics")).await.expect("metrics").text().await.expect("metrics text");
+    let series = r#"postern_http_requests_total{method="POST",route="/oauth/token",status="200"} "#;
+    metrics.lines().find_map(|l| l.strip_prefix(series)).and_then(|n| n.parse().ok()).unwrap_or(0)
+}

@@ -103,12 +103,6 @@ impl World {
             .unwrap()
     }
 
-    async fn token_requests(&self) -> u64 {
-        let metrics = reqwest::get(format!("{}/metrics", self.base)).await.unwrap().text().await.unwrap();
-        let line = r#"postern_http_requests_total{method="POST",route="/oauth/token",status="200"} "#;
-        metrics.lines().find_map(|l| l.strip_prefix(line)).map(|n| n.parse().unwrap()).unwrap_or(0)
-    }
-
     fn stop(mut self) {
         self.stop_server();
     }
@@ -189,7 +183,7 @@ async fn two_token_processes_after_expiry_refresh_once() {
     let mut file = w.tokens_file();
     file["sessions"][0]["expires_at"] = serde_json::json!(file["sessions"][0]["logged_in_at"].as_i64().unwrap() - 5);
     std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
-    let before = w.token_requests().await;
+    let before = postern_testkit::tokens_issued(&w.base).await;
 
     let spawn = || w.client(&["token"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let (one, two) = (spawn(), spawn());
@@ -198,7 +192,7 @@ async fn two_token_processes_after_expiry_refresh_once() {
     let (one, two) = (text(&one.stdout), text(&two.stdout));
     assert_eq!(one, two, "the second process used what the first stored");
     assert_ne!(one.trim(), file["sessions"][0]["access_token"].as_str().unwrap(), "refreshed");
-    assert_eq!(w.token_requests().await, before + 1, "one refresh between the two processes");
+    assert_eq!(postern_testkit::tokens_issued(&w.base).await, before + 1, "one refresh between the two processes");
 
     let after = w.tokens_file();
     assert_eq!(after["sessions"].as_array().unwrap().len(), 1, "the store is consistent");

@@ -249,24 +249,17 @@ async fn expiring_in(client: &Client, store: Arc<dyn TokenStore>, secs: i64) -> 
     Session::open(client, store, "default").await.unwrap().unwrap()
 }
 
-/// How many token requests the server has answered with 200 (from its metrics).
-async fn tokens_issued(app: &TestApp) -> u64 {
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    let line = r#"postern_http_requests_total{method="POST",route="/oauth/token",status="200"} "#;
-    metrics.lines().find_map(|l| l.strip_prefix(line)).map(|n| n.parse().unwrap()).unwrap_or(0)
-}
-
 #[tokio::test]
 async fn sessions_refresh_ahead_of_expiry_once_for_all_callers() {
     let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
     let (client, tokens) = logged_in(&app).await;
     let store = Arc::new(MemoryStore::new());
     let session = Session::start(&client, store.clone(), "default", tokens.clone()).await.unwrap();
-    let issued = tokens_issued(&app).await;
+    let issued = postern_testkit::tokens_issued(&app.base).await;
 
     // Valid for 15 minutes: used as it is.
     assert_eq!(session.access_token().await.unwrap(), tokens.access_token);
-    assert_eq!(tokens_issued(&app).await, issued);
+    assert_eq!(postern_testkit::tokens_issued(&app.base).await, issued);
 
     // Within a minute of expiry: 16 callers at once, one refresh, one new token for all.
     let session = expiring_in(&client, store.clone(), 30).await;
@@ -278,7 +271,7 @@ async fn sessions_refresh_ahead_of_expiry_once_for_all_callers() {
     let fresh: std::collections::HashSet<String> = callers.join_all().await.into_iter().collect();
     assert_eq!(fresh.len(), 1, "one token for every caller");
     assert!(!fresh.contains(&tokens.access_token));
-    assert_eq!(tokens_issued(&app).await, issued + 1, "a single refresh");
+    assert_eq!(postern_testkit::tokens_issued(&app.base).await, issued + 1, "a single refresh");
     let stored = store.load(session.key()).unwrap().unwrap();
     assert!(fresh.contains(&stored.access_token), "the refresh reached the store");
     assert_ne!(stored.refresh_token, tokens.refresh_token, "rotated");
@@ -295,15 +288,15 @@ async fn a_401_refreshes_once_and_retries() {
     let session = Session::start(&client, Arc::new(MemoryStore::new()), "default", tokens.clone()).await.unwrap();
     // The server stops accepting the access token before it expires.
     client.revoke(&tokens.access_token, "access_token").await.unwrap();
-    let issued = tokens_issued(&app).await;
+    let issued = postern_testkit::tokens_issued(&app.base).await;
     let claims = session.userinfo().await.unwrap();
     assert_eq!(claims["email"], "ann@example.org");
-    assert_eq!(tokens_issued(&app).await, issued + 1, "one refresh");
+    assert_eq!(postern_testkit::tokens_issued(&app.base).await, issued + 1, "one refresh");
     let now = session.stored().await.access_token;
     assert_ne!(now, tokens.access_token);
     // A second 401 for the old token, reported late, costs nothing.
     assert_eq!(session.refresh_rejected(&tokens.access_token).await.unwrap(), now);
-    assert_eq!(tokens_issued(&app).await, issued + 1);
+    assert_eq!(postern_testkit::tokens_issued(&app.base).await, issued + 1);
 }
 
 #[tokio::test]
@@ -346,10 +339,10 @@ async fn two_sessions_on_one_file_take_turns_and_spend_the_refresh_token_once() 
     Session::start(&client, Arc::new(one.clone()), "default", tokens.clone()).await.unwrap();
     let a = expiring_in(&client, Arc::new(one), -5).await;
     let b = Session::open(&client, Arc::new(two.clone()), "default").await.unwrap().unwrap();
-    let issued = tokens_issued(&app).await;
+    let issued = postern_testkit::tokens_issued(&app.base).await;
     let (ta, tb) = tokio::join!(a.access_token(), b.access_token());
     assert_eq!(ta.unwrap(), tb.unwrap(), "the second re-read what the first stored");
-    assert_eq!(tokens_issued(&app).await, issued + 1, "one refresh between them");
+    assert_eq!(postern_testkit::tokens_issued(&app.base).await, issued + 1, "one refresh between them");
     let stored = two.list().unwrap();
     assert_eq!(stored.len(), 1);
     let rt = stored[0].refresh_token.clone().unwrap();
