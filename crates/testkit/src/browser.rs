@@ -119,6 +119,13 @@ impl Browser {
         self.try_call(method, path, body).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// The WebDriver session's URL (`http://127.0.0.1:{port}/session/{id}`), for a helper
+    /// outside the test that drives the same browser: `POST {this}/url` with `{"url": …}`
+    /// navigates it, as a `$BROWSER` script does for `postern login --browser`.
+    pub fn webdriver_session(&self) -> &str {
+        &self.session
+    }
+
     pub async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
     }

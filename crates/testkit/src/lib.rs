@@ -1,5 +1,6 @@
-//! Test support shared by the crates' integration tests: a fresh database for every test, and
-//! a [`Visitor`] that plays a browser over HTTP.
+//! Test support shared by the crates' integration tests: a fresh database for every test, a
+//! [`Visitor`] that plays a browser over HTTP, a real headless Chromium ([`browser`]), and an
+//! application on another origin for it to be sent back to ([`client_app`]).
 //!
 //! SQLite databases live in a temporary directory removed on drop. PostgreSQL databases are
 //! created in the cluster named by `POSTGRES_TEST_URL` (the test script starts a throwaway
@@ -11,6 +12,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types, clippy::expect_used, clippy::panic)]
 
 pub mod browser;
+pub mod client_app;
 mod visitor;
 
 pub use visitor::Visitor;

@@ -1,6 +1,7 @@
 //! `postern login / whoami / status / token / logout` as processes against `postern serve`:
 //! device login approved through the real pages, the token file on disk, two `postern token`
-//! processes racing a refresh, exit codes, and the login screen in a real terminal (tmux).
+//! processes racing a refresh, exit codes, the login screen in a real terminal (tmux), and
+//! `postern login --browser` with a real headless Chromium as the opened browser.
 
 use crate::Postern;
 use crate::serve::{serve_logging, sigterm};
@@ -171,6 +172,69 @@ async fn login_whoami_status_token_and_logout() {
     assert_eq!(out.status.code(), Some(3), "not logged in");
     assert!(out.stdout.is_empty());
     assert_eq!(text(&w.run(&["status"]).stdout), "Not logged in anywhere.\n");
+    w.stop();
+}
+
+/// `$BROWSER` for `postern login --browser`: a script that drives the test's headless Chromium
+/// through WebDriver to the URL it is given, as a desktop browser opens a link.
+fn chromium_opener(dir: &Path, webdriver_session: &str) -> PathBuf {
+    let script = dir.join("open-in-chromium");
+    let text = format!(
+        "#!/usr/bin/env python3\n\
+         import json, sys, urllib.request\n\
+         request = urllib.request.Request({session:?} + '/url', data=json.dumps({{'url': sys.argv[1]}}).encode(),\n\
+         \x20   headers={{'Content-Type': 'application/json'}})\n\
+         urllib.request.urlopen(request, timeout=30).read()\n",
+        session = webdriver_session
+    );
+    std::fs::write(&script, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    script
+}
+
+#[tokio::test]
+async fn browser_login_in_chromium_then_token() {
+    let Some(browser) = postern_testkit::browser::Browser::start().await else { return };
+    let w = World::start();
+    let opener = chromium_opener(w.config.path(), browser.webdriver_session());
+    let child = w
+        .client(&["login", "--browser", "--issuer", &w.base])
+        .env("BROWSER", &opener)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = std::thread::spawn(move || child.wait_with_output().unwrap());
+
+    // The opener brought Chromium to the sign-in page; signing in ends at the CLI's loopback
+    // listener, another origin than the server's.
+    browser.wait_for_text("Sign in").await;
+    browser.fill("Email", "ann@example.org").await;
+    browser.fill("Password", "correct horse").await;
+    browser.press("Sign in").await;
+    browser.wait_for_text("You are logged in. You can close this window.").await;
+    assert!(browser.current_url().await.starts_with("http://127.0.0.1:"));
+    assert!(!browser.current_url().await.starts_with(&w.base), "the listener is another origin");
+
+    let out = waiting.join().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.ends_with(&format!("Logged in as ann@example.org at {} (profile default).\n", w.base)), "{stdout}");
+    let token = w.run(&["token"]);
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    let userinfo = reqwest::Client::new()
+        .get(format!("{}/userinfo", w.base))
+        .bearer_auth(text(&token.stdout).trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 200);
+    assert_eq!(userinfo.json::<Value>().await.unwrap()["email"], "ann@example.org");
+    browser.quit().await;
     w.stop();
 }
 

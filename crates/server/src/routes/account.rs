@@ -7,7 +7,7 @@
 //! again shows the key's public prefix only. The copy button's script is served from
 //! `/assets/account.js`, the one script the page's policy allows.
 
-use super::pages::{page, same_origin};
+use super::pages::{Policy, page_with, same_origin};
 use crate::apikeys::{self, CreateError, Expiry, Holdings, KeyRequest};
 use crate::session;
 use crate::state::AppState;
@@ -226,15 +226,9 @@ async fn render_page(
         scopes: &scopes,
         allow_no_expiry: state.config.api_keys.allow_no_expiry,
     };
-    let mut response = super::login::with_cookie(page(status, render(&view)), cookie);
     // The one script this page runs is our own file.
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
-    response
+    let policy = Policy { own_scripts: true, form_target: None };
+    super::login::with_cookie(page_with(status, render(&view), &policy), cookie)
 }
 
 fn key_row(k: &ApiKeyRecord, now: i64) -> KeyRow {

@@ -8,7 +8,7 @@
 
 use super::login::is_handle;
 use super::oauth_form::OAuthForm;
-use super::pages::{checked_form, message, page};
+use super::pages::{FormTarget, Policy, checked_form, message, page_with};
 use crate::session;
 use crate::state::AppState;
 use axum::Form;
@@ -289,7 +289,10 @@ async fn proceed(
             email: &user.email,
             scopes: &scopes,
         };
-        let mut response = page(StatusCode::OK, render(&view));
+        // "Allow" and "Deny" end at the client, through a redirect the policy must allow.
+        let target = FormTarget::of(&pending.redirect_uri);
+        let policy = Policy { own_scripts: false, form_target: target.as_ref() };
+        let mut response = page_with(StatusCode::OK, render(&view), &policy);
         if let Some(c) = cookie {
             response.headers_mut().append(header::SET_COOKIE, c);
         }
@@ -341,6 +344,13 @@ async fn load(state: &AppState, handle: &str) -> Option<(Client, Pending)> {
     let pending: Pending = serde_json::from_str(&json).ok()?;
     let client = state.store.client_by_id(&pending.client_id).await.ok()??;
     Some((client, pending))
+}
+
+/// The client origin that signing in for this waiting request may end at (see
+/// [`Policy::form_target`]); `None` for anything that is not a live request handle.
+pub async fn form_target(state: &AppState, handle: &str) -> Option<FormTarget> {
+    let (_, pending) = load(state, handle).await?;
+    FormTarget::of(&pending.redirect_uri)
 }
 
 const EXPIRED: &str =

@@ -5,7 +5,7 @@
 //! `Retry-After`), and a fresh session token at every sign-in.
 
 use super::ClientMeta;
-use super::pages::{checked_form, message, page};
+use super::pages::{Policy, checked_form, message, page_with};
 use crate::session::{self, SESSION_COOKIE};
 use crate::state::AppState;
 use axum::Form;
@@ -67,7 +67,9 @@ pub fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Respo
     response
 }
 
-fn login_page(
+/// The sign-in form. Signing in for an authorization request may end at the client without
+/// another page (consent remembered, first-party client), so the policy names its origin.
+async fn login_page(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
@@ -77,8 +79,10 @@ fn login_page(
 ) -> Response {
     let (csrf, cookie) = session::csrf_token(state, headers);
     let request = if is_return(request) { request } else { "" };
+    let target = if is_handle(request) { super::authorize::form_target(state, request).await } else { None };
     let view = LoginPage { csrf: &csrf, request, email, client_name: None, error };
-    with_cookie(page(status, render(&view)), cookie)
+    let policy = Policy { own_scripts: false, form_target: target.as_ref() };
+    with_cookie(page_with(status, render(&view), &policy), cookie)
 }
 
 pub async fn form(
@@ -93,7 +97,7 @@ pub async fn form(
     if !is_handle(&request) && session::current(&state, &headers).await.is_some() {
         return Redirect::to(&after_sign_in(&request)).into_response();
     }
-    login_page(&state, &headers, StatusCode::OK, &request, "", None)
+    login_page(&state, &headers, StatusCode::OK, &request, "", None).await
 }
 
 fn too_many(wait: i64) -> Response {
@@ -156,7 +160,8 @@ pub async fn submit(
         state.throttle.fail(&[&account_key, &ip_key], now);
         let event = login_event(&meta, &form.email, "failure", user.as_ref().map(|u| u.id.as_str()));
         let _ = state.store.record_audit(&event, now).await;
-        return login_page(&state, &headers, StatusCode::UNAUTHORIZED, &form.request, form.email.trim(), Some(FAILED));
+        return login_page(&state, &headers, StatusCode::UNAUTHORIZED, &form.request, form.email.trim(), Some(FAILED))
+            .await;
     };
     state.throttle.succeed(&account_key);
 

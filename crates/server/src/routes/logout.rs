@@ -8,7 +8,7 @@
 
 use super::login::with_cookie;
 use super::oauth_form::OAuthForm;
-use super::pages::{message, page, same_origin};
+use super::pages::{FormTarget, Policy, message, page_with, same_origin};
 use crate::session::{self, SESSION_COOKIE};
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
@@ -123,7 +123,10 @@ pub async fn start(State(state): State<AppState>, headers: HeaderMap, RawQuery(q
         redirect: req.redirect.as_deref().unwrap_or_default(),
         state: req.state.as_deref().unwrap_or_default(),
     };
-    with_cookie(page(StatusCode::OK, render(&view)), cookie)
+    // Confirming ends at the client's post-logout redirect URI, which the policy must allow.
+    let target = req.redirect.as_deref().and_then(FormTarget::of);
+    let policy = Policy { own_scripts: false, form_target: target.as_ref() };
+    with_cookie(page_with(StatusCode::OK, render(&view), &policy), cookie)
 }
 
 /// The confirmation (or the account page's button): CSRF and `Origin` checked, the carried

@@ -10,17 +10,66 @@ use postern_pages::{MessagePage, render};
 /// to other sites. (`same-origin`, not `no-referrer`: with `no-referrer` browsers send
 /// `Origin: null` on the page's own form, which the origin check would then refuse.)
 pub fn page(status: StatusCode, html: String) -> Response {
+    page_with(status, html, &Policy::default())
+}
+
+/// What a page's `Content-Security-Policy` allows beyond the strict default: nothing loads but
+/// inline styles, nothing frames the page, and forms post to our own origin only.
+#[derive(Default)]
+pub struct Policy<'a> {
+    /// Scripts from our own origin (`script-src 'self'`); no page runs inline scripts.
+    pub own_scripts: bool,
+    /// The client a form on this page ends at. Chromium and Safari check `form-action` against
+    /// every hop of the redirect chain a form submission starts, so the sign-in form of an
+    /// authorization request, the consent form and the logout confirmation, which all end
+    /// with a redirect to the client, must name the client's origin too.
+    pub form_target: Option<&'a FormTarget>,
+}
+
+/// The origin of a validated redirect URI, as a CSP source expression: `https://app.example.org`,
+/// `http://127.0.0.1:53817`, or `com.example.app:` for a private-use scheme (RFC 8252 §7.1),
+/// whose origin is opaque. Built only from a URI already checked against the client's
+/// registration, and from the parsed URL, so it never holds `;`, `,`, quotes or spaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormTarget(String);
+
+impl FormTarget {
+    pub fn of(redirect_uri: &str) -> Option<FormTarget> {
+        let url = url::Url::parse(redirect_uri).ok()?;
+        let source = match url.origin() {
+            origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+            url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+        };
+        source.bytes().all(|b| b.is_ascii_alphanumeric() || b".:/-+[]".contains(&b)).then_some(FormTarget(source))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The policy header: `default-src 'none'` and only what `policy` adds.
+fn content_security_policy(policy: &Policy) -> HeaderValue {
+    let script = if policy.own_scripts { "script-src 'self'; " } else { "" };
+    let target = policy.form_target.map(|t| format!(" {}", t.as_str())).unwrap_or_default();
+    let value = format!(
+        "default-src 'none'; {script}style-src 'unsafe-inline'; form-action 'self'{target}; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        )
+    })
+}
+
+/// A page with the headers of [`page`] and the content security policy `policy` describes.
+pub fn page_with(status: StatusCode, html: String, policy: &Policy) -> Response {
     let mut response = (status, Html(html)).into_response();
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, content_security_policy(policy));
     response
 }
 
@@ -85,4 +134,45 @@ pub fn checked_form<T>(
         return Err(Refused::Forged);
     }
     Ok(form)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csp(policy: &Policy) -> String {
+        content_security_policy(policy).to_str().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn the_default_policy_stays_strict() {
+        assert_eq!(
+            csp(&Policy::default()),
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+        );
+    }
+
+    #[test]
+    fn a_form_target_adds_only_the_clients_origin() {
+        let cases = [
+            ("https://app.example.org/cb?x=1", "https://app.example.org"),
+            ("https://app.example.org:8443/cb", "https://app.example.org:8443"),
+            ("http://127.0.0.1:53817/callback", "http://127.0.0.1:53817"),
+            ("http://[::1]:40000/callback", "http://[::1]:40000"),
+            ("com.example.app:/oauth", "com.example.app:"),
+        ];
+        for (uri, source) in cases {
+            let target = FormTarget::of(uri);
+            assert_eq!(target.as_ref().map(FormTarget::as_str), Some(source), "{uri}");
+            let policy = Policy { own_scripts: false, form_target: target.as_ref() };
+            assert!(csp(&policy).contains(&format!("form-action 'self' {source}; frame-ancestors")), "{uri}");
+        }
+        assert_eq!(FormTarget::of("not a url"), None);
+    }
+
+    #[test]
+    fn own_scripts_add_script_src_self() {
+        let policy = Policy { own_scripts: true, form_target: None };
+        assert!(csp(&policy).starts_with("default-src 'none'; script-src 'self'; style-src"));
+    }
 }

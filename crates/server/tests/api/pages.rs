@@ -1,8 +1,12 @@
-//! Pages in a real headless Chromium.
+//! Pages in a real headless Chromium. Every flow that ends at a client ends at an application on
+//! another origin ([`ClientApp`], its own loopback port), as in a deployment.
 
+use crate::authorize::{Rp, VERIFIER, exchange, relying_party, urlencode};
 use crate::helpers::*;
+use postern_core::client::RedirectUri;
 use postern_server::bootstrap::FirstAdmin;
 use postern_testkit::browser::Browser;
+use postern_testkit::client_app::ClientApp;
 
 #[tokio::test]
 async fn first_admin_setup_in_a_browser() {
@@ -59,42 +63,120 @@ async fn sign_in_and_a_failed_sign_in_in_a_browser() {
     browser.quit().await;
 }
 
-#[tokio::test]
-async fn sign_in_consent_and_redirect_with_a_code_in_a_browser() {
-    use crate::authorize::{VERIFIER, exchange, relying_party, urlencode};
-    let Some(browser) = Browser::start().await else { return };
-    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
-    create_user(&app, "ann@example.org", "correct horse").await;
-    let mut rp = relying_party(&app, false).await;
-    // The "application" is the server's own /healthz page on the loopback: the browser lands
-    // there with the code in its address bar.
-    rp.redirect = app.url("/healthz");
+/// A relying party whose application lives on another origin (`client`): its redirect URI and
+/// post-logout redirect URI are registered there, and its name carries markup.
+async fn rp_on_another_origin(app: &TestApp, client: &ClientApp, first_party: bool) -> Rp {
+    let mut rp = relying_party(app, first_party).await;
+    rp.redirect = client.redirect_uri();
     let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
-    c.redirect_uris = vec![postern_core::client::RedirectUri::parse(&rp.redirect).unwrap()];
+    c.redirect_uris = vec![RedirectUri::parse(&rp.redirect).unwrap()];
+    c.post_logout_redirect_uris = vec![RedirectUri::parse(&client.post_logout_uri()).unwrap()];
     c.name = "Billing <Admin>".into();
     app.state.store.update_client(&rp.id, &c, NOW).await.unwrap();
+    rp
+}
+
+fn code_request(app: &TestApp, rp: &Rp, state: &str, extra: &str) -> String {
     let challenge = postern_core::pkce::s256(VERIFIER);
-    let url = app.url(&format!(
-        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20email&state=b-1&code_challenge={challenge}&code_challenge_method=S256",
+    app.url(&format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20email&state={state}&code_challenge={challenge}&code_challenge_method=S256{extra}",
         rp.id,
         urlencode(&rp.redirect)
-    ));
+    ))
+}
 
-    browser.goto(&url).await;
+async fn sign_in(browser: &Browser, email: &str, password: &str) {
     browser.wait_for_text("Sign in").await;
-    browser.fill("Email", "ann@example.org").await;
-    browser.fill("Password", "correct horse").await;
+    browser.fill("Email", email).await;
+    browser.fill("Password", password).await;
     browser.press("Sign in").await;
+}
+
+/// Waits until the application on the other origin got the authorization response with this
+/// `state` and `iss`, and exchanges its code.
+async fn code_reached(app: &TestApp, client: &ClientApp, rp: &Rp, state: &str) {
+    let answer = client.wait_for("/callback").await;
+    assert_eq!(answer.params["state"], state);
+    assert_eq!(answer.params["iss"], app.state.issuer.to_string());
+    let tokens = exchange(app, rp, &answer.params["code"], VERIFIER).await;
+    assert_eq!(tokens.status(), 200);
+}
+
+#[tokio::test]
+async fn sign_in_consent_and_code_for_a_client_on_another_origin() {
+    let Some(browser) = Browser::start().await else { return };
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    let client = ClientApp::start().await;
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = rp_on_another_origin(&app, &client, false).await;
+
+    browser.goto(&code_request(&app, &rp, "b-1", "")).await;
+    sign_in(&browser, "ann@example.org", "correct horse").await;
     let consent = browser.wait_for_text("Allow Billing <Admin> to access your account?").await;
     assert!(consent.contains("See your email address") && consent.contains("Confirm who you are"), "{consent}");
     browser.press("Allow").await;
-    browser.wait_for_text("ok").await;
-    let landed = url::Url::parse(&browser.current_url().await).unwrap();
-    let params: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
-    assert_eq!(params["state"], "b-1");
-    assert_eq!(params["iss"], app.state.issuer.to_string());
-    let tokens = exchange(&app, &rp, &params["code"], VERIFIER).await;
-    assert_eq!(tokens.status(), 200);
+    browser.wait_for_text("Application: code received").await;
+    assert!(browser.current_url().await.starts_with(&format!("{}/callback?", client.origin)));
+    code_reached(&app, &client, &rp, "b-1").await;
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn remembered_consent_and_a_first_party_client_sign_in_straight_to_the_client() {
+    let Some(browser) = Browser::start().await else { return };
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    let client = ClientApp::start().await;
+    let ann = create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = rp_on_another_origin(&app, &client, false).await;
+    app.state.store.save_consent(&ann, &rp.id, "openid email", NOW).await.unwrap();
+
+    // Consent is remembered: the sign-in form's POST ends at the client, two redirects later.
+    browser.goto(&code_request(&app, &rp, "r-1", "")).await;
+    sign_in(&browser, "ann@example.org", "correct horse").await;
+    browser.wait_for_text("Application: code received").await;
+    code_reached(&app, &client, &rp, "r-1").await;
+
+    // prompt=login asks for a fresh sign-in over the live session: the same chain again, and
+    // once more after a failed attempt (the form shown again must allow the client too).
+    let other = ClientApp::start().await;
+    let first_party = rp_on_another_origin(&app, &other, true).await;
+    app.clock.advance(5);
+    browser.goto(&code_request(&app, &first_party, "f-1", "&prompt=login")).await;
+    sign_in(&browser, "ann@example.org", "not it").await;
+    browser.wait_for_text("Incorrect email or password.").await;
+    sign_in(&browser, "ann@example.org", "correct horse").await;
+    browser.wait_for_text("Application: code received").await;
+    code_reached(&app, &other, &first_party, "f-1").await;
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_returns_to_a_client_on_another_origin() {
+    let Some(browser) = Browser::start().await else { return };
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    let client = ClientApp::start().await;
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = rp_on_another_origin(&app, &client, true).await;
+    browser.goto(&code_request(&app, &rp, "s-1", "")).await;
+    sign_in(&browser, "ann@example.org", "correct horse").await;
+    code_reached(&app, &client, &rp, "s-1").await;
+
+    // Without an id_token_hint the person confirms; the confirmation's POST ends at the client.
+    let logout = format!(
+        "/logout?client_id={}&post_logout_redirect_uri={}&state=bye-1",
+        rp.id,
+        urlencode(&client.post_logout_uri())
+    );
+    browser.goto(&app.url(&logout)).await;
+    browser.wait_for_text("Billing <Admin> asks to sign you out of Postern.").await;
+    browser.press("Sign out").await;
+    browser.wait_for_text("Application: signed out").await;
+    let back = client.wait_for("/signed-out").await;
+    assert_eq!(back.params["state"], "bye-1");
+    // The session is over: the account page asks for a sign-in again.
+    browser.goto(&app.url("/account")).await;
+    browser.wait_for_text("Sign in").await;
+    assert!(browser.current_url().await.starts_with(&app.url("/login")));
     browser.quit().await;
 }
 
