@@ -116,7 +116,7 @@ pub async fn inspect_access_token(
         let Some(claims) = verify_jwt(state, token) else {
             return Ok(None);
         };
-        if !claims.is_current(now) || state.revoked.is_revoked(&claims.jti) {
+        if !claims.is_current(now) || state.revoked.is_revoked(&claims.jti, &claims.sub, claims.iat) {
             return Ok(None);
         }
         return Ok(Some(ActiveToken {
@@ -297,8 +297,9 @@ pub struct UserGrant<'a> {
 }
 
 /// The token response for a user once the write has succeeded: the planned access token (a
-/// JWT signed now, or the opaque token already stored), an ID token when `openid` was granted
-/// (looking the user up unless given), and the refresh token, if any.
+/// JWT signed now, or the opaque token already stored), an ID token when `openid` was granted,
+/// and the refresh token, if any. The user is looked up unless given; a disabled user gets
+/// `invalid_grant`.
 pub async fn user_token_response(
     state: &AppState,
     client: &Client,
@@ -308,6 +309,19 @@ pub async fn user_token_response(
     user: Option<&postern_store::User>,
     refresh_token: Option<String>,
 ) -> Result<postern_proto::TokenResponse, OAuthError> {
+    // Tokens go only to an active user, however the grant reached here (a code or a device
+    // request approved before the account was disabled, a refresh).
+    let looked_up;
+    let user = match user {
+        Some(u) => u,
+        None => {
+            looked_up = state.store.user_by_id(grant.user_id).await.map_err(server_error)?;
+            looked_up.as_ref().ok_or_else(|| OAuthError::InvalidGrant("the user no longer exists".into()))?
+        }
+    };
+    if user.disabled {
+        return Err(OAuthError::InvalidGrant("the user's account is disabled".into()));
+    }
     let access_token = match (plan.jti, plan.opaque) {
         (Some(jti), _) => sign_access_jwt(
             state,
@@ -327,14 +341,6 @@ pub async fn user_token_response(
         (None, None) => return Err(server_error("no access token planned")),
     };
     let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
-        let looked_up;
-        let user = match user {
-            Some(u) => u,
-            None => {
-                looked_up = state.store.user_by_id(grant.user_id).await.map_err(server_error)?;
-                looked_up.as_ref().ok_or_else(|| OAuthError::InvalidGrant("the user no longer exists".into()))?
-            }
-        };
         let ctx = IdTokenFor {
             client_id: &client.client_id,
             alg: client.policy.id_token_alg,

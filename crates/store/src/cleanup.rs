@@ -11,6 +11,7 @@ impl Store {
             sql::CLEANUP_SETUP_TOKENS,
             sql::CLEANUP_ACCESS_TOKENS,
             sql::CLEANUP_REVOKED_JWTS,
+            sql::CLEANUP_REVOKED_SUBJECTS,
             sql::CLEANUP_SESSIONS,
             sql::CLEANUP_AUTHZ_REQUESTS,
             sql::CLEANUP_CODES,

@@ -44,6 +44,42 @@ macro_rules! in_tx {
     };
 }
 
+/// Inside a transaction `$tx`: revokes the refresh family `$grant` and every access token
+/// issued in it that may still be valid (JWTs onto the deny-list, opaque tokens deleted);
+/// pushes the JWT ids put on the deny-list, with their expiry, onto `$revoked`.
+macro_rules! revoke_family {
+    ($tx:ident, $grant:expr, $now:expr, $revoked:expr) => {{
+        sqlx::query($crate::sql::GRANT_REVOKE).bind($grant).bind($now).execute(&mut *$tx).await?;
+        let issued: Vec<$crate::authorize::Issued> =
+            sqlx::query_as($crate::sql::GRANT_ACCESS_TOKENS).bind($grant).bind($now).fetch_all(&mut *$tx).await?;
+        for i in issued {
+            if let (Some(jti), Some(exp)) = (&i.access_jti, i.access_expires_at) {
+                sqlx::query($crate::sql::JWT_REVOKE).bind(jti).bind(exp).bind($now).execute(&mut *$tx).await?;
+                $revoked.push((jti.clone(), exp));
+            }
+            if let Some(hash) = &i.access_token_hash {
+                sqlx::query($crate::sql::ACCESS_TOKEN_DELETE).bind(hash).execute(&mut *$tx).await?;
+            }
+        }
+    }};
+}
+
+/// Inside a transaction `$tx`: ends every session of user `$user` but the one whose hash is
+/// `$keep` (empty: none kept) and revokes all their refresh families; evaluates to the JWT ids
+/// put on the deny-list, with their expiry.
+macro_rules! cut_off {
+    ($tx:ident, $user:expr, $keep:expr, $now:expr) => {{
+        sqlx::query($crate::sql::USER_SESSIONS_END).bind($user).bind($keep).execute(&mut *$tx).await?;
+        let grants: Vec<String> =
+            sqlx::query_scalar($crate::sql::USER_GRANTS_LIVE).bind($user).fetch_all(&mut *$tx).await?;
+        let mut revoked: Vec<(String, i64)> = Vec::new();
+        for grant in &grants {
+            revoke_family!($tx, grant, $now, revoked);
+        }
+        revoked
+    }};
+}
+
 pub mod apikeys;
 pub mod audit;
 pub mod authorize;
@@ -69,8 +105,8 @@ pub use keys::StoredKey;
 pub use migrate::MigrationReport;
 pub use refresh::{NewFamily, NewRefresh, RefreshRecord};
 pub use sessions::{NewSession, Session};
-pub use tokens::{AccessTokenRecord, NewAccessToken, RevokedJwt};
-pub use users::{NewUser, User};
+pub use tokens::{AccessTokenRecord, NewAccessToken, RevokedJwt, RevokedSubject};
+pub use users::{Disabled, NewUser, User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

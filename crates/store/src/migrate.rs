@@ -22,6 +22,7 @@ const SQLITE: &[Migration] = &[
     m(4, "refresh_tokens", include_str!("../migrations/sqlite/0004_refresh_tokens.sql")),
     m(5, "device_authorizations", include_str!("../migrations/sqlite/0005_device_authorizations.sql")),
     m(6, "api_keys", include_str!("../migrations/sqlite/0006_api_keys.sql")),
+    m(7, "cut_off", include_str!("../migrations/sqlite/0007_cut_off.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -31,6 +32,7 @@ const POSTGRES: &[Migration] = &[
     m(4, "refresh_tokens", include_str!("../migrations/postgres/0004_refresh_tokens.sql")),
     m(5, "device_authorizations", include_str!("../migrations/postgres/0005_device_authorizations.sql")),
     m(6, "api_keys", include_str!("../migrations/postgres/0006_api_keys.sql")),
+    m(7, "cut_off", include_str!("../migrations/postgres/0007_cut_off.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

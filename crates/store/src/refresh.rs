@@ -2,7 +2,6 @@
 //! conditional update (`rotated_at IS NULL`) and the successor's insert in one transaction, so
 //! of concurrent refreshes exactly one rotates and the others find the sealed successor.
 
-use crate::authorize::Issued;
 use crate::{Result, Store, sql};
 use postern_core::secret::TokenHash;
 
@@ -117,17 +116,7 @@ impl Store {
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<Vec<(String, i64)>> {
         let revoked = in_tx!(self, tx => {
             let mut revoked = Vec::new();
-            sqlx::query(sql::GRANT_REVOKE).bind(grant_id).bind(now).execute(&mut *tx).await?;
-            let issued: Vec<Issued> = sqlx::query_as(sql::GRANT_ACCESS_TOKENS).bind(grant_id).bind(now).fetch_all(&mut *tx).await?;
-            for i in issued {
-                if let (Some(jti), Some(exp)) = (&i.access_jti, i.access_expires_at) {
-                    sqlx::query(sql::JWT_REVOKE).bind(jti).bind(exp).bind(now).execute(&mut *tx).await?;
-                    revoked.push((jti.clone(), exp));
-                }
-                if let Some(hash) = &i.access_token_hash {
-                    sqlx::query(sql::ACCESS_TOKEN_DELETE).bind(hash).execute(&mut *tx).await?;
-                }
-            }
+            revoke_family!(tx, grant_id, now, revoked);
             revoked
         });
         Ok(revoked)

@@ -24,6 +24,16 @@ statements! {
     USER_INSERT = "INSERT INTO users (id, email, email_normalized, email_verified, password_hash, display_name, disabled, is_admin, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     USER_SET_DISABLED = "UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1";
     USER_SET_PASSWORD = "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1";
+    // Cutting a user off (disable, password change): what is live in their name ends.
+    USER_SESSIONS_END = "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2";
+    USER_GRANTS_LIVE = "SELECT id FROM grants WHERE user_id = $1 AND revoked_at IS NULL";
+    USER_ACCESS_TOKENS_DELETE = "DELETE FROM access_tokens WHERE user_id = $1";
+    USER_CODES_DELETE = "DELETE FROM authorization_codes WHERE user_id = $1 AND consumed_at IS NULL";
+    USER_DEVICE_APPROVALS_DENY = "UPDATE device_authorizations SET status = 'denied' WHERE user_id = $1 AND status = 'approved'";
+    USER_API_KEYS_REVOKE = "UPDATE api_keys SET revoked_at = $2 WHERE revoked_at IS NULL AND (user_id = $1 OR service_account_id IN (SELECT id FROM service_accounts WHERE owner_id = $1))";
+    CLIENT_MAX_ACCESS_TTL = "SELECT COALESCE(MAX(access_token_ttl), 0) FROM oauth_clients";
+    SUBJECT_REVOKE = "INSERT INTO revoked_subjects (subject, revoked_at, expires_at) VALUES ($1, $2, $3) ON CONFLICT (subject) DO UPDATE SET revoked_at = excluded.revoked_at, expires_at = excluded.expires_at";
+    SUBJECT_REVOKED_SINCE = "SELECT subject, revoked_at, expires_at FROM revoked_subjects WHERE revoked_at >= $1 AND expires_at > $2";
     USER_COUNT_ADMINS = "SELECT COUNT(*) FROM users WHERE is_admin";
 
     // --- OAuth clients
@@ -61,7 +71,9 @@ statements! {
 
     // --- sign-in sessions
     SESSION_INSERT = "INSERT INTO sessions (id_hash, user_id, auth_time, amr, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-    SESSION_GET = "SELECT user_id, auth_time, amr, created_at, last_seen_at, idle_expires_at, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND idle_expires_at > $2";
+    // A session counts only while its user is active: this join is what makes a disabled
+    // user signed out on every surface at once.
+    SESSION_GET = "SELECT s.user_id, s.auth_time, s.amr, s.created_at, s.last_seen_at, s.idle_expires_at, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.idle_expires_at > $2 AND NOT u.disabled";
     SESSION_TOUCH = "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id_hash = $1";
     SESSION_DELETE = "DELETE FROM sessions WHERE id_hash = $1";
 
@@ -101,13 +113,13 @@ statements! {
     SERVICE_ACCOUNT_LIST_BY_OWNER = "SELECT s.id, s.name, s.description, s.owner_id, u.email AS owner_email, s.created_at FROM service_accounts s JOIN users u ON u.id = s.owner_id WHERE s.owner_id = $1 ORDER BY s.name";
     SERVICE_ACCOUNT_DELETE = "DELETE FROM service_accounts WHERE id = $1";
     API_KEY_INSERT = "INSERT INTO api_keys (id, key_hash, public_prefix, kind, user_id, service_account_id, name, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-    API_KEY_BY_HASH = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id WHERE k.key_hash = $1";
-    API_KEY_BY_ID = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id WHERE k.id = $1";
-    API_KEY_LIST_ALL = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id ORDER BY k.created_at, k.id";
-    API_KEY_LIST_BY_USER = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id WHERE k.user_id = $1 ORDER BY k.created_at, k.id";
-    API_KEY_LIST_BY_SERVICE_ACCOUNT = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id WHERE k.service_account_id = $1 ORDER BY k.created_at, k.id";
+    API_KEY_BY_HASH = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, o.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id LEFT JOIN users o ON o.id = s.owner_id WHERE k.key_hash = $1";
+    API_KEY_BY_ID = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, o.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id LEFT JOIN users o ON o.id = s.owner_id WHERE k.id = $1";
+    API_KEY_LIST_ALL = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, o.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id LEFT JOIN users o ON o.id = s.owner_id ORDER BY k.created_at, k.id";
+    API_KEY_LIST_BY_USER = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, o.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id LEFT JOIN users o ON o.id = s.owner_id WHERE k.user_id = $1 ORDER BY k.created_at, k.id";
+    API_KEY_LIST_BY_SERVICE_ACCOUNT = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, o.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id LEFT JOIN users o ON o.id = s.owner_id WHERE k.service_account_id = $1 ORDER BY k.created_at, k.id";
     // A user's personal keys, then their service accounts' keys by account name; oldest first within each.
-    API_KEY_LIST_HELD_BY = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id WHERE k.user_id = $1 OR s.owner_id = $1 ORDER BY s.name IS NOT NULL, s.name, k.created_at, k.id";
+    API_KEY_LIST_HELD_BY = "SELECT k.id, k.public_prefix, k.kind, k.user_id, k.service_account_id, k.name, k.scope, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip, k.revoked_at, u.email AS user_email, s.name AS service_account_name, COALESCE(u.disabled, o.disabled, FALSE) AS user_disabled FROM api_keys k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN service_accounts s ON s.id = k.service_account_id LEFT JOIN users o ON o.id = s.owner_id WHERE k.user_id = $1 OR s.owner_id = $1 ORDER BY s.name IS NOT NULL, s.name, k.created_at, k.id";
     API_KEY_REVOKE = "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
     API_KEY_REVOKE_BY_HASH = "UPDATE api_keys SET revoked_at = $2 WHERE key_hash = $1 AND revoked_at IS NULL RETURNING id, public_prefix";
     API_KEY_TOUCH = "UPDATE api_keys SET last_used_at = $2, last_used_ip = COALESCE($3, last_used_ip) WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)";
@@ -115,6 +127,7 @@ statements! {
     // --- clean-up of expired rows, in bounded batches
     CLEANUP_SETUP_TOKENS = "DELETE FROM setup_tokens WHERE token_hash IN (SELECT token_hash FROM setup_tokens WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_ACCESS_TOKENS = "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at < $1 LIMIT $2)";
+    CLEANUP_REVOKED_SUBJECTS = "DELETE FROM revoked_subjects WHERE subject IN (SELECT subject FROM revoked_subjects WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_REVOKED_JWTS = "DELETE FROM revoked_jwts WHERE jti IN (SELECT jti FROM revoked_jwts WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_SESSIONS = "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1 LIMIT $2)";
     CLEANUP_AUTHZ_REQUESTS = "DELETE FROM authorization_requests WHERE id_hash IN (SELECT id_hash FROM authorization_requests WHERE expires_at < $1 LIMIT $2)";

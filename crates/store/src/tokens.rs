@@ -79,3 +79,19 @@ impl Store {
         Ok(on_db!(self, p => sqlx::query_as(sql::JWT_REVOKED_SINCE).bind(since).bind(now).fetch_all(p).await)?)
     }
 }
+
+/// A user cut off: their JWT access tokens issued at or before `revoked_at` are refused until
+/// `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RevokedSubject {
+    pub subject: String,
+    pub revoked_at: i64,
+    pub expires_at: i64,
+}
+
+impl Store {
+    /// Subjects cut off at or after `since` whose entry has not expired at `now`.
+    pub async fn revoked_subjects_since(&self, since: i64, now: i64) -> Result<Vec<RevokedSubject>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::SUBJECT_REVOKED_SINCE).bind(since).bind(now).fetch_all(p).await)?)
+    }
+}

@@ -2,6 +2,7 @@
 
 use crate::{Result, Store, StoreError, sql};
 use postern_core::email::Email;
+use postern_core::secret::TokenHash;
 
 /// A user as stored. The password hash is a PHC string (Argon2id); `None` means no password.
 #[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -26,6 +27,15 @@ impl std::fmt::Debug for User {
             .field("is_admin", &self.is_admin)
             .finish_non_exhaustive()
     }
+}
+
+/// What disabling a user put on the deny-list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disabled {
+    /// JWT ids issued in the user's refresh families, with their expiry.
+    pub revoked_jwts: Vec<(String, i64)>,
+    /// Every JWT issued to the user until the cut-off is refused until then.
+    pub subject_refused_until: i64,
 }
 
 /// What it takes to create a user.
@@ -59,14 +69,58 @@ impl Store {
         Ok(on_db!(self, p => sqlx::query_as(sql::USER_LIST).bind(limit).bind(offset).fetch_all(p).await)?)
     }
 
-    pub async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<()> {
-        let done = on_db!(self, p => sqlx::query(sql::USER_SET_DISABLED).bind(id).bind(disabled).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+    /// Disables a user and cuts them off everywhere, in one transaction: sessions deleted,
+    /// refresh families revoked with every access token issued in them, opaque tokens deleted,
+    /// codes in flight deleted, approved device requests denied, API keys (personal and of the
+    /// service accounts they own) revoked, and every JWT access token issued to them until now
+    /// refused (`revoked_subjects`) until the longest access-token lifetime of any client has
+    /// passed. Enabling the user again brings none of it back. Returns what this node's
+    /// in-memory deny-list must learn.
+    pub async fn disable_user(&self, id: &str, now: i64) -> Result<Disabled> {
+        let disabled = in_tx!(self, tx => {
+            let done = sqlx::query(sql::USER_SET_DISABLED).bind(id).bind(true).bind(now).execute(&mut *tx).await?.rows_affected();
+            if done == 0 {
+                return Err(StoreError::NotFound("user"));
+            }
+            let revoked = cut_off!(tx, id, &[] as &[u8], now);
+            sqlx::query(sql::USER_ACCESS_TOKENS_DELETE).bind(id).execute(&mut *tx).await?;
+            sqlx::query(sql::USER_CODES_DELETE).bind(id).execute(&mut *tx).await?;
+            sqlx::query(sql::USER_DEVICE_APPROVALS_DENY).bind(id).execute(&mut *tx).await?;
+            sqlx::query(sql::USER_API_KEYS_REVOKE).bind(id).bind(now).execute(&mut *tx).await?;
+            let longest: i64 = sqlx::query_scalar(sql::CLIENT_MAX_ACCESS_TTL).fetch_one(&mut *tx).await?;
+            // A minute beyond, for the leeway verifiers allow on `exp`.
+            let until = now + longest + 60;
+            sqlx::query(sql::SUBJECT_REVOKE).bind(id).bind(now).bind(until).execute(&mut *tx).await?;
+            Disabled { revoked_jwts: revoked, subject_refused_until: until }
+        });
+        Ok(disabled)
+    }
+
+    /// Lets a disabled user sign in again. Nothing that disabling ended comes back.
+    pub async fn enable_user(&self, id: &str, now: i64) -> Result<()> {
+        let done = on_db!(self, p => sqlx::query(sql::USER_SET_DISABLED).bind(id).bind(false).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         if done == 0 { Err(StoreError::NotFound("user")) } else { Ok(()) }
     }
 
-    pub async fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<()> {
-        let done = on_db!(self, p => sqlx::query(sql::USER_SET_PASSWORD).bind(id).bind(password_hash).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
-        if done == 0 { Err(StoreError::NotFound("user")) } else { Ok(()) }
+    /// Sets a new password and, in the same transaction, ends every session of the user but
+    /// `keep` (the session that changed it, if any) and every refresh family, with the access
+    /// tokens issued in them. Returns the JWT ids put on the deny-list, with their expiry.
+    pub async fn set_user_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        keep: Option<&TokenHash>,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>> {
+        let keep: &[u8] = keep.map_or(&[], TokenHash::as_bytes);
+        let revoked = in_tx!(self, tx => {
+            let done = sqlx::query(sql::USER_SET_PASSWORD).bind(id).bind(password_hash).bind(now).execute(&mut *tx).await?.rows_affected();
+            if done == 0 {
+                return Err(StoreError::NotFound("user"));
+            }
+            cut_off!(tx, id, keep, now)
+        });
+        Ok(revoked)
     }
 
     pub async fn count_admins(&self) -> Result<i64> {

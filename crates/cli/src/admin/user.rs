@@ -110,7 +110,8 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::SetPassword { user, password_stdin: _ } => {
             let u = find(ctx, &user).await?;
             let hash = new_password_hash(ctx).await?;
-            ctx.store.set_user_password(&u.id, &hash, ctx.now).await?;
+            // Every session and refresh family of the user ends with the old password.
+            ctx.store.set_user_password(&u.id, &hash, None, ctx.now).await?;
             ctx.audit("user.set_password", &u.id, json!({ "email": u.email })).await?;
             let u = find(ctx, &u.id).await?;
             emit(ctx.json, &to_json(&u), || format!("password set for {}", u.email));
@@ -121,7 +122,13 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
 
 async fn set_disabled(ctx: &Ctx, who: &str, disabled: bool) -> anyhow::Result<()> {
     let u = find(ctx, who).await?;
-    ctx.store.set_user_disabled(&u.id, disabled, ctx.now).await?;
+    // Disabling cuts the user off everywhere (sessions, tokens, keys); running servers pick up
+    // the JWT deny-list within `tokens.revocation_sync_secs`. Enabling brings none of it back.
+    if disabled {
+        ctx.store.disable_user(&u.id, ctx.now).await?;
+    } else {
+        ctx.store.enable_user(&u.id, ctx.now).await?;
+    }
     let action = if disabled { "user.disable" } else { "user.enable" };
     ctx.audit(action, &u.id, json!({ "email": u.email })).await?;
     let u = find(ctx, &u.id).await?;

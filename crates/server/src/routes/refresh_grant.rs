@@ -116,6 +116,11 @@ async fn retry_or_reuse(
     let now = state.now();
     let within = now - rotated_at <= state.config.tokens.refresh_reuse_grace_secs;
     if let (true, Some(sealed)) = (within, &record.successor_sealed) {
+        // The replay answers only for a family still live and a user still active.
+        let user = state.store.user_by_id(&record.user_id).await.map_err(server_error)?;
+        if record.revoked_at.is_some() || user.is_none_or(|u| u.disabled) {
+            return Err(invalid());
+        }
         let plain = state.keys.kek().open(sealed, &successor_aad(old)).map_err(server_error)?;
         return serde_json::from_slice(&plain).map_err(server_error);
     }

@@ -49,7 +49,7 @@ async fn every_failed_sign_in_looks_the_same() {
     };
     let id = create_user(&app, "ann@example.org", "correct horse").await;
     let disabled = create_user(&app, "bob@example.org", "correct horse").await;
-    app.state.store.set_user_disabled(&disabled, true, NOW).await.unwrap();
+    app.state.store.disable_user(&disabled, NOW).await.unwrap();
     let mut bodies = Vec::new();
     for (email, password) in [
         ("ann@example.org", "wrong"),

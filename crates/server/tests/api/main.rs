@@ -8,6 +8,7 @@ mod helpers;
 mod apikeys;
 mod authorize;
 mod config;
+mod cut_off;
 mod device;
 mod discovery;
 mod guard;

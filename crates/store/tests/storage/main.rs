@@ -123,13 +123,16 @@ both!(users_round_trip_with_case_insensitive_email, |store: Store, _db| async mo
     assert!(matches!(dup, Err(StoreError::Conflict("user"))), "{dup:?}");
     let found = store.user_by_email(&Email::parse("ANN@example.ORG").unwrap()).await.unwrap().unwrap();
     assert_eq!(found, created);
-    store.set_user_disabled(&created.id, true, NOW + 5).await.unwrap();
-    store.set_user_password(&created.id, "$argon2id$new", NOW + 6).await.unwrap();
+    store.disable_user(&created.id, NOW + 5).await.unwrap();
+    store.set_user_password(&created.id, "$argon2id$new", None, NOW + 6).await.unwrap();
     let after = store.user_by_id(&created.id).await.unwrap().unwrap();
     assert!(after.disabled);
     assert_eq!(after.password_hash.as_deref(), Some("$argon2id$new"));
     assert_eq!(after.updated_at, NOW + 6);
-    assert!(matches!(store.set_user_disabled("nobody", true, NOW).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.disable_user("nobody", NOW).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.enable_user("nobody", NOW).await, Err(StoreError::NotFound(_))));
+    store.enable_user(&created.id, NOW + 7).await.unwrap();
+    assert!(!store.user_by_id(&created.id).await.unwrap().unwrap().disabled);
     store.create_user(&new_user("bob@example.org"), NOW).await.unwrap();
     let list = store.list_users(10, 0).await.unwrap();
     assert_eq!(list.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(), ["Ann@Example.org", "bob@example.org"]);
@@ -520,8 +523,11 @@ both!(scopes_service_accounts_and_api_keys, |store: Store, _url| async move {
         .await
         .unwrap();
     assert!(k3.usable_at(NOW));
-    store.set_user_disabled(&user, true, NOW).await.unwrap();
-    assert!(!store.api_key("k3").await.unwrap().unwrap().usable_at(NOW), "owner disabled");
+    store.disable_user(&user, NOW).await.unwrap();
+    let k3 = store.api_key("k3").await.unwrap().unwrap();
+    assert!(!k3.usable_at(NOW) && k3.revoked_at == Some(NOW), "owner disabled: the key is revoked");
+    store.enable_user(&user, NOW + 1).await.unwrap();
+    assert!(!store.api_key("k3").await.unwrap().unwrap().usable_at(NOW + 1), "enabling brings no key back");
     store.delete_service_account(&sa.id).await.unwrap();
     assert_eq!(store.api_key("k2").await.unwrap(), None);
 });
