@@ -8,6 +8,7 @@
 
 pub mod apikey;
 pub mod client;
+pub mod client_address;
 pub mod client_auth;
 pub mod device;
 pub mod email;

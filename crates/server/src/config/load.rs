@@ -146,6 +146,10 @@ fn typed(template: &Value, raw: &str) -> Option<Value> {
             "false" | "0" | "no" | "off" => Some(Value::Bool(false)),
             _ => None,
         },
+        // Lists: comma-separated (`10.0.0.0/8, 192.0.2.1`).
+        Value::Array(_) => Some(Value::Array(
+            raw.split(',').map(str::trim).filter(|v| !v.is_empty()).map(|v| Value::String(v.to_owned())).collect(),
+        )),
         _ => Some(Value::String(raw.to_owned())),
     }
 }

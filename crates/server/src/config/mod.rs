@@ -135,6 +135,10 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client (address blocks
+    /// such as `10.0.0.0/8`; in the environment, comma-separated). Empty: the TCP peer is the
+    /// client, and forwarding headers are ignored.
+    pub trusted_proxies: Vec<postern_core::client_address::Cidr>,
 }
 
 impl Default for ServerConfig {
@@ -144,6 +148,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 10,
             request_timeout_secs: 30,
             max_body_bytes: 64 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }

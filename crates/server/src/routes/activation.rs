@@ -58,7 +58,7 @@ pub async fn form(
 
 /// The keys wrong codes are counted under: the IP address and the browser (its CSRF cookie).
 fn attempt_keys(meta: &ClientMeta, headers: &HeaderMap, state: &AppState) -> Vec<String> {
-    let mut keys = vec![format!("ip:{}", meta.ip.as_deref().unwrap_or("unknown"))];
+    let mut keys = vec![meta.limit_key()];
     let (browser, _) = session::csrf_token(state, headers);
     keys.push(format!("browser:{browser}"));
     keys

@@ -1,8 +1,9 @@
 //! Sign-in, sign-out and the account page.
 //!
 //! One generic message for every failed sign-in (unknown email, wrong password, disabled
-//! account), a dummy hash for unknown emails, back-off per account and per IP address (429 with
-//! `Retry-After`), and a fresh session token at every sign-in.
+//! account), a dummy hash for unknown emails, back-off per account (429 with `Retry-After`)
+//! and per client address (slowed down, see `crate::throttle`), and a fresh session token at
+//! every sign-in.
 
 use super::ClientMeta;
 use super::pages::{Policy, checked_form, message, page_with};
@@ -123,9 +124,12 @@ pub async fn submit(
     let email = Email::parse(&form.email).ok();
     let account_key =
         format!("acct:{}", email.as_ref().map_or_else(|| form.email.trim().to_lowercase(), Email::normalized));
-    let ip_key = format!("ip:{}", meta.ip.as_deref().unwrap_or("unknown"));
-    if let Err(wait) = state.throttle.check(&[&account_key, &ip_key], now) {
-        return too_many(wait);
+    let attempt = match state.throttle.begin(&account_key, &meta.limit_key(), now) {
+        Ok(a) => a,
+        Err(wait) => return too_many(wait),
+    };
+    if let Some(hold) = attempt.slowdown() {
+        tokio::time::sleep(hold).await;
     }
 
     let user = match &email {
@@ -157,13 +161,13 @@ pub async fn submit(
         }
     };
     let Some(user) = usable.filter(|_| verified) else {
-        state.throttle.fail(&[&account_key, &ip_key], now);
+        attempt.fail(now);
         let event = login_event(&meta, &form.email, "failure", user.as_ref().map(|u| u.id.as_str()));
         let _ = state.store.record_audit(&event, now).await;
         return login_page(&state, &headers, StatusCode::UNAUTHORIZED, &form.request, form.email.trim(), Some(FAILED))
             .await;
     };
-    state.throttle.succeed(&account_key);
+    attempt.succeed();
 
     // A new session token at every sign-in; an older session of this browser ends.
     if let Some((old, _)) = session::current(&state, &headers).await {

@@ -96,25 +96,44 @@ async fn run_to_completion(request: axum::extract::Request, next: axum::middlewa
     }
 }
 
-/// Who is calling, for the audit log: the peer address and the user agent. Never fails (a
-/// request served without a socket, as in `oneshot` tests, has no address).
+/// Who is calling, for the audit log and the rate limits: the client's address (behind a
+/// trusted proxy, the one it forwarded; see `postern_core::client_address`) and the user
+/// agent. Never fails (a request served without a socket, as in `oneshot` tests, has no
+/// address).
 #[derive(Debug, Clone, Default)]
 pub struct ClientMeta {
+    pub addr: Option<std::net::IpAddr>,
+    /// `addr` as text, for the audit log and the pages.
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
+impl ClientMeta {
+    /// The key rate limits count this client under: `ip:192.0.2.1`, `ip:2001:db8:1:2::/64`.
+    pub fn limit_key(&self) -> String {
+        match self.addr {
+            Some(ip) => format!("ip:{}", postern_core::client_address::limit_key(ip)),
+            None => "ip:unknown".to_owned(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ClientMeta {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        let user_agent = parts
-            .headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect());
-        Ok(ClientMeta { ip, user_agent })
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| {
+            let trusted = &state.config.server.trusted_proxies;
+            postern_core::client_address::client_address(
+                c.0.ip(),
+                trusted,
+                header("forwarded"),
+                header("x-forwarded-for"),
+            )
+        });
+        let user_agent = header("user-agent").map(|s| s.chars().take(256).collect());
+        Ok(ClientMeta { addr, ip: addr.map(|a| a.to_string()), user_agent })
     }
 }
 

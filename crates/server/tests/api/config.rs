@@ -129,3 +129,22 @@ fn show_redacts_every_secret() {
     // What `config show` prints is itself a valid configuration file (minus the redactions).
     assert!(toml::from_str::<toml::Table>(&shown).is_ok());
 }
+
+#[test]
+fn trusted_proxies_from_the_file_or_a_comma_separated_variable() {
+    let toml = file("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\"]\n");
+    let from_file = config::load(&Sources { file: Some(toml.path()), env: vec![] }).unwrap();
+    let shown: Vec<String> = from_file.server.trusted_proxies.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["10.0.0.0/8", "fd00::/8"]);
+    let from_env = config::load(&Sources {
+        file: None,
+        env: env(&[("POSTERN_SERVER__TRUSTED_PROXIES", "192.0.2.1, 10.1.0.0/16")]),
+    })
+    .unwrap();
+    let shown: Vec<String> = from_env.server.trusted_proxies.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["192.0.2.1/32", "10.1.0.0/16"]);
+    let bad = config::load(&Sources { file: None, env: env(&[("POSTERN_SERVER__TRUSTED_PROXIES", "10.0.0.0/40")]) });
+    let message = bad.unwrap_err().to_string();
+    assert!(message.contains("trusted_proxies") && message.contains("10.0.0.0/40"), "{message}");
+    assert!(config::load(&Sources::default()).unwrap().server.trusted_proxies.is_empty(), "none by default");
+}

@@ -159,3 +159,81 @@ async fn https_issuers_get_host_prefixed_secure_cookies() {
     assert!(session.contains("; Secure") && session.contains("Path=/") && !session.contains("Domain"), "{session}");
     assert!(v.cookies.contains_key("__Host-postern_csrf"));
 }
+
+/// A visitor whose requests carry `X-Forwarded-For: forwarded` (as a proxy would add).
+fn visitor_via_proxy(app: &TestApp, forwarded: &str) -> Visitor {
+    let mut v = visitor(app);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", forwarded.parse().unwrap());
+    v.http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    v
+}
+
+/// Twenty-one failed sign-ins for twenty-one different accounts: over any address's budget,
+/// without blocking an account.
+async fn spray(app: &TestApp, forwarded: &str) {
+    for i in 0..21 {
+        let r = visitor_via_proxy(app, forwarded).sign_in(&format!("guess{i}@example.org"), "wrong").await;
+        assert_eq!(r.status(), 401);
+    }
+}
+
+async fn last_login_ip(app: &TestApp) -> Option<String> {
+    app.state.store.list_audit(0, Some("login"), 1).await.unwrap().remove(0).ip
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_budget_and_address() {
+    let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else { return };
+    let mut config = test_config(&db);
+    config.server.trusted_proxies = vec![postern_core::client_address::Cidr::parse("127.0.0.0/8").unwrap()];
+    let app = start(config).await.unwrap();
+    create_user(&app, "ann@example.org", "correct horse").await;
+
+    // One client behind the proxy guesses a lot; another signs in at once, and is recorded
+    // under its own address (a client's own prefix is not believed).
+    spray(&app, "203.0.113.7").await;
+    assert_eq!(last_login_ip(&app).await.as_deref(), Some("203.0.113.7"));
+    let r = visitor_via_proxy(&app, "6.6.6.6, 198.51.100.9").sign_in("ann@example.org", "correct horse").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(last_login_ip(&app).await.as_deref(), Some("198.51.100.9"));
+}
+
+#[tokio::test]
+async fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let r = visitor_via_proxy(&app, "198.51.100.9").sign_in("ann@example.org", "correct horse").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(last_login_ip(&app).await.as_deref(), Some("127.0.0.1"));
+}
+
+#[tokio::test]
+async fn an_address_over_its_budget_is_slowed_but_a_correct_password_still_signs_in() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    spray(&app, "ignored").await;
+    let r = visitor(&app).sign_in("ann@example.org", "correct horse").await;
+    assert_eq!(r.status(), 303, "slowed down, not refused");
+}
+
+#[tokio::test]
+async fn parallel_guesses_cannot_spend_more_than_the_accounts_budget() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let mut v = visitor(&app);
+        guesses.spawn(async move { v.sign_in("ann@example.org", "wrong").await.status().as_u16() });
+    }
+    let answers = guesses.join_all().await;
+    let verified = answers.iter().filter(|s| **s == 401).count();
+    assert_eq!(verified, 5, "exactly the budget was verified: {answers:?}");
+    assert!(answers.iter().all(|s| *s == 401 || *s == 429), "{answers:?}");
+    let events = app.state.store.list_audit(0, Some("login"), 100).await.unwrap();
+    assert_eq!(events.len(), 5, "one audit event per verified guess");
+}
