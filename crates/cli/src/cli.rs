@@ -183,6 +183,19 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Entitle a user to registered scopes, which they may then put on their API keys.
+    Grant {
+        user: String,
+        #[arg(required = true)]
+        scopes: Vec<String>,
+    },
+    /// Take scopes away from a user; their keys (and their service accounts' grants and keys)
+    /// that carry them are revoked at once.
+    Revoke {
+        user: String,
+        #[arg(required = true)]
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -333,6 +346,18 @@ pub enum ServiceAccountCommand {
     /// Delete a service account and all its keys.
     Delete {
         name: String,
+    },
+    /// Entitle a service account to registered scopes.
+    Grant {
+        name: String,
+        #[arg(required = true)]
+        scopes: Vec<String>,
+    },
+    /// Take scopes away from a service account; its keys carrying them are revoked at once.
+    Revoke {
+        name: String,
+        #[arg(required = true)]
+        scopes: Vec<String>,
     },
 }
 

@@ -1,11 +1,8 @@
 //! Printing results: JSON for scripts (`--json`), short aligned text for people.
 
-use std::time::{Duration, UNIX_EPOCH};
-
-/// A unix time as RFC 3339 (UTC, seconds).
+/// A unix time as RFC 3339 (UTC, seconds), for any time a database may hold.
 pub fn time(unix: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0));
-    humantime::format_rfc3339_seconds(t).to_string()
+    postern_core::time::rfc3339(unix)
 }
 
 /// Prints `value` as JSON, or `text` for people.

@@ -24,6 +24,7 @@ pub mod secret;
 pub mod signing;
 pub mod system;
 pub mod throttle;
+pub mod time;
 pub mod token;
 
 pub use rand_core::CryptoRngCore;

@@ -43,8 +43,12 @@ pub enum CreateError {
 pub struct KeyRequest<'a> {
     pub owner: KeyOwner<'a>,
     pub name: &'a str,
+    /// Each must be registered and covered by the owner's entitlements.
     pub scopes: &'a [String],
     pub expiry: Expiry,
+    /// The scope of the access token the request came with, if any: the key may carry only
+    /// scopes it covers, so a token cannot mint a key wider than itself.
+    pub within: Option<&'a str>,
 }
 
 /// Whether `scope` is allowed by the registry: a registered name, or `name:value` / `name:*`
@@ -107,11 +111,23 @@ pub async fn create(
         return Err(invalid("a key needs at least one scope".into()));
     }
     let registry = store.scopes().await?;
+    let entitled = crate::entitlements::of(store, request.owner).await?;
+    let within = request.within.map(postern_core::scope::parse_list);
     let mut scopes: Vec<Scope> = Vec::new();
     for s in request.scopes {
         let scope = Scope::parse(s).map_err(|e| invalid(e.to_string()))?;
         if !registered(&registry, &scope) {
             return Err(invalid(format!("the scope {s:?} is not registered (postern admin scope list)")));
+        }
+        if !entitled.covers(&scope) {
+            let whom = match request.owner {
+                KeyOwner::User(_) => "you are",
+                KeyOwner::ServiceAccount(_) => "the service account is",
+            };
+            return Err(invalid(format!("{whom} not entitled to the scope {s:?} (an admin grants it)")));
+        }
+        if within.as_ref().is_some_and(|w| !postern_core::scope::any_covers(w, &scope)) {
+            return Err(invalid(format!("the access token used does not cover the scope {s:?}")));
         }
         if !scopes.contains(&scope) {
             scopes.push(scope);
@@ -119,6 +135,12 @@ pub async fn create(
     }
     let expires_at = match request.expiry {
         Expiry::Default => Some(now + config.default_ttl_secs),
+        Expiry::After(secs) if secs > config.max_ttl_secs => {
+            return Err(invalid(format!(
+                "a key may live at most {} days (api_keys.max_ttl_secs)",
+                config.max_ttl_secs / 86_400
+            )));
+        }
         Expiry::After(secs) if secs > 0 => Some(now.saturating_add(secs)),
         Expiry::After(_) => return Err(invalid("the expiry must be in the future".into())),
         Expiry::Never if config.allow_no_expiry => None,

@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod client_cache;
 pub mod config;
 pub mod device_polls;
+pub mod entitlements;
 pub mod error;
 pub mod kek;
 pub mod keyring;

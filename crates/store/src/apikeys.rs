@@ -147,9 +147,13 @@ impl Store {
         Ok(on_db!(self, p => sqlx::query_as(sql::SERVICE_ACCOUNT_LIST_BY_OWNER).bind(owner_id).fetch_all(p).await)?)
     }
 
-    /// Deletes a service account and, with it, its keys.
+    /// Deletes a service account and, with it, its keys and entitlements.
     pub async fn delete_service_account(&self, id: &str) -> Result<()> {
-        let n = on_db!(self, p => sqlx::query(sql::SERVICE_ACCOUNT_DELETE).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+        let principal = format!("sa:{id}");
+        let n = in_tx!(self, tx => {
+            sqlx::query(sql::ENTITLEMENT_DELETE_PRINCIPAL).bind(&principal).execute(&mut *tx).await?;
+            sqlx::query(sql::SERVICE_ACCOUNT_DELETE).bind(id).execute(&mut *tx).await?.rows_affected()
+        });
         if n == 0 { Err(StoreError::NotFound("service account")) } else { Ok(()) }
     }
 

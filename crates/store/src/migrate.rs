@@ -23,6 +23,7 @@ const SQLITE: &[Migration] = &[
     m(5, "device_authorizations", include_str!("../migrations/sqlite/0005_device_authorizations.sql")),
     m(6, "api_keys", include_str!("../migrations/sqlite/0006_api_keys.sql")),
     m(7, "cut_off", include_str!("../migrations/sqlite/0007_cut_off.sql")),
+    m(8, "entitlements", include_str!("../migrations/sqlite/0008_entitlements.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -33,6 +34,7 @@ const POSTGRES: &[Migration] = &[
     m(5, "device_authorizations", include_str!("../migrations/postgres/0005_device_authorizations.sql")),
     m(6, "api_keys", include_str!("../migrations/postgres/0006_api_keys.sql")),
     m(7, "cut_off", include_str!("../migrations/postgres/0007_cut_off.sql")),
+    m(8, "entitlements", include_str!("../migrations/postgres/0008_entitlements.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

@@ -124,6 +124,13 @@ statements! {
     API_KEY_REVOKE_BY_HASH = "UPDATE api_keys SET revoked_at = $2 WHERE key_hash = $1 AND revoked_at IS NULL RETURNING id, public_prefix";
     API_KEY_TOUCH = "UPDATE api_keys SET last_used_at = $2, last_used_ip = COALESCE($3, last_used_ip) WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)";
 
+    // --- entitlements: which scopes a user or service account (sa:<id>) may hold on keys
+    ENTITLEMENT_GRANT = "INSERT INTO entitlements (principal, scope, granted_by, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT (principal, scope) DO NOTHING";
+    ENTITLEMENT_REVOKE = "DELETE FROM entitlements WHERE principal = $1 AND scope = $2";
+    ENTITLEMENT_LIST = "SELECT principal, scope, granted_by, granted_at FROM entitlements WHERE principal = $1 ORDER BY scope";
+    ENTITLEMENT_GRANTED_BY = "SELECT principal, scope, granted_by, granted_at FROM entitlements WHERE granted_by = $1 ORDER BY principal, scope";
+    ENTITLEMENT_DELETE_PRINCIPAL = "DELETE FROM entitlements WHERE principal = $1";
+
     // --- clean-up of expired rows, in bounded batches
     CLEANUP_SETUP_TOKENS = "DELETE FROM setup_tokens WHERE token_hash IN (SELECT token_hash FROM setup_tokens WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_ACCESS_TOKENS = "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at < $1 LIMIT $2)";

@@ -1,4 +1,5 @@
-//! `postern admin scope …`, `postern admin service-account …`, `postern admin key …`.
+//! `postern admin scope …`, `postern admin service-account …`, `postern admin key …`, and the
+//! entitlement grants of users and service accounts.
 
 use super::Ctx;
 use crate::UsageError;
@@ -6,6 +7,7 @@ use crate::cli::{KeyCommand, ScopeCommand, ServiceAccountCommand};
 use crate::output::{emit, table, time};
 use postern_core::scope::Scope;
 use postern_server::apikeys::{self, CreateError, Expiry, KeyRequest};
+use postern_server::entitlements::{self, GrantError, Grantor};
 use postern_store::{ApiKeyRecord, KeyOwner, RegisteredScope, ServiceAccount, StoreError};
 use serde_json::json;
 
@@ -106,7 +108,48 @@ pub async fn service_account(ctx: &Ctx, command: ServiceAccountCommand) -> anyho
             ctx.audit("service_account.deleted", &sa.id, json!({ "name": name })).await?;
             emit(ctx.json, &json!({ "deleted": name }), || format!("deleted service account {name} and its keys"));
         }
+        ServiceAccountCommand::Grant { name, scopes } => {
+            let sa = find_service_account(ctx, &name).await?;
+            grant_scopes(ctx, KeyOwner::ServiceAccount(&sa.id), &scopes).await?;
+        }
+        ServiceAccountCommand::Revoke { name, scopes } => {
+            let sa = find_service_account(ctx, &name).await?;
+            revoke_scopes(ctx, KeyOwner::ServiceAccount(&sa.id), &scopes).await?;
+        }
     }
+    Ok(())
+}
+
+/// `… grant`: entitles a user or service account (as an admin), audited; prints what it now holds.
+pub(super) async fn grant_scopes(ctx: &Ctx, owner: KeyOwner<'_>, scopes: &[String]) -> anyhow::Result<()> {
+    match entitlements::grant(&ctx.store, owner, scopes, Grantor::Admin, ctx.now).await {
+        Err(GrantError::Invalid(m)) => return Err(UsageError(m).into()),
+        other => other?,
+    }
+    let principal = entitlements::principal(owner);
+    ctx.audit("entitlement.granted", &principal, json!({ "scopes": scopes })).await?;
+    show_entitlements(ctx, &principal, &[]).await
+}
+
+/// `… revoke`: takes scopes away, audited; prints what is left and the keys revoked.
+pub(super) async fn revoke_scopes(ctx: &Ctx, owner: KeyOwner<'_>, scopes: &[String]) -> anyhow::Result<()> {
+    let revoked = entitlements::revoke(&ctx.store, owner, scopes, ctx.now).await?;
+    let principal = entitlements::principal(owner);
+    ctx.audit("entitlement.revoked", &principal, json!({ "scopes": scopes, "revoked_keys": revoked })).await?;
+    show_entitlements(ctx, &principal, &revoked).await
+}
+
+async fn show_entitlements(ctx: &Ctx, principal: &str, revoked_keys: &[String]) -> anyhow::Result<()> {
+    let held: Vec<String> = ctx.store.entitlements(principal).await?.into_iter().map(|e| e.scope).collect();
+    let value = json!({ "principal": principal, "scopes": held, "revoked_keys": revoked_keys });
+    emit(ctx.json, &value, || {
+        let mut text =
+            format!("{principal} may hold: {}", if held.is_empty() { "nothing".into() } else { held.join(" ") });
+        if !revoked_keys.is_empty() {
+            text.push_str(&format!("\nrevoked keys: {}", revoked_keys.join(" ")));
+        }
+        text
+    });
     Ok(())
 }
 
@@ -150,7 +193,7 @@ pub async fn key(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<()> {
                 (None, None) => return Err(UsageError("--user or --service-account is required".into()).into()),
             };
             let owner = if sa { KeyOwner::ServiceAccount(&owner_id) } else { KeyOwner::User(&owner_id) };
-            let request = KeyRequest { owner, name: &name, scopes: &scopes, expiry };
+            let request = KeyRequest { owner, name: &name, scopes: &scopes, expiry, within: None };
             let (key, record) = match apikeys::create(&ctx.store, &ctx.config.api_keys, &request, ctx.now).await {
                 Err(CreateError::Invalid(m)) => return Err(UsageError(m).into()),
                 other => other?,

@@ -107,6 +107,14 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Disable { user } => set_disabled(ctx, &user, true).await?,
         UserCommand::Enable { user } => set_disabled(ctx, &user, false).await?,
+        UserCommand::Grant { user, scopes } => {
+            let u = find(ctx, &user).await?;
+            super::apikeys::grant_scopes(ctx, postern_store::KeyOwner::User(&u.id), &scopes).await?;
+        }
+        UserCommand::Revoke { user, scopes } => {
+            let u = find(ctx, &user).await?;
+            super::apikeys::revoke_scopes(ctx, postern_store::KeyOwner::User(&u.id), &scopes).await?;
+        }
         UserCommand::SetPassword { user, password_stdin: _ } => {
             let u = find(ctx, &user).await?;
             let hash = new_password_hash(ctx).await?;

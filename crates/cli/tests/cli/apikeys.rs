@@ -55,6 +55,14 @@ async fn keys_round_trip(p: &Postern) {
     );
     assert_eq!(p.json(&["admin", "service-account", "list", "--json"], None).as_array().unwrap().len(), 1);
 
+    // Registered scopes are not entitlements: an admin grants them first.
+    let create_deploy = ["admin", "key", "create", "--user", "dev@example.org", "--name", "x", "--scope", "deploy"];
+    assert!(p.fails(&create_deploy, None, 2).contains("not entitled to the scope \"deploy\""));
+    let granted = p.json(&["admin", "user", "grant", "dev@example.org", "project:*", "deploy", "--json"], None);
+    assert_eq!(granted["scopes"], serde_json::json!(["deploy", "project:*"]));
+    assert!(p.fails(&["admin", "user", "grant", "dev@example.org", "nope"], None, 2).contains("not registered"));
+    p.json(&["admin", "service-account", "grant", "ci-deploy", "project:web", "--json"], None);
+
     // Keys: shown once, stored only as a hash.
     let personal = p.json(
         &[
@@ -131,9 +139,12 @@ async fn keys_round_trip(p: &Postern) {
     assert_eq!(store.api_keys(Some(KeyOwner::User(&user_id))).await.unwrap().len(), 1);
     store.close().await;
 
+    // Taking an entitlement away revokes the keys carrying it at once.
+    let revoked = p.json(&["admin", "user", "revoke", "dev@example.org", "deploy", "--json"], None);
+    assert_eq!(revoked["scopes"], serde_json::json!(["project:*"]));
+    assert_eq!(revoked["revoked_keys"], serde_json::json!([personal["id"]]));
     let id = personal["id"].as_str().unwrap();
-    assert_eq!(p.json(&["admin", "key", "revoke", id, "--json"], None)["revoked"], true);
-    assert_eq!(p.json(&["admin", "key", "revoke", id, "--json"], None)["revoked"], false);
+    assert_eq!(p.json(&["admin", "key", "revoke", id, "--json"], None)["revoked"], false, "already revoked");
     assert!(p.fails(&["admin", "key", "revoke", "nope"], None, 1).contains("no API key"));
 
     let actions: Vec<String> = p
@@ -143,7 +154,14 @@ async fn keys_round_trip(p: &Postern) {
         .iter()
         .map(|e| e["action"].as_str().unwrap().to_owned())
         .collect();
-    for action in ["scope.added", "scope.removed", "service_account.created", "api_key.created", "api_key.revoked"] {
+    for action in [
+        "scope.added",
+        "scope.removed",
+        "service_account.created",
+        "api_key.created",
+        "entitlement.granted",
+        "entitlement.revoked",
+    ] {
         assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
     }
     p.json(&["admin", "service-account", "delete", "ci-deploy", "--json"], None);

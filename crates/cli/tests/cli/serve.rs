@@ -123,6 +123,7 @@ async fn api_keys_never_reach_the_log() {
     p.env.push(("POSTERN_API_KEYS__SCANNER_TOKEN".into(), "scanner-credential".into()));
     p.json(&["admin", "scope", "add", "deploy", "--description", "Deploy", "--json"], None);
     p.json(&["admin", "user", "create", "--email", "dev@example.org", "--json"], None);
+    p.json(&["admin", "user", "grant", "dev@example.org", "deploy", "--json"], None);
     let created = p.json(
         &["admin", "key", "create", "--user", "dev@example.org", "--name", "ci", "--scope", "deploy", "--json"],
         None,

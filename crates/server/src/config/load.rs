@@ -201,6 +201,7 @@ fn check(c: &Config) -> Result<(), ConfigError> {
         ("device.expires_secs", c.device.expires_secs),
         ("device.interval_secs", c.device.interval_secs),
         ("api_keys.default_ttl_secs", c.api_keys.default_ttl_secs),
+        ("api_keys.max_ttl_secs", c.api_keys.max_ttl_secs),
     ] {
         if v <= 0 {
             return Err(err(key, "must be positive"));
@@ -215,6 +216,9 @@ fn check(c: &Config) -> Result<(), ConfigError> {
         if v == 0 {
             return Err(err(key, "must be positive"));
         }
+    }
+    if c.api_keys.default_ttl_secs > c.api_keys.max_ttl_secs {
+        return Err(err("api_keys.default_ttl_secs", "must not exceed api_keys.max_ttl_secs"));
     }
     if c.admin.email.is_some() != c.admin.password.is_some() {
         return Err(err("admin", "set both admin.email and admin.password (or neither)"));

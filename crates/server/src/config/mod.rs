@@ -258,6 +258,8 @@ impl Default for DeviceConfig {
 pub struct ApiKeysConfig {
     /// Lifetime of a new key when none is given (90 days).
     pub default_ttl_secs: i64,
+    /// The longest lifetime a key may be given (one year); longer is refused.
+    pub max_ttl_secs: i64,
     /// Whether keys may be created without an expiry (an admin policy; off by default).
     pub allow_no_expiry: bool,
     /// How long a verified key is kept in memory; a revocation made on another node takes
@@ -274,6 +276,7 @@ impl Default for ApiKeysConfig {
     fn default() -> Self {
         Self {
             default_ttl_secs: 90 * 86_400,
+            max_ttl_secs: 366 * 86_400,
             allow_no_expiry: false,
             cache_secs: 5,
             last_used_flush_secs: 60,

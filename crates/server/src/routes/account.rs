@@ -9,11 +9,13 @@
 
 use super::pages::{Policy, page_with, same_origin};
 use crate::apikeys::{self, CreateError, Expiry, Holdings, KeyRequest};
+use crate::entitlements::Entitled;
 use crate::session;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use postern_core::scope::Scope;
 use postern_pages::{ACCOUNT_JS, AccountPage, KeyRow, ScopeChoice, ServiceAccountRow, render};
 use postern_store::{ApiKeyRecord, KeyOwner, User};
 use serde_json::json;
@@ -103,7 +105,7 @@ pub async fn create_key(State(state): State<AppState>, headers: HeaderMap, body:
             _ => Expiry::Default,
         },
     };
-    let request = KeyRequest { owner, name: field(&fields, "name"), scopes: &scopes, expiry };
+    let request = KeyRequest { owner, name: field(&fields, "name"), scopes: &scopes, expiry, within: None };
     match apikeys::create(&state.store, &state.config.api_keys, &request, state.now()).await {
         Ok((key, record)) => {
             audit(&state, &user.id, "api_key.created", &record.id, json!({ "public_prefix": record.public_prefix }))
@@ -189,30 +191,26 @@ async fn render_page(
     b: Banner<'_>,
 ) -> Response {
     let now = state.now();
-    let (holdings, registry) = match (Holdings::of(&state.store, &user.id).await, state.store.scopes().await) {
-        (Ok(h), Ok(r)) => (h, r),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(error = %e, "account page: storage failed");
-            return super::pages::message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again shortly",
-                "Your account could not be shown. Try again shortly.",
-            );
-        }
-    };
+    let entitled = crate::entitlements::of(&state.store, KeyOwner::User(&user.id)).await;
+    let (holdings, registry, entitled) =
+        match (Holdings::of(&state.store, &user.id).await, state.store.scopes().await, entitled) {
+            (Ok(h), Ok(r), Ok(e)) => (h, r, e),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                tracing::error!(error = %e, "account page: storage failed");
+                return super::pages::message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Try again shortly",
+                    "Your account could not be shown. Try again shortly.",
+                );
+            }
+        };
     let keys: Vec<KeyRow> = holdings.keys.iter().map(|k| key_row(k, now)).collect();
     let service_accounts: Vec<ServiceAccountRow> = holdings
         .service_accounts
         .iter()
         .map(|s| ServiceAccountRow { id: s.id.clone(), name: s.name.clone(), description: s.description.clone() })
         .collect();
-    let scopes: Vec<ScopeChoice> = registry
-        .iter()
-        .map(|r| ScopeChoice {
-            value: if r.takes_values { format!("{}:*", r.name) } else { r.name.clone() },
-            description: r.description.clone(),
-        })
-        .collect();
+    let scopes = scope_choices(&registry, &entitled);
     let (csrf, cookie) = session::csrf_token(state, headers);
     let view = AccountPage {
         csrf: &csrf,
@@ -229,6 +227,26 @@ async fn render_page(
     // The one script this page runs is our own file.
     let policy = Policy { own_scripts: true, form_target: None };
     super::login::with_cookie(page_with(status, render(&view), &policy), cookie)
+}
+
+/// The scopes the page offers: only what the user may hold. A scope taking values is offered
+/// as `name:*` when the user holds all of it, else as each value they hold.
+fn scope_choices(registry: &[postern_store::RegisteredScope], entitled: &Entitled) -> Vec<ScopeChoice> {
+    let mut choices = Vec::new();
+    for r in registry {
+        let broad = if r.takes_values { format!("{}:*", r.name) } else { r.name.clone() };
+        if Scope::parse(&broad).is_ok_and(|s| entitled.covers(&s)) {
+            choices.push(ScopeChoice { value: broad, description: r.description.clone() });
+        } else if let (true, Entitled::Scopes(held)) = (r.takes_values, entitled) {
+            for s in held {
+                if let Some(value) = s.as_str().strip_prefix(r.name.as_str()).and_then(|v| v.strip_prefix(':')) {
+                    let description = format!("{}: {value}", r.description);
+                    choices.push(ScopeChoice { value: s.as_str().to_owned(), description });
+                }
+            }
+        }
+    }
+    choices
 }
 
 fn key_row(k: &ApiKeyRecord, now: i64) -> KeyRow {
@@ -248,9 +266,9 @@ fn key_row(k: &ApiKeyRecord, now: i64) -> KeyRow {
             None => "you".into(),
         },
         scopes: k.scope.clone(),
-        created: super::pages::utc(k.created_at),
-        last_used: k.last_used_at.map_or_else(|| "never".into(), super::pages::utc),
-        expires: k.expires_at.map_or_else(|| "never".into(), super::pages::utc),
+        created: postern_core::time::utc_minutes(k.created_at),
+        last_used: k.last_used_at.map_or_else(|| "never".into(), postern_core::time::utc_minutes),
+        expires: k.expires_at.map_or_else(|| "never".into(), postern_core::time::utc_minutes),
         status,
     }
 }

@@ -169,7 +169,7 @@ pub async fn confirm(
         client_name: &client.name,
         email: &user.email,
         scopes: &scopes,
-        requested_at: &super::pages::rfc3339(auth.created_at),
+        requested_at: &postern_core::time::rfc3339(auth.created_at),
         ip: auth.ip.as_deref().unwrap_or("an unknown address"),
         user_agent: auth.user_agent.as_deref().unwrap_or("unknown device"),
     };

@@ -11,6 +11,7 @@
 use super::account::audit;
 use super::userinfo::{bearer_error, bearer_token};
 use crate::apikeys::{self, CreateError, Expiry, Holdings, KeyRequest};
+use crate::entitlements::{self, GrantError, Grantor};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -27,6 +28,8 @@ pub const KEYS_SCOPE: &str = "postern:keys";
 /// Who is calling, once authenticated.
 struct Caller {
     user_id: String,
+    /// The scope of the access token the caller came with (none for a browser session).
+    token_scope: Option<String>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Response {
@@ -71,7 +74,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, changes: bool) -> R
         }
         // Client-credentials tokens have the client as subject: only users have keys.
         return match state.store.user_by_id(&active.subject).await {
-            Ok(Some(u)) if !u.disabled => Ok(Caller { user_id: u.id }),
+            Ok(Some(u)) if !u.disabled => Ok(Caller { user_id: u.id, token_scope: Some(active.scope) }),
             Ok(_) => Err(invalid_token("the access token does not belong to a user")),
             Err(e) => Err(unavailable(e)),
         };
@@ -80,7 +83,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, changes: bool) -> R
         if changes && !super::pages::same_origin(state, headers) {
             return Err(bearer_error(StatusCode::FORBIDDEN, Some("invalid_request"), "cross-origin request refused"));
         }
-        return Ok(Caller { user_id: session.user_id });
+        return Ok(Caller { user_id: session.user_id, token_scope: None });
     }
     Err(bearer_error(StatusCode::UNAUTHORIZED, None, "sign in, or send a Bearer access token"))
 }
@@ -159,7 +162,8 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: axu
             None => return not_found("no such service account among yours"),
         },
     };
-    let request = KeyRequest { owner, name: &body.name, scopes: &body.scopes, expiry };
+    let within = caller.token_scope.as_deref();
+    let request = KeyRequest { owner, name: &body.name, scopes: &body.scopes, expiry, within };
     let now = state.now();
     match apikeys::create(&state.store, &state.config.api_keys, &request, now).await {
         Ok((key, record)) => {
@@ -253,6 +257,114 @@ pub async fn create_service_account(
         }
         Err(CreateError::Invalid(m)) => bad_request(&m),
         Err(CreateError::Store(e)) => unavailable(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopesBody {
+    scopes: Vec<String>,
+}
+
+/// The caller's service account `name` and what it may hold, or the answer to give instead.
+async fn owned_service_account(state: &AppState, caller: &Caller, name: &str) -> Result<ServiceAccount, Response> {
+    match Holdings::of(&state.store, &caller.user_id).await {
+        Ok(h) => h.service_account(name).cloned().ok_or_else(|| not_found("no such service account among yours")),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+async fn scopes_json(state: &AppState, sa: &ServiceAccount) -> Response {
+    match state.store.entitlements(&entitlements::principal(KeyOwner::ServiceAccount(&sa.id))).await {
+        Ok(held) => {
+            let scopes: Vec<String> = held.into_iter().map(|e| e.scope).collect();
+            json_response(StatusCode::OK, json!({ "service_account": sa.name, "scopes": scopes }))
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `GET /api/service-accounts/{name}/scopes`: what one of the caller's service accounts may
+/// hold on its keys.
+pub async fn service_account_scopes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let caller = match authenticate(&state, &headers, false).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match owned_service_account(&state, &caller, &name).await {
+        Ok(sa) => scopes_json(&state, &sa).await,
+        Err(r) => r,
+    }
+}
+
+/// `POST /api/service-accounts/{name}/scopes` with `{"scopes": […]}`: the owner entitles their
+/// service account, within the owner's own entitlements (and the access token's scope).
+pub async fn grant_service_account_scopes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let caller = match authenticate(&state, &headers, true).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let body: ScopesBody = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(e) => return bad_request(&e),
+    };
+    let sa = match owned_service_account(&state, &caller, &name).await {
+        Ok(sa) => sa,
+        Err(r) => return r,
+    };
+    if let Some(within) = caller.token_scope.as_deref().map(postern_core::scope::parse_list) {
+        let uncovered = body.scopes.iter().find(|s| {
+            postern_core::scope::Scope::parse(s).is_ok_and(|s| !postern_core::scope::any_covers(&within, &s))
+        });
+        if let Some(s) = uncovered {
+            return bad_request(&format!("the access token used does not cover the scope {s:?}"));
+        }
+    }
+    let owner = KeyOwner::ServiceAccount(&sa.id);
+    match entitlements::grant(&state.store, owner, &body.scopes, Grantor::Owner(&caller.user_id), state.now()).await {
+        Ok(()) => {
+            let details = json!({ "scopes": body.scopes, "service_account": sa.name });
+            audit(&state, &caller.user_id, "entitlement.granted", &entitlements::principal(owner), details).await;
+            scopes_json(&state, &sa).await
+        }
+        Err(GrantError::Invalid(m)) => bad_request(&m),
+        Err(GrantError::Store(e)) => unavailable(e),
+    }
+}
+
+/// `DELETE /api/service-accounts/{name}/scopes/{scope}`: takes a scope away from one of the
+/// caller's service accounts; its keys carrying it are revoked.
+pub async fn revoke_service_account_scope(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((name, scope)): Path<(String, String)>,
+) -> Response {
+    let caller = match authenticate(&state, &headers, true).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let sa = match owned_service_account(&state, &caller, &name).await {
+        Ok(sa) => sa,
+        Err(r) => return r,
+    };
+    let owner = KeyOwner::ServiceAccount(&sa.id);
+    match entitlements::revoke(&state.store, owner, std::slice::from_ref(&scope), state.now()).await {
+        Ok(revoked) => {
+            state.api_keys.forget_all();
+            let details = json!({ "scopes": [scope], "revoked_keys": revoked });
+            audit(&state, &caller.user_id, "entitlement.revoked", &entitlements::principal(owner), details).await;
+            scopes_json(&state, &sa).await
+        }
+        Err(e) => unavailable(e),
     }
 }
 

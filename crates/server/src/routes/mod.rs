@@ -72,6 +72,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/api/keys/revoke-leaked", post(api_keys::revoke_leaked))
         .route("/api/service-accounts", get(api_keys::list_service_accounts).post(api_keys::create_service_account))
+        .route(
+            "/api/service-accounts/{name}/scopes",
+            get(api_keys::service_account_scopes).post(api_keys::grant_service_account_scopes),
+        )
+        .route(
+            "/api/service-accounts/{name}/scopes/{scope}",
+            axum::routing::delete(api_keys::revoke_service_account_scope),
+        )
         .route_layer(axum::middleware::from_fn(metrics::tag_route))
         .fallback(|| async { WebError::NotFound })
         .layer(axum::middleware::from_fn(run_to_completion))

@@ -73,18 +73,6 @@ pub fn page_with(status: StatusCode, html: String, policy: &Policy) -> Response 
     response
 }
 
-/// A unix time in RFC 3339: `2027-01-15T08:00:00Z`.
-pub fn rfc3339(unix: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-/// A unix time for people: `2027-01-15 08:00 UTC`.
-pub fn utc(unix: i64) -> String {
-    let text = rfc3339(unix);
-    format!("{} {} UTC", &text[..10], &text[11..16])
-}
-
 pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
     page(status, render(&MessagePage { title, message: text }))
 }

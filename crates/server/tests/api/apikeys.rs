@@ -27,9 +27,15 @@ both!(introspection_answers_for_api_keys, |kind| async move {
     let store = &app.state.store;
     add_scope(&app, "project", "Projects", true).await;
     let user = create_user(&app, "dev@example.org", "correct horse").await;
+    entitle(&app, &user, &["project:*"]).await;
     let scopes = ["project:*".to_owned()];
-    let request =
-        KeyRequest { owner: KeyOwner::User(&user), name: "laptop", scopes: &scopes, expiry: Expiry::After(3600) };
+    let request = KeyRequest {
+        owner: KeyOwner::User(&user),
+        name: "laptop",
+        scopes: &scopes,
+        expiry: Expiry::After(3600),
+        within: None,
+    };
     let (key, record) = apikeys::create(store, &app.state.config.api_keys, &request, NOW).await.unwrap();
     let (rs_id, rs_secret) =
         register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "read", AccessTokenFormat::Jwt).await;
@@ -93,7 +99,8 @@ both!(the_keys_api_takes_sessions_and_user_tokens_never_keys, |kind| async move 
     let Some((app, _db)) = spawn(kind).await else { return };
     let store = &app.state.store;
     add_scope(&app, "deploy", "Deploy", false).await;
-    create_user(&app, "dev@example.org", "correct horse").await;
+    let dev = create_user(&app, "dev@example.org", "correct horse").await;
+    entitle(&app, &dev, &["deploy"]).await;
     let api = app.url("/api/keys");
 
     // Nobody: 401 with a Bearer challenge. A key in the query string is not a credential.
@@ -186,8 +193,10 @@ both!(a_secret_scanner_revokes_leaked_keys, |kind| async move {
     let store = &app.state.store;
     add_scope(&app, "deploy", "Deploy", false).await;
     let user = create_user(&app, "dev@example.org", "correct horse").await;
+    entitle(&app, &user, &["deploy"]).await;
     let scopes = ["deploy".to_owned()];
-    let request = KeyRequest { owner: KeyOwner::User(&user), name: "ci", scopes: &scopes, expiry: Expiry::Default };
+    let request =
+        KeyRequest { owner: KeyOwner::User(&user), name: "ci", scopes: &scopes, expiry: Expiry::Default, within: None };
     let (key, record) = apikeys::create(store, &app.state.config.api_keys, &request, NOW).await.unwrap();
     let unknown = postern_core::apikey::NewApiKey::generate(
         postern_core::apikey::KeyKind::Personal,
@@ -233,7 +242,8 @@ both!(owners_manage_their_service_accounts_and_keys, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     let store = &app.state.store;
     add_scope(&app, "deploy", "Deploy", false).await;
-    create_user(&app, "ann@example.org", "correct horse").await;
+    let ann_id = create_user(&app, "ann@example.org", "correct horse").await;
+    entitle(&app, &ann_id, &["deploy"]).await;
     create_user(&app, "bob@example.org", "battery staple").await;
     let mut ann = visitor(&app);
     ann.sign_in("ann@example.org", "correct horse").await;
@@ -249,6 +259,17 @@ both!(owners_manage_their_service_accounts_and_keys, |kind| async move {
     let bad = serde_json::json!({ "name": "has space" });
     assert_eq!(session_json(&ann, reqwest::Method::POST, "/api/service-accounts", Some(bad)).await.status(), 400);
     let key_body = serde_json::json!({ "name": "deployer", "scopes": ["deploy"], "service_account": "ci-runner" });
+    let r = session_json(&ann, reqwest::Method::POST, "/api/keys", Some(key_body.clone())).await;
+    assert_eq!(r.status(), 400, "the service account is not entitled yet");
+    assert!(r.text().await.unwrap().contains("the service account is not entitled to the scope"));
+    // Ann entitles it, within her own entitlements.
+    let grants = "/api/service-accounts/ci-runner/scopes";
+    add_scope(&app, "admin", "Administration", false).await;
+    let r = session_json(&ann, reqwest::Method::POST, grants, Some(serde_json::json!({ "scopes": ["admin"] }))).await;
+    assert_eq!(r.status(), 400, "Ann is not entitled to admin herself");
+    let r = session_json(&ann, reqwest::Method::POST, grants, Some(serde_json::json!({ "scopes": ["deploy"] }))).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["scopes"], serde_json::json!(["deploy"]));
     let r = session_json(&ann, reqwest::Method::POST, "/api/keys", Some(key_body.clone())).await;
     assert_eq!(r.status(), 201);
     let created: Value = r.json().await.unwrap();
@@ -280,7 +301,8 @@ both!(the_account_page_creates_shows_once_and_revokes, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     let store = &app.state.store;
     add_scope(&app, "deploy", "Deploy", false).await;
-    create_user(&app, "ann@example.org", "correct horse").await;
+    let ann_id = create_user(&app, "ann@example.org", "correct horse").await;
+    entitle(&app, &ann_id, &["deploy"]).await;
     let mut ann = visitor(&app);
     ann.sign_in("ann@example.org", "correct horse").await;
     let page = ann.get("/account").await.text().await.unwrap();
@@ -305,6 +327,7 @@ both!(the_account_page_creates_shows_once_and_revokes, |kind| async move {
         ann.post_form("/account/service-accounts", &[("csrf", &csrf), ("name", "nightly"), ("description", "")]).await;
     assert_eq!(r.status(), 201);
     let sa = store.service_account("nightly").await.unwrap().unwrap();
+    entitle(&app, &format!("sa:{}", sa.id), &["deploy"]).await;
     let fields =
         [("csrf", csrf.as_str()), ("name", "backup"), ("owner", &sa.id), ("scope", "deploy"), ("expires", "30")];
     let r = ann.post_form("/account/keys", &fields).await;
@@ -323,4 +346,38 @@ both!(the_account_page_creates_shows_once_and_revokes, |kind| async move {
     let r = ann.post_form(&format!("/account/keys/{}/revoke", record.id), &[("csrf", &csrf)]).await;
     assert_eq!(r.status(), 200);
     assert!(app.state.api_keys.verify(store, &key, None, NOW).await.unwrap().is_none());
+});
+
+both!(key_lifetimes_are_capped_and_any_stored_time_is_shown, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    add_scope(&app, "deploy", "Deploy", false).await;
+    let ann = create_user(&app, "ann@example.org", "correct horse").await;
+    entitle(&app, &ann, &["deploy"]).await;
+    let mut v = visitor(&app);
+    v.sign_in("ann@example.org", "correct horse").await;
+    for expires_in in [i64::MAX, 400 * 86_400] {
+        let body = serde_json::json!({ "name": "k", "scopes": ["deploy"], "expires_in": expires_in });
+        let r = session_json(&v, reqwest::Method::POST, "/api/keys", Some(body)).await;
+        assert_eq!(r.status(), 400);
+        assert!(r.text().await.unwrap().contains("at most 366 days"));
+    }
+    let body = serde_json::json!({ "name": "k", "scopes": ["deploy"], "expires_in": 366 * 86_400 });
+    assert_eq!(session_json(&v, reqwest::Method::POST, "/api/keys", Some(body)).await.status(), 201);
+
+    // A key stored with an expiry past the year 9999 (by an older version, say) is still shown.
+    let scopes = [postern_core::scope::Scope::parse("deploy").unwrap()];
+    let row = postern_store::NewApiKeyRow {
+        id: "far",
+        hash: postern_core::secret::TokenHash::of("pst_u_far"),
+        public_prefix: "pst_u_far0000",
+        owner: KeyOwner::User(&ann),
+        name: "far future",
+        scopes: &scopes,
+        created_at: NOW,
+        expires_at: Some(i64::MAX / 2),
+    };
+    app.state.store.create_api_key(&row).await.unwrap();
+    let r = v.get("/account").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("far future"));
 });

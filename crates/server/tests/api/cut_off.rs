@@ -66,6 +66,7 @@ async fn api_key(app: &TestApp, owner: KeyOwner<'_>) -> String {
         name: "laptop",
         scopes: &["read".to_owned()],
         expiry: postern_server::apikeys::Expiry::Default,
+        within: None,
     };
     let (key, _) =
         postern_server::apikeys::create(&app.state.store, &app.state.config.api_keys, &request, NOW).await.unwrap();
@@ -96,8 +97,10 @@ both!(disabling_a_user_cuts_off_everything_and_enabling_brings_nothing_back, |ki
         .await
         .unwrap();
     v.answer_device(d["user_code"].as_str().unwrap(), "ann@example.org", "correct horse", "approve").await;
+    entitle(&app, &ann, &["read"]).await;
     let personal = api_key(&app, KeyOwner::User(&ann)).await;
     let sa = postern_server::apikeys::create_service_account(&app.state.store, &ann, "ci", "", NOW).await.unwrap();
+    entitle(&app, &format!("sa:{}", sa.id), &["read"]).await;
     let sa_key = api_key(&app, KeyOwner::ServiceAccount(&sa.id)).await;
     assert!(signed_in(&mut v).await);
     assert_eq!(userinfo(&app, jwt["access_token"].as_str().unwrap()).await, 200);

@@ -66,9 +66,15 @@ impl Setup {
     async fn key_expiring(&self, scopes: &[&str], secs: i64) -> (String, String) {
         let email = format!("{}@example.org", postern_core::id::random_id(&mut postern_core::system::os_rng()));
         let user = create_user(&self.app, &email.to_lowercase(), "correct horse").await;
+        entitle(&self.app, &user, scopes).await;
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-        let request =
-            KeyRequest { owner: KeyOwner::User(&user), name: "k", scopes: &scopes, expiry: Expiry::After(secs) };
+        let request = KeyRequest {
+            owner: KeyOwner::User(&user),
+            name: "k",
+            scopes: &scopes,
+            expiry: Expiry::After(secs),
+            within: None,
+        };
         let (key, record) =
             apikeys::create(&self.app.state.store, &self.app.state.config.api_keys, &request, NOW).await.unwrap();
         (key.expose().to_owned(), record.id)

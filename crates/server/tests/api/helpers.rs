@@ -201,3 +201,8 @@ pub async fn add_scope(app: &TestApp, name: &str, description: &str, takes_value
     };
     app.state.store.add_scope(&scope).await.unwrap();
 }
+
+/// Entitles a user (or a service account, `sa:<id>`) to registered scopes, as an admin would.
+pub async fn entitle(app: &TestApp, principal: &str, scopes: &[&str]) {
+    app.state.store.grant_entitlements(principal, scopes, "admin", NOW).await.unwrap();
+}

@@ -11,6 +11,7 @@ mod config;
 mod cut_off;
 mod device;
 mod discovery;
+mod entitlements;
 mod guard;
 mod interop;
 mod keys;

@@ -246,12 +246,17 @@ async fn an_api_key_is_created_shown_once_and_revoked_in_a_browser() {
     let store = &app.state.store;
     add_scope(&app, "deploy", "Deploy releases", false).await;
     add_scope(&app, "project", "Projects", true).await;
-    create_user(&app, "ann@example.org", "correct horse").await;
+    add_scope(&app, "admin", "Administration", false).await;
+    let ann = create_user(&app, "ann@example.org", "correct horse").await;
+    entitle(&app, &ann, &["deploy", "project:web"]).await;
     browser.goto(&app.url("/login")).await;
     browser.fill("Email", "ann@example.org").await;
     browser.fill("Password", "correct horse").await;
     browser.press("Sign in").await;
-    browser.wait_for_text("You have no API keys.").await;
+    let page = browser.wait_for_text("You have no API keys.").await;
+    // Only what Ann may hold is offered: deploy and project:web, not admin or all projects.
+    assert!(page.contains("Deploy releases") && page.contains("Projects: web"), "{page}");
+    assert!(!page.contains("Administration") && !page.contains("project:*"), "{page}");
 
     browser.fill("Key name", "laptop <b>").await;
     browser.click_labelled("deploy").await;

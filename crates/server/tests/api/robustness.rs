@@ -43,6 +43,8 @@ async fn malformed_requests_never_yield_a_server_error() {
         "/api/keys/unknown-id",
         "/api/keys?api_key=pst_u_x",
         "/api/service-accounts",
+        "/api/service-accounts/nope/scopes",
+        "/api/service-accounts/nope/scopes/deploy",
         "/%00",
         "/..%2f..%2fetc/passwd",
         &format!("/{}", "a".repeat(4000)),
