@@ -36,6 +36,8 @@ pub enum JwtError {
     Signature,
     #[error("unexpected token type")]
     Type,
+    #[error("the token could not be signed")]
+    Signing,
 }
 
 /// Signs `claims` with `key`, naming it `kid`, with the given `typ` header.
@@ -47,7 +49,7 @@ pub fn sign(claims: &impl Serialize, key: &PrivateKey, kid: &str, typ: &str) -> 
     let mut token = URL_SAFE_NO_PAD.encode(header);
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(payload));
-    let signature = key.sign(token.as_bytes());
+    let signature = key.sign(token.as_bytes()).map_err(|_| JwtError::Signing)?;
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(signature));
     Ok(token)

@@ -4,13 +4,17 @@
 //!
 //! The key id is the RFC 7638 JWK thumbprint, so it is derived from the key and stable across
 //! restarts and nodes.
+//!
+//! RS256 signatures are made by ring, whose RSA private-key operations run in constant time;
+//! the `rsa` crate's do not (RUSTSEC-2023-0071, the Marvin attack), so it only generates keys
+//! (once, offline from any request) and verifies signatures (public operations).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use postern_proto::Jwk;
 use rand_core::CryptoRngCore;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::signature::{Signer, Verifier};
 use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -53,13 +57,32 @@ pub enum SigningError {
     Generate(String),
     #[error("stored private key is malformed")]
     Malformed,
+    #[error("the signature could not be made")]
+    Sign,
 }
 
 /// A private signing key in memory. `Debug` prints only the algorithm.
 #[derive(Clone)]
 pub enum PrivateKey {
-    Rs256(Box<rsa::pkcs1v15::SigningKey<Sha256>>),
+    Rs256(std::sync::Arc<RsaSigner>),
     EdDsa(Box<ed25519_dalek::SigningKey>),
+}
+
+/// An RSA private key: ring's key pair to sign with, the PKCS#8 document it was read from (the
+/// storable form), and the public key.
+pub struct RsaSigner {
+    pair: ring::signature::RsaKeyPair,
+    pkcs8: Zeroizing<Vec<u8>>,
+    public: rsa::RsaPublicKey,
+    rng: ring::rand::SystemRandom,
+}
+
+impl RsaSigner {
+    fn from_pkcs8(der: &[u8]) -> Result<Self, SigningError> {
+        let pair = ring::signature::RsaKeyPair::from_pkcs8(der).map_err(|_| SigningError::Malformed)?;
+        let public = rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(|_| SigningError::Malformed)?.to_public_key();
+        Ok(Self { pair, pkcs8: Zeroizing::new(der.to_vec()), public, rng: crate::system::ring_rng() })
+    }
 }
 
 impl std::fmt::Debug for PrivateKey {
@@ -73,7 +96,8 @@ impl PrivateKey {
         Ok(match alg {
             Algorithm::RS256 => {
                 let key = rsa::RsaPrivateKey::new(rng, RSA_BITS).map_err(|e| SigningError::Generate(e.to_string()))?;
-                PrivateKey::Rs256(Box::new(rsa::pkcs1v15::SigningKey::new(key)))
+                let der = key.to_pkcs8_der().map_err(|e| SigningError::Generate(e.to_string()))?;
+                PrivateKey::Rs256(std::sync::Arc::new(RsaSigner::from_pkcs8(der.as_bytes())?))
             }
             Algorithm::EdDSA => PrivateKey::EdDsa(Box::new(ed25519_dalek::SigningKey::generate(rng))),
         })
@@ -90,21 +114,14 @@ impl PrivateKey {
     /// the 32-byte seed for Ed25519.
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, SigningError> {
         match self {
-            PrivateKey::Rs256(k) => {
-                let rsa_key: &rsa::RsaPrivateKey = k.as_ref().as_ref();
-                let doc = rsa_key.to_pkcs8_der().map_err(|_| SigningError::Malformed)?;
-                Ok(Zeroizing::new(doc.as_bytes().to_vec()))
-            }
+            PrivateKey::Rs256(k) => Ok(k.pkcs8.clone()),
             PrivateKey::EdDsa(k) => Ok(Zeroizing::new(k.to_bytes().to_vec())),
         }
     }
 
     pub fn from_bytes(alg: Algorithm, bytes: &[u8]) -> Result<Self, SigningError> {
         match alg {
-            Algorithm::RS256 => {
-                let key = rsa::RsaPrivateKey::from_pkcs8_der(bytes).map_err(|_| SigningError::Malformed)?;
-                Ok(PrivateKey::Rs256(Box::new(rsa::pkcs1v15::SigningKey::new(key))))
-            }
+            Algorithm::RS256 => Ok(PrivateKey::Rs256(std::sync::Arc::new(RsaSigner::from_pkcs8(bytes)?))),
             Algorithm::EdDSA => {
                 let seed: [u8; 32] = bytes.try_into().map_err(|_| SigningError::Malformed)?;
                 Ok(PrivateKey::EdDsa(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed))))
@@ -114,19 +131,22 @@ impl PrivateKey {
 
     pub fn public(&self) -> PublicKey {
         match self {
-            PrivateKey::Rs256(k) => {
-                let rsa_key: &rsa::RsaPrivateKey = k.as_ref().as_ref();
-                PublicKey::Rs256(rsa_key.to_public_key())
-            }
+            PrivateKey::Rs256(k) => PublicKey::Rs256(k.public.clone()),
             PrivateKey::EdDsa(k) => PublicKey::EdDsa(k.verifying_key()),
         }
     }
 
     /// The JWS signature over `signing_input` (`base64url(header) "." base64url(payload)`).
-    pub fn sign(&self, signing_input: &[u8]) -> Vec<u8> {
+    pub fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, SigningError> {
         match self {
-            PrivateKey::Rs256(k) => k.sign(signing_input).to_vec(),
-            PrivateKey::EdDsa(k) => k.sign(signing_input).to_bytes().to_vec(),
+            PrivateKey::Rs256(k) => {
+                let mut signature = vec![0; k.pair.public().modulus_len()];
+                k.pair
+                    .sign(&ring::signature::RSA_PKCS1_SHA256, &k.rng, signing_input, &mut signature)
+                    .map_err(|_| SigningError::Sign)?;
+                Ok(signature)
+            }
+            PrivateKey::EdDsa(k) => Ok(k.sign(signing_input).to_bytes().to_vec()),
         }
     }
 }
@@ -239,11 +259,23 @@ mod tests {
             assert_eq!(jwk.kid, restored.public().thumbprint(), "{alg}: kid must be stable");
             assert_eq!(jwk.alg, alg.as_str());
             let public = PublicKey::from_jwk(&jwk).unwrap();
-            let sig = restored.sign(b"header.payload");
+            let sig = restored.sign(b"header.payload").unwrap();
             assert!(public.verify(b"header.payload", &sig), "{alg}");
             assert!(!public.verify(b"header.payloaD", &sig), "{alg}");
             assert!(!format!("{key:?}").contains(&jwk.kid));
         }
+    }
+
+    #[test]
+    fn ring_signs_rs256_exactly_as_pkcs1_v1_5_specifies() {
+        // PKCS#1 v1.5 signatures are deterministic: ring's must equal the rsa crate's.
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let key = PrivateKey::generate(Algorithm::RS256, &mut rng).unwrap();
+        let der = key.to_bytes().unwrap();
+        let reference = rsa::pkcs1v15::SigningKey::<Sha256>::new(rsa::RsaPrivateKey::from_pkcs8_der(&der).unwrap());
+        let expected =
+            rsa::signature::SignatureEncoding::to_vec(&rsa::signature::Signer::sign(&reference, b"header.payload"));
+        assert_eq!(key.sign(b"header.payload").unwrap(), expected);
     }
 
     #[test]

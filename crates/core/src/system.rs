@@ -49,3 +49,9 @@ impl Clock for FixedClock {
 pub fn os_rng() -> rand_core::OsRng {
     rand_core::OsRng
 }
+
+/// The operating system's random source as ring wants it (ring's RSA signing uses it for
+/// blinding; the signatures themselves are deterministic).
+pub fn ring_rng() -> ring::rand::SystemRandom {
+    ring::rand::SystemRandom::new()
+}
