@@ -56,12 +56,48 @@ pub async fn form(
     entry_page(&state, &headers, StatusCode::OK, &shown, None)
 }
 
-/// The keys wrong codes are counted under: the IP address and the browser (its CSRF cookie).
-fn attempt_keys(meta: &ClientMeta, headers: &HeaderMap, state: &AppState) -> Vec<String> {
+/// The keys wrong codes are counted under: the client address, the browser (its CSRF cookie)
+/// and, once signed in, the user, so that neither a new browser nor a new address buys more
+/// guesses.
+fn attempt_keys(meta: &ClientMeta, headers: &HeaderMap, state: &AppState, user: Option<&str>) -> Vec<String> {
     let mut keys = vec![meta.limit_key()];
     let (browser, _) = session::csrf_token(state, headers);
     keys.push(format!("browser:{browser}"));
+    if let Some(user) = user {
+        keys.push(format!("user:{user}"));
+    }
     keys
+}
+
+/// Starts a code attempt under every key (see `Throttle::begin`): `Err` is how long to wait,
+/// and then nothing stays begun.
+fn begin_attempt(state: &AppState, keys: &[String], now: i64) -> Result<(), i64> {
+    let mut throttle = state.device_attempts.lock().unwrap_or_else(|p| p.into_inner());
+    for (i, key) in keys.iter().enumerate() {
+        if let Err(wait) = throttle.begin(key, now) {
+            for begun in &keys[..i] {
+                throttle.abandon(begun);
+            }
+            return Err(wait);
+        }
+    }
+    Ok(())
+}
+
+/// Ends a code attempt: a wrong code counts against every key; a right one resets nothing (a
+/// valid code of one's own must not buy more guesses).
+fn end_attempt(state: &AppState, keys: &[String], now: i64, wrong: bool) {
+    if wrong {
+        state.metrics.device_event("wrong_code");
+    }
+    let mut throttle = state.device_attempts.lock().unwrap_or_else(|p| p.into_inner());
+    for key in keys {
+        if wrong {
+            throttle.fail_attempt(key, now);
+        } else {
+            throttle.abandon(key);
+        }
+    }
 }
 
 fn too_many(wait: i64) -> Response {
@@ -78,21 +114,18 @@ async fn lookup(
     state: &AppState,
     meta: &ClientMeta,
     headers: &HeaderMap,
+    user: Option<&str>,
     typed: &str,
 ) -> Result<(String, postern_store::DeviceAuthorization), Response> {
     let now = state.now();
-    let keys = attempt_keys(meta, headers, state);
-    {
-        let throttle = state.device_attempts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(wait) = keys.iter().filter_map(|k| throttle.check(k, now).err()).max() {
-            return Err(too_many(wait));
-        }
-    }
+    let keys = attempt_keys(meta, headers, state, user);
+    begin_attempt(state, &keys, now).map_err(too_many)?;
     let found = match device::normalize(typed) {
         Some(code) => match state.store.pending_device_authorization(&TokenHash::of(&code), now).await {
             Ok(Some(auth)) => Some((code, auth)),
             Ok(None) => None,
             Err(e) => {
+                end_attempt(state, &keys, now, false);
                 tracing::error!(error = %e, "device: lookup failed");
                 return Err(message(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -103,18 +136,8 @@ async fn lookup(
         },
         None => None,
     };
-    match found {
-        Some(found) => Ok(found),
-        None => {
-            state.metrics.device_event("wrong_code");
-            let mut throttle = state.device_attempts.lock().unwrap_or_else(|p| p.into_inner());
-            for k in &keys {
-                throttle.fail(k, now);
-            }
-            drop(throttle);
-            Err(entry_page(state, headers, StatusCode::BAD_REQUEST, typed, Some(NOT_VALID)))
-        }
-    }
+    end_attempt(state, &keys, now, found.is_none());
+    found.ok_or_else(|| entry_page(state, headers, StatusCode::BAD_REQUEST, typed, Some(NOT_VALID)))
 }
 
 /// `POST /device`: check the code, then sign in (if needed) and confirm.
@@ -128,14 +151,13 @@ pub async fn submit(
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
-    match lookup(&state, &meta, &headers, &form.user_code).await {
-        Ok((code, _)) => {
-            let confirm = format!("/device/confirm?user_code={code}");
-            match session::current(&state, &headers).await {
-                Some(_) => Redirect::to(&confirm).into_response(),
-                None => Redirect::to(&format!("/login?request={code}")).into_response(),
-            }
+    let signed_in = session::current(&state, &headers).await;
+    let user = signed_in.as_ref().map(|(_, s)| s.user_id.as_str());
+    match lookup(&state, &meta, &headers, user, &form.user_code).await {
+        Ok((code, _)) if signed_in.is_some() => {
+            Redirect::to(&format!("/device/confirm?user_code={code}")).into_response()
         }
+        Ok((code, _)) => Redirect::to(&format!("/login?request={code}")).into_response(),
         Err(page) => page,
     }
 }
@@ -152,7 +174,7 @@ pub async fn confirm(
         let code = device::normalize(&typed).unwrap_or_default();
         return Redirect::to(&format!("/login?request={code}")).into_response();
     };
-    let (code, auth) = match lookup(&state, &meta, &headers, &typed).await {
+    let (code, auth) = match lookup(&state, &meta, &headers, Some(&session.user_id), &typed).await {
         Ok(found) => found,
         Err(page) => return page,
     };
@@ -190,7 +212,15 @@ pub async fn decide(
     let Some((_, session)) = session::current(&state, &headers).await else {
         return Redirect::to("/device").into_response();
     };
+    // The decision names a code too: it is throttled like the entry form, or it would be a
+    // guessing oracle that also answers other people's requests.
+    let now = state.now();
+    let keys = attempt_keys(&meta, &headers, &state, Some(&session.user_id));
+    if let Err(wait) = begin_attempt(&state, &keys, now) {
+        return too_many(wait);
+    }
     let Some(code) = device::normalize(&form.user_code) else {
+        end_attempt(&state, &keys, now, true);
         return entry_page(&state, &headers, StatusCode::BAD_REQUEST, "", Some(NOT_VALID));
     };
     let approve = form.decision == "approve";
@@ -199,8 +229,9 @@ pub async fn decide(
     } else {
         Decision::Deny { user_id: &session.user_id }
     };
-    let now = state.now();
-    match state.store.decide_device_authorization(&TokenHash::of(&code), now, decision).await {
+    let decided = state.store.decide_device_authorization(&TokenHash::of(&code), now, decision).await;
+    end_attempt(&state, &keys, now, matches!(decided, Ok(false)));
+    match decided {
         Ok(true) => {}
         Ok(false) => return entry_page(&state, &headers, StatusCode::BAD_REQUEST, "", Some(NOT_VALID)),
         Err(e) => {

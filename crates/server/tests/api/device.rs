@@ -143,6 +143,33 @@ async fn the_sixth_wrong_code_within_a_minute_gets_429() {
     assert_eq!(r.status(), 400, "a minute later");
 }
 
+#[tokio::test]
+async fn wrong_codes_at_the_confirmation_are_counted_too() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let client = device_client(&app, "TV").await;
+    let d = start_device(&app, &client, "read").await;
+    let mut v = visitor(&app);
+    assert_eq!(v.sign_in("ann@example.org", "correct horse").await.status(), 303);
+    let page = v.get("/device").await.text().await.unwrap();
+    let csrf = Visitor::hidden(&page, "csrf");
+    let decide = |code: &str| [("csrf", csrf.clone()), ("user_code", code.to_owned()), ("decision", "approve".into())];
+    for attempt in 1..=5 {
+        let fields = decide("BCDF-GHJK");
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(v.post_form("/device/confirm", &fields).await.status(), 400, "attempt {attempt}");
+    }
+    // Past the budget, the confirmation answers 429 without looking, even for a real code, and
+    // so does the entry form: no oracle, and nobody else's request is answered.
+    let fields = decide(d["user_code"].as_str().unwrap());
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(v.post_form("/device/confirm", &fields).await.status(), 429);
+    let r = v.post_form("/device", &[("csrf", &csrf), ("user_code", d["user_code"].as_str().unwrap())]).await;
+    assert_eq!(r.status(), 429);
+    let (status, body) = poll(&app, &client, d["device_code"].as_str().unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("authorization_pending")));
+}
+
 both!(concurrent_polls_of_an_approved_code_get_tokens_once, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     create_user(&app, "ann@example.org", "correct horse").await;
