@@ -116,7 +116,8 @@ async fn login(args: LoginArgs) -> Result<(), Error> {
     let session = Session::start(&client, store, &args.session.profile, tokens).await?;
     let stored = session.stored().await;
     let who = stored.display_name.or(stored.subject).unwrap_or_else(|| "an unnamed user".into());
-    println!("Logged in as {who} at {} (profile {}).", client.issuer(), stored.profile);
+    let (who, issuer) = (postern_login::printable(&who), postern_login::printable(client.issuer()));
+    println!("Logged in as {who} at {issuer} (profile {}).", stored.profile);
     Ok(())
 }
 
@@ -154,7 +155,7 @@ async fn whoami(args: SessionArgs) -> Result<(), Error> {
     let issuer = session.client().issuer().to_owned();
     let value = serde_json::json!({ "issuer": issuer, "profile": args.profile, "userinfo": claims });
     output::emit(args.json, &value, || {
-        let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        let text = |name: &str| postern_login::printable(claims.get(name).and_then(|v| v.as_str()).unwrap_or(""));
         let who = [text("email"), text("name"), text("sub")].into_iter().find(|s| !s.is_empty()).unwrap_or_default();
         format!("{who} at {issuer} (profile {}, subject {})", args.profile, text("sub"))
     });

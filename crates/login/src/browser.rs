@@ -192,25 +192,49 @@ async fn respond(stream: &mut TcpStream, status: &str, title: &str, text: &str) 
 }
 
 /// Opens `url` the way the platform does: `$BROWSER` when set, else `xdg-open` (`open` on
-/// macOS, `start` on Windows). Fails when there is nothing to show a browser on.
+/// macOS, the URL protocol handler on Windows). Fails when there is nothing to show a browser
+/// on. No shell ever sees the URL: it is one argument of the program that opens it.
 pub fn system_opener(url: &str) -> std::io::Result<()> {
     use std::process::{Command, Stdio};
-    let mut command = if let Some(browser) = std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {
-        Command::new(browser)
-    } else if cfg!(target_os = "macos") {
-        Command::new("open")
+    let platform = if cfg!(target_os = "macos") {
+        Platform::MacOs
     } else if cfg!(windows) {
-        let mut c = Command::new("cmd");
-        c.args(["/C", "start", ""]);
-        c
+        Platform::Windows
     } else {
-        if !has_display() {
-            return Err(std::io::Error::other("no display (an SSH session?)"));
-        }
-        Command::new("xdg-open")
+        Platform::Other
     };
-    let status = command.arg(url).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+    let browser = std::env::var_os("BROWSER").filter(|b| !b.is_empty());
+    if browser.is_none() && platform == Platform::Other && !has_display() {
+        return Err(std::io::Error::other("no display (an SSH session?)"));
+    }
+    let (program, args) = open_command(platform, browser, url);
+    let status =
+        Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status()?;
     if status.success() { Ok(()) } else { Err(std::io::Error::other(format!("the opener exited with {status}"))) }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Platform {
+    MacOs,
+    Windows,
+    Other,
+}
+
+/// The program and arguments that open `url`. On Windows that is the URL protocol handler
+/// through `rundll32` (what `ShellExecute` does for a URL), not `cmd /C start`: `cmd` would
+/// split the URL at `&` and run what follows as a command.
+fn open_command(
+    platform: Platform,
+    browser: Option<std::ffi::OsString>,
+    url: &str,
+) -> (std::ffi::OsString, Vec<std::ffi::OsString>) {
+    let url = std::ffi::OsString::from(url);
+    match (browser, platform) {
+        (Some(browser), _) => (browser, vec![url]),
+        (None, Platform::MacOs) => ("open".into(), vec![url]),
+        (None, Platform::Windows) => ("rundll32".into(), vec!["url.dll,FileProtocolHandler".into(), url]),
+        (None, Platform::Other) => ("xdg-open".into(), vec![url]),
+    }
 }
 
 /// Whether a graphical session could show a browser (always true off Linux and the BSDs).
@@ -219,4 +243,21 @@ pub fn has_display() -> bool {
         return std::env::var_os("SSH_CONNECTION").is_none();
     }
     ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_is_one_argument_and_no_shell_sees_it() {
+        let url = "https://auth.example/authorize?a=1&b=2&calc.exe|x";
+        let (program, args) = open_command(Platform::Windows, None, url);
+        assert_eq!(program, "rundll32");
+        assert_eq!(args, ["url.dll,FileProtocolHandler", url]);
+        assert_eq!(open_command(Platform::MacOs, None, url), ("open".into(), vec![url.into()]));
+        assert_eq!(open_command(Platform::Other, None, url), ("xdg-open".into(), vec![url.into()]));
+        let browser = Some(std::ffi::OsString::from("/usr/bin/firefox"));
+        assert_eq!(open_command(Platform::Windows, browser, url), ("/usr/bin/firefox".into(), vec![url.into()]));
+    }
 }

@@ -60,10 +60,7 @@ impl Client {
     /// client should not follow redirects.
     pub async fn discover_with(http: reqwest::Client, issuer: &str, client_id: &str) -> Result<Client, Error> {
         let issuer = issuer.trim_end_matches('/');
-        let parsed = url::Url::parse(issuer).map_err(|e| Error::Unsupported(format!("issuer {issuer:?}: {e}")))?;
-        if !matches!(parsed.scheme(), "https" | "http") {
-            return Err(Error::Unsupported(format!("issuer {issuer:?}: not an http(s) URL")));
-        }
+        check_issuer(issuer)?;
         let url = format!("{issuer}/.well-known/openid-configuration");
         let response = http.get(&url).send().await.map_err(|e| Error::network(&url, &e))?;
         if !response.status().is_success() {
@@ -180,4 +177,39 @@ pub(crate) async fn error_answer(url: &str, response: reqwest::Response) -> Erro
         return Error::oauth(code, None);
     }
     Error::protocol(url, format!("HTTP {status}"))
+}
+
+/// An issuer must be https, or plain http on this machine only (tokens in clear over a
+/// network would be anyone's).
+fn check_issuer(issuer: &str) -> Result<(), Error> {
+    let parsed = url::Url::parse(issuer).map_err(|e| Error::Unsupported(format!("issuer {issuer:?}: {e}")))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => {}
+        // Tokens in clear over a network: only on this machine.
+        "http" if loopback => {}
+        "http" => return Err(Error::Unsupported(format!("issuer {issuer:?}: plain http only on loopback; use https"))),
+        _ => return Err(Error::Unsupported(format!("issuer {issuer:?}: not an http(s) URL"))),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_issuer;
+
+    #[test]
+    fn plain_http_issuers_only_on_loopback() {
+        for ok in ["https://auth.example.org", "http://127.0.0.1:8080", "http://[::1]:8080", "http://localhost:8080"] {
+            assert!(check_issuer(ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://auth.example.org", "http://10.0.0.5:8080", "ftp://auth.example.org", "not a url"] {
+            assert!(check_issuer(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -41,6 +41,15 @@ impl fmt::Debug for DeviceAuthorization {
 
 /// The longest wait between polls while the server cannot be reached.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The longest a device login waits, whatever `expires_in` the server gives.
+const MAX_DEVICE_LIFETIME_SECS: u64 = 86_400;
+
+/// When a device login gives up: `expires_in` from `now`, a day at most whatever the server
+/// says (a huge value would overflow the clock).
+fn deadline(now: Instant, expires_in: u64) -> Instant {
+    let lifetime = Duration::from_secs(expires_in.min(MAX_DEVICE_LIFETIME_SECS));
+    now.checked_add(lifetime).unwrap_or(now)
+}
 
 impl Client {
     /// Asks for a device code and user code (RFC 8628 §3.1).
@@ -53,14 +62,20 @@ impl Client {
             form.push(("scope", &scope));
         }
         let response = self.http().post(&url).form(&form).send().await.map_err(|e| Error::network(&url, &e))?;
-        read_json(&url, response).await
+        let mut device: DeviceAuthorization = read_json(&url, response).await?;
+        // What is shown on a terminal carries no control characters (no escape sequences from
+        // a hostile server).
+        device.user_code = crate::printable(&device.user_code);
+        device.verification_uri = crate::printable(&device.verification_uri);
+        device.verification_uri_complete = device.verification_uri_complete.as_deref().map(crate::printable);
+        Ok(device)
     }
 
     /// Polls the token endpoint until the user approves (tokens), denies
     /// ([`Error::AccessDenied`]) or the code expires ([`Error::ExpiredToken`]).
     pub async fn finish_device_login(&self, device: &DeviceAuthorization) -> Result<Tokens, Error> {
         let url = self.endpoint(self.metadata().token_endpoint.as_ref(), "token endpoint")?;
-        let deadline = Instant::now() + Duration::from_secs(device.expires_in);
+        let deadline = deadline(Instant::now(), device.expires_in);
         let mut pace = Pace::new(device.interval);
         loop {
             let wait = pace.wait;
@@ -114,6 +129,13 @@ impl Pace {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_huge_expires_in_is_clamped_not_a_panic() {
+        let now = Instant::now();
+        assert_eq!(super::deadline(now, u64::MAX), now + Duration::from_secs(86_400));
+        assert_eq!(super::deadline(now, 600), now + Duration::from_secs(600));
+    }
+
     use super::*;
 
     fn oauth(code: &str) -> Error {

@@ -69,6 +69,12 @@ pub(crate) fn unix_now() -> i64 {
 /// 32 random bytes from the OS, base64url: PKCE verifiers and `state` values. This crate stays
 /// free of `postern-core`, so it reads the OS random source itself.
 #[allow(clippy::disallowed_types)]
+/// `text` without control characters (escape sequences included), for printing what a server
+/// sent on a terminal.
+pub fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).collect()
+}
+
 pub(crate) fn random_token() -> String {
     use base64::Engine;
     use rand_core::RngCore;
@@ -80,4 +86,13 @@ pub(crate) fn random_token() -> String {
 /// Compares two secrets without stopping at the first difference.
 pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_text_has_no_control_characters() {
+        assert_eq!(super::printable("ABCD-EFGH\u{1b}]0;owned\u{7}\r\n"), "ABCD-EFGH]0;owned");
+        assert_eq!(super::printable("Ann Émile"), "Ann Émile");
+    }
 }

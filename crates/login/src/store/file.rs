@@ -136,7 +136,9 @@ impl FileStore {
 
     fn write_atomically(&self, bytes: &[u8]) -> Result<(), Error> {
         self.ensure_dir()?;
-        let temp = self.dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
+        // A random name, created exclusively (O_CREAT|O_EXCL, which also refuses a symlink
+        // planted at that name): nobody can make us write through a link or into their file.
+        let temp = self.dir.join(format!(".{FILE_NAME}.{}.tmp", crate::random_token()));
         let written = (|| {
             let mut file = private_file(&temp)?;
             file.write_all(bytes)?;
@@ -154,10 +156,10 @@ impl FileStore {
     }
 }
 
-/// A new file only the owner can read and write (replacing a leftover of a crashed write).
+/// A new file only the owner can read and write; fails if anything exists at `path`.
 fn private_file(path: &Path) -> std::io::Result<fs::File> {
     let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let file = options.open(path)?;
@@ -230,6 +232,19 @@ mod tests {
             logged_in_at: 1_800_000_000,
             refreshed_at: None,
         }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn the_temporary_file_is_created_exclusively_never_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, b"theirs").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(private_file(&link).is_err(), "a planted link is refused");
+        assert!(private_file(&target).is_err(), "so is an existing file");
+        assert_eq!(fs::read(&target).unwrap(), b"theirs");
     }
 
     #[test]
