@@ -55,6 +55,18 @@ pub fn sign(claims: &impl Serialize, key: &PrivateKey, kid: &str, typ: &str) -> 
     Ok(token)
 }
 
+/// Whether two `typ` values name the same media type.
+fn same_type(a: &str, b: &str) -> bool {
+    let short = |t: &str| {
+        let t = t.trim();
+        match t.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => t[12..].to_owned(),
+            _ => t.to_owned(),
+        }
+    };
+    short(a).eq_ignore_ascii_case(&short(b))
+}
+
 /// Whether a string has the shape of a compact JWS (three base64url parts), without verifying.
 pub fn looks_like_jwt(token: &str) -> bool {
     token.len() <= MAX_TOKEN_BYTES
@@ -72,7 +84,9 @@ pub fn peek_header(token: &str) -> Result<Header, JwtError> {
 }
 
 /// Verifies the signature with the key `find_key(kid)` returns and decodes the claims.
-/// `typ` is checked case-insensitively when given (RFC 9068 §4: `at+jwt`).
+/// `typ` is checked when given, as a media type: case-insensitively, with or without its
+/// `application/` prefix (RFC 7515 §4.1.9; RFC 9068 §2.1 names `at+jwt` and
+/// `application/at+jwt`).
 pub fn verify<'k, C: DeserializeOwned>(
     token: &str,
     typ: Option<&str>,
@@ -87,7 +101,7 @@ pub fn verify<'k, C: DeserializeOwned>(
     };
     let header: Header = decode_json(h)?;
     if let Some(expected) = typ
-        && !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(expected))
+        && !header.typ.as_deref().is_some_and(|t| same_type(t, expected))
     {
         return Err(JwtError::Type);
     }
@@ -147,6 +161,15 @@ impl OneOrMany {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn typ_is_a_media_type_with_or_without_application() {
+        assert!(same_type("at+jwt", "at+jwt"));
+        assert!(same_type("application/at+JWT", "at+jwt"));
+        assert!(same_type("JWT", "application/jwt"));
+        assert!(!same_type("at+jwt", "JWT"));
+        assert!(!same_type("application/", "at+jwt"));
+    }
+
     use super::*;
     use crate::signing::Algorithm;
     use rand_core::SeedableRng;

@@ -54,6 +54,17 @@ pub enum OAuthError {
     /// concluded."
     #[error("expired_token")]
     ExpiredToken,
+    /// RFC 6749 §4.1.2.1: "The authorization server does not support obtaining an
+    /// authorization code using this method."
+    #[error("unsupported_response_type")]
+    UnsupportedResponseType,
+    /// OpenID Connect Core §3.1.2.6: "The OP does not support use of the request parameter."
+    #[error("request_not_supported")]
+    RequestNotSupported,
+    /// OpenID Connect Core §3.1.2.6: "The OP does not support use of the request_uri
+    /// parameter."
+    #[error("request_uri_not_supported")]
+    RequestUriNotSupported,
     /// "The authorization server encountered an unexpected condition that prevented it from
     /// fulfilling the request."
     #[error("server_error")]
@@ -80,6 +91,9 @@ impl OAuthError {
             OAuthError::SlowDown => "slow_down",
             OAuthError::AccessDenied => "access_denied",
             OAuthError::ExpiredToken => "expired_token",
+            OAuthError::UnsupportedResponseType => "unsupported_response_type",
+            OAuthError::RequestNotSupported => "request_not_supported",
+            OAuthError::RequestUriNotSupported => "request_uri_not_supported",
             OAuthError::ServerError => "server_error",
             OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -100,6 +114,11 @@ impl OAuthError {
             OAuthError::SlowDown => Some("polling too fast; wait 5 seconds longer between requests".into()),
             OAuthError::AccessDenied => Some("the user denied the request".into()),
             OAuthError::ExpiredToken => Some("the device code has expired; start again".into()),
+            OAuthError::UnsupportedResponseType => Some("only response_type=code is supported".into()),
+            OAuthError::RequestNotSupported => Some("request objects (request) are not supported".into()),
+            OAuthError::RequestUriNotSupported => {
+                Some("request objects by reference (request_uri) are not supported".into())
+            }
             OAuthError::ServerError => Some("internal error".into()),
             OAuthError::TemporarilyUnavailable => Some("try again shortly".into()),
         }

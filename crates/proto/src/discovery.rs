@@ -46,4 +46,10 @@ pub struct ProviderMetadata {
     pub id_token_signing_alg_values_supported: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_response_iss_parameter_supported: Option<bool>,
+    /// OpenID Connect Discovery: `request_uri_parameter_supported` defaults to true when
+    /// absent, so a server without request objects must say `false` for both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_parameter_supported: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_uri_parameter_supported: Option<bool>,
 }

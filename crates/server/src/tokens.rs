@@ -98,6 +98,14 @@ pub struct ActiveToken {
     pub jti: Option<String>,
 }
 
+impl ActiveToken {
+    /// Whether the token was minted for `audience` (Postern's own endpoints, `/userinfo` and
+    /// `/api/keys`, take only tokens whose audience is the issuer).
+    pub fn is_for(&self, audience: &str) -> bool {
+        self.audience.iter().any(|a| a == audience)
+    }
+}
+
 /// Verifies one of our JWT access tokens (signature, type, issuer), without the time checks.
 pub fn verify_jwt(state: &AppState, token: &str) -> Option<AccessClaims> {
     let keys = state.keys.keys();

@@ -84,7 +84,7 @@ statements! {
     CONSENT_SAVE = "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
     CONSENT_GET = "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2";
     CODE_INSERT = "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-    CODE_REDEEM = "UPDATE authorization_codes SET consumed_at = $2, access_jti = $3, access_token_hash = $4, access_expires_at = $5, grant_id = $9 WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND client_id = $6 AND redirect_uri = $7 AND code_challenge = $8 RETURNING client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr";
+    CODE_REDEEM = "UPDATE authorization_codes SET consumed_at = $2, access_jti = $3, access_token_hash = $4, access_expires_at = $5, grant_id = $9 WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND client_id = $6 AND (redirect_uri = $7 OR redirect_uri = '') AND code_challenge = $8 RETURNING client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr";
     CODE_REPLAYED = "SELECT access_jti, access_token_hash, access_expires_at, grant_id FROM authorization_codes WHERE code_hash = $1 AND consumed_at IS NOT NULL";
 
     // --- refresh-token families

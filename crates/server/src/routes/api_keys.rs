@@ -65,6 +65,9 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, changes: bool) -> R
             Ok(None) => return Err(invalid_token("the access token is invalid or expired")),
             Err(e) => return Err(unavailable(e)),
         };
+        if !active.is_for(&state.issuer) {
+            return Err(invalid_token("the access token is for another audience"));
+        }
         if !active.scope.split(' ').any(|s| s == KEYS_SCOPE) {
             return Err(bearer_error(
                 StatusCode::FORBIDDEN,

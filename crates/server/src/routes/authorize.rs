@@ -34,6 +34,10 @@ const CODE_SECS: i64 = 60;
 pub struct Pending {
     client_id: String,
     redirect_uri: String,
+    /// Whether the request named `redirect_uri` (it may be left out when the client has only
+    /// one): only then must the token request repeat it (RFC 6749 §4.1.3).
+    #[serde(default = "named")]
+    redirect_uri_named: bool,
     scope: String,
     state: Option<String>,
     nonce: Option<String>,
@@ -41,6 +45,10 @@ pub struct Pending {
     prompt: Prompt,
     max_age: Option<i64>,
     created_at: i64,
+}
+
+fn named() -> bool {
+    true
 }
 
 /// An error shown on our own page (the client or redirect URI could not be trusted).
@@ -112,6 +120,7 @@ async fn validate(
             return Err(Untrusted::Unavailable);
         }
     };
+    let redirect_uri_named = one("redirect_uri")?.is_some();
     let redirect_uri = match one("redirect_uri")? {
         Some(r) => client
             .redirect_uris
@@ -131,6 +140,7 @@ async fn validate(
     let mut pending = Pending {
         client_id: client.client_id.clone(),
         redirect_uri,
+        redirect_uri_named,
         scope: String::new(),
         state: None,
         nonce: None,
@@ -149,13 +159,21 @@ fn check(_state: &AppState, q: &OAuthForm, client: &Client, p: &mut Pending) -> 
         return Err(OAuthError::invalid_request("this client must send state"));
     }
     p.nonce = q.one("nonce")?.map(str::to_owned);
-    if q.one("request")?.is_some() || q.one("request_uri")?.is_some() {
-        return Err(OAuthError::invalid_request("request objects are not supported"));
+    if q.one("request")?.is_some() {
+        return Err(OAuthError::RequestNotSupported);
+    }
+    if q.one("request_uri")?.is_some() {
+        return Err(OAuthError::RequestUriNotSupported);
     }
     match q.one("response_type")? {
         Some("code") => {}
-        Some(_) => return Err(OAuthError::UnsupportedGrantType),
+        Some(_) => return Err(OAuthError::UnsupportedResponseType),
         None => return Err(OAuthError::invalid_request("missing response_type")),
+    }
+    // The answer comes back in the query; any other mode the client expects would be missed.
+    match q.one("response_mode")? {
+        None | Some("query") => {}
+        Some(_) => return Err(OAuthError::invalid_request("only response_mode=query is supported")),
     }
     if !client.grant_types.contains(&GrantType::AuthorizationCode) {
         return Err(OAuthError::UnauthorizedClient("this client may not use the authorization code flow".into()));
@@ -192,23 +210,25 @@ fn check(_state: &AppState, q: &OAuthForm, client: &Client, p: &mut Pending) -> 
     Ok(())
 }
 
-/// The redirect-form error code: RFC 6749 §4.1.2.1 names `unsupported_response_type` where the
-/// token endpoint would say `unsupported_grant_type`.
-fn redirect_code(e: &OAuthError) -> &'static str {
-    match e {
-        OAuthError::UnsupportedGrantType => "unsupported_response_type",
-        other => other.code(),
-    }
+/// `GET /oauth/authorize`: the request in the query.
+pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    start(&state, &headers, &OAuthForm::parse(query.unwrap_or_default().as_bytes())).await
 }
 
-pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let q = OAuthForm::parse(query.unwrap_or_default().as_bytes());
-    match validate(&state, &q).await {
+/// `POST /oauth/authorize`: the same request as a form body (OpenID Connect Core §3.1.2.1).
+pub async fn authorize_posted(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let form_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next());
+    if !form_type.is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
+        return error_page("The request must be sent as a form (application/x-www-form-urlencoded).");
+    }
+    start(&state, &headers, &OAuthForm::parse(&body)).await
+}
+
+async fn start(state: &AppState, headers: &HeaderMap, q: &OAuthForm) -> Response {
+    match validate(state, q).await {
         Err(untrusted) => untrusted.into_response(),
-        Ok((_, Err((pending, e)))) => {
-            error_to_client(&state, &pending, redirect_code(&e), &e.description().unwrap_or_default())
-        }
-        Ok((client, Ok(pending))) => proceed(&state, &headers, &client, pending, None).await,
+        Ok((_, Err((pending, e)))) => error_to_client(state, &pending, e.code(), &e.description().unwrap_or_default()),
+        Ok((client, Ok(pending))) => proceed(state, headers, &client, pending, None).await,
     }
 }
 
@@ -314,7 +334,8 @@ async fn issue_code(
     let grant = CodeGrant {
         client_id: pending.client_id.clone(),
         user_id: user_id.to_owned(),
-        redirect_uri: pending.redirect_uri.clone(),
+        // Empty when the request did not name it: the token request need not either.
+        redirect_uri: if pending.redirect_uri_named { pending.redirect_uri.clone() } else { String::new() },
         code_challenge: pending.code_challenge.clone(),
         nonce: pending.nonce.clone(),
         scope: pending.scope.clone(),

@@ -21,7 +21,9 @@ fn server_error(e: impl std::fmt::Display) -> OAuthError {
 
 pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, OAuthError> {
     let code = form.required("code")?;
-    let redirect_uri = form.required("redirect_uri")?;
+    // Required only when the authorization request named one (RFC 6749 §4.1.3); the code
+    // records which (an empty redirect URI matches any).
+    let redirect_uri = form.one("redirect_uri")?.unwrap_or_default();
     let verifier = form
         .one("code_verifier")?
         .ok_or_else(|| OAuthError::invalid_request("PKCE is required: missing code_verifier"))?;

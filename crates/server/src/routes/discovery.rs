@@ -57,6 +57,8 @@ pub fn provider_metadata(issuer: &str) -> ProviderMetadata {
         subject_types_supported: vec!["public".into()],
         id_token_signing_alg_values_supported: vec![Algorithm::RS256.as_str().into(), Algorithm::EdDSA.as_str().into()],
         authorization_response_iss_parameter_supported: Some(true),
+        request_parameter_supported: Some(false),
+        request_uri_parameter_supported: Some(false),
     }
 }
 

@@ -32,10 +32,11 @@ fn bad(text: &str) -> Response {
     message(StatusCode::BAD_REQUEST, "This sign-out request cannot be completed", text)
 }
 
-/// Verifies a hint we signed, ignoring its expiry (RP-Initiated Logout §2).
+/// Verifies a hint we signed, ignoring its expiry (RP-Initiated Logout §2). Only an ID token
+/// (`typ: JWT`) is a hint; an access token (`at+jwt`) is not.
 fn verify_hint(state: &AppState, hint: &str) -> Option<IdClaims> {
     let keys = state.keys.keys();
-    let (_, claims): (_, IdClaims) = jwt::verify(hint, None, |kid| keys.verifying.get(kid)).ok()?;
+    let (_, claims): (_, IdClaims) = jwt::verify(hint, Some("JWT"), |kid| keys.verifying.get(kid)).ok()?;
     (claims.iss == *state.issuer).then_some(claims)
 }
 

@@ -47,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        // A person who opens the issuer lands on their account page (or the sign-in page).
+        .route("/", get(|| async { axum::response::Redirect::to("/account") }))
         .route("/.well-known/openid-configuration", get(discovery::metadata))
         .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
         .route(discovery::JWKS_PATH, get(discovery::jwks))
@@ -58,7 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/keys/{id}/revoke", post(account::revoke_key))
         .route("/account/service-accounts", post(account::create_service_account))
         .route("/assets/account.js", get(account::script))
-        .route(AUTHORIZATION_PATH, get(authorize::authorize))
+        .route(AUTHORIZATION_PATH, get(authorize::authorize).post(authorize::authorize_posted))
         .route("/oauth/authorize/continue", get(authorize::resume))
         .route("/oauth/authorize/consent", post(authorize::consent))
         .route(USERINFO_PATH, get(userinfo::userinfo).post(userinfo::userinfo))

@@ -49,6 +49,13 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
             return bearer_error(StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable"), "try again shortly");
         }
     };
+    if !active.is_for(&state.issuer) {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            "the access token is for another audience",
+        );
+    }
     let scopes: Vec<&str> = active.scope.split(' ').collect();
     if !scopes.contains(&"openid") {
         return bearer_error(StatusCode::FORBIDDEN, Some("insufficient_scope"), "the openid scope is required");
@@ -68,8 +75,9 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
         body["email"] = json!(user.email);
         body["email_verified"] = json!(user.email_verified);
     }
-    if scopes.contains(&"profile") {
-        body["name"] = json!(user.display_name);
+    // Claims without a value are left out, not sent as null (OpenID Connect Core §5.3.2).
+    if let (true, Some(name)) = (scopes.contains(&"profile"), &user.display_name) {
+        body["name"] = json!(name);
     }
     let mut r = Json(body).into_response();
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -307,7 +307,7 @@ async fn errors_after_the_redirect_uri_is_trusted_go_back_with_state_and_iss() {
         ),
         (
             format!("&response_type=code&code_challenge={challenge}&code_challenge_method=S256&request=eyJ"),
-            "invalid_request",
+            "request_not_supported",
             "request object",
         ),
     ] {

@@ -20,6 +20,7 @@ mod login_kit;
 mod logout;
 mod ops;
 mod pages;
+mod protocol;
 mod refresh;
 mod robustness;
 mod secrets;
