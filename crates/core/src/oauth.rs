@@ -155,6 +155,24 @@ pub fn grant_scopes(requested: &[Scope], allowed: &[Scope]) -> Result<Vec<Scope>
     Ok(granted)
 }
 
+/// Scopes never granted to a person's client unless asked for by name: a key-minting scope and
+/// offline access.
+pub const EXPLICIT_ONLY: [&str; 2] = ["postern:keys", "offline_access"];
+
+/// The scopes to grant on a person's behalf (authorization code, device flow): as
+/// [`grant_scopes`], except that a request naming no scope gets the client's default scopes,
+/// which are its allowed scopes without [`EXPLICIT_ONLY`].
+pub fn grant_user_scopes(requested: &[Scope], allowed: &[Scope]) -> Result<Vec<Scope>, OAuthError> {
+    if requested.is_empty() {
+        let defaults: Vec<Scope> = allowed.iter().filter(|s| !EXPLICIT_ONLY.contains(&s.as_str())).cloned().collect();
+        if defaults.is_empty() {
+            return Err(OAuthError::InvalidScope("name the scopes to request (scope)".into()));
+        }
+        return Ok(defaults);
+    }
+    grant_scopes(requested, allowed)
+}
+
 /// Whether a grant with `scope` gets a refresh token: the client must be allowed the
 /// `refresh_token` grant, and an OpenID request (with `openid`) must also ask for
 /// `offline_access` (OIDC Core §11) unless the client is set to always get one.
@@ -176,6 +194,17 @@ pub fn scope_string(scopes: &[Scope]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_person_gets_default_scopes_never_keys_or_offline_access_unasked() {
+        let allowed = parse_scope_param("openid profile postern:keys offline_access").unwrap();
+        let granted = grant_user_scopes(&[], &allowed).unwrap();
+        assert_eq!(scope_string(&granted), "openid profile");
+        let asked = parse_scope_param("openid postern:keys").unwrap();
+        assert_eq!(scope_string(&grant_user_scopes(&asked, &allowed).unwrap()), "openid postern:keys");
+        let only_keys = parse_scope_param("postern:keys").unwrap();
+        assert!(matches!(grant_user_scopes(&[], &only_keys), Err(OAuthError::InvalidScope(_))));
+    }
+
     use super::*;
 
     fn scopes(s: &str) -> Vec<Scope> {

@@ -46,6 +46,9 @@ pub struct ConsentPage<'a> {
     pub client_name: &'a str,
     pub email: &'a str,
     pub scopes: &'a [String],
+    /// Where the browser goes next, shown for public clients: anything on the machine can
+    /// listen on a loopback port and claim a public client's name.
+    pub redirect: Option<&'a str>,
 }
 
 /// Confirms an RP-initiated logout that came without a usable `id_token_hint`.

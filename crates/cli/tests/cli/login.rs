@@ -216,6 +216,10 @@ async fn browser_login_in_chromium_then_token() {
     browser.fill("Email", "ann@example.org").await;
     browser.fill("Password", "correct horse").await;
     browser.press("Sign in").await;
+    // postern-cli is public: the person confirms, seeing the loopback address it goes to.
+    let confirm = browser.wait_for_text("Allow Postern CLI to access your account?").await;
+    assert!(confirm.contains("your browser goes to http://127.0.0.1:"), "{confirm}");
+    browser.press("Allow").await;
     browser.wait_for_text("You are logged in. You can close this window.").await;
     assert!(browser.current_url().await.starts_with("http://127.0.0.1:"));
     assert!(!browser.current_url().await.starts_with(&w.base), "the listener is another origin");

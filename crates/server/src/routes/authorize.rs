@@ -16,8 +16,8 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use postern_core::client::GrantType;
-use postern_core::oauth::{OAuthError, grant_scopes, parse_scope_param, scope_string};
+use postern_core::client::{ClientType, GrantType};
+use postern_core::oauth::{OAuthError, grant_user_scopes, parse_scope_param, scope_string};
 use postern_core::oidc::Prompt;
 use postern_core::secret::{BearerSecret, TokenHash};
 use postern_pages::{ConsentPage, render};
@@ -196,7 +196,7 @@ fn check(_state: &AppState, q: &OAuthForm, client: &Client, p: &mut Pending) -> 
     }
     p.code_challenge = challenge.to_owned();
     let requested = parse_scope_param(q.one("scope")?.unwrap_or_default())?;
-    p.scope = scope_string(&grant_scopes(&requested, &client.allowed_scopes)?);
+    p.scope = scope_string(&grant_user_scopes(&requested, &client.allowed_scopes)?);
     p.prompt = Prompt::parse(q.one("prompt")?).map_err(OAuthError::InvalidRequest)?;
     p.max_age = match q.one("max_age")? {
         Some(v) => Some(
@@ -288,7 +288,11 @@ async fn proceed(
         }
     };
     let covered = pending.scope.split(' ').filter(|s| !s.is_empty()).all(|s| remembered.split(' ').any(|r| r == s));
-    let needs_consent = !client.first_party && (pending.prompt.consent || !covered);
+    // A public client cannot prove who it is (any local process can listen on a loopback port
+    // and use its client_id), so it is never approved silently (RFC 8252 §8.6): the person
+    // always confirms, seeing where the browser goes next.
+    let public = client.client_type == ClientType::Public;
+    let needs_consent = public || (!client.first_party && (pending.prompt.consent || !covered));
     if needs_consent {
         if pending.prompt.none {
             return error_to_client(state, &pending, "consent_required", "the user must allow this application");
@@ -308,6 +312,7 @@ async fn proceed(
             client_name: &client.name,
             email: &user.email,
             scopes: &scopes,
+            redirect: public.then_some(pending.redirect_uri.as_str()),
         };
         // "Allow" and "Deny" end at the client, through a redirect the policy must allow.
         let target = FormTarget::of(&pending.redirect_uri);

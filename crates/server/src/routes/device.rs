@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use postern_core::client::GrantType;
-use postern_core::oauth::{OAuthError, grant_scopes, issues_refresh_token, parse_scope_param, scope_string};
+use postern_core::oauth::{OAuthError, grant_user_scopes, issues_refresh_token, parse_scope_param, scope_string};
 use postern_core::secret::{BearerSecret, TokenHash};
 use postern_proto::TokenResponse;
 use postern_store::{Client, DeviceIssuance, NewDeviceAuthorization, NewFamily, StoreError};
@@ -71,7 +71,7 @@ async fn start(
         return Err(OAuthError::UnauthorizedClient("this client may not use the device flow".into()));
     }
     let requested = parse_scope_param(form.one("scope")?.unwrap_or_default())?;
-    let scope = scope_string(&grant_scopes(&requested, &client.allowed_scopes)?);
+    let scope = scope_string(&grant_user_scopes(&requested, &client.allowed_scopes)?);
     let now = state.now();
     let expires_in = state.config.device.expires_secs;
     let mut rng = postern_core::system::os_rng();

@@ -99,7 +99,7 @@ async fn device_login_denied_and_expired_are_told_apart() {
 }
 
 /// Plays the browser: opens `url` with the visitor's cookies, signs in when sent to the
-/// sign-in page, and follows redirects until the loopback listener answers; `tamper` may change
+/// sign-in page, allows on the confirmation page, and follows redirects until the loopback listener answers; `tamper` may change
 /// the callback URL first. Returns the listener's status and page.
 async fn browse(mut v: Visitor, url: String, tamper: impl Fn(String) -> String) -> (u16, String) {
     let mut next = url;
@@ -111,6 +111,14 @@ async fn browse(mut v: Visitor, url: String, tamper: impl Fn(String) -> String) 
         let r = v.get(&next).await;
         if r.status() == 200 {
             let page = r.text().await.unwrap();
+            if page.contains("value=\"allow\"") {
+                // A public client is always confirmed, with the loopback address shown.
+                assert!(page.contains("your browser goes to <code>http://127.0.0.1:"), "{page}");
+                let (csrf, request) = (Visitor::hidden(&page, "csrf"), Visitor::hidden(&page, "request"));
+                let fields = [("csrf", csrf.as_str()), ("request", &request), ("decision", "allow")];
+                next = Visitor::location(&v.post_form("/oauth/authorize/consent", &fields).await);
+                continue;
+            }
             assert!(page.contains("name=\"password\""), "expected the sign-in page: {page}");
             let (csrf, request) = (Visitor::hidden(&page, "csrf"), Visitor::hidden(&page, "request"));
             let fields = [("csrf", csrf.as_str()), ("request", &request), ("email", "ann@example.org")];

@@ -176,3 +176,43 @@ async fn the_issuer_itself_leads_to_the_account_or_sign_in_page() {
     let r = v.get("/account").await;
     assert!(Visitor::location(&r).starts_with("/login"));
 }
+
+#[tokio::test]
+async fn a_public_client_is_never_approved_silently_nor_given_keys_unasked() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut v = visitor(&app);
+    assert_eq!(v.sign_in("ann@example.org", "correct horse").await.status(), 303);
+    // postern-cli: public and first-party. Signed in, no scope named: still a confirmation
+    // page, naming the loopback address the browser goes to.
+    let challenge = postern_core::pkce::s256(VERIFIER);
+    let redirect = "http://127.0.0.1:53817/callback";
+    let url = format!(
+        "/oauth/authorize?response_type=code&client_id=postern-cli&redirect_uri={}&state=s&code_challenge={challenge}&code_challenge_method=S256",
+        urlencode(redirect)
+    );
+    for _ in 0..2 {
+        let r = v.get(&url).await;
+        assert_eq!(r.status(), 200, "a confirmation page, every time");
+        let page = r.text().await.unwrap();
+        assert!(page.contains(&format!("your browser goes to <code>{redirect}</code>")), "{page}");
+        let (csrf, request) = (Visitor::hidden(&page, "csrf"), Visitor::hidden(&page, "request"));
+        let fields = [("csrf", csrf.as_str()), ("request", &request), ("decision", "allow")];
+        let r = v.post_form("/oauth/authorize/consent", &fields).await;
+        let (location, params) = location_params(&r);
+        assert!(location.starts_with(redirect), "{location}");
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", params["code"].as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", VERIFIER),
+            ("client_id", "postern-cli"),
+        ];
+        let tokens: Value =
+            app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
+        let scope = tokens["scope"].as_str().unwrap();
+        assert!(!scope.contains("postern:keys") && !scope.contains("offline_access"), "defaults only: {scope}");
+        assert!(scope.contains("openid"), "{scope}");
+        assert!(tokens.get("refresh_token").is_none());
+    }
+}
