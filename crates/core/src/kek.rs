@@ -61,6 +61,23 @@ impl KeyEncryptionKey {
     }
 
     /// The textual form written to a generated key file (standard base64).
+    /// A key for one purpose, derived from this one (HMAC-SHA256 of `label`), so that one
+    /// secret serves several jobs without one leaking into another.
+    pub fn derive(&self, label: &[u8]) -> KeyEncryptionKey {
+        Self::derived_from(self.0.as_ref(), label)
+    }
+
+    /// A sealing key derived from other secret material (HMAC-SHA256 keyed with `secret`): a
+    /// refresh token seals its own successor, so that only whoever holds the token can open it.
+    pub fn derived_from(secret: &[u8], label: &[u8]) -> KeyEncryptionKey {
+        Self(Zeroizing::new(keyed_hash(secret, label)))
+    }
+
+    /// HMAC-SHA256 of `message` under this key.
+    pub fn keyed_hash(&self, message: &[u8]) -> [u8; 32] {
+        keyed_hash(self.0.as_ref(), message)
+    }
+
     pub fn to_text(&self) -> Zeroizing<String> {
         Zeroizing::new(STANDARD.encode(self.0.as_ref()))
     }
@@ -91,6 +108,18 @@ impl KeyEncryptionKey {
     }
 }
 
+fn keyed_hash(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+    match <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(message);
+            mac.finalize().into_bytes().into()
+        }
+        Err(_) => [0; 32],
+    }
+}
+
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
@@ -101,6 +130,24 @@ pub const KEK_CHECK_PLAINTEXT: &[u8] = b"postern key-encryption key check v1";
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn derived_keys_differ_by_purpose_and_seal_on_their_own() {
+        let kek = KeyEncryptionKey::parse(&"ab".repeat(32)).unwrap();
+        let (a, b) = (kek.derive(b"one"), kek.derive(b"two"));
+        assert_ne!(a.to_text().as_str(), b.to_text().as_str());
+        assert_eq!(a.to_text().as_str(), kek.derive(b"one").to_text().as_str(), "stable");
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let token = KeyEncryptionKey::derived_from(b"a refresh token", b"successor");
+        let sealed = token.seal(b"pair", b"aad", &mut rng).unwrap();
+        assert_eq!(token.open(&sealed, b"aad").unwrap().as_slice(), b"pair");
+        assert!(kek.open(&sealed, b"aad").is_err(), "the KEK cannot open it");
+        assert!(KeyEncryptionKey::derived_from(b"another token", b"successor").open(&sealed, b"aad").is_err());
+        // RFC 4231 test case 2.
+        let mac = keyed_hash(b"Jefe", b"what do ya want for nothing?");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    }
+
     use super::*;
     use rand_core::SeedableRng;
 

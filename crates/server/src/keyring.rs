@@ -7,6 +7,7 @@
 //! signing read only memory.
 
 use postern_core::kek::KeyEncryptionKey;
+use postern_core::secret::TokenHash;
 use postern_core::signing::{Algorithm, PrivateKey, PublicKey};
 use postern_proto::{Jwk, JwkSet};
 use postern_store::Store;
@@ -47,6 +48,8 @@ pub struct Keys {
 #[derive(Debug, Clone)]
 pub struct KeyRing {
     kek: KeyEncryptionKey,
+    /// Derived from the KEK: keys the hash of user codes (see [`KeyRing::user_code_hash`]).
+    user_codes: KeyEncryptionKey,
     current: Arc<RwLock<Arc<Keys>>>,
 }
 
@@ -109,12 +112,20 @@ pub async fn rotate(
 impl KeyRing {
     pub async fn load(store: &Store, kek: KeyEncryptionKey, now: i64) -> Result<Self, KeyError> {
         let keys = read_keys(store, &kek, now, None).await?;
-        Ok(Self { kek, current: Arc::new(RwLock::new(Arc::new(keys))) })
+        let user_codes = kek.derive(b"postern:user-code-hash:v1");
+        Ok(Self { kek, user_codes, current: Arc::new(RwLock::new(Arc::new(keys))) })
     }
 
     /// The key-encryption key, for sealing other recoverable secrets.
     pub fn kek(&self) -> &KeyEncryptionKey {
         &self.kek
+    }
+
+    /// How a (normalised) user code is stored: HMAC-SHA256 under a key derived from the KEK.
+    /// User codes are short (20⁸), so an unkeyed hash would be reversed in seconds from a copy
+    /// of the database; without the KEK this one cannot be.
+    pub fn user_code_hash(&self, code: &str) -> TokenHash {
+        TokenHash(self.user_codes.keyed_hash(code.as_bytes()))
     }
 
     /// The current view (cheap: one Arc clone).

@@ -186,7 +186,7 @@ pub struct Store {
 
 impl Store {
     /// Opens a pool. SQLite files are created if missing and run in WAL mode with a busy
-    /// timeout and foreign keys on.
+    /// timeout, foreign keys and `secure_delete` on.
     pub async fn connect(url: &str, options: PoolOptions) -> Result<Store> {
         match Backend::of_url(url).ok_or(StoreError::UnsupportedUrl)? {
             Backend::Sqlite => {
@@ -195,7 +195,10 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
-                    .foreign_keys(true);
+                    .foreign_keys(true)
+                    // Deleted and overwritten content is zeroed, not left in free pages for a
+                    // copy of the file to give away.
+                    .pragma("secure_delete", "on");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)

@@ -16,7 +16,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use postern_core::device;
-use postern_core::secret::TokenHash;
 use postern_pages::{DeviceConfirmPage, DevicePage, render};
 use postern_store::{Decision, NewAuditEvent};
 use serde::Deserialize;
@@ -121,7 +120,7 @@ async fn lookup(
     let keys = attempt_keys(meta, headers, state, user);
     begin_attempt(state, &keys, now).map_err(too_many)?;
     let found = match device::normalize(typed) {
-        Some(code) => match state.store.pending_device_authorization(&TokenHash::of(&code), now).await {
+        Some(code) => match state.store.pending_device_authorization(&state.keys.user_code_hash(&code), now).await {
             Ok(Some(auth)) => Some((code, auth)),
             Ok(None) => None,
             Err(e) => {
@@ -229,7 +228,7 @@ pub async fn decide(
     } else {
         Decision::Deny { user_id: &session.user_id }
     };
-    let decided = state.store.decide_device_authorization(&TokenHash::of(&code), now, decision).await;
+    let decided = state.store.decide_device_authorization(&state.keys.user_code_hash(&code), now, decision).await;
     end_attempt(&state, &keys, now, matches!(decided, Ok(false)));
     match decided {
         Ok(true) => {}

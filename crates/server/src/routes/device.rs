@@ -81,7 +81,7 @@ async fn start(
         let user_code = postern_core::device::generate_user_code(&mut rng);
         let new = NewDeviceAuthorization {
             device_code: device_code.hash(),
-            user_code: TokenHash::of(&user_code),
+            user_code: state.keys.user_code_hash(&user_code),
             client_id: &client.client_id,
             scope: &scope,
             now,

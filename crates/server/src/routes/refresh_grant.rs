@@ -25,6 +25,13 @@ fn invalid() -> OAuthError {
     OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
 }
 
+/// The key a rotated token's successor pair is sealed with: derived from the old refresh token
+/// itself, which the database holds only as a hash, so that the pair can be opened only by
+/// whoever presents that token again, never from a copy of the data directory (KEK included).
+pub fn successor_key(token: &str) -> postern_core::kek::KeyEncryptionKey {
+    postern_core::kek::KeyEncryptionKey::derived_from(token.as_bytes(), b"postern:refresh-successor-key:v1")
+}
+
 fn successor_aad(old: &TokenHash) -> Vec<u8> {
     let mut aad = b"postern:refresh-successor:".to_vec();
     aad.extend_from_slice(old.as_bytes());
@@ -42,7 +49,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
         return Err(invalid());
     }
     if let Some(rotated_at) = record.rotated_at {
-        return retry_or_reuse(state, &record, &old, rotated_at).await;
+        return retry_or_reuse(state, &record, token, &old, rotated_at).await;
     }
     if now >= record.idle_expires_at {
         return Err(invalid());
@@ -74,7 +81,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
     let response =
         tokens::user_token_response(state, client, plan, audience.clone(), &grant, Some(&user), refresh_token).await?;
     let plain = serde_json::to_vec(&response).map_err(server_error)?;
-    let sealed = state.keys.kek().seal(&plain, &successor_aad(&old), &mut rng).map_err(server_error)?;
+    let sealed = successor_key(token).seal(&plain, &successor_aad(&old), &mut rng).map_err(server_error)?;
     let opaque_record = opaque_hash.map(|_| AccessTokenRecord {
         client_id: client.client_id.clone(),
         user_id: Some(record.user_id.clone()),
@@ -102,7 +109,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
     // Another request rotated it first: answer as a retry of that one.
     let record = state.store.refresh_token(&old).await.map_err(server_error)?.ok_or_else(invalid)?;
     let rotated_at = record.rotated_at.ok_or_else(|| server_error("rotation lost but no rotation recorded"))?;
-    retry_or_reuse(state, &record, &old, rotated_at).await
+    retry_or_reuse(state, &record, token, &old, rotated_at).await
 }
 
 /// A rotated token again: the same successor within the grace window; otherwise reuse, which
@@ -110,6 +117,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
 async fn retry_or_reuse(
     state: &AppState,
     record: &RefreshRecord,
+    token: &str,
     old: &TokenHash,
     rotated_at: i64,
 ) -> Result<TokenResponse, OAuthError> {
@@ -121,7 +129,12 @@ async fn retry_or_reuse(
         if record.revoked_at.is_some() || user.is_none_or(|u| u.disabled) {
             return Err(invalid());
         }
-        let plain = state.keys.kek().open(sealed, &successor_aad(old)).map_err(server_error)?;
+        let aad = successor_aad(old);
+        // Successors sealed with the KEK by an earlier version live out their grace window.
+        let plain = successor_key(token)
+            .open(sealed, &aad)
+            .or_else(|_| state.keys.kek().open(sealed, &aad))
+            .map_err(server_error)?;
         return serde_json::from_slice(&plain).map_err(server_error);
     }
     tracing::warn!(grant = %record.grant_id, client = %record.client_id, "rotated refresh token reused; revoking the family");

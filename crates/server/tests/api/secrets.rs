@@ -64,3 +64,68 @@ both!(no_bearer_secret_is_stored_in_clear, |kind| async move {
         assert!(stored, "{what}: its hash is what is stored");
     }
 });
+
+both!(what_a_copy_of_the_database_gives_away_is_bounded, |kind| async move {
+    let Some((app, db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    // User codes are hashed under a key derived from the KEK: the plain SHA-256 of a code,
+    // which anyone could compute for all 20^8 codes, is not what is stored.
+    let (device_client, _) =
+        register(&app, ClientType::Public, &[GrantType::DeviceCode], "openid", AccessTokenFormat::Jwt).await;
+    let d: Value = app
+        .http
+        .post(app.url("/oauth/device_authorization"))
+        .form(&[("client_id", device_client.as_str()), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = postern_core::device::normalize(d["user_code"].as_str().unwrap()).unwrap();
+    let bytes = database_bytes(&app.state.store, &db.url, db.dir.path()).await;
+    let plain = postern_core::secret::TokenHash::of(&code);
+    assert!(!contains(&bytes, plain.as_bytes()) && !contains(&bytes, hex(plain.as_bytes()).as_bytes()));
+    let keyed = app.state.keys.user_code_hash(&code);
+    assert!(contains(&bytes, keyed.as_bytes()) || contains(&bytes, hex(keyed.as_bytes()).as_bytes()));
+
+    // A rotated refresh token's successor pair is sealed with a key derived from that token:
+    // the KEK, which sits beside the database, cannot open it.
+    let (id, secret) = register(
+        &app,
+        ClientType::Confidential,
+        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        "openid offline_access",
+        AccessTokenFormat::Jwt,
+    )
+    .await;
+    let rp = crate::authorize::Rp { id, secret: secret.clone(), redirect: "https://app.example.org/cb".into() };
+    let challenge = postern_core::pkce::s256(VERIFIER);
+    let url = format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20offline_access&code_challenge={challenge}&code_challenge_method=S256",
+        rp.id,
+        urlencode(&rp.redirect)
+    );
+    let mut v = visitor(&app);
+    let params = get_code(&mut v, &url, "ann@example.org", "correct horse").await;
+    let tokens: Value = exchange(&app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+        ("client_id", rp.id.as_str()),
+        ("client_secret", secret.as_deref().unwrap()),
+    ];
+    let rotated: Value = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    let record = app.state.store.refresh_token(&postern_core::secret::TokenHash::of(&refresh)).await.unwrap().unwrap();
+    let sealed = record.successor_sealed.expect("kept for the grace window");
+    let mut aad = b"postern:refresh-successor:".to_vec();
+    aad.extend_from_slice(postern_core::secret::TokenHash::of(&refresh).as_bytes());
+    assert!(app.state.keys.kek().open(&sealed, &aad).is_err(), "the KEK cannot open a successor");
+    let opened = postern_server::routes::refresh_grant::successor_key(&refresh).open(&sealed, &aad).unwrap();
+    let pair: Value = serde_json::from_slice(&opened).unwrap();
+    assert_eq!(pair["refresh_token"], rotated["refresh_token"], "the old token opens it");
+    // And presenting the old token again within the window still gets the same pair.
+    let again: Value = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["refresh_token"], rotated["refresh_token"]);
+});
