@@ -75,7 +75,7 @@ pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
     let (id, secret) = (percent_decode(id).ok_or_else(bad)?, percent_decode(secret).ok_or_else(bad)?);
-    if id.is_empty() {
+    if id.is_empty() || id.chars().any(char::is_control) || secret.chars().any(char::is_control) {
         return Err(bad());
     }
     Ok((id, secret))

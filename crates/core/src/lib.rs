@@ -19,6 +19,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod password;
 pub mod pkce;
+pub mod rate;
 pub mod scope;
 pub mod secret;
 pub mod signing;

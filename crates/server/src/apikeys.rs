@@ -104,8 +104,8 @@ pub async fn create(
 ) -> Result<(NewApiKey, ApiKeyRecord), CreateError> {
     let invalid = |m: String| CreateError::Invalid(m);
     let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(invalid("a key needs a name of 1 to 100 characters".into()));
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(invalid("a key needs a name of 1 to 100 characters, without control characters".into()));
     }
     if request.scopes.is_empty() {
         return Err(invalid("a key needs at least one scope".into()));
@@ -183,8 +183,8 @@ pub async fn create_service_account(
         return Err(CreateError::Invalid("a service account name is 1-64 characters of A-Z a-z 0-9 - _ .".into()));
     }
     let description = description.trim();
-    if description.chars().count() > 200 {
-        return Err(CreateError::Invalid("a description is at most 200 characters".into()));
+    if description.chars().count() > 200 || description.chars().any(char::is_control) {
+        return Err(CreateError::Invalid("a description is at most 200 characters, without control characters".into()));
     }
     let id = postern_core::id::random_id(&mut postern_core::system::os_rng());
     match store.create_service_account(&id, name, description, owner_id, now).await {

@@ -44,12 +44,20 @@ impl Entry {
 
 #[derive(Debug, Default)]
 pub struct DevicePolls {
+    polls: Mutex<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
     /// device-code hash -> what the last poll learnt
-    polls: Mutex<HashMap<[u8; 32], Entry>>,
+    entries: HashMap<[u8; 32], Entry>,
+    /// When expired entries were last swept out of a full table: at most once a second, so a
+    /// full table does not scan itself for every new code.
+    swept_at: i64,
 }
 
 impl DevicePolls {
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
         self.polls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -58,7 +66,7 @@ impl DevicePolls {
     /// interval has then grown by 5 s). `None`: read the authorization and call [`Self::poll`].
     pub fn too_soon(&self, code: &TokenHash, client_id: &str, now: i64) -> Option<i64> {
         let mut polls = self.table();
-        let entry = polls.get_mut(&code.0)?;
+        let entry = polls.entries.get_mut(&code.0)?;
         if entry.client_id != client_id || now >= entry.expires_at || now - entry.last_poll >= entry.interval {
             return None;
         }
@@ -76,11 +84,19 @@ impl DevicePolls {
         base_interval: i64,
     ) -> Result<(), i64> {
         let mut polls = self.table();
-        if polls.len() >= MAX_ENTRIES {
-            // Codes live minutes: forget those that have expired.
-            polls.retain(|_, e| now < e.expires_at);
+        if polls.entries.len() >= MAX_ENTRIES && !polls.entries.contains_key(&code.0) {
+            // Codes live minutes: forget those that have expired, once a second at most.
+            if polls.swept_at != now {
+                polls.swept_at = now;
+                polls.entries.retain(|_, e| now < e.expires_at);
+            }
+            // Still full: this code is not remembered, so its polls read the database (as
+            // its first poll did) until there is room; the table never grows past its bound.
+            if polls.entries.len() >= MAX_ENTRIES {
+                return Ok(());
+            }
         }
-        let entry = polls.entry(code.0).or_insert_with(|| Entry {
+        let entry = polls.entries.entry(code.0).or_insert_with(|| Entry {
             client_id: client_id.to_owned(),
             expires_at,
             last_poll: i64::MIN / 2,
@@ -91,7 +107,7 @@ impl DevicePolls {
 
     /// Forgets a code (consumed, denied or expired).
     pub fn forget(&self, code: &TokenHash) {
-        self.table().remove(&code.0);
+        self.table().entries.remove(&code.0);
     }
 }
 
@@ -125,5 +141,22 @@ mod tests {
         assert_eq!(polls.poll(&code, "c1", 200, 111, 5), Ok(()), "the grown interval stays");
         assert_eq!(polls.poll(&code, "c1", 200, 115, 5), Err(15));
         assert_eq!(polls.too_soon(&code, "c1", 200), None, "expired: the database says expired_token");
+    }
+
+    #[test]
+    fn a_full_table_stays_bounded_and_does_not_scan_for_every_new_code() {
+        let polls = DevicePolls::default();
+        for i in 0..MAX_ENTRIES {
+            assert_eq!(polls.poll(&TokenHash::of(&i.to_string()), "c1", 1000, 10, 5), Ok(()));
+        }
+        // Full of live codes: new ones are answered (from the database) but not remembered.
+        let late = TokenHash::of("late");
+        assert_eq!(polls.poll(&late, "c1", 1000, 11, 5), Ok(()));
+        assert_eq!(polls.poll(&late, "c1", 1000, 11, 5), Ok(()), "not remembered, so no slow_down");
+        assert_eq!(polls.table().entries.len(), MAX_ENTRIES);
+        assert_eq!(polls.table().swept_at, 11, "swept once this second");
+        // Once they expire, the next second's sweep makes room.
+        assert_eq!(polls.poll(&late, "c1", 2000, 1000, 5), Ok(()));
+        assert_eq!(polls.table().entries.len(), 1);
     }
 }

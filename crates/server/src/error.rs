@@ -32,6 +32,20 @@ pub fn no_store(response: &mut Response) {
     response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+/// 429 in RFC 6749 §5.2 form, with `Retry-After`: a rate limit (see `crate::limits`).
+pub fn too_many_requests(wait: i64) -> Response {
+    let body = OAuthErrorBody {
+        error: "temporarily_unavailable".to_owned(),
+        error_description: Some(format!("too many requests; try again in {wait} seconds")),
+    };
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    no_store(&mut response);
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
 fn oauth_response(e: &OAuthError) -> Response {
     let status = match e {
         OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,

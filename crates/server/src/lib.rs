@@ -16,6 +16,7 @@ pub mod entitlements;
 pub mod error;
 pub mod kek;
 pub mod keyring;
+pub mod limits;
 pub mod maintenance;
 pub mod metrics;
 pub mod passwords;

@@ -136,6 +136,7 @@ impl Application {
             discovery_json: discovery_json.into(),
             passwords: Arc::new(PasswordPool::new(config.password, config.sessions.sign_in_queue_per_core).await),
             throttle: Arc::new(SignInThrottle::default()),
+            anonymous_writes: Arc::new(crate::limits::AnonymousWrites::new(&config.limits)),
             clients: Arc::new(ClientCache::new(config.clients.cache_secs)),
             revoked: Arc::new(revoked),
             device_polls: Arc::new(DevicePolls::default()),

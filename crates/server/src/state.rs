@@ -31,6 +31,8 @@ pub struct AppState {
     /// Wrong user codes per IP address and per browser.
     pub device_attempts: Arc<std::sync::Mutex<postern_core::throttle::Throttle>>,
     pub throttle: Arc<SignInThrottle>,
+    /// Rate limits on anonymous requests that store rows.
+    pub anonymous_writes: Arc<crate::limits::AnonymousWrites>,
     pub api_keys: Arc<KeyVerifier>,
 }
 

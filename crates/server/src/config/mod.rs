@@ -101,6 +101,7 @@ pub struct Config {
     pub device: DeviceConfig,
     pub api_keys: ApiKeysConfig,
     pub maintenance: MaintenanceConfig,
+    pub limits: LimitsConfig,
 }
 
 impl Default for Config {
@@ -121,6 +122,7 @@ impl Default for Config {
             device: DeviceConfig::default(),
             api_keys: ApiKeysConfig::default(),
             maintenance: MaintenanceConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -232,6 +234,24 @@ pub struct AdminConfig {
     pub email: Option<String>,
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
+}
+
+/// How many rows anonymous requests may make the server store (0: no limit).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Device authorizations per minute from one client address.
+    pub device_authorizations_per_address: u32,
+    /// Authorization requests kept waiting for a sign-in or consent, per minute per address.
+    pub authorization_requests_per_address: u32,
+    /// Either of the two per minute for one client, whatever the address.
+    pub per_client: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { device_authorizations_per_address: 30, authorization_requests_per_address: 60, per_client: 3000 }
+    }
 }
 
 /// The Device Authorization Grant (RFC 8628).

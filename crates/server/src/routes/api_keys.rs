@@ -359,6 +359,9 @@ pub async fn revoke_service_account_scope(
         Ok(sa) => sa,
         Err(r) => return r,
     };
+    if let Err(e) = postern_core::scope::Scope::parse(&scope) {
+        return bad_request(&e.to_string());
+    }
     let owner = KeyOwner::ServiceAccount(&sa.id);
     match entitlements::revoke(&state.store, owner, std::slice::from_ref(&scope), state.now()).await {
         Ok(revoked) => {

@@ -6,6 +6,7 @@
 //! needs the user (sign-in, consent) is kept server-side under a random handle (only its hash is
 //! stored) and resumed from there; nothing is trusted from the query after the round trip.
 
+use super::ClientMeta;
 use super::login::is_handle;
 use super::oauth_form::OAuthForm;
 use super::pages::{FormTarget, Policy, checked_form, message, page_with};
@@ -211,31 +212,51 @@ fn check(_state: &AppState, q: &OAuthForm, client: &Client, p: &mut Pending) -> 
 }
 
 /// `GET /oauth/authorize`: the request in the query.
-pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    start(&state, &headers, &OAuthForm::parse(query.unwrap_or_default().as_bytes())).await
+pub async fn authorize(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    start(&state, &meta, &headers, &OAuthForm::parse(query.unwrap_or_default().as_bytes())).await
 }
 
 /// `POST /oauth/authorize`: the same request as a form body (OpenID Connect Core §3.1.2.1).
-pub async fn authorize_posted(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+pub async fn authorize_posted(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let form_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next());
     if !form_type.is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
         return error_page("The request must be sent as a form (application/x-www-form-urlencoded).");
     }
-    start(&state, &headers, &OAuthForm::parse(&body)).await
+    start(&state, &meta, &headers, &OAuthForm::parse(&body)).await
 }
 
-async fn start(state: &AppState, headers: &HeaderMap, q: &OAuthForm) -> Response {
+async fn start(state: &AppState, meta: &ClientMeta, headers: &HeaderMap, q: &OAuthForm) -> Response {
     match validate(state, q).await {
         Err(untrusted) => untrusted.into_response(),
         Ok((_, Err((pending, e)))) => error_to_client(state, &pending, e.code(), &e.description().unwrap_or_default()),
-        Ok((client, Ok(pending))) => proceed(state, headers, &client, pending, None).await,
+        Ok((client, Ok(pending))) => proceed(state, headers, &client, pending, Pause::New(meta)).await,
     }
 }
 
-async fn save(state: &AppState, pending: &Pending) -> Result<String, Response> {
+/// Keeps a request waiting for a sign-in or consent, under a new handle. Rate-limited per
+/// client address and per client (`limits.*`): each one is a stored row.
+async fn save(state: &AppState, meta: &ClientMeta, pending: &Pending) -> Result<String, Response> {
+    let now = state.now();
+    if let Err(wait) = state.anonymous_writes.authorization_request(&meta.limit_key(), &pending.client_id, now) {
+        let text = format!("Too many sign-in requests from here. Try again in {wait} seconds.");
+        let mut r = message(StatusCode::TOO_MANY_REQUESTS, "Try again later", &text);
+        if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Err(r);
+    }
     let handle = BearerSecret::generate(&mut postern_core::system::os_rng());
     let json = serde_json::to_string(pending).unwrap_or_default();
-    let now = state.now();
     state
         .store
         .save_authorization_request(&handle.hash(), &pending.client_id, &json, now, now + PENDING_SECS)
@@ -247,13 +268,19 @@ async fn save(state: &AppState, pending: &Pending) -> Result<String, Response> {
     Ok(handle.expose().to_owned())
 }
 
+/// Whether the request is already kept waiting (its handle) or new (kept when it must wait).
+enum Pause<'a> {
+    New(&'a ClientMeta),
+    Kept(String),
+}
+
 /// Sign-in, then consent, then the code: whichever is still needed.
 async fn proceed(
     state: &AppState,
     headers: &HeaderMap,
     client: &Client,
     pending: Pending,
-    handle: Option<String>,
+    pause: Pause<'_>,
 ) -> Response {
     let now = state.now();
     let current = session::current(state, headers).await;
@@ -271,9 +298,9 @@ async fn proceed(
         if pending.prompt.none {
             return error_to_client(state, &pending, "login_required", "the user must sign in");
         }
-        let handle = match handle {
-            Some(h) => h,
-            None => match save(state, &pending).await {
+        let handle = match pause {
+            Pause::Kept(h) => h,
+            Pause::New(meta) => match save(state, meta, &pending).await {
                 Ok(h) => h,
                 Err(r) => return r,
             },
@@ -297,9 +324,9 @@ async fn proceed(
         if pending.prompt.none {
             return error_to_client(state, &pending, "consent_required", "the user must allow this application");
         }
-        let handle = match handle {
-            Some(h) => h,
-            None => match save(state, &pending).await {
+        let handle = match pause {
+            Pause::Kept(h) => h,
+            Pause::New(meta) => match save(state, meta, &pending).await {
                 Ok(h) => h,
                 Err(r) => return r,
             },
@@ -323,7 +350,11 @@ async fn proceed(
         }
         return response;
     }
-    issue_code(state, &pending, &user.id, session.auth_time, &session.amr, handle.as_deref()).await
+    let handle = match &pause {
+        Pause::Kept(h) => Some(h.as_str()),
+        Pause::New(_) => None,
+    };
+    issue_code(state, &pending, &user.id, session.auth_time, &session.amr, handle).await
 }
 
 async fn issue_code(
@@ -396,7 +427,7 @@ pub async fn resume(
 ) -> Response {
     let handle = query.map(|q| q.0.request).unwrap_or_default();
     match load(&state, &handle).await {
-        Some((client, pending)) => proceed(&state, &headers, &client, pending, Some(handle)).await,
+        Some((client, pending)) => proceed(&state, &headers, &client, pending, Pause::Kept(handle)).await,
         None => error_page(EXPIRED),
     }
 }

@@ -55,7 +55,21 @@ pub async fn authorize(
             no_store(&mut r);
             r
         }
-        Err(e) => WebError::OAuth(e).into_response(),
+        Err(Refused::OAuth(e)) => WebError::OAuth(e).into_response(),
+        Err(Refused::TooMany(wait)) => crate::error::too_many_requests(wait),
+    }
+}
+
+/// Why a device authorization was not made.
+enum Refused {
+    OAuth(OAuthError),
+    /// A rate limit (`limits.*`): retry after this many seconds.
+    TooMany(i64),
+}
+
+impl From<OAuthError> for Refused {
+    fn from(e: OAuthError) -> Self {
+        Refused::OAuth(e)
     }
 }
 
@@ -64,12 +78,14 @@ async fn start(
     meta: &super::ClientMeta,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<serde_json::Value, OAuthError> {
+) -> Result<serde_json::Value, Refused> {
     let form = body_form(headers, body)?;
     let client = client_auth::authenticate(state, headers, &form).await?;
     if !client.grant_types.contains(&GrantType::DeviceCode) {
-        return Err(OAuthError::UnauthorizedClient("this client may not use the device flow".into()));
+        return Err(OAuthError::UnauthorizedClient("this client may not use the device flow".into()).into());
     }
+    let limits = &state.anonymous_writes;
+    limits.device_authorization(&meta.limit_key(), &client.client_id, state.now()).map_err(Refused::TooMany)?;
     let requested = parse_scope_param(form.one("scope")?.unwrap_or_default())?;
     let scope = scope_string(&grant_user_scopes(&requested, &client.allowed_scopes)?);
     let now = state.now();
@@ -104,10 +120,10 @@ async fn start(
                 }));
             }
             Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(server_error(e)),
+            Err(e) => return Err(server_error(e).into()),
         }
     }
-    Err(server_error("could not draw a free user code"))
+    Err(server_error("could not draw a free user code").into())
 }
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:device_code` at the token endpoint.

@@ -1,6 +1,8 @@
 //! The body of OAuth endpoints: `application/x-www-form-urlencoded` (RFC 6749 §3.2), read once
 //! into pairs. A parameter "MUST NOT be included more than once" (RFC 6749 §3.1, §3.2), except
-//! the few that the RFCs let repeat (`resource`, RFC 8707); empty values count as absent.
+//! the few that the RFCs let repeat (`resource`, RFC 8707); empty values count as absent. No
+//! value may hold a control character (NUL, which PostgreSQL refuses in text, among them): such
+//! a parameter is `invalid_request`, so it never reaches a query.
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
@@ -47,7 +49,7 @@ impl OAuthForm {
         if values.next().is_some() {
             return Err(OAuthError::invalid_request(format!("parameter {name} is repeated")));
         }
-        Ok(first)
+        first.map(|v| printable(name, v)).transpose()
     }
 
     /// A required parameter that may appear once.
@@ -56,9 +58,17 @@ impl OAuthForm {
     }
 
     /// Every value of a parameter that may repeat.
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    pub fn all(&self, name: &str) -> Result<Vec<&str>, OAuthError> {
+        self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| printable(name, v)).collect()
     }
+}
+
+/// `value`, unless it holds a control character.
+fn printable<'v>(name: &str, value: &'v str) -> Result<&'v str, OAuthError> {
+    if value.chars().any(char::is_control) {
+        return Err(OAuthError::invalid_request(format!("parameter {name} contains a control character")));
+    }
+    Ok(value)
 }
 
 impl<S: Send + Sync> FromRequest<S> for OAuthForm {
@@ -90,8 +100,16 @@ mod tests {
         let f = OAuthForm::parse(b"grant_type=client_credentials&scope=&resource=a&resource=b&x=1&x=2");
         assert_eq!(f.one("grant_type").unwrap(), Some("client_credentials"));
         assert_eq!(f.one("scope").unwrap(), None, "empty counts as absent");
-        assert_eq!(f.all("resource"), ["a", "b"]);
+        assert_eq!(f.all("resource").unwrap(), ["a", "b"]);
         assert!(f.one("x").is_err());
         assert!(f.required("code").is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        let f = OAuthForm::parse(b"client_id=a%00b&resource=x&resource=y%07&code=ok");
+        assert!(f.one("client_id").is_err_and(|e| e.code() == "invalid_request"));
+        assert!(f.all("resource").is_err());
+        assert_eq!(f.one("code").unwrap(), Some("ok"));
     }
 }

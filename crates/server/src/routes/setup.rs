@@ -113,8 +113,8 @@ pub async fn submit(
         return again("The two passwords differ.");
     }
     let name = form.name.trim();
-    if name.chars().count() > 200 {
-        return again("The name is too long.");
+    if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return again("The name is too long or holds control characters.");
     }
     let hash = match hash_password(state.config.password, form.password.clone()).await {
         Ok(h) => h,

@@ -270,3 +270,47 @@ async fn the_oauth2_crate_runs_the_device_flow() {
     assert!(token.refresh_token().is_some(), "refresh token for a plain OAuth scope");
     assert_eq!(token.scopes().map(|s| s.len()), Some(1));
 }
+
+#[tokio::test]
+async fn device_authorizations_and_waiting_requests_are_rate_limited() {
+    let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else { return };
+    let mut config = test_config(&db);
+    config.limits.device_authorizations_per_address = 3;
+    config.limits.authorization_requests_per_address = 3;
+    config.limits.per_client = 5;
+    config.server.trusted_proxies = vec![postern_core::client_address::Cidr::parse("127.0.0.1").unwrap()];
+    let app = start(config).await.unwrap();
+    let client = device_client(&app, "TV").await;
+    let from = |address: &'static str| {
+        let request = app
+            .http
+            .post(app.url("/oauth/device_authorization"))
+            .header("x-forwarded-for", address)
+            .form(&[("client_id", client.as_str()), ("scope", "read")]);
+        async move { request.send().await.unwrap() }
+    };
+    for _ in 0..3 {
+        assert_eq!(from("192.0.2.1").await.status(), 200);
+    }
+    let refused = from("192.0.2.1").await;
+    assert_eq!(refused.status(), 429, "per address");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"], "temporarily_unavailable");
+    for _ in 0..2 {
+        assert_eq!(from("192.0.2.2").await.status(), 200);
+    }
+    assert_eq!(from("192.0.2.3").await.status(), 429, "per client, whatever the address");
+
+    // Authorization requests that must wait for a sign-in are stored: limited alike.
+    let rp = crate::authorize::relying_party(&app, false).await;
+    let url = app.url(&crate::authorize::authorize_url(&rp, ""));
+    let get = || app.http.get(&url).header("x-forwarded-for", "198.51.100.4").send();
+    for _ in 0..3 {
+        assert_eq!(get().await.unwrap().status(), 303);
+    }
+    let refused = get().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.text().await.unwrap().contains("Too many sign-in requests"));
+    app.clock.advance(60);
+    assert_eq!(get().await.unwrap().status(), 303, "a minute later");
+}

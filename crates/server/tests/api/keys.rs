@@ -76,6 +76,10 @@ pub async fn database_bytes(store: &Store, url: &str, dir: &std::path::Path) -> 
             "access_tokens",
             "grants",
             "refresh_tokens",
+            "device_authorizations",
+            "api_keys",
+            "revoked_jwts",
+            "revoked_subjects",
         ] {
             let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT CAST(t.* AS TEXT) FROM {table} t"))
                 .fetch_all(&mut c)
