@@ -48,7 +48,11 @@ pub async fn open_store(config: &Config, now: i64) -> Result<(Store, postern_sto
     let url = config.database_url();
     if Backend::of_url(url.expose()) == Some(Backend::Sqlite) {
         let dir = sqlite_dir(url.expose()).unwrap_or_else(|| config.data_dir.clone());
-        create_private_dir(&dir).map_err(|source| StartError::DataDir { path: dir.clone(), source })?;
+        let data_dir = |source| StartError::DataDir { path: dir.clone(), source };
+        create_private_dir(&dir, dir == config.data_dir).map_err(data_dir)?;
+        if let Some(file) = sqlite_file(url.expose()) {
+            private_database_file(&file).map_err(|source| StartError::DataDir { path: file.clone(), source })?;
+        }
     }
     let options = PoolOptions {
         max_connections: if config.database.max_connections == 0 { 16 } else { config.database.max_connections },
@@ -61,20 +65,17 @@ pub async fn open_store(config: &Config, now: i64) -> Result<(Store, postern_sto
 
 /// The directory of a `sqlite://PATH[?…]` URL's file.
 fn sqlite_dir(url: &str) -> Option<PathBuf> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next()?;
-    if path.is_empty() || path.starts_with(":memory:") {
-        return None;
-    }
-    std::path::Path::new(path).parent().map(
-        |p| {
-            if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() }
-        },
-    )
+    let file = sqlite_file(url)?;
+    file.parent().map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
 }
 
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+/// Creates `dir` 0700; an existing one is tightened to 0700 (with a warning) when `tighten`
+/// (the data directory: the database and the key file live there).
+fn create_private_dir(dir: &std::path::Path, tighten: bool) -> std::io::Result<()> {
     if dir.exists() {
+        if tighten {
+            restrict(dir, 0o700)?;
+        }
         return Ok(());
     }
     let mut builder = std::fs::DirBuilder::new();
@@ -82,6 +83,46 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)
+}
+
+/// Narrows `path` to `mode` if group or others have any access, with a warning.
+fn restrict(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let current = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if current & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), from = format!("{current:o}"), to = format!("{mode:o}"), "restricting permissions");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// The SQLite database file is created 0600 before SQLite opens it (SQLite gives its WAL and
+/// shared-memory files the same permissions); an existing one is narrowed to 0600.
+fn private_database_file(file: &std::path::Path) -> std::io::Result<()> {
+    if file.exists() {
+        return restrict(file, 0o600);
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => restrict(file, 0o600),
+        Err(e) => Err(e),
+    }
+}
+
+/// The file of a `sqlite://PATH[?…]` URL.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
 }
 
 /// A built application: database open, keys loaded, listener bound.

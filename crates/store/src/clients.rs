@@ -148,6 +148,11 @@ impl TryFrom<ClientRow> for Client {
 }
 
 impl Store {
+    /// The longest access-token lifetime any client has (0 without clients).
+    pub async fn longest_access_token_ttl(&self) -> Result<i64> {
+        Ok(on_db!(self, p => sqlx::query_scalar(sql::CLIENT_MAX_ACCESS_TTL).fetch_one(p).await)?)
+    }
+
     pub async fn create_client(&self, c: &NewClient, now: i64) -> Result<Client> {
         let secret = c.secret_hash.as_ref().map(|h| h.as_bytes().to_vec());
         on_db!(self, p => sqlx::query(sql::CLIENT_INSERT)

@@ -42,7 +42,7 @@ pub async fn run(ctx: &Ctx, command: KeysCommand) -> anyhow::Result<()> {
                 AlgArg::All => Algorithm::ALL.to_vec(),
             };
             keyring::ensure_keys(&ctx.store, &kek, ctx.now).await?;
-            let publish = ctx.config.tokens.key_publish_secs();
+            let publish = ctx.config.tokens.key_publish_secs(ctx.store.longest_access_token_ttl().await?);
             let mut rotated = Vec::new();
             for alg in algs {
                 let kid = keyring::rotate(&ctx.store, &kek, alg, ctx.now, publish).await?;

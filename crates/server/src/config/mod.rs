@@ -221,9 +221,10 @@ impl Default for TokenConfig {
 
 impl TokenConfig {
     /// How long a rotated signing key stays in the JWKS: the longest a token it signed can
-    /// live, plus a minute of clock skew.
-    pub fn key_publish_secs(&self) -> i64 {
-        self.access_token_ttl_secs.max(self.id_token_ttl_secs) + 60
+    /// live, plus a minute of clock skew. `longest_client_ttl` is the longest access-token
+    /// lifetime any client has (clients may be given more than the default).
+    pub fn key_publish_secs(&self, longest_client_ttl: i64) -> i64 {
+        self.access_token_ttl_secs.max(self.id_token_ttl_secs).max(longest_client_ttl) + 60
     }
 }
 

@@ -28,7 +28,21 @@ both!(rotation_publishes_old_and_new_until_old_tokens_expire, |kind| async move 
     let before = app.state.keys.keys();
     let old_eddsa = before.active[&Algorithm::EdDSA].kid.clone();
     let (kek, _) = kek::resolve(&app.state.config, store.backend()).unwrap();
-    let publish = app.state.config.tokens.key_publish_secs();
+    // A client whose access tokens live two hours, longer than any default lifetime: the old
+    // key must stay published as long as such a token can live.
+    let (long_lived, _) = register(
+        &app,
+        postern_core::client::ClientType::Confidential,
+        &[postern_core::client::GrantType::ClientCredentials],
+        "",
+        postern_core::client::AccessTokenFormat::Jwt,
+    )
+    .await;
+    let mut c = store.client_by_id(&long_lived).await.unwrap().unwrap().settings();
+    c.access_token_ttl = 7200;
+    store.update_client(&long_lived, &c, NOW).await.unwrap();
+    let publish = app.state.config.tokens.key_publish_secs(store.longest_access_token_ttl().await.unwrap());
+    assert_eq!(publish, 7200 + 60);
     let new_kid = keyring::rotate(store, &kek, Algorithm::EdDSA, NOW, publish).await.unwrap();
     assert_ne!(new_kid, old_eddsa);
 

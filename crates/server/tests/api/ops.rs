@@ -57,3 +57,21 @@ async fn shutdown_stops_the_server_and_frees_the_port() {
     let after = reqwest::Client::new().get(&url).send().await;
     assert!(after.is_err(), "no longer listening after shutdown");
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_database_are_private_even_when_they_existed() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = postern_testkit::sqlite();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    // A directory made by hand with the usual umask, and a database file left world-readable.
+    std::fs::set_permissions(db.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let app = start(test_config(&db)).await.unwrap();
+    assert_eq!(mode(db.dir.path()), 0o700, "the data directory is tightened");
+    assert_eq!(mode(&db.dir.path().join("postern.db")), 0o600, "created 0600");
+    app.stop().await.unwrap();
+    std::fs::set_permissions(db.dir.path().join("postern.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let app = start(test_config(&db)).await.unwrap();
+    assert_eq!(mode(&db.dir.path().join("postern.db")), 0o600, "narrowed at the next start");
+    app.stop().await.unwrap();
+}
