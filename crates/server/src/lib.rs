@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod revocations;
 pub mod routes;
+pub mod serve;
 pub mod session;
 pub mod startup;
 pub mod state;

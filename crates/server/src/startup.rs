@@ -262,7 +262,14 @@ impl Application {
 
         let store = state.store.clone();
         let api_keys = state.api_keys.clone();
-        let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let limits = crate::serve::Limits {
+            max_connections: crate::serve::connection_cap(
+                state.config.server.max_connections,
+                crate::serve::raise_open_file_limit(),
+            ),
+            header_read_timeout: Duration::from_secs(state.config.server.header_read_timeout_secs),
+        };
+        let app = routes::router(state);
         let signal = {
             let stop_tx = stop_tx.clone();
             async move {
@@ -271,14 +278,14 @@ impl Application {
                 let _ = stop_tx.send(true);
             }
         };
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let server = crate::serve::serve(self.listener, app, limits, signal);
         let mut stopped = stop_rx.clone();
         let deadline = async move {
             let _ = stopped.wait_for(|s| *s).await;
             tokio::time::sleep(grace).await;
         };
         let result = tokio::select! {
-            r = server => r.map_err(StartError::Serve),
+            () = server => Ok(()),
             _ = deadline => {
                 tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; closing them");
                 Ok(())

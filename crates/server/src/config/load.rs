@@ -211,11 +211,15 @@ fn check(c: &Config) -> Result<(), ConfigError> {
         ("maintenance.interval_secs", c.maintenance.interval_secs),
         ("tokens.revocation_sync_secs", c.tokens.revocation_sync_secs),
         ("server.request_timeout_secs", c.server.request_timeout_secs),
+        ("server.header_read_timeout_secs", c.server.header_read_timeout_secs),
         ("api_keys.last_used_flush_secs", c.api_keys.last_used_flush_secs),
     ] {
         if v == 0 {
             return Err(err(key, "must be positive"));
         }
+    }
+    if c.server.max_connections == 0 {
+        return Err(err("server.max_connections", "must be positive"));
     }
     if c.api_keys.default_ttl_secs > c.api_keys.max_ttl_secs {
         return Err(err("api_keys.default_ttl_secs", "must not exceed api_keys.max_ttl_secs"));

@@ -137,6 +137,12 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Open connections at most; past it the server stops accepting until one closes (kept
+    /// below the open-file limit, which is raised to its hard maximum at start).
+    pub max_connections: usize,
+    /// A connection that sends no complete request head within this time (headers trickling
+    /// in, or a keep-alive connection idle between requests) is closed.
+    pub header_read_timeout_secs: u64,
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client (address blocks
     /// such as `10.0.0.0/8`; in the environment, comma-separated). Empty: the TCP peer is the
     /// client, and forwarding headers are ignored.
@@ -150,6 +156,8 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 10,
             request_timeout_secs: 30,
             max_body_bytes: 64 * 1024,
+            max_connections: 10_000,
+            header_read_timeout_secs: 10,
             trusted_proxies: Vec::new(),
         }
     }

@@ -75,3 +75,53 @@ async fn the_data_directory_and_database_are_private_even_when_they_existed() {
     assert_eq!(mode(&db.dir.path().join("postern.db")), 0o600, "narrowed at the next start");
     app.stop().await.unwrap();
 }
+
+/// Reads from `stream` until the server closes it (or 10 s pass); whether it closed.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let read_all = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read_all).await.is_ok()
+}
+
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed_and_connections_are_capped() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else { return };
+    let mut config = test_config(&db);
+    config.server.header_read_timeout_secs = 1;
+    config.server.max_connections = 2;
+    let app = start(config).await.unwrap();
+    let addr = app.base.trim_start_matches("http://").to_owned();
+
+    // Headers trickling in: closed once the header-read timeout passes.
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    assert!(closed_by_server(&mut slow).await, "a connection trickling headers is closed");
+
+    // A keep-alive connection idle after its request: closed too.
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    assert!(closed_by_server(&mut idle).await, "an idle keep-alive connection is closed");
+
+    // Two connections held open (each has sent part of a request): a third is not served
+    // until one of them goes.
+    let mut held: Vec<TcpStream> = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        held.push(s);
+    }
+    let third = tokio::time::timeout(std::time::Duration::from_millis(300), app.get("/healthz")).await;
+    assert!(third.is_err(), "no third connection while two are open");
+    drop(held);
+    assert_eq!(app.get("/healthz").await.status(), 200, "served once a slot is free");
+}
