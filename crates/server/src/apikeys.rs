@@ -256,7 +256,16 @@ impl KeyVerifier {
         let record = match cached {
             Some(r) => r,
             None => {
-                let r = store.api_key_by_hash(&parsed.hash).await?;
+                let r = match store.api_key_by_hash(&parsed.hash).await {
+                    Ok(r) => r,
+                    // The database is out of reach: a key verified before keeps its last
+                    // answer (revocations wait for the database, as on any other node).
+                    Err(e) if e.is_unavailable() => {
+                        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                        cache.get(&parsed.hash.0).map(|(_, r)| r.clone()).ok_or(e)?
+                    }
+                    Err(e) => return Err(e),
+                };
                 if self.cache_secs > 0 {
                     let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                     if cache.len() >= MAX_CACHED {

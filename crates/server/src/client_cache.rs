@@ -4,7 +4,8 @@
 //! the client from the database each time would put a round trip on the hottest path. A change
 //! made elsewhere (a rotated secret, a deleted client, via the admin command or another node)
 //! therefore takes effect within `clients.cache_secs` (default 5 s; 0 turns the cache off).
-//! Unknown client ids are not cached, so made-up ids cannot fill the memory.
+//! Unknown client ids are not cached, so made-up ids cannot fill the memory. While the
+//! database is out of reach, clients already cached are served from memory past their time.
 
 use postern_store::{Client, Store, StoreError};
 use std::collections::HashMap;
@@ -32,7 +33,17 @@ impl ClientCache {
                 return Ok(Some(client.clone()));
             }
         }
-        let Some(client) = store.client_by_id(client_id).await? else { return Ok(None) };
+        let client = match store.client_by_id(client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(None),
+            // The database is out of reach: a client seen before keeps working from memory
+            // (client credentials with JWTs need nothing else) until it answers again.
+            Err(e) if e.is_unavailable() => {
+                let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+                return entries.get(client_id).map(|(c, _)| Some(c.clone())).ok_or(e);
+            }
+            Err(e) => return Err(e),
+        };
         let client = Arc::new(client);
         if self.ttl_secs > 0 {
             let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());

@@ -26,6 +26,37 @@ impl From<postern_store::StoreError> for WebError {
     }
 }
 
+/// What went wrong on our side, as an OAuth endpoint says it: `temporarily_unavailable` (503
+/// with `Retry-After`) when the database is out of reach or overloaded, `server_error` (500)
+/// otherwise. The cause is logged, never sent. One function for every grant and endpoint.
+pub fn server_error(e: impl Failure) -> OAuthError {
+    if e.unavailable() {
+        tracing::warn!(error = %e, "database unavailable");
+        OAuthError::TemporarilyUnavailable
+    } else {
+        tracing::error!(error = %e, "request failed on our side");
+        OAuthError::ServerError
+    }
+}
+
+/// An error on our side that may mean "try again shortly" rather than "broken".
+pub trait Failure: std::fmt::Display {
+    fn unavailable(&self) -> bool {
+        false
+    }
+}
+
+impl Failure for postern_store::StoreError {
+    fn unavailable(&self) -> bool {
+        self.is_unavailable()
+    }
+}
+impl Failure for &str {}
+impl Failure for String {}
+impl Failure for serde_json::Error {}
+impl Failure for postern_core::kek::KekError {}
+impl Failure for postern_core::jwt::JwtError {}
+
 /// RFC 6749 §5.1: token responses (and their errors) must not be cached.
 pub fn no_store(response: &mut Response) {
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

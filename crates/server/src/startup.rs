@@ -56,7 +56,8 @@ pub async fn open_store(config: &Config, now: i64) -> Result<(Store, postern_sto
     }
     let options = PoolOptions {
         max_connections: if config.database.max_connections == 0 { 16 } else { config.database.max_connections },
-        ..PoolOptions::default()
+        acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs.max(1)),
+        statement_timeout: Duration::from_secs(config.database.statement_timeout_secs.max(1)),
     };
     let store = Store::connect(url.expose(), options).await?;
     let report = store.migrate(now).await?;

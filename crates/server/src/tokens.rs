@@ -5,6 +5,7 @@
 //! Opaque access tokens are 256-bit random strings stored only as their SHA-256 hash, recognised
 //! by a lookup, and revoked by deleting the row.
 
+use crate::error::server_error;
 use crate::state::AppState;
 use postern_core::client::AccessTokenFormat;
 use postern_core::jwt::{self, OneOrMany};
@@ -33,11 +34,6 @@ pub struct Issued {
     pub access_token: String,
     pub expires_in: i64,
     pub scope: String,
-}
-
-fn server_error(e: impl std::fmt::Display) -> OAuthError {
-    tracing::error!(error = %e, "could not issue a token");
-    OAuthError::ServerError
 }
 
 pub async fn issue_access_token(state: &AppState, grant: &Grant<'_>) -> Result<Issued, OAuthError> {

@@ -127,6 +127,30 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database is out of reach or overloaded rather than the request being wrong:
+    /// no connection to be had in time, the connection lost, the server shutting down or
+    /// refusing connections, a statement cancelled by its timeout, SQLite busy or its disk
+    /// full. Callers answer 503 with `Retry-After` for these, never a bare 500.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else { return false };
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => {
+                true
+            }
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                // PostgreSQL: connection exceptions (08…), operator intervention (57…, among
+                // them a statement timeout), insufficient resources (53…). SQLite: BUSY (5),
+                // LOCKED (6), IOERR (10), FULL (13) and their extended codes.
+                code.starts_with("08")
+                    || code.starts_with("57")
+                    || code.starts_with("53")
+                    || code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13))
+            }
+            _ => false,
+        }
+    }
+
     /// Maps a unique-constraint violation to `Conflict(what)`, other errors unchanged.
     pub(crate) fn conflict_as(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |e| match &e {
@@ -167,12 +191,21 @@ pub(crate) enum Db {
 #[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
     pub max_connections: u32,
+    /// How long a request waits for a pooled connection before the database counts as
+    /// unavailable.
     pub acquire_timeout: Duration,
+    /// PostgreSQL only: statements running longer are cancelled (a frozen server does not
+    /// hold requests for the whole freeze).
+    pub statement_timeout: Duration,
 }
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -208,7 +241,8 @@ impl Store {
                 Ok(Store { db: Db::Sqlite(pool), writer: Some(writer) })
             }
             Backend::Postgres => {
-                let connect = PgConnectOptions::from_str(url)?;
+                let timeout_ms = options.statement_timeout.as_millis().to_string();
+                let connect = PgConnectOptions::from_str(url)?.options([("statement_timeout", timeout_ms.as_str())]);
                 let pool = PgPoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
@@ -229,6 +263,25 @@ impl Store {
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<()> {
         on_db!(self, p => sqlx::query(sql::PING).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Whether a write transaction can be opened now (SQLite: the write lock can be taken;
+    /// PostgreSQL: a transaction id can be assigned, which a read-only or frozen server
+    /// cannot). Nothing is written.
+    pub async fn can_write(&self) -> Result<()> {
+        match &self.db {
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                sqlx::query(sql::PING).execute(&mut *tx).await?;
+                tx.rollback().await?;
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(sql::PG_TXID).execute(&mut *tx).await?;
+                tx.rollback().await?;
+            }
+        }
         Ok(())
     }
 

@@ -143,3 +143,7 @@ statements! {
     CLEANUP_DEVICE = "DELETE FROM device_authorizations WHERE device_code_hash IN (SELECT device_code_hash FROM device_authorizations WHERE expires_at + 3600 < $1 LIMIT $2)";
     CLEANUP_RETIRED_KEYS = "DELETE FROM signing_keys WHERE kid IN (SELECT kid FROM signing_keys WHERE NOT active AND publish_until < $1 LIMIT $2)";
 }
+
+/// PostgreSQL only, so outside [`ALL`] (readiness): assigns a transaction id, which needs a
+/// writable server.
+pub const PG_TXID: &str = "SELECT CAST(txid_current() AS BIGINT)";

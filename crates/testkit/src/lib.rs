@@ -13,6 +13,7 @@
 
 pub mod browser;
 pub mod client_app;
+pub mod proxy;
 mod visitor;
 
 pub use visitor::Visitor;

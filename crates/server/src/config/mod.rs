@@ -163,7 +163,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://PATH` or `postgres://…`; defaults to `sqlite://<data_dir>/postern.db`.
@@ -171,6 +171,17 @@ pub struct DatabaseConfig {
     pub url_file: Option<PathBuf>,
     /// Pool size; 0 picks a default (16).
     pub max_connections: u32,
+    /// How long a request waits for a database connection before it is answered 503 with
+    /// `Retry-After`.
+    pub acquire_timeout_secs: u64,
+    /// PostgreSQL: statements running longer are cancelled (and answered 503).
+    pub statement_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: None, url_file: None, max_connections: 0, acquire_timeout_secs: 2, statement_timeout_secs: 10 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 //! so that a replay can revoke it.
 
 use super::oauth_form::OAuthForm;
+use crate::error::server_error;
 use crate::state::AppState;
 use crate::tokens::{self, AccessPlan, UserGrant};
 use postern_core::client::GrantType;
@@ -13,11 +14,6 @@ use postern_core::oauth::{OAuthError, issues_refresh_token};
 use postern_core::secret::{BearerSecret, TokenHash};
 use postern_proto::TokenResponse;
 use postern_store::{Client, CodeOutcome, NewFamily, Redemption};
-
-fn server_error(e: impl std::fmt::Display) -> OAuthError {
-    tracing::error!(error = %e, "code exchange failed");
-    OAuthError::ServerError
-}
 
 pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, OAuthError> {
     let code = form.required("code")?;

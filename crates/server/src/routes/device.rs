@@ -8,6 +8,7 @@
 
 use super::client_auth;
 use super::oauth_form::OAuthForm;
+use crate::error::server_error;
 use crate::error::{WebError, no_store};
 use crate::state::AppState;
 use crate::tokens::{self, AccessPlan, UserGrant};
@@ -23,11 +24,6 @@ use postern_store::{Client, DeviceIssuance, NewDeviceAuthorization, NewFamily, S
 use serde_json::json;
 
 pub const DEVICE_PATH: &str = "/device";
-
-fn server_error(e: impl std::fmt::Display) -> OAuthError {
-    tracing::error!(error = %e, "device flow failed");
-    OAuthError::ServerError
-}
 
 /// The body as form fields: `application/x-www-form-urlencoded` as the RFC says, or a JSON
 /// object, which some device clients send.

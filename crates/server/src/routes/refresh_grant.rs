@@ -9,17 +9,13 @@
 //! leaked: the whole family is revoked.
 
 use super::oauth_form::OAuthForm;
+use crate::error::server_error;
 use crate::state::AppState;
 use crate::tokens::{self, AccessPlan, UserGrant};
 use postern_core::oauth::{OAuthError, parse_scope_param, scope_string, scope_within};
 use postern_core::secret::{BearerSecret, TokenHash};
 use postern_proto::TokenResponse;
 use postern_store::{AccessTokenRecord, Client, NewAccessToken, NewRefresh, RefreshRecord};
-
-fn server_error(e: impl std::fmt::Display) -> OAuthError {
-    tracing::error!(error = %e, "refresh failed");
-    OAuthError::ServerError
-}
 
 fn invalid() -> OAuthError {
     OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())

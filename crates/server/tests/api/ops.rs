@@ -125,3 +125,57 @@ async fn slow_and_idle_connections_are_closed_and_connections_are_capped() {
     drop(held);
     assert_eq!(app.get("/healthz").await.status(), 200, "served once a slot is free");
 }
+
+#[tokio::test]
+async fn a_database_outage_is_answered_503_quickly_and_cached_clients_keep_working() {
+    use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
+    let Some(db) = postern_testkit::postgres().await else { return };
+    // The server reaches PostgreSQL through a relay the test can cut.
+    let mut url = url::Url::parse(&db.url).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = postern_testkit::proxy::TcpProxy::start(target).await;
+    let (host, port) = proxy.addr.split_once(':').unwrap();
+    url.set_host(Some(host)).unwrap();
+    url.set_port(Some(port.parse().unwrap())).unwrap();
+    let mut config = test_config(&db);
+    config.database.url = Some(postern_server::config::DatabaseUrl::new(url.to_string()));
+    config.database.acquire_timeout_secs = 1;
+    let app = start(config).await.unwrap();
+    let token = |format: AccessTokenFormat| {
+        let app = &app;
+        async move {
+            let (id, secret) =
+                register(app, ClientType::Confidential, &[GrantType::ClientCredentials], "", format).await;
+            move || {
+                let request = app
+                    .http
+                    .post(app.url("/oauth/token"))
+                    .basic_auth(id.clone(), secret.clone())
+                    .form(&[("grant_type", "client_credentials")]);
+                async move { request.send().await.unwrap() }
+            }
+        }
+    };
+    let jwt = token(AccessTokenFormat::Jwt).await;
+    let opaque = token(AccessTokenFormat::Opaque).await;
+    assert_eq!(jwt().await.status(), 200);
+    assert_eq!(opaque().await.status(), 200);
+    app.clock.advance(60); // past clients.cache_secs
+
+    proxy.cut().await;
+    assert_eq!(app.get("/readyz").await.status(), 503, "not ready without a writable database");
+    // A JWT for a client seen before needs no database: still served.
+    assert_eq!(jwt().await.status(), 200);
+    // An opaque token must be stored: 503 with Retry-After, in the protocol's format.
+    let refused = opaque().await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["error"], "temporarily_unavailable");
+
+    proxy.restore();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.get("/readyz").await.status() != 200 {
+        assert!(std::time::Instant::now() < deadline, "ready again once the database is back");
+    }
+    assert_eq!(opaque().await.status(), 200);
+}
