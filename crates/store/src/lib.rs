@@ -24,21 +24,42 @@ macro_rules! on_db {
 
 /// Runs `$body` inside a write transaction bound to `$tx` (SQLite: `BEGIN IMMEDIATE`, so
 /// writers queue on the lock instead of failing on upgrade) and commits it. An early return
-/// with `?` drops the transaction, which rolls it back.
+/// with `?` (or `return Err(…)`) drops the transaction, which rolls it back.
+///
+/// A connection whose transaction failed anywhere, `COMMIT` included, is closed rather than
+/// returned to the pool: after a failed commit (a full disk, say) SQLite's connection can stay
+/// inside the transaction, and sqlx would then refuse every later `BEGIN` on it ("non-zero
+/// transaction depth") long after the disk has room again.
 macro_rules! in_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         match &$store.db {
             $crate::Db::Sqlite(pool) => {
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+                let mut conn = pool.acquire().await?;
+                let outcome: $crate::Result<_> = async {
+                    let mut $tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+                    let out = $body;
+                    $tx.commit().await?;
+                    Ok(out)
+                }
+                .await;
+                if outcome.is_err() {
+                    conn.close_on_drop();
+                }
+                outcome?
             }
             $crate::Db::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+                let mut conn = pool.acquire().await?;
+                let outcome: $crate::Result<_> = async {
+                    let mut $tx = sqlx::Connection::begin(&mut *conn).await?;
+                    let out = $body;
+                    $tx.commit().await?;
+                    Ok(out)
+                }
+                .await;
+                if outcome.is_err() {
+                    conn.close_on_drop();
+                }
+                outcome?
             }
         }
     };

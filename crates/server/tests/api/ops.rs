@@ -179,3 +179,67 @@ async fn a_database_outage_is_answered_503_quickly_and_cached_clients_keep_worki
     }
     assert_eq!(opaque().await.status(), 200);
 }
+
+/// A small filesystem of its own, mounted over a temporary directory (needs root; unmounted on
+/// drop, before the directory is removed).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path) -> Option<SmallDisk> {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status();
+        status.is_ok_and(|s| s.success()).then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_and_every_connection_works_once_there_is_room() {
+    use crate::authorize::{VERIFIER, authorize_url, exchange, location_params, relying_party};
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_disk) = SmallDisk::mount(dir.path()) else {
+        eprintln!("SKIPPED: full-disk test (mounting a tmpfs needs root)");
+        return;
+    };
+    let db = postern_testkit::TestDb { url: format!("sqlite://{}", dir.path().join("postern.db").display()), dir };
+    let app = start(test_config(&db)).await.unwrap();
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = relying_party(&app, true).await;
+    let mut v = visitor(&app);
+    assert_eq!(v.sign_in("ann@example.org", "correct horse").await.status(), 303);
+    let mut codes = Vec::new();
+    for _ in 0..40 {
+        let r = v.get(&authorize_url(&rp, "")).await;
+        codes.push(location_params(&r).1["code"].clone());
+    }
+
+    // Fill the disk to the last byte.
+    let mut filler = std::fs::File::create(db.dir.path().join("filler")).unwrap();
+    while filler.write_all(&[7u8; 4096]).is_ok() {}
+    let _ = filler.flush();
+    let mut refused = 0;
+    for code in codes.drain(..20) {
+        let status = exchange(&app, &rp, &code, VERIFIER).await.status().as_u16();
+        assert!(status == 200 || status == 503, "a full disk is 503, never {status}");
+        refused += usize::from(status == 503);
+    }
+    assert!(refused > 0, "the full disk was felt");
+
+    // Room again: every exchange works, whichever pooled connection it gets.
+    drop(filler);
+    std::fs::remove_file(db.dir.path().join("filler")).unwrap();
+    for code in codes {
+        assert_eq!(exchange(&app, &rp, &code, VERIFIER).await.status(), 200);
+    }
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.stop().await.unwrap();
+}
