@@ -17,6 +17,9 @@ use postern_core::secret::{BearerSecret, TokenHash};
 use postern_proto::TokenResponse;
 use postern_store::{AccessTokenRecord, Client, NewAccessToken, NewRefresh, RefreshRecord};
 
+/// The longest grace window a public client gets (see `retry_or_reuse`).
+const PUBLIC_GRACE_SECS: i64 = 10;
+
 fn invalid() -> OAuthError {
     OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
 }
@@ -45,7 +48,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
         return Err(invalid());
     }
     if let Some(rotated_at) = record.rotated_at {
-        return retry_or_reuse(state, &record, token, &old, rotated_at).await;
+        return retry_or_reuse(state, client, &record, token, &old, rotated_at).await;
     }
     if now >= record.idle_expires_at {
         return Err(invalid());
@@ -105,20 +108,28 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
     // Another request rotated it first: answer as a retry of that one.
     let record = state.store.refresh_token(&old).await.map_err(server_error)?.ok_or_else(invalid)?;
     let rotated_at = record.rotated_at.ok_or_else(|| server_error("rotation lost but no rotation recorded"))?;
-    retry_or_reuse(state, &record, token, &old, rotated_at).await
+    retry_or_reuse(state, client, &record, token, &old, rotated_at).await
 }
 
 /// A rotated token again: the same successor within the grace window; otherwise reuse, which
 /// revokes the family.
 async fn retry_or_reuse(
     state: &AppState,
+    client: &Client,
     record: &RefreshRecord,
     token: &str,
     old: &TokenHash,
     rotated_at: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let now = state.now();
-    let within = now - rotated_at <= state.config.tokens.refresh_reuse_grace_secs;
+    // The replay goes only to the client the family belongs to, authenticated if it is
+    // confidential; a public client cannot prove it is the first presenter, so its window is
+    // short, just enough for two of its processes refreshing at once.
+    let mut grace = state.config.tokens.refresh_reuse_grace_secs;
+    if client.client_type == postern_core::client::ClientType::Public {
+        grace = grace.min(PUBLIC_GRACE_SECS);
+    }
+    let within = now - rotated_at <= grace;
     if let (true, Some(sealed)) = (within, &record.successor_sealed) {
         // The replay answers only for a family still live and a user still active.
         let user = state.store.user_by_id(&record.user_id).await.map_err(server_error)?;

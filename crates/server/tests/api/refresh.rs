@@ -208,3 +208,40 @@ async fn replaying_a_code_revokes_the_refresh_family() {
     assert_eq!(exchange(&app, &rp, &params["code"], VERIFIER).await.status(), 400);
     assert_eq!(refresh(&app, &rp, r1, None).await.0, 400, "the family started by the code is revoked");
 }
+
+#[tokio::test]
+async fn a_public_clients_grace_window_is_short() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let (id, _) = register(
+        &app,
+        ClientType::Public,
+        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        "openid offline_access",
+        AccessTokenFormat::Jwt,
+    )
+    .await;
+    let rp = Rp { id, secret: None, redirect: "https://app.example.org/cb".into() };
+    let mut v = visitor(&app);
+    let params = get_code(&mut v, &url(&rp, "openid offline_access"), "ann@example.org", "correct horse").await;
+    let tokens: Value = exchange(&app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
+    let old = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |token: String| {
+        let form = [("grant_type", "refresh_token".to_owned()), ("refresh_token", token), ("client_id", rp.id.clone())];
+        let request = app.http.post(app.url("/oauth/token")).form(&form);
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, first) = refresh(old.clone()).await;
+    assert_eq!(status, 200);
+    app.clock.advance(5);
+    let (status, again) = refresh(old.clone()).await;
+    assert_eq!((status, &again["refresh_token"]), (200, &first["refresh_token"]), "a retry within 10 s");
+    app.clock.advance(6);
+    let (status, body) = refresh(old).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "past 10 s: reuse");
+    let (status, _) = refresh(first["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(status, 400, "and the family is revoked");
+}
