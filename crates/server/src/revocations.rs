@@ -3,8 +3,9 @@
 //! Checking a JWT must not cost a database round trip, so each node keeps the deny-list (the
 //! `jti`s of revoked, not yet expired tokens) in memory: loaded at start, updated at once for
 //! revocations made on this node, and synchronised from the database every
-//! `tokens.revocation_sync_secs` for revocations made on other nodes or by the admin command.
-//! Entries leave when their token would have expired.
+//! `tokens.revocation_sync_secs` for revocations made on other nodes or by the admin command,
+//! by the order numbers the database gives the entries, never by wall-clock time. Entries
+//! leave when their token would have expired.
 //!
 //! Besides single tokens, the list holds users cut off (disabled): every JWT issued to such a
 //! subject at or before the cut-off is refused, since JWTs are issued without a database
@@ -23,11 +24,18 @@ pub struct DenyList {
 struct Inner {
     /// jti -> exp
     jtis: HashMap<String, i64>,
-    /// subject -> (cut off at, entry kept until)
+    /// subject -> (cut off at, entry kept until); the latest cut-off of each subject
     subjects: HashMap<String, (i64, i64)>,
-    /// Rows revoked at or after this time have not been read yet.
-    cursor: i64,
+    /// The highest database order number read so far, for each table.
+    jwt_cursor: i64,
+    subject_cursor: i64,
 }
+
+/// How many order numbers before the highest one seen each sync reads again. PostgreSQL hands
+/// numbers out when a row is inserted, not when it is committed, so a revocation committed
+/// late carries a number below ones already read; looking back this far picks it up (re-reading
+/// an entry is harmless).
+const LOOK_BACK: i64 = 1000;
 
 impl DenyList {
     pub async fn load(store: &Store, now: i64) -> Result<Self, StoreError> {
@@ -48,7 +56,11 @@ impl DenyList {
 
     /// Records a user cut off on this node (already stored in the database).
     pub fn add_subject(&self, subject: String, revoked_at: i64, until: i64) {
-        self.write().subjects.insert(subject, (revoked_at, until));
+        let mut inner = self.write();
+        let entry = inner.subjects.entry(subject).or_insert((revoked_at, until));
+        if revoked_at >= entry.0 {
+            *entry = (revoked_at, until.max(entry.1));
+        }
     }
 
     /// Records a revocation made on this node (already stored in the database).
@@ -56,23 +68,27 @@ impl DenyList {
         self.write().jtis.insert(jti, exp);
     }
 
-    /// Reads revocations made since the last sync (with a second of overlap, since timestamps
-    /// are whole seconds) and forgets expired entries.
+    /// Reads revocations the database numbered after the last sync (looking back
+    /// [`LOOK_BACK`] numbers, for late commits) and forgets expired entries.
     pub async fn sync(&self, store: &Store, now: i64) -> Result<(), StoreError> {
-        let since = self.inner.read().unwrap_or_else(|p| p.into_inner()).cursor;
-        let rows = store.revoked_jwts_since(since.saturating_sub(1), now).await?;
-        let subjects = store.revoked_subjects_since(since.saturating_sub(1), now).await?;
+        let (jwt_from, subject_from) = {
+            let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            (inner.jwt_cursor.saturating_sub(LOOK_BACK), inner.subject_cursor.saturating_sub(LOOK_BACK))
+        };
+        let rows = store.revoked_jwts_after(jwt_from, now).await?;
+        let subjects = store.revoked_subjects_after(subject_from, now).await?;
         let mut inner = self.write();
-        let mut cursor = inner.cursor;
         for r in rows {
-            cursor = cursor.max(r.revoked_at);
+            inner.jwt_cursor = inner.jwt_cursor.max(r.seq.unwrap_or(0));
             inner.jtis.insert(r.jti, r.expires_at);
         }
         for s in subjects {
-            cursor = cursor.max(s.revoked_at);
-            inner.subjects.insert(s.subject, (s.revoked_at, s.expires_at));
+            inner.subject_cursor = inner.subject_cursor.max(s.seq.unwrap_or(0));
+            let entry = inner.subjects.entry(s.subject).or_insert((s.revoked_at, s.expires_at));
+            if s.revoked_at >= entry.0 {
+                *entry = (s.revoked_at, s.expires_at.max(entry.1));
+            }
         }
-        inner.cursor = cursor;
         inner.jtis.retain(|_, exp| *exp > now);
         inner.subjects.retain(|_, (_, until)| *until > now);
         Ok(())

@@ -32,8 +32,8 @@ statements! {
     USER_DEVICE_APPROVALS_DENY = "UPDATE device_authorizations SET status = 'denied' WHERE user_id = $1 AND status = 'approved'";
     USER_API_KEYS_REVOKE = "UPDATE api_keys SET revoked_at = $2 WHERE revoked_at IS NULL AND (user_id = $1 OR service_account_id IN (SELECT id FROM service_accounts WHERE owner_id = $1))";
     CLIENT_MAX_ACCESS_TTL = "SELECT COALESCE(MAX(access_token_ttl), 0) FROM oauth_clients";
-    SUBJECT_REVOKE = "INSERT INTO revoked_subjects (subject, revoked_at, expires_at) VALUES ($1, $2, $3) ON CONFLICT (subject) DO UPDATE SET revoked_at = excluded.revoked_at, expires_at = excluded.expires_at";
-    SUBJECT_REVOKED_SINCE = "SELECT subject, revoked_at, expires_at FROM revoked_subjects WHERE revoked_at >= $1 AND expires_at > $2";
+    SUBJECT_REVOKE = "INSERT INTO revoked_subjects (subject, revoked_at, expires_at) VALUES ($1, $2, $3) ON CONFLICT (subject, revoked_at) DO NOTHING";
+    SUBJECT_REVOKED_AFTER = "SELECT subject, revoked_at, expires_at, seq FROM revoked_subjects WHERE seq > $1 AND expires_at > $2";
     USER_COUNT_ADMINS = "SELECT COUNT(*) FROM users WHERE is_admin";
 
     // --- OAuth clients
@@ -67,7 +67,7 @@ statements! {
     ACCESS_TOKEN_DELETE = "DELETE FROM access_tokens WHERE token_hash = $1";
     ACCESS_TOKEN_REVOKE = "DELETE FROM access_tokens WHERE token_hash = $1 AND client_id = $2";
     JWT_REVOKE = "INSERT INTO revoked_jwts (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING";
-    JWT_REVOKED_SINCE = "SELECT jti, expires_at, revoked_at FROM revoked_jwts WHERE revoked_at >= $1 AND expires_at > $2";
+    JWT_REVOKED_AFTER = "SELECT jti, expires_at, revoked_at, seq FROM revoked_jwts WHERE seq > $1 AND expires_at > $2";
 
     // --- sign-in sessions
     SESSION_INSERT = "INSERT INTO sessions (id_hash, user_id, auth_time, amr, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
@@ -134,7 +134,7 @@ statements! {
     // --- clean-up of expired rows, in bounded batches
     CLEANUP_SETUP_TOKENS = "DELETE FROM setup_tokens WHERE token_hash IN (SELECT token_hash FROM setup_tokens WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_ACCESS_TOKENS = "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at < $1 LIMIT $2)";
-    CLEANUP_REVOKED_SUBJECTS = "DELETE FROM revoked_subjects WHERE subject IN (SELECT subject FROM revoked_subjects WHERE expires_at < $1 LIMIT $2)";
+    CLEANUP_REVOKED_SUBJECTS = "DELETE FROM revoked_subjects WHERE seq IN (SELECT seq FROM revoked_subjects WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_REVOKED_JWTS = "DELETE FROM revoked_jwts WHERE jti IN (SELECT jti FROM revoked_jwts WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_SESSIONS = "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1 LIMIT $2)";
     CLEANUP_AUTHZ_REQUESTS = "DELETE FROM authorization_requests WHERE id_hash IN (SELECT id_hash FROM authorization_requests WHERE expires_at < $1 LIMIT $2)";

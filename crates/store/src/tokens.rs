@@ -70,13 +70,17 @@ pub struct RevokedJwt {
     pub jti: String,
     pub expires_at: i64,
     pub revoked_at: i64,
+    /// The order the database gave the entry (see [`Store::revoked_jwts_after`]).
+    pub seq: Option<i64>,
 }
 
 impl Store {
-    /// Deny-list entries revoked at or after `since` that have not expired at `now`, for the
-    /// in-memory copy each node keeps.
-    pub async fn revoked_jwts_since(&self, since: i64, now: i64) -> Result<Vec<RevokedJwt>> {
-        Ok(on_db!(self, p => sqlx::query_as(sql::JWT_REVOKED_SINCE).bind(since).bind(now).fetch_all(p).await)?)
+    /// Deny-list entries the database numbered after `seq` that have not expired at `now`, for
+    /// the in-memory copy each node keeps. Numbers, not timestamps: an entry committed late
+    /// (a long transaction, a node's clock behind) still has a number the reader has not
+    /// passed, as long as the reader looks back far enough (see `revocations`).
+    pub async fn revoked_jwts_after(&self, seq: i64, now: i64) -> Result<Vec<RevokedJwt>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::JWT_REVOKED_AFTER).bind(seq).bind(now).fetch_all(p).await)?)
     }
 }
 
@@ -87,11 +91,12 @@ pub struct RevokedSubject {
     pub subject: String,
     pub revoked_at: i64,
     pub expires_at: i64,
+    pub seq: Option<i64>,
 }
 
 impl Store {
     /// Subjects cut off at or after `since` whose entry has not expired at `now`.
-    pub async fn revoked_subjects_since(&self, since: i64, now: i64) -> Result<Vec<RevokedSubject>> {
-        Ok(on_db!(self, p => sqlx::query_as(sql::SUBJECT_REVOKED_SINCE).bind(since).bind(now).fetch_all(p).await)?)
+    pub async fn revoked_subjects_after(&self, seq: i64, now: i64) -> Result<Vec<RevokedSubject>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::SUBJECT_REVOKED_AFTER).bind(seq).bind(now).fetch_all(p).await)?)
     }
 }

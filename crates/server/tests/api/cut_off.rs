@@ -170,3 +170,37 @@ both!(a_new_password_ends_every_session_and_refresh_family, |kind| async move {
     let after = tokens(&app, &mut again, &rp, "battery staple").await;
     assert_eq!(refresh(&app, &rp, after["refresh_token"].as_str().unwrap()).await.0, 200);
 });
+
+both!(the_deny_list_follows_database_order_not_clocks, |kind| async move {
+    use postern_server::revocations::DenyList;
+    let Some((app, db)) = spawn(kind).await else { return };
+    let store = &app.state.store;
+    let list = DenyList::load(store, NOW).await.unwrap();
+    store.revoke_jwt("first", NOW + 900, NOW).await.unwrap();
+    list.sync(store, NOW).await.unwrap();
+    assert!(list.is_revoked("first", "u", NOW));
+    // Revoked by a node whose clock is behind: its time is long past, its order is not.
+    store.revoke_jwt("skewed", NOW + 900, NOW - 300).await.unwrap();
+    list.sync(store, NOW).await.unwrap();
+    assert!(list.is_revoked("skewed", "u", NOW), "a revocation stamped in the past is still read");
+
+    // PostgreSQL numbers a row when it is inserted, not when it is committed: a revocation
+    // whose transaction commits after a later one's is still read at the next sync.
+    if kind == postern_testkit::Kind::Postgres {
+        use sqlx::Connection;
+        let mut slow = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let mut tx = slow.begin().await.unwrap();
+        sqlx::query("INSERT INTO revoked_jwts (jti, expires_at, revoked_at) VALUES ('late', $1, $2)")
+            .bind(NOW + 900)
+            .bind(NOW)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        store.revoke_jwt("meanwhile", NOW + 900, NOW).await.unwrap();
+        list.sync(store, NOW).await.unwrap();
+        assert!(list.is_revoked("meanwhile", "u", NOW) && !list.is_revoked("late", "u", NOW));
+        tx.commit().await.unwrap();
+        list.sync(store, NOW).await.unwrap();
+        assert!(list.is_revoked("late", "u", NOW), "committed late, read all the same");
+    }
+});
