@@ -3,28 +3,14 @@
 //! API keys (personal and of owned service accounts). Enabling brings nothing back.
 
 use crate::authorize::{Rp, VERIFIER, exchange, get_code, urlencode};
+use crate::device::start_device;
 use crate::helpers::*;
-use crate::refresh::introspect;
+use crate::refresh::{introspect, offline_rp};
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
 use postern_store::KeyOwner;
 use serde_json::Value;
 
 const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-async fn offline_rp(app: &TestApp, format: AccessTokenFormat) -> Rp {
-    let (id, secret) = register(
-        app,
-        ClientType::Confidential,
-        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
-        "openid email offline_access",
-        format,
-    )
-    .await;
-    let mut c = app.state.store.client_by_id(&id).await.unwrap().unwrap().settings();
-    c.first_party = true;
-    app.state.store.update_client(&id, &c, NOW).await.unwrap();
-    Rp { id, secret, redirect: "https://app.example.org/cb".into() }
-}
 
 fn code_url(rp: &Rp) -> String {
     let challenge = postern_core::pkce::s256(VERIFIER);
@@ -86,16 +72,7 @@ both!(disabling_a_user_cuts_off_everything_and_enabling_brings_nothing_back, |ki
     let pending_code = get_code(&mut v, &code_url(&jwt_rp), "ann@example.org", "correct horse").await;
     let (device_client, _) =
         register(&app, ClientType::Public, &[GrantType::DeviceCode], "openid", AccessTokenFormat::Jwt).await;
-    let d: Value = app
-        .http
-        .post(app.url("/oauth/device_authorization"))
-        .form(&[("client_id", device_client.as_str()), ("scope", "openid")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d = start_device(&app, &device_client, "openid").await;
     v.answer_device(d["user_code"].as_str().unwrap(), "ann@example.org", "correct horse", "approve").await;
     entitle(&app, &ann, &["read"]).await;
     let personal = api_key(&app, KeyOwner::User(&ann)).await;

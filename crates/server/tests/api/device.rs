@@ -21,7 +21,7 @@ async fn device_client(app: &TestApp, name: &str) -> String {
     id
 }
 
-async fn start_device(app: &TestApp, client_id: &str, scope: &str) -> Value {
+pub(crate) async fn start_device(app: &TestApp, client_id: &str, scope: &str) -> Value {
     let r = app
         .http
         .post(app.url("/oauth/device_authorization"))

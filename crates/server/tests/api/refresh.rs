@@ -5,7 +5,8 @@ use crate::helpers::*;
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
 use serde_json::Value;
 
-async fn offline_rp(app: &TestApp, format: AccessTokenFormat) -> Rp {
+/// A first-party confidential client with the refresh grant.
+pub(crate) async fn offline_rp(app: &TestApp, format: AccessTokenFormat) -> Rp {
     let (id, secret) = register(
         app,
         ClientType::Confidential,

@@ -72,16 +72,7 @@ both!(what_a_copy_of_the_database_gives_away_is_bounded, |kind| async move {
     // which anyone could compute for all 20^8 codes, is not what is stored.
     let (device_client, _) =
         register(&app, ClientType::Public, &[GrantType::DeviceCode], "openid", AccessTokenFormat::Jwt).await;
-    let d: Value = app
-        .http
-        .post(app.url("/oauth/device_authorization"))
-        .form(&[("client_id", device_client.as_str()), ("scope", "openid")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d = crate::device::start_device(&app, &device_client, "openid").await;
     let code = postern_core::device::normalize(d["user_code"].as_str().unwrap()).unwrap();
     let bytes = database_bytes(&app.state.store, &db.url, db.dir.path()).await;
     let plain = postern_core::secret::TokenHash::of(&code);
