@@ -33,36 +33,29 @@ macro_rules! on_db {
 macro_rules! in_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         match &$store.db {
-            $crate::Db::Sqlite(pool) => {
-                let mut conn = pool.acquire().await?;
-                let outcome: $crate::Result<_> = async {
-                    let mut $tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-                    let out = $body;
-                    $tx.commit().await?;
-                    Ok(out)
-                }
-                .await;
-                if outcome.is_err() {
-                    conn.close_on_drop();
-                }
-                outcome?
-            }
-            $crate::Db::Postgres(pool) => {
-                let mut conn = pool.acquire().await?;
-                let outcome: $crate::Result<_> = async {
-                    let mut $tx = sqlx::Connection::begin(&mut *conn).await?;
-                    let out = $body;
-                    $tx.commit().await?;
-                    Ok(out)
-                }
-                .await;
-                if outcome.is_err() {
-                    conn.close_on_drop();
-                }
-                outcome?
-            }
+            $crate::Db::Sqlite(pool) => tx_on!(pool, begin_with("BEGIN IMMEDIATE"), $tx => $body),
+            $crate::Db::Postgres(pool) => tx_on!(pool, begin(), $tx => $body),
         }
     };
+}
+
+/// One backend's arm of [`in_tx!`]: a pooled connection, the transaction begun with
+/// `Connection::$begin`, and the connection closed if anything failed.
+macro_rules! tx_on {
+    ($pool:expr, $begin:ident($($arg:expr),*), $tx:ident => $body:expr) => {{
+        let mut conn = $pool.acquire().await?;
+        let outcome: $crate::Result<_> = async {
+            let mut $tx = sqlx::Connection::$begin(&mut *conn $(, $arg)*).await?;
+            let out = $body;
+            $tx.commit().await?;
+            Ok(out)
+        }
+        .await;
+        if outcome.is_err() {
+            conn.close_on_drop();
+        }
+        outcome?
+    }};
 }
 
 /// Inside a transaction `$tx`: revokes the refresh family `$grant` and every access token
