@@ -110,9 +110,11 @@ pub async fn create(
     if request.scopes.is_empty() {
         return Err(invalid("a key needs at least one scope".into()));
     }
+    if let Some(s) = crate::entitlements::beyond_token(request.within, request.scopes) {
+        return Err(invalid(format!("the access token used does not cover the scope {s:?}")));
+    }
     let registry = store.scopes().await?;
     let entitled = crate::entitlements::of(store, request.owner).await?;
-    let within = request.within.map(postern_core::scope::parse_list);
     let mut scopes: Vec<Scope> = Vec::new();
     for s in request.scopes {
         let scope = Scope::parse(s).map_err(|e| invalid(e.to_string()))?;
@@ -125,9 +127,6 @@ pub async fn create(
                 KeyOwner::ServiceAccount(_) => "the service account is",
             };
             return Err(invalid(format!("{whom} not entitled to the scope {s:?} (an admin grants it)")));
-        }
-        if within.as_ref().is_some_and(|w| !postern_core::scope::any_covers(w, &scope)) {
-            return Err(invalid(format!("the access token used does not cover the scope {s:?}")));
         }
         if !scopes.contains(&scope) {
             scopes.push(scope);

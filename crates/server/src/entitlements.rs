@@ -51,6 +51,14 @@ pub enum GrantError {
     Store(#[from] StoreError),
 }
 
+/// The first of `scopes` that the scope of the access token a request came with (`within`)
+/// does not cover: a token cannot mint a key, or grant a scope, wider than itself. `None` for
+/// a request without a token.
+pub fn beyond_token<'s>(within: Option<&str>, scopes: &'s [String]) -> Option<&'s String> {
+    let within = postern_core::scope::parse_list(within?);
+    scopes.iter().find(|s| Scope::parse(s).is_ok_and(|s| !any_covers(&within, &s)))
+}
+
 /// How a key's owner is written as a principal: the user id, or `sa:<id>`.
 pub fn principal(owner: KeyOwner<'_>) -> String {
     match owner {

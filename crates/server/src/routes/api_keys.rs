@@ -324,13 +324,8 @@ pub async fn grant_service_account_scopes(
         Ok(sa) => sa,
         Err(r) => return r,
     };
-    if let Some(within) = caller.token_scope.as_deref().map(postern_core::scope::parse_list) {
-        let uncovered = body.scopes.iter().find(|s| {
-            postern_core::scope::Scope::parse(s).is_ok_and(|s| !postern_core::scope::any_covers(&within, &s))
-        });
-        if let Some(s) = uncovered {
-            return bad_request(&format!("the access token used does not cover the scope {s:?}"));
-        }
+    if let Some(s) = entitlements::beyond_token(caller.token_scope.as_deref(), &body.scopes) {
+        return bad_request(&format!("the access token used does not cover the scope {s:?}"));
     }
     let owner = KeyOwner::ServiceAccount(&sa.id);
     match entitlements::grant(&state.store, owner, &body.scopes, Grantor::Owner(&caller.user_id), state.now()).await {

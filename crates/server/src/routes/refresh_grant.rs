@@ -31,7 +31,8 @@ pub fn successor_key(token: &str) -> postern_core::kek::KeyEncryptionKey {
     postern_core::kek::KeyEncryptionKey::derived_from(token.as_bytes(), b"postern:refresh-successor-key:v1")
 }
 
-fn successor_aad(old: &TokenHash) -> Vec<u8> {
+/// What binds a sealed successor to the row it is kept on.
+pub fn successor_aad(old: &TokenHash) -> Vec<u8> {
     let mut aad = b"postern:refresh-successor:".to_vec();
     aad.extend_from_slice(old.as_bytes());
     aad

@@ -33,7 +33,7 @@ pub fn url(rp: &Rp, scope: &str) -> String {
 }
 
 /// Signs in, authorizes `scope` and exchanges the code; returns the token response.
-async fn tokens_for(app: &TestApp, rp: &Rp, scope: &str) -> Value {
+pub(crate) async fn tokens_for(app: &TestApp, rp: &Rp, scope: &str) -> Value {
     let mut v = visitor(app);
     let params = get_code(&mut v, &url(rp, scope), "ann@example.org", "correct horse").await;
     let r = exchange(app, rp, &params["code"], VERIFIER).await;

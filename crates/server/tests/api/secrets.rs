@@ -82,24 +82,9 @@ both!(what_a_copy_of_the_database_gives_away_is_bounded, |kind| async move {
 
     // A rotated refresh token's successor pair is sealed with a key derived from that token:
     // the KEK, which sits beside the database, cannot open it.
-    let (id, secret) = register(
-        &app,
-        ClientType::Confidential,
-        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
-        "openid offline_access",
-        AccessTokenFormat::Jwt,
-    )
-    .await;
-    let rp = crate::authorize::Rp { id, secret: secret.clone(), redirect: "https://app.example.org/cb".into() };
-    let challenge = postern_core::pkce::s256(VERIFIER);
-    let url = format!(
-        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20offline_access&code_challenge={challenge}&code_challenge_method=S256",
-        rp.id,
-        urlencode(&rp.redirect)
-    );
-    let mut v = visitor(&app);
-    let params = get_code(&mut v, &url, "ann@example.org", "correct horse").await;
-    let tokens: Value = exchange(&app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
+    let rp = crate::refresh::offline_rp(&app, AccessTokenFormat::Jwt).await;
+    let secret = rp.secret.clone();
+    let tokens = crate::refresh::tokens_for(&app, &rp, "openid offline_access").await;
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
     let form = [
         ("grant_type", "refresh_token"),
@@ -110,8 +95,7 @@ both!(what_a_copy_of_the_database_gives_away_is_bounded, |kind| async move {
     let rotated: Value = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
     let record = app.state.store.refresh_token(&postern_core::secret::TokenHash::of(&refresh)).await.unwrap().unwrap();
     let sealed = record.successor_sealed.expect("kept for the grace window");
-    let mut aad = b"postern:refresh-successor:".to_vec();
-    aad.extend_from_slice(postern_core::secret::TokenHash::of(&refresh).as_bytes());
+    let aad = postern_server::routes::refresh_grant::successor_aad(&postern_core::secret::TokenHash::of(&refresh));
     assert!(app.state.keys.kek().open(&sealed, &aad).is_err(), "the KEK cannot open a successor");
     let opened = postern_server::routes::refresh_grant::successor_key(&refresh).open(&sealed, &aad).unwrap();
     let pair: Value = serde_json::from_slice(&opened).unwrap();
