@@ -335,6 +335,7 @@ pub enum ScopeCommand {
 #[derive(Subcommand, Debug)]
 pub enum ServiceAccountCommand {
     Create {
+        /// Unique among the owner's service accounts (1-64 of A-Z a-z 0-9 - _ .).
         name: String,
         /// The owning user (email or id).
         #[arg(long)]
@@ -345,20 +346,33 @@ pub enum ServiceAccountCommand {
     List,
     /// Delete a service account and all its keys.
     Delete {
-        name: String,
+        #[command(flatten)]
+        account: ServiceAccountRef,
     },
     /// Entitle a service account to registered scopes.
     Grant {
-        name: String,
+        #[command(flatten)]
+        account: ServiceAccountRef,
         #[arg(required = true)]
         scopes: Vec<String>,
     },
     /// Take scopes away from a service account; its keys carrying them are revoked at once.
     Revoke {
-        name: String,
+        #[command(flatten)]
+        account: ServiceAccountRef,
         #[arg(required = true)]
         scopes: Vec<String>,
     },
+}
+
+/// A service account by name; names are unique per owner, so `--owner` says whose when
+/// several users have one of that name.
+#[derive(clap::Args, Debug)]
+pub struct ServiceAccountRef {
+    pub name: String,
+    /// The owning user (email or id), needed when several owners use the name.
+    #[arg(long)]
+    pub owner: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -371,6 +385,9 @@ pub enum KeyCommand {
         /// A key of this service account.
         #[arg(long)]
         service_account: Option<String>,
+        /// The service account's owner (email or id), when several owners use its name.
+        #[arg(long, requires = "service_account")]
+        owner: Option<String>,
         #[arg(long)]
         name: String,
         /// A registered scope (repeatable; NAME:VALUE or NAME:* for scopes that take values).
@@ -386,6 +403,9 @@ pub enum KeyCommand {
         user: Option<String>,
         #[arg(long)]
         service_account: Option<String>,
+        /// The service account's owner (email or id), when several owners use its name.
+        #[arg(long, requires = "service_account")]
+        owner: Option<String>,
     },
     Revoke {
         id: String,

@@ -167,7 +167,7 @@ pub async fn create(
 }
 
 /// Creates a service account owned by `owner_id` (a name of 1-64 characters of
-/// `A-Z a-z 0-9 - _ .`, unique).
+/// `A-Z a-z 0-9 - _ .`, unique among the owner's service accounts).
 pub async fn create_service_account(
     store: &Store,
     owner_id: &str,

@@ -131,11 +131,16 @@ impl Store {
             .bind(id).bind(name).bind(description).bind(owner_id).bind(now)
             .execute(p).await.map(|r| r.rows_affected()))
         .map_err(StoreError::conflict_as("service account"))?;
-        self.service_account(name).await?.ok_or(StoreError::NotFound("service account"))
+        self.service_account(id).await?.ok_or(StoreError::NotFound("service account"))
     }
 
-    pub async fn service_account(&self, name: &str) -> Result<Option<ServiceAccount>> {
-        Ok(on_db!(self, p => sqlx::query_as(sql::SERVICE_ACCOUNT_BY_NAME).bind(name).fetch_optional(p).await)?)
+    pub async fn service_account(&self, id: &str) -> Result<Option<ServiceAccount>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::SERVICE_ACCOUNT_BY_ID).bind(id).fetch_optional(p).await)?)
+    }
+
+    /// Every service account called `name`, by owner: a name is unique per owner only.
+    pub async fn service_accounts_named(&self, name: &str) -> Result<Vec<ServiceAccount>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::SERVICE_ACCOUNT_BY_NAME).bind(name).fetch_all(p).await)?)
     }
 
     pub async fn service_accounts(&self) -> Result<Vec<ServiceAccount>> {

@@ -24,6 +24,7 @@ const SQLITE: &[Migration] = &[
     m(6, "api_keys", include_str!("../migrations/sqlite/0006_api_keys.sql")),
     m(7, "cut_off", include_str!("../migrations/sqlite/0007_cut_off.sql")),
     m(8, "entitlements", include_str!("../migrations/sqlite/0008_entitlements.sql")),
+    m(9, "service_account_names", include_str!("../migrations/sqlite/0009_service_account_names.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -35,6 +36,7 @@ const POSTGRES: &[Migration] = &[
     m(6, "api_keys", include_str!("../migrations/postgres/0006_api_keys.sql")),
     m(7, "cut_off", include_str!("../migrations/postgres/0007_cut_off.sql")),
     m(8, "entitlements", include_str!("../migrations/postgres/0008_entitlements.sql")),
+    m(9, "service_account_names", include_str!("../migrations/postgres/0009_service_account_names.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (
@@ -68,9 +70,15 @@ impl Store {
 
     /// Applies pending migrations. Refuses a schema newer than this binary knows.
     pub async fn migrate(&self, now: i64) -> Result<MigrationReport> {
+        self.migrate_to(self.known_schema_version(), now).await
+    }
+
+    /// Applies pending migrations up to `target` only: what a database made by an older binary
+    /// looks like, for tests of upgrades. Refuses a schema newer than this binary knows.
+    pub async fn migrate_to(&self, target: i64, now: i64) -> Result<MigrationReport> {
         let known = self.known_schema_version();
-        let list = migrations(self.backend());
-        let applied = in_tx!(self, tx => {
+        let list = migrations(self.backend()).iter().filter(|m| m.version <= target);
+        let (applied, current) = in_tx!(self, tx => {
             if matches!(self.db, Db::Postgres(_)) {
                 sqlx::query(PG_LOCK).execute(&mut *tx).await?;
             }
@@ -80,15 +88,16 @@ impl Store {
                 return Err(StoreError::SchemaTooNew { database: current, known });
             }
             let mut applied = Vec::new();
-            for m in list.iter().filter(|m| m.version > current) {
+            for m in list.filter(|m| m.version > current) {
                 tracing::info!(version = m.version, name = m.name, "applying migration");
                 sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
                 sqlx::query(RECORD).bind(m.version).bind(m.name).bind(now).execute(&mut *tx).await?;
                 applied.push(m.version);
             }
-            applied
+            (applied, current)
         });
-        Ok(MigrationReport { applied, version: known })
+        let version = applied.last().copied().unwrap_or(current);
+        Ok(MigrationReport { applied, version })
     }
 }
 

@@ -109,7 +109,8 @@ statements! {
     SCOPE_DELETE = "DELETE FROM scopes WHERE name = $1";
     SERVICE_ACCOUNT_INSERT = "INSERT INTO service_accounts (id, name, description, owner_id, created_at) VALUES ($1, $2, $3, $4, $5)";
     SERVICE_ACCOUNT_LIST = "SELECT s.id, s.name, s.description, s.owner_id, u.email AS owner_email, s.created_at FROM service_accounts s JOIN users u ON u.id = s.owner_id ORDER BY s.name";
-    SERVICE_ACCOUNT_BY_NAME = "SELECT s.id, s.name, s.description, s.owner_id, u.email AS owner_email, s.created_at FROM service_accounts s JOIN users u ON u.id = s.owner_id WHERE s.name = $1";
+    SERVICE_ACCOUNT_BY_ID = "SELECT s.id, s.name, s.description, s.owner_id, u.email AS owner_email, s.created_at FROM service_accounts s JOIN users u ON u.id = s.owner_id WHERE s.id = $1";
+    SERVICE_ACCOUNT_BY_NAME = "SELECT s.id, s.name, s.description, s.owner_id, u.email AS owner_email, s.created_at FROM service_accounts s JOIN users u ON u.id = s.owner_id WHERE s.name = $1 ORDER BY u.email";
     SERVICE_ACCOUNT_LIST_BY_OWNER = "SELECT s.id, s.name, s.description, s.owner_id, u.email AS owner_email, s.created_at FROM service_accounts s JOIN users u ON u.id = s.owner_id WHERE s.owner_id = $1 ORDER BY s.name";
     SERVICE_ACCOUNT_DELETE = "DELETE FROM service_accounts WHERE id = $1";
     API_KEY_INSERT = "INSERT INTO api_keys (id, key_hash, public_prefix, kind, user_id, service_account_id, name, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";

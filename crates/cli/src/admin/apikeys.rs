@@ -69,8 +69,29 @@ fn not_found(e: StoreError, message: &str) -> anyhow::Error {
     }
 }
 
-async fn find_service_account(ctx: &Ctx, name: &str) -> anyhow::Result<ServiceAccount> {
-    ctx.store.service_account(name).await?.ok_or_else(|| anyhow::anyhow!("no service account {name:?}"))
+/// The service account `name`, of `owner` when given. Names are unique per owner only, so a
+/// name several owners use needs `--owner`.
+async fn find_service_account(ctx: &Ctx, name: &str, owner: Option<&str>) -> anyhow::Result<ServiceAccount> {
+    let mut named = ctx.store.service_accounts_named(name).await?;
+    if let Some(owner) = owner {
+        let owner = super::user::find(ctx, owner).await?;
+        named.retain(|s| s.owner_id == owner.id);
+    }
+    match named.len() {
+        0 => Err(anyhow::anyhow!(
+            "no service account {name:?}{}",
+            owner.map(|o| format!(" owned by {o}")).unwrap_or_default()
+        )),
+        1 => Ok(named.remove(0)),
+        n => {
+            let owners: Vec<&str> = named.iter().map(|s| s.owner_email.as_str()).collect();
+            Err(UsageError(format!(
+                "{n} service accounts are named {name:?} (owned by {}); say whose with --owner",
+                owners.join(", ")
+            ))
+            .into())
+        }
+    }
 }
 
 fn service_account_json(s: &ServiceAccount) -> serde_json::Value {
@@ -102,18 +123,20 @@ pub async fn service_account(ctx: &Ctx, command: ServiceAccountCommand) -> anyho
                 table(&["NAME", "OWNER", "CREATED", "DESCRIPTION"], &rows)
             });
         }
-        ServiceAccountCommand::Delete { name } => {
-            let sa = find_service_account(ctx, &name).await?;
+        ServiceAccountCommand::Delete { account } => {
+            let sa = find_service_account(ctx, &account.name, account.owner.as_deref()).await?;
             ctx.store.delete_service_account(&sa.id).await?;
-            ctx.audit("service_account.deleted", &sa.id, json!({ "name": name })).await?;
-            emit(ctx.json, &json!({ "deleted": name }), || format!("deleted service account {name} and its keys"));
+            let name = sa.name;
+            ctx.audit("service_account.deleted", &sa.id, json!({ "name": name, "owner": sa.owner_id })).await?;
+            let value = json!({ "deleted": name, "owner_email": sa.owner_email });
+            emit(ctx.json, &value, || format!("deleted service account {name} of {} and its keys", sa.owner_email));
         }
-        ServiceAccountCommand::Grant { name, scopes } => {
-            let sa = find_service_account(ctx, &name).await?;
+        ServiceAccountCommand::Grant { account, scopes } => {
+            let sa = find_service_account(ctx, &account.name, account.owner.as_deref()).await?;
             grant_scopes(ctx, KeyOwner::ServiceAccount(&sa.id), &scopes).await?;
         }
-        ServiceAccountCommand::Revoke { name, scopes } => {
-            let sa = find_service_account(ctx, &name).await?;
+        ServiceAccountCommand::Revoke { account, scopes } => {
+            let sa = find_service_account(ctx, &account.name, account.owner.as_deref()).await?;
             revoke_scopes(ctx, KeyOwner::ServiceAccount(&sa.id), &scopes).await?;
         }
     }
@@ -185,11 +208,11 @@ fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
 
 pub async fn key(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<()> {
     match command {
-        KeyCommand::Create { user, service_account, name, scopes, expires_in } => {
+        KeyCommand::Create { user, service_account, owner, name, scopes, expires_in } => {
             let expiry = expiry(expires_in.as_deref())?;
             let (owner_id, sa) = match (&user, &service_account) {
                 (Some(u), _) => (super::user::find(ctx, u).await?.id, false),
-                (None, Some(s)) => (find_service_account(ctx, s).await?.id, true),
+                (None, Some(s)) => (find_service_account(ctx, s, owner.as_deref()).await?.id, true),
                 (None, None) => return Err(UsageError("--user or --service-account is required".into()).into()),
             };
             let owner = if sa { KeyOwner::ServiceAccount(&owner_id) } else { KeyOwner::User(&owner_id) };
@@ -213,10 +236,10 @@ pub async fn key(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<()> {
                 )
             });
         }
-        KeyCommand::List { user, service_account } => {
+        KeyCommand::List { user, service_account, owner } => {
             let owner_id = match (&user, &service_account) {
                 (Some(u), _) => Some((super::user::find(ctx, u).await?.id, false)),
-                (None, Some(s)) => Some((find_service_account(ctx, s).await?.id, true)),
+                (None, Some(s)) => Some((find_service_account(ctx, s, owner.as_deref()).await?.id, true)),
                 (None, None) => None,
             };
             let owner =

@@ -164,8 +164,25 @@ async fn keys_round_trip(p: &Postern) {
     ] {
         assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
     }
-    p.json(&["admin", "service-account", "delete", "ci-deploy", "--json"], None);
+
+    // Names are unique per owner: another user's "ci-deploy" makes the bare name ambiguous.
+    p.json(&["admin", "user", "create", "--email", "ops@example.org", "--json"], None);
+    p.json(&["admin", "service-account", "create", "ci-deploy", "--owner", "ops@example.org", "--json"], None);
+    assert!(
+        p.fails(&["admin", "service-account", "create", "ci-deploy", "--owner", "ops@example.org"], None, 2)
+            .contains("already exists")
+    );
+    let ambiguous = p.fails(&["admin", "service-account", "delete", "ci-deploy"], None, 2);
+    assert!(ambiguous.contains("dev@example.org, ops@example.org") && ambiguous.contains("--owner"), "{ambiguous}");
+    let ops_keys = ["admin", "key", "list", "--service-account", "ci-deploy", "--owner", "ops@example.org", "--json"];
+    assert_eq!(p.json(&ops_keys, None).as_array().unwrap().len(), 0);
+    let deleted =
+        p.json(&["admin", "service-account", "delete", "ci-deploy", "--owner", "dev@example.org", "--json"], None);
+    assert_eq!(deleted["owner_email"], "dev@example.org");
     assert_eq!(p.json(&["admin", "key", "list", "--json"], None).as_array().unwrap().len(), 1, "its keys went with it");
+    let left = p.json(&["admin", "service-account", "list", "--json"], None);
+    assert_eq!(left[0]["owner_email"], "ops@example.org");
+    p.json(&["admin", "service-account", "delete", "ci-deploy", "--json"], None);
 }
 
 #[tokio::test]

@@ -286,6 +286,16 @@ both!(owners_manage_their_service_accounts_and_keys, |kind| async move {
     let r = session_json(&bob, reqwest::Method::DELETE, &format!("/api/keys/{key_id}"), None).await;
     assert_eq!(r.status(), 404);
     assert!(store.api_key(&key_id).await.unwrap().unwrap().revoked_at.is_none());
+    // Names are scoped to their owner: Bob's own "ci-runner" is another account, holding nothing
+    // of Ann's, and creating it tells him nothing about hers.
+    let body = serde_json::json!({ "name": "ci-runner" });
+    let r = session_json(&bob, reqwest::Method::POST, "/api/service-accounts", Some(body)).await;
+    assert_eq!(r.status(), 201);
+    let held: Value = session_json(&bob, reqwest::Method::GET, grants, None).await.json().await.unwrap();
+    assert_eq!(held["scopes"], serde_json::json!([]));
+    assert_eq!(store.service_accounts_named("ci-runner").await.unwrap().len(), 2);
+    let held: Value = session_json(&ann, reqwest::Method::GET, grants, None).await.json().await.unwrap();
+    assert_eq!(held["scopes"], serde_json::json!(["deploy"]));
 
     // Ann lists it with her keys and revokes it.
     let listed: Value = session_json(&ann, reqwest::Method::GET, "/api/keys", None).await.json().await.unwrap();
@@ -294,7 +304,7 @@ both!(owners_manage_their_service_accounts_and_keys, |kind| async move {
     assert_eq!(r.status(), 204);
     assert!(store.api_key(&key_id).await.unwrap().unwrap().revoked_at.is_some());
     let events = store.list_audit(0, Some("service_account.created"), 10).await.unwrap();
-    assert_eq!(events.len(), 1);
+    assert_eq!(events.len(), 2);
 });
 
 both!(the_account_page_creates_shows_once_and_revokes, |kind| async move {
@@ -326,7 +336,7 @@ both!(the_account_page_creates_shows_once_and_revokes, |kind| async move {
     let r =
         ann.post_form("/account/service-accounts", &[("csrf", &csrf), ("name", "nightly"), ("description", "")]).await;
     assert_eq!(r.status(), 201);
-    let sa = store.service_account("nightly").await.unwrap().unwrap();
+    let sa = store.service_accounts_named("nightly").await.unwrap().remove(0);
     entitle(&app, &format!("sa:{}", sa.id), &["deploy"]).await;
     let fields =
         [("csrf", csrf.as_str()), ("name", "backup"), ("owner", &sa.id), ("scope", "deploy"), ("expires", "30")];

@@ -103,6 +103,59 @@ both!(migrations_are_idempotent_and_refuse_a_newer_schema, |store: Store, url: S
     assert_eq!(store.list_audit(0, None, 10).await.unwrap().len(), 1);
 });
 
+/// A database made by a binary that knew schema 8 (service-account names unique across the
+/// instance), upgraded: its keys keep working and still go with their service account.
+async fn upgrade_keeps_service_accounts_and_keys(kind: Kind) {
+    use postern_store::{KeyOwner, NewApiKeyRow};
+    let Some(db) = postern_testkit::fresh(kind).await else {
+        return;
+    };
+    let store = Store::connect(&db.url, PoolOptions::default()).await.unwrap();
+    assert_eq!(store.migrate_to(8, NOW).await.unwrap().version, 8);
+    let (ann, _) = user_and_client(&store).await;
+    let sa = store.create_service_account("sa1", "ci", "", &ann, NOW).await.unwrap();
+    let scopes = [Scope::parse("read").unwrap()];
+    let row = |id: &'static str, owner| NewApiKeyRow {
+        id,
+        hash: TokenHash::of(id),
+        public_prefix: id,
+        owner,
+        name: "k",
+        scopes: &scopes,
+        created_at: NOW,
+        expires_at: None,
+    };
+    store.create_api_key(&row("personal", KeyOwner::User(&ann))).await.unwrap();
+    store.create_api_key(&row("robot", KeyOwner::ServiceAccount(&sa.id))).await.unwrap();
+
+    let report = store.migrate(NOW + 1).await.unwrap();
+    assert_eq!((report.applied.first(), report.version), (Some(&9), store.known_schema_version()));
+    let robot = store.api_key_by_hash(&TokenHash::of("robot")).await.unwrap().unwrap();
+    assert_eq!((robot.service_account_name.as_deref(), robot.scope.as_str()), (Some("ci"), "read"));
+    assert!(store.api_key_by_hash(&TokenHash::of("personal")).await.unwrap().is_some());
+    let bob = store.create_user(&new_user("bob@example.org"), NOW).await.unwrap();
+    store.create_service_account("sa2", "ci", "", &bob.id, NOW).await.unwrap();
+    assert!(matches!(
+        store.create_service_account("sa3", "ci", "", &ann, NOW).await,
+        Err(StoreError::Conflict("service account"))
+    ));
+    // The key still belongs to its account: deleting the account deletes it.
+    store.delete_service_account(&sa.id).await.unwrap();
+    assert!(store.api_key_by_hash(&TokenHash::of("robot")).await.unwrap().is_none());
+    assert_eq!(store.service_accounts().await.unwrap().len(), 1);
+    drop(db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upgrade_keeps_service_accounts_and_keys_sqlite() {
+    upgrade_keeps_service_accounts_and_keys(Kind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upgrade_keeps_service_accounts_and_keys_postgres() {
+    upgrade_keeps_service_accounts_and_keys(Kind::Postgres).await;
+}
+
 async fn sqlx_exec(url: &str, statement: &str) {
     use sqlx::Connection;
     if url.starts_with("sqlite:") {
@@ -463,6 +516,12 @@ both!(scopes_service_accounts_and_api_keys, |store: Store, _url| async move {
         store.create_service_account("sa2", "ci-deploy", "", &user, NOW).await,
         Err(StoreError::Conflict("service account"))
     ));
+    // Names are unique per owner: another user may use the same one.
+    let bob = store.create_user(&new_user("bob@example.org"), NOW).await.unwrap();
+    store.create_service_account("sa3", "ci-deploy", "", &bob.id, NOW).await.unwrap();
+    let named: Vec<_> = store.service_accounts_named("ci-deploy").await.unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(named, ["sa1", "sa3"]);
+    assert_eq!(store.service_account("sa3").await.unwrap().unwrap().owner_email, "bob@example.org");
 
     let scopes = [Scope::parse("project:*").unwrap(), Scope::parse("read").unwrap()];
     let personal = NewApiKeyRow {
