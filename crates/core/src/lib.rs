@@ -20,7 +20,6 @@ pub mod oidc;
 pub mod password;
 pub mod pkce;
 pub mod rate;
-pub mod scope;
 pub mod secret;
 pub mod signing;
 pub mod system;
@@ -28,7 +27,7 @@ pub mod throttle;
 pub mod time;
 pub mod token;
 
+pub use postern_verify::scope;
 pub use rand_core::CryptoRngCore;
 
-/// Unix time in whole seconds, the only time unit the domain and storage use.
-pub type UnixTime = i64;
+pub use postern_verify::UnixTime;

@@ -6,50 +6,19 @@
 //! restarts and nodes.
 //!
 //! RS256 signatures are made by ring, whose RSA private-key operations run in constant time;
-//! the `rsa` crate's do not (RUSTSEC-2023-0071, the Marvin attack), so it only generates keys
-//! (once, offline from any request) and verifies signatures (public operations).
+//! the `rsa` crate's do not (RUSTSEC-2023-0071, the Marvin attack), so it only generates keys,
+//! once and offline from any request. Public keys and verification are `postern-verify`'s,
+//! re-exported here.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use postern_proto::Jwk;
+pub use postern_verify::key::{Algorithm, PublicKey};
 use rand_core::CryptoRngCore;
-use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use rsa::signature::{Signer, Verifier};
-use rsa::traits::PublicKeyParts;
-use sha2::{Digest, Sha256};
+use ring::signature::RsaPublicKeyComponents;
+use rsa::pkcs8::EncodePrivateKey;
+use rsa::signature::Signer;
 use zeroize::Zeroizing;
 
 /// RSA modulus size for RS256 keys.
 pub const RSA_BITS: usize = 2048;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Algorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3), the default for ID tokens.
-    RS256,
-    /// Ed25519 (RFC 8037), used for access tokens.
-    EdDSA,
-}
-
-impl Algorithm {
-    pub const ALL: [Algorithm; 2] = [Algorithm::RS256, Algorithm::EdDSA];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::RS256 => "RS256",
-            Algorithm::EdDSA => "EdDSA",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
@@ -73,14 +42,15 @@ pub enum PrivateKey {
 pub struct RsaSigner {
     pair: ring::signature::RsaKeyPair,
     pkcs8: Zeroizing<Vec<u8>>,
-    public: rsa::RsaPublicKey,
+    public: PublicKey,
     rng: ring::rand::SystemRandom,
 }
 
 impl RsaSigner {
     fn from_pkcs8(der: &[u8]) -> Result<Self, SigningError> {
         let pair = ring::signature::RsaKeyPair::from_pkcs8(der).map_err(|_| SigningError::Malformed)?;
-        let public = rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(|_| SigningError::Malformed)?.to_public_key();
+        let components: RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
+        let public = PublicKey::rsa(&components.n, &components.e);
         Ok(Self { pair, pkcs8: Zeroizing::new(der.to_vec()), public, rng: crate::system::ring_rng() })
     }
 }
@@ -131,8 +101,8 @@ impl PrivateKey {
 
     pub fn public(&self) -> PublicKey {
         match self {
-            PrivateKey::Rs256(k) => PublicKey::Rs256(k.public.clone()),
-            PrivateKey::EdDsa(k) => PublicKey::EdDsa(k.verifying_key()),
+            PrivateKey::Rs256(k) => k.public.clone(),
+            PrivateKey::EdDsa(k) => PublicKey::EdDsa(k.verifying_key().to_bytes()),
         }
     }
 
@@ -147,99 +117,6 @@ impl PrivateKey {
                 Ok(signature)
             }
             PrivateKey::EdDsa(k) => Ok(k.sign(signing_input).to_bytes().to_vec()),
-        }
-    }
-}
-
-/// A public verification key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PublicKey {
-    Rs256(rsa::RsaPublicKey),
-    EdDsa(ed25519_dalek::VerifyingKey),
-}
-
-impl PublicKey {
-    pub fn algorithm(&self) -> Algorithm {
-        match self {
-            PublicKey::Rs256(_) => Algorithm::RS256,
-            PublicKey::EdDsa(_) => Algorithm::EdDSA,
-        }
-    }
-
-    /// The RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order.
-    pub fn thumbprint(&self) -> String {
-        let canonical = match self {
-            PublicKey::Rs256(k) => format!(
-                r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
-                URL_SAFE_NO_PAD.encode(k.e().to_bytes_be()),
-                URL_SAFE_NO_PAD.encode(k.n().to_bytes_be())
-            ),
-            PublicKey::EdDsa(k) => {
-                format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, URL_SAFE_NO_PAD.encode(k.as_bytes()))
-            }
-        };
-        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
-    }
-
-    /// The public JWK, with `kid` set to the thumbprint.
-    pub fn to_jwk(&self) -> Jwk {
-        let kid = self.thumbprint();
-        let alg = self.algorithm().as_str().to_owned();
-        match self {
-            PublicKey::Rs256(k) => Jwk {
-                kty: "RSA".into(),
-                kid,
-                use_: "sig".into(),
-                alg,
-                n: Some(URL_SAFE_NO_PAD.encode(k.n().to_bytes_be())),
-                e: Some(URL_SAFE_NO_PAD.encode(k.e().to_bytes_be())),
-                crv: None,
-                x: None,
-            },
-            PublicKey::EdDsa(k) => Jwk {
-                kty: "OKP".into(),
-                kid,
-                use_: "sig".into(),
-                alg,
-                n: None,
-                e: None,
-                crv: Some("Ed25519".into()),
-                x: Some(URL_SAFE_NO_PAD.encode(k.as_bytes())),
-            },
-        }
-    }
-
-    /// Reads a public JWK as published by a JWKS endpoint.
-    pub fn from_jwk(jwk: &Jwk) -> Option<Self> {
-        let b64 = |s: &Option<String>| s.as_deref().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok());
-        match (jwk.kty.as_str(), jwk.alg.as_str()) {
-            ("RSA", "RS256") => {
-                let n = rsa::BigUint::from_bytes_be(&b64(&jwk.n)?);
-                let e = rsa::BigUint::from_bytes_be(&b64(&jwk.e)?);
-                rsa::RsaPublicKey::new(n, e).ok().map(PublicKey::Rs256)
-            }
-            ("OKP", "EdDSA") if jwk.crv.as_deref() == Some("Ed25519") => {
-                let x: [u8; 32] = b64(&jwk.x)?.try_into().ok()?;
-                ed25519_dalek::VerifyingKey::from_bytes(&x).ok().map(PublicKey::EdDsa)
-            }
-            _ => None,
-        }
-    }
-
-    pub fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
-        match self {
-            PublicKey::Rs256(k) => {
-                let Ok(sig) = rsa::pkcs1v15::Signature::try_from(signature) else {
-                    return false;
-                };
-                rsa::pkcs1v15::VerifyingKey::<Sha256>::new(k.clone()).verify(signing_input, &sig).is_ok()
-            }
-            PublicKey::EdDsa(k) => {
-                let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
-                    return false;
-                };
-                k.verify(signing_input, &sig).is_ok()
-            }
         }
     }
 }
@@ -272,27 +149,12 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let key = PrivateKey::generate(Algorithm::RS256, &mut rng).unwrap();
         let der = key.to_bytes().unwrap();
-        let reference = rsa::pkcs1v15::SigningKey::<Sha256>::new(rsa::RsaPrivateKey::from_pkcs8_der(&der).unwrap());
+        use rsa::pkcs8::DecodePrivateKey;
+        let private = rsa::RsaPrivateKey::from_pkcs8_der(&der).unwrap();
+        let reference = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(private);
         let expected =
             rsa::signature::SignatureEncoding::to_vec(&rsa::signature::Signer::sign(&reference, b"header.payload"));
         assert_eq!(key.sign(b"header.payload").unwrap(), expected);
-    }
-
-    #[test]
-    fn rfc7638_thumbprint_example() {
-        // RFC 7638 §3.1 example key and its thumbprint.
-        let jwk = Jwk {
-            kty: "RSA".into(),
-            kid: String::new(),
-            use_: "sig".into(),
-            alg: "RS256".into(),
-            n: Some("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw".into()),
-            e: Some("AQAB".into()),
-            crv: None,
-            x: None,
-        };
-        let public = PublicKey::from_jwk(&jwk).unwrap();
-        assert_eq!(public.thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
     #[test]

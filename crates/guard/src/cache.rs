@@ -2,7 +2,7 @@
 //! never kept. Bounded: when full, expired entries go; if it is still full (a flood of
 //! distinct credentials), it starts over rather than grow.
 
-use postern_core::secret::TokenHash;
+use postern_verify::secret::TokenHash;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

@@ -7,8 +7,8 @@
 
 use crate::GuardError;
 use crate::cache::TtlCache;
-use postern_core::secret::TokenHash;
 use postern_proto::IntrospectionResponse;
+use postern_verify::secret::TokenHash;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

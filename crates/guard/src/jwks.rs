@@ -5,8 +5,8 @@
 //! load generator against Postern. Concurrent misses wait for the same fetch.
 
 use crate::GuardError;
-use postern_core::signing::PublicKey;
 use postern_proto::JwkSet;
+use postern_verify::key::PublicKey;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};

@@ -52,10 +52,10 @@ use axum::http::{HeaderMap, header};
 use cache::TtlCache;
 use introspect::Introspector;
 use jwks::Jwks;
-use postern_core::jwt::{self, OneOrMany};
-use postern_core::scope::parse_list;
-use postern_core::system::{Clock, SystemClock};
-use postern_core::token::ACCESS_TOKEN_TYP;
+use postern_verify::clock::{Clock, SystemClock};
+use postern_verify::jwt::{self, OneOrMany};
+use postern_verify::scope::parse_list;
+use postern_verify::token::ACCESS_TOKEN_TYP;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -286,8 +286,8 @@ impl Guard {
 
     /// Checks one credential: a JWT access token, an opaque access token or an API key.
     pub async fn verify(&self, token: &str) -> Result<Principal, GuardError> {
-        if postern_core::apikey::looks_like_key(token) {
-            postern_core::apikey::parse(token)
+        if postern_verify::apikey::looks_like_key(token) {
+            postern_verify::apikey::parse(token)
                 .map_err(|_| GuardError::InvalidToken("the API key is malformed or mistyped".into()))?;
             return self.introspect(token, CredentialKind::ApiKey).await;
         }
@@ -304,7 +304,7 @@ impl Guard {
     /// within the entry's life by construction), else checked in full and remembered.
     async fn verify_jwt(&self, token: &str) -> Result<Principal, GuardError> {
         let now = self.0.clock.now();
-        let hash = postern_core::secret::TokenHash::of(token);
+        let hash = postern_verify::secret::TokenHash::of(token);
         if let Some(p) = self.0.verified.get(&hash, now) {
             return Ok((*p).clone());
         }
@@ -422,7 +422,7 @@ fn credential(headers: &HeaderMap) -> Result<&str, GuardError> {
     match (bearer, key) {
         (Some(_), Some(_)) => Err(GuardError::InvalidRequest("present one credential, not two".into())),
         (Some(t), None) => Ok(t),
-        (None, Some(k)) if postern_core::apikey::looks_like_key(k) => Ok(k),
+        (None, Some(k)) if postern_verify::apikey::looks_like_key(k) => Ok(k),
         (None, Some(_)) => Err(GuardError::InvalidToken("X-API-Key takes a Postern API key".into())),
         (None, None) => Err(GuardError::Missing),
     }

@@ -1,7 +1,7 @@
 //! Who is calling, once a credential has been checked, and the scope requirement.
 
 use crate::GuardError;
-use postern_core::scope::{Scope, any_covers};
+use postern_verify::scope::{Scope, any_covers};
 
 /// What kind of principal presented the credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,7 +85,7 @@ mod tests {
             kind: PrincipalKind::User,
             credential: CredentialKind::ApiKey,
             client_id: None,
-            scopes: postern_core::scope::parse_list("project:* read"),
+            scopes: postern_verify::scope::parse_list("project:* read"),
             expires_at: None,
         };
         assert!(p.has_scope("project:web") && p.has_scope("read"));
