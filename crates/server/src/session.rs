@@ -5,10 +5,12 @@
 //! issued at every sign-in. Forms carry a CSRF token that must equal the CSRF cookie (double
 //! submit, compared in constant time); state-changing requests also pass the `Origin` check.
 
+use crate::error::PageError;
 use crate::state::AppState;
 use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use postern_core::secret::{BearerSecret, TokenHash, constant_time_eq};
-use postern_store::Session;
+use postern_store::{Session, StoreError};
 
 /// Cookie names, with the `__Host-` prefix when the issuer is https.
 pub fn cookie_name(state: &AppState, base: &str) -> String {
@@ -35,22 +37,32 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64
 }
 
 /// The signed-in session of this request, if any. Extends the idle deadline at most once a
-/// minute, so reading pages does not write on every request.
-pub async fn current(state: &AppState, headers: &HeaderMap) -> Option<(TokenHash, Session)> {
-    let token = cookie_value(headers, &cookie_name(state, SESSION_COOKIE))?;
+/// minute, so reading pages does not write on every request. A storage failure is an error,
+/// not "signed out": the caller answers "try again", and nobody is sent to sign in again.
+pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<(TokenHash, Session)>, StoreError> {
+    let Some(token) = cookie_value(headers, &cookie_name(state, SESSION_COOKIE)) else {
+        return Ok(None);
+    };
     if token.len() != 43 {
-        return None;
+        return Ok(None);
     }
     let hash = TokenHash::of(token);
     let now = state.now();
-    let session = state.store.session(&hash, now).await.ok()??;
+    let Some(session) = state.store.session(&hash, now).await? else {
+        return Ok(None);
+    };
     if now - session.last_seen_at >= 60 {
         let idle = (now + state.config.sessions.idle_secs).min(session.expires_at);
         if let Err(e) = state.store.touch_session(&hash, now, idle).await {
             tracing::warn!(error = %e, "could not extend a session");
         }
     }
-    Some((hash, session))
+    Ok(Some((hash, session)))
+}
+
+/// [`current`] for a page handler: a storage failure is already the "try again" page.
+pub async fn on_page(state: &AppState, headers: &HeaderMap) -> Result<Option<(TokenHash, Session)>, Response> {
+    current(state, headers).await.map_err(|e| PageError::from(e).into_response())
 }
 
 pub const SESSION_COOKIE: &str = "postern_session";

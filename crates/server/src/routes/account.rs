@@ -10,6 +10,7 @@
 use super::pages::{Policy, page_with, same_origin};
 use crate::apikeys::{self, CreateError, Expiry, Holdings, KeyRequest};
 use crate::entitlements::Entitled;
+use crate::error::PageError;
 use crate::session;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -43,13 +44,15 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response
     }
 }
 
-/// The signed-in user, or a redirect to the sign-in page.
+/// The signed-in user, or a redirect to the sign-in page (or "try again" if the session could
+/// not be read).
 async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<User, Response> {
-    let Some((_, s)) = session::current(state, headers).await else {
+    let shown = |e| PageError::failed(e, "Your account could not be shown. Try again shortly.").into_response();
+    let Some((_, s)) = session::current(state, headers).await.map_err(shown)? else {
         return Err(Redirect::to("/login").into_response());
     };
-    match state.store.user_by_id(&s.user_id).await {
-        Ok(Some(user)) if !user.disabled => Ok(user),
+    match state.store.user_by_id(&s.user_id).await.map_err(shown)? {
+        Some(user) if !user.disabled => Ok(user),
         _ => Err(Redirect::to("/login").into_response()),
     }
 }
@@ -196,12 +199,7 @@ async fn render_page(
         match (Holdings::of(&state.store, &user.id).await, state.store.scopes().await, entitled) {
             (Ok(h), Ok(r), Ok(e)) => (h, r, e),
             (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                tracing::error!(error = %e, "account page: storage failed");
-                return super::pages::message(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Try again shortly",
-                    "Your account could not be shown. Try again shortly.",
-                );
+                return PageError::failed(e, "Your account could not be shown. Try again shortly.").into_response();
             }
         };
     let keys: Vec<KeyRow> = holdings.keys.iter().map(|k| key_row(k, now)).collect();

@@ -8,12 +8,13 @@
 use super::ClientMeta;
 use super::login::with_cookie;
 use super::pages::{checked_form, message, page};
+use crate::error::PageError;
 use crate::session;
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use postern_core::device;
 use postern_pages::{DeviceConfirmPage, DevicePage, render};
@@ -100,12 +101,7 @@ fn end_attempt(state: &AppState, keys: &[String], now: i64, wrong: bool) {
 }
 
 fn too_many(wait: i64) -> Response {
-    let text = format!("Too many wrong codes. Try again in {wait} seconds.");
-    let mut r = message(StatusCode::TOO_MANY_REQUESTS, "Try again later", &text);
-    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
+    PageError::too_many(wait, format!("Too many wrong codes. Try again in {wait} seconds.")).into_response()
 }
 
 /// Looks a typed code up, counting wrong ones. `Err` is the page to show.
@@ -125,12 +121,7 @@ async fn lookup(
             Ok(None) => None,
             Err(e) => {
                 end_attempt(state, &keys, now, false);
-                tracing::error!(error = %e, "device: lookup failed");
-                return Err(message(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Try again",
-                    "The code could not be checked. Try again shortly.",
-                ));
+                return Err(PageError::failed(e, "The code could not be checked. Try again shortly.").into_response());
             }
         },
         None => None,
@@ -150,7 +141,10 @@ pub async fn submit(
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
-    let signed_in = session::current(&state, &headers).await;
+    let signed_in = match session::on_page(&state, &headers).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
     let user = signed_in.as_ref().map(|(_, s)| s.user_id.as_str());
     match lookup(&state, &meta, &headers, user, &form.user_code).await {
         Ok((code, _)) if signed_in.is_some() => {
@@ -169,7 +163,10 @@ pub async fn confirm(
     q: Result<Query<CodeQuery>, QueryRejection>,
 ) -> Response {
     let typed = q.map(|q| q.0.user_code).unwrap_or_default();
-    let Some((_, session)) = session::current(&state, &headers).await else {
+    let Some((_, session)) = (match session::on_page(&state, &headers).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    }) else {
         let code = device::normalize(&typed).unwrap_or_default();
         return Redirect::to(&format!("/login?request={code}")).into_response();
     };
@@ -208,7 +205,10 @@ pub async fn decide(
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
-    let Some((_, session)) = session::current(&state, &headers).await else {
+    let Some((_, session)) = (match session::on_page(&state, &headers).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    }) else {
         return Redirect::to("/device").into_response();
     };
     // The decision names a code too: it is throttled like the entry form, or it would be a
@@ -233,14 +233,7 @@ pub async fn decide(
     match decided {
         Ok(true) => {}
         Ok(false) => return entry_page(&state, &headers, StatusCode::BAD_REQUEST, "", Some(NOT_VALID)),
-        Err(e) => {
-            tracing::error!(error = %e, "device: decision failed");
-            return message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "Your answer could not be saved. Try again shortly.",
-            );
-        }
+        Err(e) => return PageError::failed(e, "Your answer could not be saved. Try again shortly.").into_response(),
     }
     let (action, event) = if approve { ("device.approve", "approval") } else { ("device.deny", "denial") };
     state.metrics.device_event(event);

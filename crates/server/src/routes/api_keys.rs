@@ -9,9 +9,10 @@
 //! Keys are never accepted in a query parameter.
 
 use super::account::audit;
-use super::userinfo::{bearer_error, bearer_token};
+use super::userinfo::bearer_token;
 use crate::apikeys::{self, CreateError, Expiry, Holdings, KeyRequest};
 use crate::entitlements::{self, GrantError, Grantor};
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -32,13 +33,8 @@ struct Caller {
     token_scope: Option<String>,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "/api/keys failed");
-    bearer_error(StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable"), "try again shortly")
-}
-
-fn invalid_token(description: &str) -> Response {
-    bearer_error(StatusCode::UNAUTHORIZED, Some("invalid_token"), description)
+fn invalid_token(description: &'static str) -> ApiError {
+    ApiError::InvalidToken(description.into())
 }
 
 /// The presented API key, from `Authorization: Bearer pst_…` or `X-API-Key`.
@@ -47,48 +43,42 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim))
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap, changes: bool) -> Result<Caller, Response> {
+async fn authenticate(state: &AppState, headers: &HeaderMap, changes: bool) -> Result<Caller, ApiError> {
     if let Some(key) = presented_key(headers) {
         return match state.api_keys.verify(&state.store, key, None, state.now()).await {
-            Ok(Some(_)) => Err(bearer_error(
-                StatusCode::FORBIDDEN,
-                Some("insufficient_scope"),
-                "API keys cannot list, create or revoke keys; sign in or use an access token",
+            Ok(Some(_)) => Err(ApiError::InsufficientScope(
+                "API keys cannot list, create or revoke keys; sign in or use an access token".into(),
             )),
             Ok(None) => Err(invalid_token("the API key is invalid, expired or revoked")),
-            Err(e) => Err(unavailable(e)),
+            Err(e) => Err(e.into()),
         };
     }
     if let Some(token) = bearer_token(headers) {
         let active = match crate::tokens::inspect_access_token(state, token).await {
             Ok(Some(t)) => t,
             Ok(None) => return Err(invalid_token("the access token is invalid or expired")),
-            Err(e) => return Err(unavailable(e)),
+            Err(e) => return Err(e.into()),
         };
         if !active.is_for(&state.issuer) {
             return Err(invalid_token("the access token is for another audience"));
         }
         if !active.scope.split(' ').any(|s| s == KEYS_SCOPE) {
-            return Err(bearer_error(
-                StatusCode::FORBIDDEN,
-                Some("insufficient_scope"),
-                "the postern:keys scope is required",
-            ));
+            return Err(ApiError::InsufficientScope("the postern:keys scope is required".into()));
         }
         // Client-credentials tokens have the client as subject: only users have keys.
         return match state.store.user_by_id(&active.subject).await {
             Ok(Some(u)) if !u.disabled => Ok(Caller { user_id: u.id, token_scope: Some(active.scope) }),
             Ok(_) => Err(invalid_token("the access token does not belong to a user")),
-            Err(e) => Err(unavailable(e)),
+            Err(e) => Err(e.into()),
         };
     }
-    if let Some((_, session)) = crate::session::current(state, headers).await {
+    if let Some((_, session)) = crate::session::current(state, headers).await? {
         if changes && !super::pages::same_origin(state, headers) {
-            return Err(bearer_error(StatusCode::FORBIDDEN, Some("invalid_request"), "cross-origin request refused"));
+            return Err(ApiError::Forbidden("cross-origin request refused".into()));
         }
         return Ok(Caller { user_id: session.user_id, token_scope: None });
     }
-    Err(bearer_error(StatusCode::UNAUTHORIZED, None, "sign in, or send a Bearer access token"))
+    Err(ApiError::Unauthenticated("sign in, or send a Bearer access token".into()))
 }
 
 fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
@@ -113,15 +103,10 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
 }
 
 /// `GET /api/keys`: the caller's personal keys, then those of the service accounts they own.
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let caller = match authenticate(&state, &headers, false).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match Holdings::of(&state.store, &caller.user_id).await {
-        Ok(h) => json_response(StatusCode::OK, json!({ "keys": h.keys.iter().map(key_json).collect::<Vec<_>>() })),
-        Err(e) => unavailable(e),
-    }
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = authenticate(&state, &headers, false).await?;
+    let h = Holdings::of(&state.store, &caller.user_id).await?;
+    Ok(json_response(StatusCode::OK, json!({ "keys": h.keys.iter().map(key_json).collect::<Vec<_>>() })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,30 +124,25 @@ pub struct CreateBody {
 }
 
 /// `POST /api/keys` with a JSON body: creates a key and shows it, this once.
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let caller = match authenticate(&state, &headers, true).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let body: CreateBody = match json_body(&headers, &body) {
-        Ok(b) => b,
-        Err(e) => return bad_request(&e),
-    };
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&state, &headers, true).await?;
+    let body: CreateBody = json_body(&headers, &body)?;
     let expiry = match (body.no_expiry, body.expires_in) {
         (true, None) => Expiry::Never,
-        (true, Some(_)) => return bad_request("give expires_in or no_expiry, not both"),
+        (true, Some(_)) => return Err(bad_request("give expires_in or no_expiry, not both")),
         (false, Some(secs)) => Expiry::After(secs),
         (false, None) => Expiry::Default,
     };
-    let holdings = match Holdings::of(&state.store, &caller.user_id).await {
-        Ok(h) => h,
-        Err(e) => return unavailable(e),
-    };
+    let holdings = Holdings::of(&state.store, &caller.user_id).await?;
     let owner = match &body.service_account {
         None => KeyOwner::User(&caller.user_id),
         Some(name) => match holdings.service_account(name) {
             Some(sa) => KeyOwner::ServiceAccount(&sa.id),
-            None => return not_found("no such service account among yours"),
+            None => return Err(not_found("no such service account among yours")),
         },
     };
     let within = caller.token_scope.as_deref();
@@ -174,55 +154,41 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: axu
             audit(&state, &caller.user_id, "api_key.created", &record.id, details).await;
             let mut body = key_json(&record);
             body["key"] = json!(key.expose());
-            json_response(StatusCode::CREATED, body)
+            Ok(json_response(StatusCode::CREATED, body))
         }
-        Err(CreateError::Invalid(m)) => bad_request(&m),
-        Err(CreateError::Store(e)) => unavailable(e),
+        Err(CreateError::Invalid(m)) => Err(bad_request(m)),
+        Err(CreateError::Store(e)) => Err(e.into()),
     }
 }
 
 /// `DELETE /api/keys/{id}`: revokes one of the caller's keys.
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let caller = match authenticate(&state, &headers, true).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let owned = match Holdings::of(&state.store, &caller.user_id).await {
-        Ok(h) => h.key(&id).is_some(),
-        Err(e) => return unavailable(e),
-    };
-    if !owned {
-        return not_found("no such key");
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&state, &headers, true).await?;
+    if Holdings::of(&state.store, &caller.user_id).await?.key(&id).is_none() {
+        return Err(not_found("no such key"));
     }
-    match state.store.revoke_api_key(&id, state.now()).await {
-        Ok(revoked) => {
-            state.api_keys.forget_all();
-            if revoked {
-                audit(&state, &caller.user_id, "api_key.revoked", &id, json!({})).await;
-            }
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(e) => unavailable(e),
+    let revoked = state.store.revoke_api_key(&id, state.now()).await?;
+    state.api_keys.forget_all();
+    if revoked {
+        audit(&state, &caller.user_id, "api_key.revoked", &id, json!({})).await;
     }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn not_found(description: &str) -> Response {
-    json_response(StatusCode::NOT_FOUND, json!({ "error": "not_found", "error_description": description }))
+fn not_found(description: &'static str) -> ApiError {
+    ApiError::NotFound(description.into())
 }
 
 /// `GET /api/service-accounts`: the service accounts the caller owns.
-pub async fn list_service_accounts(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let caller = match authenticate(&state, &headers, false).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match Holdings::of(&state.store, &caller.user_id).await {
-        Ok(h) => {
-            let accounts: Vec<_> = h.service_accounts.iter().map(service_account_json).collect();
-            json_response(StatusCode::OK, json!({ "service_accounts": accounts }))
-        }
-        Err(e) => unavailable(e),
-    }
+pub async fn list_service_accounts(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = authenticate(&state, &headers, false).await?;
+    let h = Holdings::of(&state.store, &caller.user_id).await?;
+    let accounts: Vec<_> = h.service_accounts.iter().map(service_account_json).collect();
+    Ok(json_response(StatusCode::OK, json!({ "service_accounts": accounts })))
 }
 
 fn service_account_json(s: &ServiceAccount) -> serde_json::Value {
@@ -242,24 +208,18 @@ pub async fn create_service_account(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Response {
-    let caller = match authenticate(&state, &headers, true).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let body: ServiceAccountBody = match json_body(&headers, &body) {
-        Ok(b) => b,
-        Err(e) => return bad_request(&e),
-    };
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&state, &headers, true).await?;
+    let body: ServiceAccountBody = json_body(&headers, &body)?;
     let now = state.now();
     match apikeys::create_service_account(&state.store, &caller.user_id, &body.name, &body.description, now).await {
         Ok(sa) => {
             let details = json!({ "name": sa.name, "owner": caller.user_id });
             audit(&state, &caller.user_id, "service_account.created", &sa.id, details).await;
-            json_response(StatusCode::CREATED, service_account_json(&sa))
+            Ok(json_response(StatusCode::CREATED, service_account_json(&sa)))
         }
-        Err(CreateError::Invalid(m)) => bad_request(&m),
-        Err(CreateError::Store(e)) => unavailable(e),
+        Err(CreateError::Invalid(m)) => Err(bad_request(m)),
+        Err(CreateError::Store(e)) => Err(e.into()),
     }
 }
 
@@ -270,21 +230,15 @@ pub struct ScopesBody {
 }
 
 /// The caller's service account `name` and what it may hold, or the answer to give instead.
-async fn owned_service_account(state: &AppState, caller: &Caller, name: &str) -> Result<ServiceAccount, Response> {
-    match Holdings::of(&state.store, &caller.user_id).await {
-        Ok(h) => h.service_account(name).cloned().ok_or_else(|| not_found("no such service account among yours")),
-        Err(e) => Err(unavailable(e)),
-    }
+async fn owned_service_account(state: &AppState, caller: &Caller, name: &str) -> Result<ServiceAccount, ApiError> {
+    let holdings = Holdings::of(&state.store, &caller.user_id).await?;
+    holdings.service_account(name).cloned().ok_or_else(|| not_found("no such service account among yours"))
 }
 
-async fn scopes_json(state: &AppState, sa: &ServiceAccount) -> Response {
-    match state.store.entitlements(&entitlements::principal(KeyOwner::ServiceAccount(&sa.id))).await {
-        Ok(held) => {
-            let scopes: Vec<String> = held.into_iter().map(|e| e.scope).collect();
-            json_response(StatusCode::OK, json!({ "service_account": sa.name, "scopes": scopes }))
-        }
-        Err(e) => unavailable(e),
-    }
+async fn scopes_json(state: &AppState, sa: &ServiceAccount) -> Result<Response, ApiError> {
+    let held = state.store.entitlements(&entitlements::principal(KeyOwner::ServiceAccount(&sa.id))).await?;
+    let scopes: Vec<String> = held.into_iter().map(|e| e.scope).collect();
+    Ok(json_response(StatusCode::OK, json!({ "service_account": sa.name, "scopes": scopes })))
 }
 
 /// `GET /api/service-accounts/{name}/scopes`: what one of the caller's service accounts may
@@ -293,15 +247,10 @@ pub async fn service_account_scopes(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-) -> Response {
-    let caller = match authenticate(&state, &headers, false).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match owned_service_account(&state, &caller, &name).await {
-        Ok(sa) => scopes_json(&state, &sa).await,
-        Err(r) => r,
-    }
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&state, &headers, false).await?;
+    let sa = owned_service_account(&state, &caller, &name).await?;
+    scopes_json(&state, &sa).await
 }
 
 /// `POST /api/service-accounts/{name}/scopes` with `{"scopes": […]}`: the owner entitles their
@@ -311,21 +260,12 @@ pub async fn grant_service_account_scopes(
     headers: HeaderMap,
     Path(name): Path<String>,
     body: axum::body::Bytes,
-) -> Response {
-    let caller = match authenticate(&state, &headers, true).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let body: ScopesBody = match json_body(&headers, &body) {
-        Ok(b) => b,
-        Err(e) => return bad_request(&e),
-    };
-    let sa = match owned_service_account(&state, &caller, &name).await {
-        Ok(sa) => sa,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&state, &headers, true).await?;
+    let body: ScopesBody = json_body(&headers, &body)?;
+    let sa = owned_service_account(&state, &caller, &name).await?;
     if let Some(s) = entitlements::beyond_token(caller.token_scope.as_deref(), &body.scopes) {
-        return bad_request(&format!("the access token used does not cover the scope {s:?}"));
+        return Err(bad_request(format!("the access token used does not cover the scope {s:?}")));
     }
     let owner = KeyOwner::ServiceAccount(&sa.id);
     match entitlements::grant(&state.store, owner, &body.scopes, Grantor::Owner(&caller.user_id), state.now()).await {
@@ -334,8 +274,8 @@ pub async fn grant_service_account_scopes(
             audit(&state, &caller.user_id, "entitlement.granted", &entitlements::principal(owner), details).await;
             scopes_json(&state, &sa).await
         }
-        Err(GrantError::Invalid(m)) => bad_request(&m),
-        Err(GrantError::Store(e)) => unavailable(e),
+        Err(GrantError::Invalid(m)) => Err(bad_request(m)),
+        Err(GrantError::Store(e)) => Err(e.into()),
     }
 }
 
@@ -345,45 +285,34 @@ pub async fn revoke_service_account_scope(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((name, scope)): Path<(String, String)>,
-) -> Response {
-    let caller = match authenticate(&state, &headers, true).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let sa = match owned_service_account(&state, &caller, &name).await {
-        Ok(sa) => sa,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&state, &headers, true).await?;
+    let sa = owned_service_account(&state, &caller, &name).await?;
     if let Err(e) = postern_core::scope::Scope::parse(&scope) {
-        return bad_request(&e.to_string());
+        return Err(bad_request(e.to_string()));
     }
     let owner = KeyOwner::ServiceAccount(&sa.id);
-    match entitlements::revoke(&state.store, owner, std::slice::from_ref(&scope), state.now()).await {
-        Ok(revoked) => {
-            state.api_keys.forget_all();
-            let details = json!({ "scopes": [scope], "revoked_keys": revoked });
-            audit(&state, &caller.user_id, "entitlement.revoked", &entitlements::principal(owner), details).await;
-            scopes_json(&state, &sa).await
-        }
-        Err(e) => unavailable(e),
-    }
+    let revoked = entitlements::revoke(&state.store, owner, std::slice::from_ref(&scope), state.now()).await?;
+    state.api_keys.forget_all();
+    let details = json!({ "scopes": [scope], "revoked_keys": revoked });
+    audit(&state, &caller.user_id, "entitlement.revoked", &entitlements::principal(owner), details).await;
+    scopes_json(&state, &sa).await
 }
 
 /// A JSON request body (`Content-Type: application/json`, which a cross-site form cannot send).
-/// The error is the description for a 400.
-fn json_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, String> {
+fn json_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
     if !is_json {
-        return Err("the body must be application/json".into());
+        return Err(bad_request("the body must be application/json"));
     }
-    serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid body: {e}")))
 }
 
-fn bad_request(description: &str) -> Response {
-    json_response(StatusCode::BAD_REQUEST, json!({ "error": "invalid_request", "error_description": description }))
+fn bad_request(description: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
+    ApiError::BadRequest(description.into())
 }
 
 /// One report, in GitHub's secret-scanning format (`[{"token": …, "type": …, "url": …}]`) or as
@@ -397,7 +326,11 @@ pub enum LeakReport {
 
 /// `POST /api/keys/revoke-leaked`: a secret scanner reports keys found in public. Existing live
 /// keys are revoked and audited; the answer is the same whether or not a key existed.
-pub async fn revoke_leaked(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+pub async fn revoke_leaked(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     let expected = state.config.api_keys.scanner_token.as_ref().map(|t| TokenHash::of(t.expose()));
     let presented = bearer_token(&headers).map(TokenHash::of);
     let allowed = match (expected, presented) {
@@ -405,38 +338,32 @@ pub async fn revoke_leaked(State(state): State<AppState>, headers: HeaderMap, bo
         _ => false,
     };
     if !allowed {
-        return invalid_token("the scanner credential is missing or wrong");
+        return Err(invalid_token("the scanner credential is missing or wrong"));
     }
-    let reports: Vec<LeakReport> = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&format!("expected a JSON array of reports: {e}")),
-    };
+    let reports: Vec<LeakReport> =
+        serde_json::from_slice(&body).map_err(|e| bad_request(format!("expected a JSON array of reports: {e}")))?;
     if reports.len() > 1000 {
-        return bad_request("at most 1000 reports per request");
+        return Err(bad_request("at most 1000 reports per request"));
     }
     let now = state.now();
     for report in &reports {
         let (LeakReport::Plain(token) | LeakReport::Scanner { token }) = report;
         let Ok(parsed) = postern_core::apikey::parse(token.trim()) else { continue };
-        match state.store.revoke_api_key_by_hash(&parsed.hash, now).await {
-            Ok(Some((id, prefix))) => {
-                let event = postern_store::NewAuditEvent {
-                    actor: "secret-scanner",
-                    action: "api_key.revoked_leaked",
-                    target: Some(&id),
-                    outcome: "success",
-                    details: Some(json!({ "public_prefix": prefix })),
-                    ..Default::default()
-                };
-                if let Err(e) = state.store.record_audit(&event, now).await {
-                    tracing::error!(error = %e, "could not record a leaked-key revocation");
-                }
-                tracing::warn!(key = %id, prefix = %prefix, "API key reported as leaked: revoked");
+        if let Some((id, prefix)) = state.store.revoke_api_key_by_hash(&parsed.hash, now).await? {
+            let event = postern_store::NewAuditEvent {
+                actor: "secret-scanner",
+                action: "api_key.revoked_leaked",
+                target: Some(&id),
+                outcome: "success",
+                details: Some(json!({ "public_prefix": prefix })),
+                ..Default::default()
+            };
+            if let Err(e) = state.store.record_audit(&event, now).await {
+                tracing::error!(error = %e, "could not record a leaked-key revocation");
             }
-            Ok(None) => {}
-            Err(e) => return unavailable(e),
+            tracing::warn!(key = %id, prefix = %prefix, "API key reported as leaked: revoked");
         }
     }
     state.api_keys.forget_all();
-    json_response(StatusCode::OK, json!({ "received": reports.len() }))
+    Ok(json_response(StatusCode::OK, json!({ "received": reports.len() })))
 }

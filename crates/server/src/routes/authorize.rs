@@ -10,6 +10,7 @@ use super::ClientMeta;
 use super::login::is_handle;
 use super::oauth_form::OAuthForm;
 use super::pages::{FormTarget, Policy, checked_form, message, page_with};
+use crate::error::PageError;
 use crate::session;
 use crate::state::AppState;
 use axum::Form;
@@ -86,8 +87,11 @@ enum Untrusted {
     /// Shown on our error page.
     Invalid(String),
     /// The database did not answer.
-    Unavailable,
+    Unavailable(postern_store::StoreError),
 }
+
+/// What a page says when the request could not be checked against what is stored.
+const UNCHECKED: &str = "The server could not check this request.";
 
 impl Untrusted {
     fn invalid(text: &str) -> Self {
@@ -97,9 +101,7 @@ impl Untrusted {
     fn into_response(self) -> Response {
         match self {
             Untrusted::Invalid(text) => error_page(&text),
-            Untrusted::Unavailable => {
-                message(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The server could not check this request.")
-            }
+            Untrusted::Unavailable(e) => PageError::failed(e, UNCHECKED).into_response(),
         }
     }
 }
@@ -116,10 +118,7 @@ async fn validate(
     let client = match state.store.client_by_id(client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(Untrusted::invalid("The application is not registered here.")),
-        Err(e) => {
-            tracing::error!(error = %e, "authorize: client lookup failed");
-            return Err(Untrusted::Unavailable);
-        }
+        Err(e) => return Err(Untrusted::Unavailable(e)),
     };
     let redirect_uri_named = one("redirect_uri")?.is_some();
     let redirect_uri = match one("redirect_uri")? {
@@ -249,11 +248,7 @@ async fn save(state: &AppState, meta: &ClientMeta, pending: &Pending) -> Result<
     let now = state.now();
     if let Err(wait) = state.anonymous_writes.authorization_request(&meta.limit_key(), &pending.client_id, now) {
         let text = format!("Too many sign-in requests from here. Try again in {wait} seconds.");
-        let mut r = message(StatusCode::TOO_MANY_REQUESTS, "Try again later", &text);
-        if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Err(r);
+        return Err(PageError::too_many(wait, text).into_response());
     }
     let handle = BearerSecret::generate(&mut postern_core::system::os_rng());
     let json = serde_json::to_string(pending).unwrap_or_default();
@@ -261,10 +256,7 @@ async fn save(state: &AppState, meta: &ClientMeta, pending: &Pending) -> Result<
         .store
         .save_authorization_request(&handle.hash(), &pending.client_id, &json, now, now + PENDING_SECS)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "authorize: could not keep the request");
-            message(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The server could not keep this request.")
-        })?;
+        .map_err(|e| PageError::failed(e, "The server could not keep this request.").into_response())?;
     Ok(handle.expose().to_owned())
 }
 
@@ -283,15 +275,20 @@ async fn proceed(
     pause: Pause<'_>,
 ) -> Response {
     let now = state.now();
-    let current = session::current(state, headers).await;
+    let unchecked = |e| PageError::failed(e, UNCHECKED).into_response();
+    let current = match session::current(state, headers).await {
+        Ok(c) => c,
+        Err(e) => return unchecked(e),
+    };
     let fresh_enough = |auth_time: i64| {
         (!pending.prompt.login || auth_time >= pending.created_at)
             && pending.max_age.is_none_or(|m| now - auth_time <= m)
     };
     let user = match &current {
-        Some((_, s)) if fresh_enough(s.auth_time) => {
-            state.store.user_by_id(&s.user_id).await.ok().flatten().filter(|u| !u.disabled)
-        }
+        Some((_, s)) if fresh_enough(s.auth_time) => match state.store.user_by_id(&s.user_id).await {
+            Ok(u) => u.filter(|u| !u.disabled),
+            Err(e) => return unchecked(e),
+        },
         _ => None,
     };
     let (Some(user), Some((_, session))) = (user, current) else {
@@ -309,10 +306,7 @@ async fn proceed(
     };
     let remembered = match state.store.consent(&user.id, &client.client_id).await {
         Ok(c) => c.unwrap_or_default(),
-        Err(e) => {
-            tracing::error!(error = %e, "authorize: consent lookup failed");
-            return message(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The server could not check this request.");
-        }
+        Err(e) => return PageError::failed(e, UNCHECKED).into_response(),
     };
     let covered = pending.scope.split(' ').filter(|s| !s.is_empty()).all(|s| remembered.split(' ').any(|r| r == s));
     // A public client cannot prove who it is (any local process can listen on a loopback port
@@ -454,7 +448,10 @@ pub async fn consent(
     let Some((client, pending)) = load(&state, &form.request).await else {
         return error_page(EXPIRED);
     };
-    let Some((_, session)) = session::current(&state, &headers).await else {
+    let Some((_, session)) = (match session::on_page(&state, &headers).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    }) else {
         return Redirect::to(&format!("/login?request={}", form.request)).into_response();
     };
     let now = state.now();

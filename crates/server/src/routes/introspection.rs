@@ -7,7 +7,7 @@
 
 use super::client_auth;
 use super::oauth_form::OAuthForm;
-use crate::error::{WebError, no_store};
+use crate::error::{WebError, no_store, server_error};
 use crate::state::AppState;
 use crate::tokens;
 use axum::Json;
@@ -24,11 +24,6 @@ fn oauth_form(form: Result<OAuthForm, WebError>) -> Result<OAuthForm, OAuthError
     })
 }
 
-fn store_error(e: postern_store::StoreError) -> OAuthError {
-    tracing::error!(error = %e, "token lookup failed");
-    OAuthError::ServerError
-}
-
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -41,7 +36,7 @@ pub async fn introspect(
         if postern_core::apikey::looks_like_key(token) {
             return api_key(&state, token).await;
         }
-        let active = tokens::inspect_access_token(&state, token).await.map_err(store_error)?;
+        let active = tokens::inspect_access_token(&state, token).await.map_err(server_error)?;
         Ok::<_, OAuthError>(match active {
             Some(t) => IntrospectionResponse {
                 active: true,
@@ -56,7 +51,7 @@ pub async fn introspect(
                 jti: t.jti,
                 key_kind: None,
             },
-            None => match tokens::inspect_refresh_token(&state, token).await.map_err(store_error)? {
+            None => match tokens::inspect_refresh_token(&state, token).await.map_err(server_error)? {
                 // RFC 7662 §2.2: refresh tokens are described too, never as access tokens.
                 Some(r) => IntrospectionResponse {
                     active: true,
@@ -89,7 +84,7 @@ pub async fn introspect(
 /// An API key, described like a token so that a resource server has one way to check any
 /// credential. The resource server's address is not the key user's, so no IP is recorded.
 async fn api_key(state: &AppState, key: &str) -> Result<IntrospectionResponse, OAuthError> {
-    let Some(k) = state.api_keys.verify(&state.store, key, None, state.now()).await.map_err(store_error)? else {
+    let Some(k) = state.api_keys.verify(&state.store, key, None, state.now()).await.map_err(server_error)? else {
         return Ok(IntrospectionResponse::default());
     };
     Ok(IntrospectionResponse {
@@ -112,7 +107,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: Res
         let token = form.required("token")?;
         // RFC 7009 §2.1: the hint only speeds up the lookup; an unknown hint is ignored.
         let _hint = form.one("token_type_hint")?;
-        tokens::revoke_token(&state, token, &client.client_id).await.map_err(store_error)?;
+        tokens::revoke_token(&state, token, &client.client_id).await.map_err(server_error)?;
         Ok::<_, OAuthError>(())
     }
     .await;

@@ -7,6 +7,7 @@
 
 use super::ClientMeta;
 use super::pages::{Policy, checked_form, message, page_with};
+use crate::error::PageError;
 use crate::session::{self, SESSION_COOKIE};
 use crate::state::AppState;
 use axum::Form;
@@ -95,19 +96,20 @@ pub async fn form(
     // With a request handle the authorization endpoint has decided a (fresh) sign-in is needed
     // (prompt=login, max_age), so the form shows even over an existing session; redirecting
     // back would loop.
-    if !is_handle(&request) && session::current(&state, &headers).await.is_some() {
-        return Redirect::to(&after_sign_in(&request)).into_response();
+    if !is_handle(&request) {
+        match session::on_page(&state, &headers).await {
+            Ok(Some(_)) => return Redirect::to(&after_sign_in(&request)).into_response(),
+            Ok(None) => {}
+            Err(page) => return page,
+        }
     }
     login_page(&state, &headers, StatusCode::OK, &request, "", None).await
 }
 
+const UNAVAILABLE: &str = "Sign-in is unavailable right now. Try again shortly.";
+
 fn too_many(wait: i64) -> Response {
-    let text = format!("Too many sign-in attempts. Try again in {wait} seconds.");
-    let mut r = message(StatusCode::TOO_MANY_REQUESTS, "Try again later", &text);
-    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
+    PageError::too_many(wait, format!("Too many sign-in attempts. Try again in {wait} seconds.")).into_response()
 }
 
 pub async fn submit(
@@ -135,14 +137,7 @@ pub async fn submit(
     let user = match &email {
         Some(e) => match state.store.user_by_email(e).await {
             Ok(u) => u,
-            Err(e) => {
-                tracing::error!(error = %e, "sign-in: user lookup failed");
-                return message(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Try again",
-                    "Sign-in is unavailable right now. Try again shortly.",
-                );
-            }
+            Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
         },
         None => None,
     };
@@ -170,8 +165,12 @@ pub async fn submit(
     attempt.succeed();
 
     // A new session token at every sign-in; an older session of this browser ends.
-    if let Some((old, _)) = session::current(&state, &headers).await {
-        let _ = state.store.delete_session(&old).await;
+    match session::current(&state, &headers).await {
+        Ok(Some((old, _))) => {
+            let _ = state.store.delete_session(&old).await;
+        }
+        Ok(None) => {}
+        Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
     }
     let token = BearerSecret::generate(&mut postern_core::system::os_rng());
     let new = NewSession {
@@ -185,12 +184,7 @@ pub async fn submit(
         user_agent: meta.user_agent.as_deref(),
     };
     if let Err(e) = state.store.create_session(&new).await {
-        tracing::error!(error = %e, "sign-in: could not create the session");
-        return message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Try again",
-            "Sign-in is unavailable right now. Try again shortly.",
-        );
+        return PageError::failed(e, UNAVAILABLE).into_response();
     }
     let _ = state.store.record_audit(&login_event(&meta, &form.email, "success", Some(&user.id)), now).await;
     let cookie = session::set_cookie(

@@ -9,6 +9,7 @@
 use super::login::with_cookie;
 use super::oauth_form::OAuthForm;
 use super::pages::{FormTarget, Policy, message, page_with, same_origin};
+use crate::error::PageError;
 use crate::session::{self, SESSION_COOKIE};
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
@@ -82,8 +83,15 @@ async fn validate(state: &AppState, q: &OAuthForm) -> Result<Request, String> {
 
 /// Ends the session (if any) and sends the browser on.
 async fn finish(state: &AppState, headers: &HeaderMap, req: &Request) -> Response {
-    if let Some((hash, _)) = session::current(state, headers).await {
-        let _ = state.store.delete_session(&hash).await;
+    // A session that cannot be read cannot be ended either: say so rather than "signed out".
+    match session::current(state, headers).await {
+        Ok(Some((hash, _))) => {
+            if let Err(e) = state.store.delete_session(&hash).await {
+                return PageError::failed(e, "You could not be signed out. Try again shortly.").into_response();
+            }
+        }
+        Ok(None) => {}
+        Err(e) => return PageError::failed(e, "You could not be signed out. Try again shortly.").into_response(),
     }
     let cleared = session::set_cookie(state, &session::cookie_name(state, SESSION_COOKIE), "", Some(0));
     let response = match &req.redirect {
@@ -107,7 +115,10 @@ pub async fn start(State(state): State<AppState>, headers: HeaderMap, RawQuery(q
         Ok(r) => r,
         Err(text) => return bad(&text),
     };
-    let current = session::current(&state, &headers).await;
+    let current = match session::on_page(&state, &headers).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
     let confirmed = match (&current, &req.hinted_user) {
         (None, _) => true,
         (Some((_, s)), Some(sub)) => *sub == s.user_id,

@@ -5,12 +5,13 @@
 use super::ClientMeta;
 use super::pages::{message, page, same_origin};
 use crate::bootstrap::hash_password;
+use crate::error::PageError;
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use postern_core::email::Email;
 use postern_core::password::check_new_password;
 use postern_core::secret::TokenHash;
@@ -19,6 +20,7 @@ use postern_store::NewUser;
 use postern_store::setup::SetupOutcome;
 use serde::Deserialize;
 
+const NOT_CREATED: &str = "The account could not be created. Try again shortly.";
 const INVALID_LINK: &str = "This setup link is not valid: it has expired, was already used, or an admin exists. Run `postern serve` again for a new link, or create an admin with `postern admin user create --admin`.";
 
 #[derive(Deserialize)]
@@ -51,12 +53,7 @@ async fn usable(state: &AppState, token: &str) -> Result<bool, Response> {
     match (ok, admins) {
         (Ok(ok), Ok(admins)) => Ok(ok && admins == 0),
         (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(error = %e, "setup: database error");
-            Err(message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "The server could not check this link. Try again shortly.",
-            ))
+            Err(PageError::failed(e, "The server could not check this link. Try again shortly.").into_response())
         }
     }
 }
@@ -118,14 +115,7 @@ pub async fn submit(
     }
     let hash = match hash_password(state.config.password, form.password.clone()).await {
         Ok(h) => h,
-        Err(e) => {
-            tracing::error!(error = %e, "setup: password hashing failed");
-            return message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "The account could not be created. Try again shortly.",
-            );
-        }
+        Err(e) => return PageError::failed(e, NOT_CREATED).into_response(),
     };
     let now = state.now();
     let admin = NewUser {
@@ -164,13 +154,6 @@ pub async fn submit(
         }
         Ok(SetupOutcome::Refused) => message(StatusCode::NOT_FOUND, "Setup link not valid", INVALID_LINK),
         Err(postern_store::StoreError::Conflict(_)) => again("An account with this email exists already."),
-        Err(e) => {
-            tracing::error!(error = %e, "setup: database error");
-            message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "The account could not be created. Try again shortly.",
-            )
-        }
+        Err(e) => PageError::failed(e, NOT_CREATED).into_response(),
     }
 }

@@ -126,21 +126,25 @@ async fn slow_and_idle_connections_are_closed_and_connections_are_capped() {
     assert_eq!(app.get("/healthz").await.status(), 200, "served once a slot is free");
 }
 
-#[tokio::test]
-async fn a_database_outage_is_answered_503_quickly_and_cached_clients_keep_working() {
-    use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
-    let Some(db) = postern_testkit::postgres().await else { return };
-    // The server reaches PostgreSQL through a relay the test can cut.
+/// A server that reaches PostgreSQL through a relay the test can cut.
+async fn behind_relay(db: &postern_testkit::TestDb) -> (TestApp, postern_testkit::proxy::TcpProxy) {
     let mut url = url::Url::parse(&db.url).unwrap();
     let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
     let proxy = postern_testkit::proxy::TcpProxy::start(target).await;
     let (host, port) = proxy.addr.split_once(':').unwrap();
     url.set_host(Some(host)).unwrap();
     url.set_port(Some(port.parse().unwrap())).unwrap();
-    let mut config = test_config(&db);
+    let mut config = test_config(db);
     config.database.url = Some(postern_server::config::DatabaseUrl::new(url.to_string()));
     config.database.acquire_timeout_secs = 1;
-    let app = start(config).await.unwrap();
+    (start(config).await.unwrap(), proxy)
+}
+
+#[tokio::test]
+async fn a_database_outage_is_answered_503_quickly_and_cached_clients_keep_working() {
+    use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
+    let Some(db) = postern_testkit::postgres().await else { return };
+    let (app, proxy) = behind_relay(&db).await;
     let token = |format: AccessTokenFormat| {
         let app = &app;
         async move {
@@ -178,6 +182,43 @@ async fn a_database_outage_is_answered_503_quickly_and_cached_clients_keep_worki
         assert!(std::time::Instant::now() < deadline, "ready again once the database is back");
     }
     assert_eq!(opaque().await.status(), 200);
+}
+
+/// A session that cannot be read during an outage is "try again", on the pages and the API,
+/// never "signed out": nobody is sent to sign in again, and the session works once the
+/// database is back.
+#[tokio::test]
+async fn a_database_outage_never_looks_like_signed_out() {
+    let Some(db) = postern_testkit::postgres().await else { return };
+    let (app, proxy) = behind_relay(&db).await;
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut ann = visitor(&app);
+    ann.sign_in("ann@example.org", "correct horse").await;
+    assert_eq!(ann.get("/account").await.status(), 200);
+    let keys = |ann: &Visitor| {
+        let request = ann.http.get(ann.url("/api/keys")).header("cookie", ann.cookie_header());
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(keys(&ann).await.status(), 200);
+
+    proxy.cut().await;
+    for path in ["/account", "/login", "/logout"] {
+        let r = ann.get(path).await;
+        assert_eq!(r.status(), 503, "{path} during an outage");
+        assert!(r.headers().contains_key("retry-after"), "{path}");
+        assert!(r.text().await.unwrap().contains("Try again shortly"), "{path}");
+    }
+    let r = keys(&ann).await;
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "temporarily_unavailable");
+
+    proxy.restore();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.get("/readyz").await.status() != 200 {
+        assert!(std::time::Instant::now() < deadline, "ready again once the database is back");
+    }
+    assert_eq!(ann.get("/account").await.status(), 200, "still signed in");
 }
 
 /// A small filesystem of its own, mounted over a temporary directory (needs root; unmounted on

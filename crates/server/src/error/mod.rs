@@ -1,6 +1,19 @@
-//! One error type for the HTTP edge. It sets the status, sends a safe message in the
-//! protocol's format (RFC 6749 §5.2 JSON for API endpoints), and logs the full cause; internal
-//! details never reach the client.
+//! Errors at the HTTP edge: one type per surface, each sending a safe message in its surface's
+//! format and logging the full cause, so internal details never reach the client (dropshot's
+//! split of external and internal messages).
+//!
+//! - OAuth and OpenID endpoints: [`WebError`] and [`server_error`], RFC 6749 §5.2 JSON.
+//! - The JSON API and userinfo: [`ApiError`], RFC 6750 challenges and JSON.
+//! - Pages: [`PageError`], the message page.
+//!
+//! A storage failure is "try again shortly" (503 with `Retry-After`) on every surface when the
+//! database is out of reach or overloaded, and never mistaken for "not signed in" or "not found".
+
+mod api;
+mod page;
+
+pub use api::{ApiError, bearer_challenge};
+pub use page::PageError;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -46,6 +59,33 @@ pub trait Failure: std::fmt::Display {
     }
 }
 
+/// What a surface keeps of a failure: the cause for the log, and whether it means "try again".
+#[derive(Debug)]
+pub struct Cause {
+    pub(crate) text: String,
+    pub(crate) unavailable: bool,
+}
+
+impl Cause {
+    pub fn of(e: impl Failure) -> Self {
+        Cause { text: e.to_string(), unavailable: e.unavailable() }
+    }
+
+    /// Logs the cause (a warning for an outage, an error otherwise) and says which status to send.
+    pub fn log(&self, surface: &str) -> axum::http::StatusCode {
+        if self.unavailable {
+            tracing::warn!(error = %self.text, surface, "database unavailable");
+            axum::http::StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            tracing::error!(error = %self.text, surface, "request failed on our side");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+/// `Retry-After` on answers that mean "try again shortly".
+pub(crate) const RETRY_AFTER_SECS: &str = "5";
+
 impl Failure for postern_store::StoreError {
     fn unavailable(&self) -> bool {
         self.is_unavailable()
@@ -56,6 +96,7 @@ impl Failure for String {}
 impl Failure for serde_json::Error {}
 impl Failure for postern_core::kek::KekError {}
 impl Failure for postern_core::jwt::JwtError {}
+impl Failure for postern_core::password::PasswordError {}
 
 /// RFC 6749 §5.1: token responses (and their errors) must not be cached.
 pub fn no_store(response: &mut Response) {
@@ -92,7 +133,7 @@ fn oauth_response(e: &OAuthError) -> Response {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"postern\""));
     }
     if let OAuthError::TemporarilyUnavailable = e {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
     }
     response
 }
