@@ -24,6 +24,7 @@ pub mod revocations;
 pub mod routes;
 pub mod serve;
 pub mod session;
+pub mod sign_in;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -1,5 +1,5 @@
 //! Rate limits on the anonymous requests that make the server store a row: device
-//! authorizations and authorization requests kept waiting for a sign-in. Each is counted per
+//! authorizations, authorization requests kept waiting for a sign-in, and sign-ins started. Each is counted per
 //! client address (behind trusted proxies, the forwarded one) and per client, per node
 //! (`limits.*` settings; 0 turns one off). Past a limit the answer is 429 with `Retry-After`.
 
@@ -33,6 +33,12 @@ impl AnonymousWrites {
     pub fn device_authorization(&self, address: &str, client_id: &str, now: i64) -> Result<(), i64> {
         hit(&self.devices_by_address, address, now)?;
         hit(&self.by_client, &format!("device:{client_id}"), now)
+    }
+
+    /// A sign-in started for a waiting authorization request or device (a stored row too);
+    /// counted per address like authorization requests, in a bucket of its own.
+    pub fn sign_in(&self, address: &str, now: i64) -> Result<(), i64> {
+        hit(&self.requests_by_address, &format!("sign-in:{address}"), now)
     }
 
     /// An authorization request about to be kept waiting for a sign-in or consent.

@@ -107,6 +107,7 @@ pub mod migrate;
 pub mod refresh;
 pub mod sessions;
 pub mod setup;
+pub mod sign_ins;
 pub mod sql;
 pub mod tokens;
 pub mod users;
@@ -121,6 +122,7 @@ pub use keys::StoredKey;
 pub use migrate::MigrationReport;
 pub use refresh::{NewFamily, NewRefresh, RefreshRecord};
 pub use sessions::{NewSession, Session};
+pub use sign_ins::{NewSignIn, SignInRow};
 pub use tokens::{AccessTokenRecord, NewAccessToken, RevokedJwt, RevokedSubject};
 pub use users::{Disabled, NewUser, User};
 

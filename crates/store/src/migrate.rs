@@ -25,6 +25,7 @@ const SQLITE: &[Migration] = &[
     m(7, "cut_off", include_str!("../migrations/sqlite/0007_cut_off.sql")),
     m(8, "entitlements", include_str!("../migrations/sqlite/0008_entitlements.sql")),
     m(9, "service_account_names", include_str!("../migrations/sqlite/0009_service_account_names.sql")),
+    m(10, "sign_ins", include_str!("../migrations/sqlite/0010_sign_ins.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -37,6 +38,7 @@ const POSTGRES: &[Migration] = &[
     m(7, "cut_off", include_str!("../migrations/postgres/0007_cut_off.sql")),
     m(8, "entitlements", include_str!("../migrations/postgres/0008_entitlements.sql")),
     m(9, "service_account_names", include_str!("../migrations/postgres/0009_service_account_names.sql")),
+    m(10, "sign_ins", include_str!("../migrations/postgres/0010_sign_ins.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

@@ -77,6 +77,11 @@ statements! {
     SESSION_TOUCH = "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id_hash = $1";
     SESSION_DELETE = "DELETE FROM sessions WHERE id_hash = $1";
 
+    // --- sign-ins under way
+    SIGN_IN_INSERT = "INSERT INTO sign_ins (token_hash, continuation, target_sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+    SIGN_IN_GET = "SELECT continuation, target_sealed FROM sign_ins WHERE token_hash = $1 AND expires_at > $2";
+    SIGN_IN_DELETE = "DELETE FROM sign_ins WHERE token_hash = $1";
+
     // --- authorization requests waiting for sign-in or consent, consents, codes
     AUTHZ_REQUEST_INSERT = "INSERT INTO authorization_requests (id_hash, client_id, params, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
     AUTHZ_REQUEST_GET = "SELECT params FROM authorization_requests WHERE id_hash = $1 AND expires_at > $2";
@@ -138,6 +143,7 @@ statements! {
     CLEANUP_REVOKED_SUBJECTS = "DELETE FROM revoked_subjects WHERE seq IN (SELECT seq FROM revoked_subjects WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_REVOKED_JWTS = "DELETE FROM revoked_jwts WHERE jti IN (SELECT jti FROM revoked_jwts WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_SESSIONS = "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1 LIMIT $2)";
+    CLEANUP_SIGN_INS = "DELETE FROM sign_ins WHERE token_hash IN (SELECT token_hash FROM sign_ins WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_AUTHZ_REQUESTS = "DELETE FROM authorization_requests WHERE id_hash IN (SELECT id_hash FROM authorization_requests WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_CODES = "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash FROM authorization_codes WHERE expires_at + 3600 < $1 LIMIT $2)";
     CLEANUP_GRANTS = "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE expires_at < $1 LIMIT $2)";

@@ -10,6 +10,7 @@ use super::login::with_cookie;
 use super::pages::{checked_form, message, page};
 use crate::error::PageError;
 use crate::session;
+use crate::sign_in::{self, Continuation};
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -100,6 +101,14 @@ fn end_attempt(state: &AppState, keys: &[String], now: i64, wrong: bool) {
     }
 }
 
+/// Sends the browser to sign in, coming back to confirm the device with `code` afterwards.
+async fn to_sign_in(state: &AppState, meta: &ClientMeta, code: String) -> Response {
+    match sign_in::begin(state, meta, Continuation::Device(code)).await {
+        Ok(token) => Redirect::to(&format!("/login?request={token}")).into_response(),
+        Err(e) => e.into_page("The code could not be checked. Try again shortly.").into_response(),
+    }
+}
+
 fn too_many(wait: i64) -> Response {
     PageError::too_many(wait, format!("Too many wrong codes. Try again in {wait} seconds.")).into_response()
 }
@@ -150,7 +159,7 @@ pub async fn submit(
         Ok((code, _)) if signed_in.is_some() => {
             Redirect::to(&format!("/device/confirm?user_code={code}")).into_response()
         }
-        Ok((code, _)) => Redirect::to(&format!("/login?request={code}")).into_response(),
+        Ok((code, _)) => to_sign_in(&state, &meta, code).await,
         Err(page) => page,
     }
 }
@@ -167,8 +176,10 @@ pub async fn confirm(
         Ok(s) => s,
         Err(page) => return page,
     }) else {
-        let code = device::normalize(&typed).unwrap_or_default();
-        return Redirect::to(&format!("/login?request={code}")).into_response();
+        return match device::normalize(&typed) {
+            Some(code) => to_sign_in(&state, &meta, code).await,
+            None => Redirect::to("/login").into_response(),
+        };
     };
     let (code, auth) = match lookup(&state, &meta, &headers, Some(&session.user_id), &typed).await {
         Ok(found) => found,

@@ -7,11 +7,11 @@
 //! stored) and resumed from there; nothing is trusted from the query after the round trip.
 
 use super::ClientMeta;
-use super::login::is_handle;
 use super::oauth_form::OAuthForm;
 use super::pages::{FormTarget, Policy, checked_form, message, page_with};
 use crate::error::PageError;
 use crate::session;
+use crate::sign_in::{self, Continuation};
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
@@ -238,7 +238,7 @@ async fn start(state: &AppState, meta: &ClientMeta, headers: &HeaderMap, q: &OAu
     match validate(state, q).await {
         Err(untrusted) => untrusted.into_response(),
         Ok((_, Err((pending, e)))) => error_to_client(state, &pending, e.code(), &e.description().unwrap_or_default()),
-        Ok((client, Ok(pending))) => proceed(state, headers, &client, pending, Pause::New(meta)).await,
+        Ok((client, Ok(pending))) => proceed(state, meta, headers, &client, pending, Pause::New).await,
     }
 }
 
@@ -261,18 +261,19 @@ async fn save(state: &AppState, meta: &ClientMeta, pending: &Pending) -> Result<
 }
 
 /// Whether the request is already kept waiting (its handle) or new (kept when it must wait).
-enum Pause<'a> {
-    New(&'a ClientMeta),
+enum Pause {
+    New,
     Kept(String),
 }
 
 /// Sign-in, then consent, then the code: whichever is still needed.
 async fn proceed(
     state: &AppState,
+    meta: &ClientMeta,
     headers: &HeaderMap,
     client: &Client,
     pending: Pending,
-    pause: Pause<'_>,
+    pause: Pause,
 ) -> Response {
     let now = state.now();
     let unchecked = |e| PageError::failed(e, UNCHECKED).into_response();
@@ -297,12 +298,12 @@ async fn proceed(
         }
         let handle = match pause {
             Pause::Kept(h) => h,
-            Pause::New(meta) => match save(state, meta, &pending).await {
+            Pause::New => match save(state, meta, &pending).await {
                 Ok(h) => h,
                 Err(r) => return r,
             },
         };
-        return Redirect::to(&format!("/login?request={handle}")).into_response();
+        return to_sign_in(state, meta, handle).await;
     };
     let remembered = match state.store.consent(&user.id, &client.client_id).await {
         Ok(c) => c.unwrap_or_default(),
@@ -320,7 +321,7 @@ async fn proceed(
         }
         let handle = match pause {
             Pause::Kept(h) => h,
-            Pause::New(meta) => match save(state, meta, &pending).await {
+            Pause::New => match save(state, meta, &pending).await {
                 Ok(h) => h,
                 Err(r) => return r,
             },
@@ -346,7 +347,7 @@ async fn proceed(
     }
     let handle = match &pause {
         Pause::Kept(h) => Some(h.as_str()),
-        Pause::New(_) => None,
+        Pause::New => None,
     };
     issue_code(state, &pending, &user.id, session.auth_time, &session.amr, handle).await
 }
@@ -386,6 +387,19 @@ async fn issue_code(
     back_to_client(state, pending, &[("code", code.expose())])
 }
 
+/// Request handles are 43 base64url characters; anything else is no handle.
+fn is_handle(s: &str) -> bool {
+    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Sends the browser to sign in, continuing with the waiting request `handle` afterwards.
+async fn to_sign_in(state: &AppState, meta: &ClientMeta, handle: String) -> Response {
+    match sign_in::begin(state, meta, Continuation::Authorize(handle)).await {
+        Ok(token) => Redirect::to(&format!("/login?request={token}")).into_response(),
+        Err(e) => e.into_page("The server could not keep this request.").into_response(),
+    }
+}
+
 /// Loads a waiting request by its handle, with its client.
 async fn load(state: &AppState, handle: &str) -> Option<(Client, Pending)> {
     if !is_handle(handle) {
@@ -416,12 +430,13 @@ pub struct ContinueQuery {
 /// Where sign-in sends the browser back to.
 pub async fn resume(
     State(state): State<AppState>,
+    meta: ClientMeta,
     headers: HeaderMap,
     query: Result<axum::extract::Query<ContinueQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let handle = query.map(|q| q.0.request).unwrap_or_default();
     match load(&state, &handle).await {
-        Some((client, pending)) => proceed(&state, &headers, &client, pending, Pause::Kept(handle)).await,
+        Some((client, pending)) => proceed(&state, &meta, &headers, &client, pending, Pause::Kept(handle)).await,
         None => error_page(EXPIRED),
     }
 }
@@ -438,6 +453,7 @@ pub struct ConsentForm {
 
 pub async fn consent(
     State(state): State<AppState>,
+    meta: ClientMeta,
     headers: HeaderMap,
     form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Response {
@@ -452,7 +468,7 @@ pub async fn consent(
         Ok(s) => s,
         Err(page) => return page,
     }) else {
-        return Redirect::to(&format!("/login?request={}", form.request)).into_response();
+        return to_sign_in(&state, &meta, form.request).await;
     };
     let now = state.now();
     let _ = state.store.delete_authorization_request(&TokenHash::of(&form.request)).await;

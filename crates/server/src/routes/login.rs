@@ -1,24 +1,20 @@
-//! Sign-in, sign-out and the account page.
-//!
-//! One generic message for every failed sign-in (unknown email, wrong password, disabled
-//! account), a dummy hash for unknown emails, back-off per account (429 with `Retry-After`)
-//! and per client address (slowed down, see `crate::throttle`), and a fresh session token at
-//! every sign-in.
+//! The sign-in page: a thin adapter over `crate::sign_in`, which holds the state machine,
+//! the throttles, the one generic message for every failed sign-in (unknown email, wrong
+//! password, disabled account) and the fresh session token at every sign-in. The form carries
+//! the sign-in's token (`request`), never a guessed handle or code.
 
 use super::ClientMeta;
 use super::pages::{Policy, checked_form, message, page_with};
 use crate::error::PageError;
 use crate::session::{self, SESSION_COOKIE};
+use crate::sign_in::{self, Continuation, Refusal, SignIn, Step};
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use postern_core::email::Email;
-use postern_core::secret::BearerSecret;
 use postern_pages::{LoginPage, render};
-use postern_store::{NewAuditEvent, NewSession};
 use serde::Deserialize;
 
 const FAILED: &str = "Incorrect email or password.";
@@ -41,27 +37,6 @@ pub struct LoginForm {
     password: String,
 }
 
-/// Where to go after signing in: back to the waiting authorization request, or the account page.
-fn after_sign_in(request: &str) -> String {
-    if is_handle(request) {
-        format!("/oauth/authorize/continue?request={request}")
-    } else if let Some(code) = postern_core::device::normalize(request) {
-        format!("/device/confirm?user_code={code}")
-    } else {
-        "/account".to_owned()
-    }
-}
-
-/// What the sign-in form may carry back: an authorization request handle or a device user code.
-fn is_return(request: &str) -> bool {
-    is_handle(request) || postern_core::device::normalize(request).is_some()
-}
-
-/// Request handles are 43 base64url characters; anything else is ignored.
-pub fn is_handle(s: &str) -> bool {
-    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 pub fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
     if let Some(c) = cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
@@ -75,14 +50,16 @@ async fn login_page(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
-    request: &str,
+    sign_in: &SignIn,
     email: &str,
     error: Option<&str>,
 ) -> Response {
     let (csrf, cookie) = session::csrf_token(state, headers);
-    let request = if is_return(request) { request } else { "" };
-    let target = if is_handle(request) { super::authorize::form_target(state, request).await } else { None };
-    let view = LoginPage { csrf: &csrf, request, email, client_name: None, error };
+    let target = match &sign_in.continuation {
+        Continuation::Authorize(handle) => super::authorize::form_target(state, handle).await,
+        _ => None,
+    };
+    let view = LoginPage { csrf: &csrf, request: &sign_in.token, email, client_name: None, error };
     let policy = Policy { own_scripts: false, form_target: target.as_ref() };
     with_cookie(page_with(status, render(&view), &policy), cookie)
 }
@@ -93,25 +70,26 @@ pub async fn form(
     query: Result<Query<LoginQuery>, QueryRejection>,
 ) -> Response {
     let request = query.map(|q| q.0.request).unwrap_or_default();
-    // With a request handle the authorization endpoint has decided a (fresh) sign-in is needed
-    // (prompt=login, max_age), so the form shows even over an existing session; redirecting
-    // back would loop.
-    if !is_handle(&request) {
+    let sign_in = match sign_in::resume(&state, &request).await {
+        Ok(s) => s,
+        Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
+    };
+    // For an authorization request the authorization endpoint has decided a (fresh) sign-in
+    // is needed (prompt=login, max_age), so the form shows even over an existing session;
+    // redirecting back would loop.
+    if !matches!(sign_in.continuation, Continuation::Authorize(_)) {
         match session::on_page(&state, &headers).await {
-            Ok(Some(_)) => return Redirect::to(&after_sign_in(&request)).into_response(),
+            Ok(Some(_)) => return Redirect::to(&sign_in.continuation.url()).into_response(),
             Ok(None) => {}
             Err(page) => return page,
         }
     }
-    login_page(&state, &headers, StatusCode::OK, &request, "", None).await
+    login_page(&state, &headers, StatusCode::OK, &sign_in, "", None).await
 }
 
 const UNAVAILABLE: &str = "Sign-in is unavailable right now. Try again shortly.";
 
-fn too_many(wait: i64) -> Response {
-    PageError::too_many(wait, format!("Too many sign-in attempts. Try again in {wait} seconds.")).into_response()
-}
-
+/// `POST /login`: the password step of the sign-in, then the session and the continuation.
 pub async fn submit(
     State(state): State<AppState>,
     meta: ClientMeta,
@@ -122,30 +100,23 @@ pub async fn submit(
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
-    let now = state.now();
-    let email = Email::parse(&form.email).ok();
-    let account_key =
-        format!("acct:{}", email.as_ref().map_or_else(|| form.email.trim().to_lowercase(), Email::normalized));
-    let attempt = match state.throttle.begin(&account_key, &meta.limit_key(), now) {
-        Ok(a) => a,
-        Err(wait) => return too_many(wait),
+    let sign_in = match sign_in::resume(&state, &form.request).await {
+        Ok(s) => s,
+        Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
     };
-    if let Some(hold) = attempt.slowdown() {
-        tokio::time::sleep(hold).await;
-    }
-
-    let user = match &email {
-        Some(e) => match state.store.user_by_email(e).await {
-            Ok(u) => u,
-            Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
-        },
-        None => None,
-    };
-    let usable = user.as_ref().filter(|u| !u.disabled);
-    let stored = usable.and_then(|u| u.password_hash.as_deref());
-    let verified = match state.passwords.verify(&form.password, stored).await {
-        Ok(ok) => ok,
-        Err(_busy) => {
+    let (user, amr) = match sign_in::password(&state, &meta, &form.email, &form.password).await {
+        Ok(Step::Authenticated { user, amr }) => (user, amr),
+        // Nothing else can follow a password yet: second factors are not enrolled anywhere.
+        Ok(other) => return PageError::failed(format!("sign-in stopped at {other:?}"), UNAVAILABLE).into_response(),
+        Err(Refusal::Failed) => {
+            let email = form.email.trim();
+            return login_page(&state, &headers, StatusCode::UNAUTHORIZED, &sign_in, email, Some(FAILED)).await;
+        }
+        Err(Refusal::TooMany(wait)) => {
+            let text = format!("Too many sign-in attempts. Try again in {wait} seconds.");
+            return PageError::too_many(wait, text).into_response();
+        }
+        Err(Refusal::Busy) => {
             let mut r = message(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Try again",
@@ -154,56 +125,21 @@ pub async fn submit(
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
             return r;
         }
+        Err(Refusal::Store(e)) => return PageError::failed(e, UNAVAILABLE).into_response(),
     };
-    let Some(user) = usable.filter(|_| verified) else {
-        attempt.fail(now);
-        let event = login_event(&meta, &form.email, "failure", user.as_ref().map(|u| u.id.as_str()));
-        let _ = state.store.record_audit(&event, now).await;
-        return login_page(&state, &headers, StatusCode::UNAUTHORIZED, &form.request, form.email.trim(), Some(FAILED))
-            .await;
-    };
-    attempt.succeed();
-
-    // A new session token at every sign-in; an older session of this browser ends.
-    match session::current(&state, &headers).await {
-        Ok(Some((old, _))) => {
-            let _ = state.store.delete_session(&old).await;
-        }
-        Ok(None) => {}
+    let previous = match session::current(&state, &headers).await {
+        Ok(current) => current.map(|(hash, _)| hash),
         Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
-    }
-    let token = BearerSecret::generate(&mut postern_core::system::os_rng());
-    let new = NewSession {
-        hash: token.hash(),
-        user_id: &user.id,
-        amr: "pwd",
-        now,
-        idle_secs: state.config.sessions.idle_secs,
-        absolute_secs: state.config.sessions.absolute_secs,
-        ip: meta.ip.as_deref(),
-        user_agent: meta.user_agent.as_deref(),
     };
-    if let Err(e) = state.store.create_session(&new).await {
-        return PageError::failed(e, UNAVAILABLE).into_response();
-    }
-    let _ = state.store.record_audit(&login_event(&meta, &form.email, "success", Some(&user.id)), now).await;
+    let token = match sign_in::establish(&state, &meta, &sign_in, previous.as_ref(), &user, &amr).await {
+        Ok(t) => t,
+        Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
+    };
     let cookie = session::set_cookie(
         &state,
         &session::cookie_name(&state, SESSION_COOKIE),
         token.expose(),
         Some(state.config.sessions.absolute_secs),
     );
-    with_cookie(Redirect::to(&after_sign_in(&form.request)).into_response(), Some(cookie))
-}
-
-fn login_event<'a>(meta: &'a ClientMeta, email: &str, outcome: &'a str, target: Option<&'a str>) -> NewAuditEvent<'a> {
-    NewAuditEvent {
-        actor: "anonymous",
-        action: "login",
-        target,
-        ip: meta.ip.as_deref(),
-        user_agent: meta.user_agent.as_deref(),
-        outcome,
-        details: Some(serde_json::json!({ "email": email.trim() })),
-    }
+    with_cookie(Redirect::to(&sign_in.continuation.url()).into_response(), Some(cookie))
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-async fn device_client(app: &TestApp, name: &str) -> String {
+pub async fn device_client(app: &TestApp, name: &str) -> String {
     let (id, _) = register(
         app,
         ClientType::Public,

@@ -237,3 +237,72 @@ async fn parallel_guesses_cannot_spend_more_than_the_accounts_budget() {
     let events = app.state.store.list_audit(0, Some("login"), 100).await.unwrap();
     assert_eq!(events.len(), 5, "one audit event per verified guess");
 }
+
+// Where a sign-in goes on to is kept on the server, typed, under a token of its own: the
+// sign-in page never takes a request handle or a user code from the URL, and a sign-in's
+// token is spent by the sign-in it started.
+both!(a_sign_in_continues_with_what_the_server_kept_for_it, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = crate::authorize::relying_party(&app, false).await;
+    let mut v = visitor(&app);
+    let first = v.get(&crate::authorize::authorize_url(&rp, "")).await;
+    let (location, params) = crate::authorize::location_params(&first);
+    let token = params["request"].clone();
+    assert!(location.starts_with("/login?request="), "{location}");
+
+    // The page carries the sign-in's token; signing in continues with the waiting request.
+    let page = v.get(&location).await.text().await.unwrap();
+    assert_eq!(Visitor::hidden(&page, "request"), token);
+    let csrf = Visitor::hidden(&page, "csrf");
+    let signed_in =
+        [("csrf", csrf.as_str()), ("request", &token), ("email", "ann@example.org"), ("password", "correct horse")];
+    let r = v.post_form("/login", &signed_in).await;
+    let next = Visitor::location(&r);
+    assert!(next.starts_with("/oauth/authorize/continue?request="), "{next}");
+    let handle = next.split("request=").nth(1).unwrap().to_owned();
+    assert_ne!(handle, token, "the browser's sign-in token is not the request's handle");
+    let stored = app.state.store.sign_in(&postern_core::secret::TokenHash::of(&token), NOW).await.unwrap();
+    assert!(stored.is_none(), "a sign-in is spent once it succeeds");
+
+    // A request handle given where a sign-in token belongs is not taken for one: the page
+    // carries nothing, and signing in with it ends at the account page.
+    let mut w = visitor(&app);
+    let page = w.get(&format!("/login?request={handle}")).await.text().await.unwrap();
+    assert_eq!(Visitor::hidden(&page, "request"), "");
+    let csrf = Visitor::hidden(&page, "csrf");
+    let fields =
+        [("csrf", csrf.as_str()), ("request", &handle), ("email", "ann@example.org"), ("password", "correct horse")];
+    assert_eq!(Visitor::location(&w.post_form("/login", &fields).await), "/account");
+    // Nor is a spent sign-in token.
+    let mut x = visitor(&app);
+    let page = x.get(&format!("/login?request={token}")).await.text().await.unwrap();
+    assert_eq!(Visitor::hidden(&page, "request"), "");
+
+    // A device waiting for approval: the sign-in continues with its confirmation page.
+    let device = crate::device::device_client(&app, "TV").await;
+    let started: serde_json::Value = app
+        .http
+        .post(app.url("/oauth/device_authorization"))
+        .form(&[("client_id", device.as_str()), ("scope", "read")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = started["user_code"].as_str().unwrap().replace('-', "");
+    let mut d = visitor(&app);
+    let page = d.get("/device").await.text().await.unwrap();
+    let csrf = Visitor::hidden(&page, "csrf");
+    let r = d.post_form("/device", &[("csrf", &csrf), ("user_code", &code)]).await;
+    let to_login = Visitor::location(&r);
+    assert!(to_login.starts_with("/login?request=") && !to_login.contains(&code), "{to_login}");
+    let page = d.get(&to_login).await.text().await.unwrap();
+    let csrf = Visitor::hidden(&page, "csrf");
+    let request = Visitor::hidden(&page, "request");
+    let fields =
+        [("csrf", csrf.as_str()), ("request", &request), ("email", "ann@example.org"), ("password", "correct horse")];
+    let r = d.post_form("/login", &fields).await;
+    assert_eq!(Visitor::location(&r), format!("/device/confirm?user_code={code}"));
+});

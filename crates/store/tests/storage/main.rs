@@ -307,6 +307,31 @@ async fn user_and_client(store: &Store) -> (String, String) {
     (user.id, client.client_id)
 }
 
+both!(sign_ins_keep_their_continuation_until_they_end_or_expire, |store: Store, _url| async move {
+    use postern_store::{NewSignIn, SignInRow};
+    let hash = TokenHash::of("sign-in-token");
+    let new = NewSignIn {
+        token_hash: hash,
+        continuation: "authorize",
+        target_sealed: Some(b"sealed handle"),
+        now: NOW,
+        expires_at: NOW + 600,
+    };
+    store.create_sign_in(&new).await.unwrap();
+    let stored = SignInRow { continuation: "authorize".into(), target_sealed: Some(b"sealed handle".to_vec()) };
+    assert_eq!(store.sign_in(&hash, NOW + 599).await.unwrap(), Some(stored));
+    assert_eq!(store.sign_in(&hash, NOW + 600).await.unwrap(), None, "expired");
+    let account = NewSignIn { token_hash: TokenHash::of("other"), continuation: "account", target_sealed: None, ..new };
+    store.create_sign_in(&account).await.unwrap();
+    let unknown = NewSignIn { token_hash: TokenHash::of("third"), continuation: "elsewhere", ..account.clone() };
+    assert!(store.create_sign_in(&unknown).await.is_err(), "only the known continuations");
+    store.delete_sign_in(&TokenHash::of("other")).await.unwrap();
+    assert_eq!(store.sign_in(&TokenHash::of("other"), NOW).await.unwrap(), None);
+    // The expired one is swept with the other expired rows.
+    assert!(store.delete_expired(NOW + 601, 100).await.unwrap() >= 1);
+    assert_eq!(store.sign_in(&hash, NOW).await.unwrap(), None);
+});
+
 both!(sessions_expire_absolutely_and_when_idle, |store: Store, _url| async move {
     let (user, _) = user_and_client(&store).await;
     let hash = TokenHash::of("session-token");
