@@ -1,11 +1,16 @@
-//! Operations on people's accounts that cut access: disabling a user and setting a new
-//! password. The store does each in one transaction (see `Store::disable_user` and
-//! `Store::set_user_password`); here this node's in-memory deny-list learns at once what other
-//! nodes read from the database within `tokens.revocation_sync_secs`.
+//! Operations on people's accounts, used alike by the first start, the setup page, the admin
+//! CLI and the tests: creating one (validation, the password policy, Argon2id off the async
+//! threads), disabling one and setting a new password.
+//!
+//! Disabling and password changes cut access: the store does each in one transaction (see
+//! `Store::disable_user` and `Store::set_user_password`); here this node's in-memory deny-list
+//! learns at once what other nodes read from the database within `tokens.revocation_sync_secs`.
 
 use crate::state::AppState;
+use postern_core::email::Email;
+use postern_core::password::{Argon2Params, PasswordError, check_new_password};
 use postern_core::secret::TokenHash;
-use postern_store::StoreError;
+use postern_store::{NewUser, Store, StoreError, User};
 
 /// Disables a user: sessions, refresh families, opaque and JWT access tokens, codes in flight,
 /// approved device requests and API keys all stop working at once. Enabling the user again
@@ -33,4 +38,118 @@ pub async fn set_password(
         state.revoked.add(jti, exp);
     }
     Ok(())
+}
+
+/// A new account as an operator, a page or the first start gives it: validated and hashed by
+/// [`prepare`], stored by [`create_user`]. One path for every surface that makes people.
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount<'a> {
+    pub email: &'a str,
+    /// The password in clear, checked against the policy and hashed; none for an account that
+    /// signs in some other way (or not yet).
+    pub password: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    pub email_verified: bool,
+    pub is_admin: bool,
+}
+
+/// Why an account was not made. Each surface words these its own way.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("not a valid email address")]
+    Email,
+    #[error("a name is at most {MAX_NAME_CHARS} characters, without control characters")]
+    Name,
+    /// The password does not meet the policy.
+    #[error(transparent)]
+    Password(PasswordError),
+    /// Hashing failed on our side.
+    #[error("could not hash the password: {0}")]
+    Hash(PasswordError),
+    #[error("an account with this email exists already")]
+    Exists,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl crate::error::Failure for AccountError {
+    fn unavailable(&self) -> bool {
+        matches!(self, AccountError::Store(e) if e.is_unavailable())
+    }
+}
+
+/// The longest display name.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Checks a new account and hashes its password (Argon2id with `params`, off the async
+/// threads): the row to store, with a fresh id.
+pub async fn prepare(account: &NewAccount<'_>, params: Argon2Params) -> Result<NewUser, AccountError> {
+    let email = Email::parse(account.email).map_err(|_| AccountError::Email)?;
+    let name = account.display_name.map(str::trim).filter(|n| !n.is_empty());
+    if name.is_some_and(|n| n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control)) {
+        return Err(AccountError::Name);
+    }
+    let password_hash = match account.password {
+        Some(password) => {
+            check_new_password(password).map_err(AccountError::Password)?;
+            Some(crate::bootstrap::hash_password(params, password.to_owned()).await.map_err(AccountError::Hash)?)
+        }
+        None => None,
+    };
+    Ok(NewUser {
+        id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
+        email,
+        email_verified: account.email_verified,
+        password_hash,
+        display_name: name.map(str::to_owned),
+        is_admin: account.is_admin,
+    })
+}
+
+/// Creates an account: [`prepare`], then stored. The caller records the audit event, naming
+/// who acted.
+pub async fn create_user(
+    store: &Store,
+    params: Argon2Params,
+    account: &NewAccount<'_>,
+    now: i64,
+) -> Result<User, AccountError> {
+    let new = prepare(account, params).await?;
+    match store.create_user(&new, now).await {
+        Err(StoreError::Conflict(_)) => Err(AccountError::Exists),
+        other => Ok(other?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_surface_gets_the_same_checks() {
+        let params = Argon2Params::INSECURE_FOR_TESTS;
+        let ok = NewAccount { email: "Ann@Example.org", password: Some("correct horse"), ..NewAccount::default() };
+        let user = prepare(&NewAccount { display_name: Some("  Ann  "), ..ok.clone() }, params).await.unwrap();
+        assert_eq!((user.email.as_str(), user.display_name.as_deref()), ("Ann@Example.org", Some("Ann")));
+        let hash = user.password_hash.unwrap();
+        assert!(postern_core::password::verify_password("correct horse", &hash));
+        assert!(prepare(&NewAccount { password: None, ..ok.clone() }, params).await.unwrap().password_hash.is_none());
+        assert_eq!(
+            prepare(&NewAccount { display_name: Some(" "), ..ok.clone() }, params).await.unwrap().display_name,
+            None
+        );
+
+        let refused = |a: NewAccount<'static>| async move { prepare(&a, params).await.err() };
+        assert!(matches!(refused(NewAccount { email: "not-an-email", ..ok.clone() }).await, Some(AccountError::Email)));
+        let long = "n".repeat(MAX_NAME_CHARS + 1).leak();
+        assert!(matches!(
+            refused(NewAccount { display_name: Some(long), ..ok.clone() }).await,
+            Some(AccountError::Name)
+        ));
+        assert!(matches!(
+            refused(NewAccount { display_name: Some("a\u{7}b"), ..ok.clone() }).await,
+            Some(AccountError::Name)
+        ));
+        assert!(matches!(refused(NewAccount { password: Some("short"), ..ok }).await, Some(AccountError::Password(_))));
+    }
 }

@@ -2,11 +2,12 @@
 //! offered through a one-time setup link (single use, one hour, stored hashed) that the
 //! start-up banner shows.
 
+use crate::accounts::{self, AccountError, NewAccount};
 use crate::config::Config;
 use postern_core::email::Email;
-use postern_core::password::{Argon2Params, check_new_password};
+use postern_core::password::Argon2Params;
 use postern_core::secret::BearerSecret;
-use postern_store::{NewAuditEvent, NewUser, Store, StoreError};
+use postern_store::{NewAuditEvent, Store, StoreError};
 
 /// How long a setup link stays valid.
 pub const SETUP_LINK_TTL_SECS: i64 = 3600;
@@ -19,6 +20,8 @@ pub enum BootstrapError {
     Password(postern_core::password::PasswordError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("admin: {0}")]
+    Account(AccountError),
 }
 
 /// What start-up did about the first admin.
@@ -49,24 +52,22 @@ pub async fn first_admin(store: &Store, config: &Config, issuer: &str, now: i64)
         return Ok(FirstAdmin::Exists);
     }
     if let (Some(email), Some(password)) = (&config.admin.email, &config.admin.password) {
-        let email = Email::parse(email).map_err(BootstrapError::Email)?;
-        check_new_password(password.expose()).map_err(BootstrapError::Password)?;
-        let hash =
-            hash_password(config.password, password.expose().to_owned()).await.map_err(BootstrapError::Password)?;
-        let user = NewUser {
-            id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
-            email: email.clone(),
+        let parsed = Email::parse(email).map_err(BootstrapError::Email)?;
+        let account = NewAccount {
+            email,
+            password: Some(password.expose()),
             email_verified: true,
-            password_hash: Some(hash),
-            display_name: None,
             is_admin: true,
+            ..NewAccount::default()
         };
-        match store.create_user(&user, now).await {
-            Ok(_) => {}
+        let user = match accounts::create_user(store, config.password, &account, now).await {
+            Ok(user) => user,
             // Another node created it at the same moment.
-            Err(StoreError::Conflict(_)) => return Ok(FirstAdmin::Exists),
-            Err(e) => return Err(e.into()),
-        }
+            Err(AccountError::Exists) => return Ok(FirstAdmin::Exists),
+            Err(AccountError::Password(e)) => return Err(BootstrapError::Password(e)),
+            Err(e) => return Err(BootstrapError::Account(e)),
+        };
+        let email = parsed;
         let event = NewAuditEvent {
             actor: "system",
             action: "admin.bootstrap",

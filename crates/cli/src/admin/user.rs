@@ -6,7 +6,8 @@ use crate::cli::UserCommand;
 use crate::output::{emit, table, time};
 use postern_core::email::Email;
 use postern_core::password::check_new_password;
-use postern_store::{NewUser, StoreError, User};
+use postern_server::accounts::{self, AccountError, NewAccount};
+use postern_store::User;
 use serde_json::json;
 
 fn to_json(u: &User) -> serde_json::Value {
@@ -58,26 +59,25 @@ async fn new_password_hash(ctx: &Ctx) -> anyhow::Result<String> {
 pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Create { email, password_stdin, admin, verified, name } => {
-            let email = Email::parse(&email)
-                .map_err(|_| UsageError(format!("--email: {email:?} is not a valid email address")))?;
-            let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-            if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-                return Err(UsageError("--name: at most 200 characters".into()).into());
-            }
-            let password_hash = if password_stdin { Some(new_password_hash(ctx).await?) } else { None };
-            let new = NewUser {
-                id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
-                email,
+            let password = if password_stdin { Some(read_password_stdin()?) } else { None };
+            let account = NewAccount {
+                email: &email,
+                password: password.as_deref(),
+                display_name: name.as_deref(),
                 email_verified: verified,
-                password_hash,
-                display_name: name,
                 is_admin: admin,
             };
-            let user = match ctx.store.create_user(&new, ctx.now).await {
-                Err(StoreError::Conflict(_)) => {
-                    return Err(anyhow::anyhow!("a user with email {} exists already", new.email));
+            let user = match accounts::create_user(&ctx.store, ctx.config.password, &account, ctx.now).await {
+                Ok(user) => user,
+                Err(AccountError::Email) => {
+                    return Err(UsageError(format!("--email: {email:?} is not a valid email address")).into());
                 }
-                other => other?,
+                Err(AccountError::Name) => {
+                    return Err(UsageError("--name: at most 200 characters, without control characters".into()).into());
+                }
+                Err(AccountError::Password(e)) => return Err(UsageError(e.to_string()).into()),
+                Err(AccountError::Exists) => return Err(anyhow::anyhow!("a user with email {email} exists already")),
+                Err(e) => return Err(e.into()),
             };
             ctx.audit("user.create", &user.id, json!({ "email": user.email, "is_admin": user.is_admin })).await?;
             emit(ctx.json, &to_json(&user), || format!("created user {} ({})", user.email, user.id));

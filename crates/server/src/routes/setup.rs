@@ -4,7 +4,7 @@
 
 use super::ClientMeta;
 use super::pages::{message, page, same_origin};
-use crate::bootstrap::hash_password;
+use crate::accounts::{self, AccountError, NewAccount};
 use crate::error::PageError;
 use crate::state::AppState;
 use axum::Form;
@@ -13,10 +13,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use postern_core::email::Email;
-use postern_core::password::check_new_password;
 use postern_core::secret::TokenHash;
 use postern_pages::{SetupPage, render};
-use postern_store::NewUser;
 use postern_store::setup::SetupOutcome;
 use serde::Deserialize;
 
@@ -100,32 +98,24 @@ pub async fn submit(
         let view = SetupPage { token: &form.token, email: &form.email, name: &form.name, error: Some(error) };
         page(StatusCode::BAD_REQUEST, render(&view))
     };
-    let Ok(email) = Email::parse(&form.email) else {
-        return again("Enter a valid email address.");
-    };
-    if let Err(e) = check_new_password(&form.password) {
-        return again(&format!("Choose another password: {e}."));
-    }
-    if form.password != form.password_confirm {
+    if form.password != form.password_confirm && Email::parse(&form.email).is_ok() {
         return again("The two passwords differ.");
     }
-    let name = form.name.trim();
-    if name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return again("The name is too long or holds control characters.");
-    }
-    let hash = match hash_password(state.config.password, form.password.clone()).await {
-        Ok(h) => h,
+    let account = NewAccount {
+        email: &form.email,
+        password: Some(&form.password),
+        display_name: Some(&form.name),
+        email_verified: false,
+        is_admin: true,
+    };
+    let admin = match accounts::prepare(&account, state.config.password).await {
+        Ok(admin) => admin,
+        Err(AccountError::Email) => return again("Enter a valid email address."),
+        Err(AccountError::Password(e)) => return again(&format!("Choose another password: {e}.")),
+        Err(AccountError::Name) => return again("The name is too long or holds control characters."),
         Err(e) => return PageError::failed(e, NOT_CREATED).into_response(),
     };
     let now = state.now();
-    let admin = NewUser {
-        id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
-        email,
-        email_verified: false,
-        password_hash: Some(hash),
-        display_name: (!name.is_empty()).then(|| name.to_owned()),
-        is_admin: true,
-    };
     let outcome = state.store.complete_setup(&TokenHash::of(&form.token), &admin, now).await;
     let audit_outcome = match &outcome {
         Ok(SetupOutcome::Created) => "success",

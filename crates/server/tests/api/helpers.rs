@@ -168,22 +168,15 @@ pub async fn register(
 
 /// Creates a user with a password (cheap Argon2 parameters); returns the id.
 pub async fn create_user(app: &TestApp, email: &str, password: &str) -> String {
-    let hash = postern_core::password::hash_password(
-        password,
-        &Argon2Params::INSECURE_FOR_TESTS,
-        &mut postern_core::system::os_rng(),
-    )
-    .unwrap();
-    let user = postern_store::NewUser {
-        id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
-        email: postern_core::email::Email::parse(email).unwrap(),
+    let account = postern_server::accounts::NewAccount {
+        email,
+        password: Some(password),
+        display_name: Some("Ann Example"),
         email_verified: true,
-        password_hash: Some(hash),
-        display_name: Some("Ann Example".into()),
         is_admin: false,
     };
-    app.state.store.create_user(&user, NOW).await.unwrap();
-    user.id
+    let params = Argon2Params::INSECURE_FOR_TESTS;
+    postern_server::accounts::create_user(&app.state.store, params, &account, NOW).await.unwrap().id
 }
 
 /// A browser played by an HTTP client, on this server, posting with the issuer's origin.
