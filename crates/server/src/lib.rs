@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod apikeys;
+pub mod authorization;
 pub mod bootstrap;
 pub mod client_cache;
 pub mod config;

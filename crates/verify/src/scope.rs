@@ -50,6 +50,69 @@ pub fn parse_list(list: &str) -> Vec<Scope> {
     list.split(' ').filter_map(|s| Scope::parse(s).ok()).collect()
 }
 
+/// A set of scopes, parsed once, compared only through [`covers`]: what a token, a client, a
+/// consent or an entitlement holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSet(Vec<Scope>);
+
+impl ScopeSet {
+    /// A space-separated list, skipping what is not a scope and repeats (for stored, trusted
+    /// lists; requests are parsed strictly where they arrive).
+    pub fn parse_list(list: &str) -> Self {
+        let mut set = ScopeSet::default();
+        for scope in parse_list(list) {
+            set.insert(scope);
+        }
+        set
+    }
+
+    /// Adds `scope` unless it is already there (as written).
+    pub fn insert(&mut self, scope: Scope) {
+        if !self.0.contains(&scope) {
+            self.0.push(scope);
+        }
+    }
+
+    /// Whether the set covers `required` (the `name:*` rule included).
+    pub fn covers(&self, required: &Scope) -> bool {
+        any_covers(&self.0, required)
+    }
+
+    /// Whether the set covers every scope of `other`.
+    pub fn covers_all(&self, other: &ScopeSet) -> bool {
+        other.0.iter().all(|s| self.covers(s))
+    }
+
+    /// This set with the scopes of `other` it does not have yet, in order.
+    pub fn union(mut self, other: &ScopeSet) -> ScopeSet {
+        for s in &other.0 {
+            self.insert(s.clone());
+        }
+        self
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Scope> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The space-separated form (RFC 6749 §3.3).
+impl std::fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(s.as_str())?;
+        }
+        Ok(())
+    }
+}
+
 impl TryFrom<String> for Scope {
     type Error = InvalidScope;
     fn try_from(s: String) -> Result<Self, Self::Error> {
@@ -97,5 +160,18 @@ mod tests {
         for bad in ["", "two words", "quote\"", "back\\slash", "é", &"x".repeat(129)] {
             assert!(Scope::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_scope_set_covers_through_the_one_rule() {
+        let held = ScopeSet::parse_list("openid project:* openid  bad\\scope");
+        assert_eq!(held.to_string(), "openid project:*");
+        let wanted = ScopeSet::parse_list("project:web openid");
+        assert!(held.covers_all(&wanted), "project:* covers project:web");
+        assert!(!wanted.covers_all(&held), "project:web does not cover project:*");
+        assert!(!held.covers(&Scope::parse("project").unwrap()));
+        let more = held.union(&ScopeSet::parse_list("email openid"));
+        assert_eq!(more.to_string(), "openid project:* email");
+        assert!(ScopeSet::parse_list("").is_empty());
     }
 }

@@ -34,6 +34,17 @@ impl PageError {
         }
     }
 
+    /// [`PageError::failed`] for a failure already reduced to its [`Cause`].
+    pub fn from_cause(cause: Cause, text: &'static str) -> Self {
+        PageError {
+            status: StatusCode::OK,
+            title: "Try again",
+            text: Cow::Borrowed(text),
+            cause: Some(cause),
+            retry_after: None,
+        }
+    }
+
     /// A page that refuses the request, with its own status, title and text; nothing is logged.
     pub fn refused(status: StatusCode, title: &'static str, text: impl Into<Cow<'static, str>>) -> Self {
         PageError { status, title, text: text.into(), cause: None, retry_after: None }

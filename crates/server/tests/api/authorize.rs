@@ -467,3 +467,40 @@ async fn client_policies_require_state_choose_the_id_token_algorithm_and_always_
     assert_eq!(header.alg, "EdDSA");
     assert_eq!(claims.nonce.as_deref(), Some("n-1"));
 }
+
+// A remembered consent is compared through the one scope rule: `project:*` allowed once
+// covers `project:web` asked later (no second consent page), and `project:web` allowed once
+// does not cover `project:*`.
+both!(remembered_consent_covers_through_the_scope_rule, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let (id, secret) = register(
+        &app,
+        ClientType::Confidential,
+        &[GrantType::AuthorizationCode],
+        "openid project:*",
+        AccessTokenFormat::Jwt,
+    )
+    .await;
+    let rp = Rp { id, secret, redirect: "https://app.example.org/cb".into() };
+    let url = |scope: &str| {
+        authorize_url(&rp, "").replace("scope=openid%20email", &format!("scope=openid%20{}", urlencode(scope)))
+    };
+    let mut v = visitor(&app);
+    // The first time: sign-in, then the consent page, allowed.
+    let params = get_code(&mut v, &url("project:*"), "ann@example.org", "correct horse").await;
+    assert!(params.contains_key("code"));
+    // project:web is covered by the remembered project:*: straight back with a code.
+    let r = v.get(&url("project:web")).await;
+    assert_eq!(r.status(), 303);
+    let (location, params) = location_params(&r);
+    assert!(location.starts_with(&rp.redirect) && params.contains_key("code"), "{location}");
+
+    // Another person allows project:web only; asking for project:* shows the page again.
+    create_user(&app, "bob@example.org", "correct horse").await;
+    let mut w = visitor(&app);
+    get_code(&mut w, &url("project:web"), "bob@example.org", "correct horse").await;
+    let r = w.get(&url("project:*")).await;
+    assert_eq!(r.status(), 200, "consent asked again");
+    assert!(r.text().await.unwrap().contains("Allow"));
+});

@@ -1,0 +1,405 @@
+//! The authorization request (RFC 6749 §4.1, OAuth 2.1, OpenID Connect Core §3.1) as a use
+//! case: it takes the parsed request and the browser's session and decides an [`Outcome`], in
+//! the manner of kanidm's `AuthoriseResponse`; the route only renders it.
+//!
+//! Order matters for safety: until the client and the redirect URI are known to be registered,
+//! every problem is [`Outcome::Untrusted`] (our own error page, no open redirect). After that,
+//! errors go back to the client. A request that needs the person (sign-in, consent) is kept
+//! server-side under a random handle (only its hash is stored) and resumed from there; nothing
+//! is trusted from the query after the round trip.
+
+use crate::error::Cause;
+use crate::routes::ClientMeta;
+use crate::routes::oauth_form::OAuthForm;
+use crate::sign_in::{self, BeginError, Continuation};
+use crate::state::AppState;
+use postern_core::client::{ClientType, GrantType};
+use postern_core::oauth::{OAuthError, grant_user_scopes, parse_scope_param, scope_string};
+use postern_core::oidc::Prompt;
+use postern_core::scope::ScopeSet;
+use postern_core::secret::{BearerSecret, TokenHash};
+use postern_store::{Client, CodeGrant, NewCode, Session, StoreError, User};
+use serde::{Deserialize, Serialize};
+
+/// How long a request may wait for sign-in and consent.
+const PENDING_SECS: i64 = 600;
+/// RFC 6749 §4.1.2 recommends at most ten minutes; one is plenty for a redirect.
+const CODE_SECS: i64 = 60;
+
+/// A validated authorization request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Whether the request named `redirect_uri` (it may be left out when the client has only
+    /// one): only then must the token request repeat it (RFC 6749 §4.1.3).
+    #[serde(default = "named")]
+    pub redirect_uri_named: bool,
+    pub scope: String,
+    pub state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: String,
+    prompt: Prompt,
+    max_age: Option<i64>,
+    created_at: i64,
+}
+
+fn named() -> bool {
+    true
+}
+
+/// Why a request cannot even be answered through its redirect URI.
+#[derive(Debug)]
+pub enum Untrusted {
+    /// Said on our own error page.
+    Invalid(String),
+    /// The database did not answer.
+    Unavailable(StoreError),
+}
+
+impl Untrusted {
+    fn invalid(text: &str) -> Self {
+        Untrusted::Invalid(text.to_owned())
+    }
+}
+
+/// What the authorization endpoint answers.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The client or its redirect URI cannot be trusted: our error page, never a redirect.
+    Untrusted(Untrusted),
+    /// A waiting request is gone (expired, completed, or never was).
+    Expired,
+    /// An error sent back to the client (`error`, `error_description`).
+    Error { pending: Pending, error: String, description: String },
+    /// The person must sign in first: the sign-in's token, for `/login?request=…`.
+    SignIn { token: String },
+    /// The person must allow the client: the consent page for the request kept under `handle`.
+    Consent(Box<ConsentNeeded>),
+    /// Done: the code goes back to the client.
+    Code { pending: Pending, code: String },
+    /// The request could not be kept or answered now; `wait` seconds for a rate limit.
+    Halted { cause: Halt },
+}
+
+/// What the consent page shows and answers for.
+#[derive(Debug)]
+pub struct ConsentNeeded {
+    pub handle: String,
+    pub client: Client,
+    pub user: User,
+    pub pending: Pending,
+    /// A public client: the page says where the browser goes next (RFC 8252 §8.6).
+    pub public: bool,
+}
+
+/// Why a request stopped on our side.
+#[derive(Debug)]
+pub enum Halt {
+    /// Too many waiting requests (or sign-ins) from this address: wait this many seconds.
+    TooMany(i64),
+    /// Storage failed; `text` says what could not be done.
+    Failed { cause: Cause, text: &'static str },
+}
+
+/// What a page says when the request could not be checked against what is stored.
+pub const UNCHECKED: &str = "The server could not check this request.";
+const NOT_KEPT: &str = "The server could not keep this request.";
+
+fn failed(e: impl crate::error::Failure, text: &'static str) -> Outcome {
+    Outcome::Halted { cause: Halt::Failed { cause: Cause::of(e), text } }
+}
+
+fn error(pending: Pending, error: &str, description: &str) -> Outcome {
+    Outcome::Error { pending, error: error.to_owned(), description: description.to_owned() }
+}
+
+/// A new request (its parameters from the query or a posted form), for the browser whose
+/// session is `session`.
+pub async fn request(state: &AppState, meta: &ClientMeta, session: Option<Session>, q: &OAuthForm) -> Outcome {
+    match validate(state, q).await {
+        Err(untrusted) => Outcome::Untrusted(untrusted),
+        Ok((_, Err((pending, e)))) => error(pending, e.code(), &e.description().unwrap_or_default()),
+        Ok((client, Ok(pending))) => proceed(state, meta, session, &client, pending, None).await,
+    }
+}
+
+/// A request kept waiting under `handle`, resumed after sign-in.
+pub async fn resume(state: &AppState, meta: &ClientMeta, session: Option<Session>, handle: &str) -> Outcome {
+    match load(state, handle).await {
+        Ok(Some((client, pending))) => proceed(state, meta, session, &client, pending, Some(handle.to_owned())).await,
+        Ok(None) => Outcome::Expired,
+        Err(e) => failed(e, UNCHECKED),
+    }
+}
+
+/// The person's answer on the consent page for the request kept under `handle`.
+pub async fn decide(
+    state: &AppState,
+    meta: &ClientMeta,
+    session: Option<Session>,
+    handle: &str,
+    allow: bool,
+) -> Outcome {
+    let (client, pending) = match load(state, handle).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Outcome::Expired,
+        Err(e) => return failed(e, UNCHECKED),
+    };
+    let Some(session) = session else {
+        return to_sign_in(state, meta, handle.to_owned()).await;
+    };
+    let _ = state.store.delete_authorization_request(&TokenHash::of(handle)).await;
+    if !allow {
+        return error(pending, "access_denied", "the user denied the request");
+    }
+    // Remember the union of what was allowed before and now.
+    let before = state.store.consent(&session.user_id, &client.client_id).await.ok().flatten().unwrap_or_default();
+    let allowed = ScopeSet::parse_list(&before).union(&ScopeSet::parse_list(&pending.scope));
+    let now = state.now();
+    if let Err(e) = state.store.save_consent(&session.user_id, &client.client_id, &allowed.to_string(), now).await {
+        tracing::error!(error = %e, "authorize: could not remember the consent");
+    }
+    issue_code(state, pending, &session, None).await
+}
+
+/// The redirect URI of the request kept under `handle`: a sign-in for it may end there.
+pub async fn waiting_redirect_uri(state: &AppState, handle: &str) -> Option<String> {
+    load(state, handle).await.ok().flatten().map(|(_, pending)| pending.redirect_uri)
+}
+
+/// Validates the request: `Err` before the redirect URI is trusted, `Ok(Err(..))` for errors
+/// to redirect, `Ok(Ok(..))` for a valid request.
+async fn validate(
+    state: &AppState,
+    q: &OAuthForm,
+) -> Result<(Client, Result<Pending, (Pending, OAuthError)>), Untrusted> {
+    let one = |name| q.one(name).map_err(|e| Untrusted::Invalid(e.description().unwrap_or_default()));
+    let client_id =
+        one("client_id")?.ok_or_else(|| Untrusted::invalid("The request names no application (client_id)."))?;
+    let client = match state.store.client_by_id(client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(Untrusted::invalid("The application is not registered here.")),
+        Err(e) => return Err(Untrusted::Unavailable(e)),
+    };
+    let redirect_uri_named = one("redirect_uri")?.is_some();
+    let redirect_uri = match one("redirect_uri")? {
+        Some(r) => client
+            .redirect_uris
+            .iter()
+            .any(|reg| reg.matches(r))
+            .then(|| r.to_owned())
+            .ok_or_else(|| Untrusted::invalid("The redirect address is not registered for this application."))?,
+        // RFC 6749 §3.1.2.3: may be omitted when exactly one is registered.
+        None => match client.redirect_uris.as_slice() {
+            [only] => only.as_str().to_owned(),
+            _ => {
+                return Err(Untrusted::invalid("The request must name its redirect address (redirect_uri)."));
+            }
+        },
+    };
+    // From here on, errors go back to the (now trusted) redirect URI.
+    let mut pending = Pending {
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        redirect_uri_named,
+        scope: String::new(),
+        state: None,
+        nonce: None,
+        code_challenge: String::new(),
+        prompt: Prompt::default(),
+        max_age: None,
+        created_at: state.now(),
+    };
+    let rest = check(q, &client, &mut pending);
+    Ok((client, rest.map(|()| pending.clone()).map_err(|e| (pending, e))))
+}
+
+fn check(q: &OAuthForm, client: &Client, p: &mut Pending) -> Result<(), OAuthError> {
+    p.state = q.one("state")?.map(str::to_owned);
+    if client.policy.require_state && p.state.is_none() {
+        return Err(OAuthError::invalid_request("this client must send state"));
+    }
+    p.nonce = q.one("nonce")?.map(str::to_owned);
+    if q.one("request")?.is_some() {
+        return Err(OAuthError::RequestNotSupported);
+    }
+    if q.one("request_uri")?.is_some() {
+        return Err(OAuthError::RequestUriNotSupported);
+    }
+    match q.one("response_type")? {
+        Some("code") => {}
+        Some(_) => return Err(OAuthError::UnsupportedResponseType),
+        None => return Err(OAuthError::invalid_request("missing response_type")),
+    }
+    // The answer comes back in the query; any other mode the client expects would be missed.
+    match q.one("response_mode")? {
+        None | Some("query") => {}
+        Some(_) => return Err(OAuthError::invalid_request("only response_mode=query is supported")),
+    }
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(OAuthError::UnauthorizedClient("this client may not use the authorization code flow".into()));
+    }
+    match q.one("code_challenge_method")? {
+        Some("S256") => {}
+        Some("plain") => {
+            return Err(OAuthError::invalid_request("PKCE method plain is not allowed; use S256"));
+        }
+        Some(_) => {
+            return Err(OAuthError::invalid_request("unsupported code_challenge_method; use S256"));
+        }
+        None => {
+            return Err(OAuthError::invalid_request("PKCE is required: send code_challenge_method=S256"));
+        }
+    }
+    let challenge = q.one("code_challenge")?.ok_or_else(|| OAuthError::invalid_request("missing code_challenge"))?;
+    if !postern_core::pkce::challenge_syntax_ok(challenge) {
+        return Err(OAuthError::invalid_request("code_challenge is not an S256 challenge"));
+    }
+    p.code_challenge = challenge.to_owned();
+    let requested = parse_scope_param(q.one("scope")?.unwrap_or_default())?;
+    p.scope = scope_string(&grant_user_scopes(&requested, &client.allowed_scopes)?);
+    p.prompt = Prompt::parse(q.one("prompt")?).map_err(OAuthError::InvalidRequest)?;
+    p.max_age = match q.one("max_age")? {
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|m| *m >= 0)
+                .ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer"))?,
+        ),
+        None => None,
+    };
+    Ok(())
+}
+
+/// Keeps a request waiting for a sign-in or consent, under a new handle. Rate-limited per
+/// client address and per client (`limits.*`): each one is a stored row.
+async fn keep(state: &AppState, meta: &ClientMeta, pending: &Pending) -> Result<String, Outcome> {
+    let now = state.now();
+    if let Err(wait) = state.anonymous_writes.authorization_request(&meta.limit_key(), &pending.client_id, now) {
+        return Err(Outcome::Halted { cause: Halt::TooMany(wait) });
+    }
+    let handle = BearerSecret::generate(&mut postern_core::system::os_rng());
+    let json = serde_json::to_string(pending).unwrap_or_default();
+    state
+        .store
+        .save_authorization_request(&handle.hash(), &pending.client_id, &json, now, now + PENDING_SECS)
+        .await
+        .map_err(|e| failed(e, NOT_KEPT))?;
+    Ok(handle.expose().to_owned())
+}
+
+/// Starts the sign-in that will continue with the request kept under `handle`.
+async fn to_sign_in(state: &AppState, meta: &ClientMeta, handle: String) -> Outcome {
+    match sign_in::begin(state, meta, Continuation::Authorize(handle)).await {
+        Ok(token) => Outcome::SignIn { token },
+        Err(BeginError::TooMany(wait)) => Outcome::Halted { cause: Halt::TooMany(wait) },
+        Err(e) => failed(e, NOT_KEPT),
+    }
+}
+
+/// Sign-in, then consent, then the code: whichever is still needed. `handle` is the request's
+/// when it is already kept waiting; a new one is kept only when it must wait.
+async fn proceed(
+    state: &AppState,
+    meta: &ClientMeta,
+    session: Option<Session>,
+    client: &Client,
+    pending: Pending,
+    handle: Option<String>,
+) -> Outcome {
+    let now = state.now();
+    let fresh_enough = |auth_time: i64| {
+        (!pending.prompt.login || auth_time >= pending.created_at)
+            && pending.max_age.is_none_or(|m| now - auth_time <= m)
+    };
+    let user = match &session {
+        Some(s) if fresh_enough(s.auth_time) => match state.store.user_by_id(&s.user_id).await {
+            Ok(u) => u.filter(|u| !u.disabled),
+            Err(e) => return failed(e, UNCHECKED),
+        },
+        _ => None,
+    };
+    let (Some(user), Some(session)) = (user, session) else {
+        if pending.prompt.none {
+            return error(pending, "login_required", "the user must sign in");
+        }
+        let handle = match handle {
+            Some(h) => h,
+            None => match keep(state, meta, &pending).await {
+                Ok(h) => h,
+                Err(outcome) => return outcome,
+            },
+        };
+        return to_sign_in(state, meta, handle).await;
+    };
+    let remembered = match state.store.consent(&user.id, &client.client_id).await {
+        Ok(c) => ScopeSet::parse_list(&c.unwrap_or_default()),
+        Err(e) => return failed(e, UNCHECKED),
+    };
+    let covered = remembered.covers_all(&ScopeSet::parse_list(&pending.scope));
+    // A public client cannot prove who it is (any local process can listen on a loopback port
+    // and use its client_id), so it is never approved silently (RFC 8252 §8.6): the person
+    // always confirms, seeing where the browser goes next.
+    let public = client.client_type == ClientType::Public;
+    let needs_consent = public || (!client.first_party && (pending.prompt.consent || !covered));
+    if needs_consent {
+        if pending.prompt.none {
+            return error(pending, "consent_required", "the user must allow this application");
+        }
+        let handle = match handle {
+            Some(h) => h,
+            None => match keep(state, meta, &pending).await {
+                Ok(h) => h,
+                Err(outcome) => return outcome,
+            },
+        };
+        return Outcome::Consent(Box::new(ConsentNeeded { handle, client: client.clone(), user, pending, public }));
+    }
+    issue_code(state, pending, &session, handle.as_deref()).await
+}
+
+/// Issues the code; the request kept under `handle` (if any) is done once the code is stored.
+async fn issue_code(state: &AppState, pending: Pending, session: &Session, handle: Option<&str>) -> Outcome {
+    let now = state.now();
+    let code = BearerSecret::generate(&mut postern_core::system::os_rng());
+    let grant = CodeGrant {
+        client_id: pending.client_id.clone(),
+        user_id: session.user_id.clone(),
+        // Empty when the request did not name it: the token request need not either.
+        redirect_uri: if pending.redirect_uri_named { pending.redirect_uri.clone() } else { String::new() },
+        code_challenge: pending.code_challenge.clone(),
+        nonce: pending.nonce.clone(),
+        scope: pending.scope.clone(),
+        auth_time: session.auth_time,
+        amr: session.amr.clone(),
+    };
+    let new = NewCode { hash: code.hash(), grant: &grant, issued_at: now, expires_at: now + CODE_SECS };
+    if let Err(e) = state.store.create_code(&new).await {
+        tracing::error!(error = %e, "authorize: could not store the code");
+        return error(pending, "server_error", "internal error");
+    }
+    if let Some(h) = handle {
+        let _ = state.store.delete_authorization_request(&TokenHash::of(h)).await;
+    }
+    Outcome::Code { pending, code: code.expose().to_owned() }
+}
+
+/// Request handles are 43 base64url characters; anything else is no handle.
+fn is_handle(s: &str) -> bool {
+    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A waiting request by its handle, with its client.
+async fn load(state: &AppState, handle: &str) -> Result<Option<(Client, Pending)>, StoreError> {
+    if !is_handle(handle) {
+        return Ok(None);
+    }
+    let Some(json) = state.store.authorization_request(&TokenHash::of(handle), state.now()).await? else {
+        return Ok(None);
+    };
+    let Ok(pending) = serde_json::from_str::<Pending>(&json) else {
+        return Ok(None);
+    };
+    Ok(state.store.client_by_id(&pending.client_id).await?.map(|client| (client, pending)))
+}
