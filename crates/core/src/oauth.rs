@@ -173,6 +173,23 @@ pub fn grant_user_scopes(requested: &[Scope], allowed: &[Scope]) -> Result<Vec<S
     grant_scopes(requested, allowed)
 }
 
+/// When a client's grants get a refresh token: a value the storage applies to the scope it
+/// finds inside its transaction (the scope of a code or an approved device request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshRule {
+    /// The client may use the `refresh_token` grant.
+    pub client_allows_refresh: bool,
+    /// The client gets one even for OpenID requests without `offline_access`.
+    pub always: bool,
+}
+
+impl RefreshRule {
+    /// Whether a grant of `scope` starts a refresh-token family (see [`issues_refresh_token`]).
+    pub fn issues_for(&self, scope: &str) -> bool {
+        issues_refresh_token(scope, self.client_allows_refresh, self.always)
+    }
+}
+
 /// Whether a grant with `scope` gets a refresh token: the client must be allowed the
 /// `refresh_token` grant, and an OpenID request (with `openid`) must also ask for
 /// `offline_access` (OIDC Core §11) unless the client is set to always get one.

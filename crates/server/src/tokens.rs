@@ -7,14 +7,14 @@
 
 use crate::error::server_error;
 use crate::state::AppState;
-use postern_core::client::AccessTokenFormat;
+use postern_core::client::{AccessTokenFormat, GrantType};
 use postern_core::jwt::{self, OneOrMany};
-use postern_core::oauth::{OAuthError, scope_string};
+use postern_core::oauth::{OAuthError, RefreshRule, scope_string};
 use postern_core::scope::Scope;
 use postern_core::secret::{BearerSecret, TokenHash};
 use postern_core::signing::Algorithm;
 use postern_core::token::{ACCESS_TOKEN_TYP, AccessClaims, new_jti};
-use postern_store::{AccessTokenRecord, Client, NewAccessToken};
+use postern_store::{AccessTokenRecord, Client, NewAccessToken, NewFamily};
 
 /// Access tokens are signed with the fast key.
 pub const ACCESS_TOKEN_ALG: Algorithm = Algorithm::EdDSA;
@@ -36,48 +36,24 @@ pub struct Issued {
     pub scope: String,
 }
 
+/// An access token for a grant that needs no other write (client credentials): an opaque
+/// token is stored here; a JWT needs no write at all.
 pub async fn issue_access_token(state: &AppState, grant: &Grant<'_>) -> Result<Issued, OAuthError> {
-    let now = state.now();
-    let ttl = grant.client.access_token_ttl;
+    let plan = AccessPlan::new(grant.client, state.now());
     let scope = scope_string(grant.scopes);
-    let access_token = match grant.client.access_token_format {
-        AccessTokenFormat::Jwt => {
-            let claims = AccessClaims {
-                iss: state.issuer.to_string(),
-                sub: grant.subject.to_owned(),
-                aud: OneOrMany(grant.audience.clone()),
-                client_id: grant.client.client_id.clone(),
-                scope: scope.clone(),
-                jti: new_jti(&mut postern_core::system::os_rng()),
-                iat: now,
-                exp: now + ttl,
-                auth_time: grant.auth_time,
-            };
-            let keys = state.keys.keys();
-            let key = keys.active.get(&ACCESS_TOKEN_ALG).ok_or_else(|| server_error("no active EdDSA key"))?;
-            jwt::sign(&claims, &key.key, &key.kid, ACCESS_TOKEN_TYP).map_err(server_error)?
-        }
-        AccessTokenFormat::Opaque => {
-            let secret = BearerSecret::generate(&mut postern_core::system::os_rng());
-            let record = AccessTokenRecord {
-                client_id: grant.client.client_id.clone(),
-                user_id: grant.user_id.map(str::to_owned),
-                subject: grant.subject.to_owned(),
-                scope: scope.clone(),
-                audience: grant.audience.join(" "),
-                auth_time: grant.auth_time,
-                issued_at: now,
-                expires_at: now + ttl,
-            };
-            state
-                .store
-                .insert_access_token(&NewAccessToken { hash: secret.hash(), record: &record })
-                .await
-                .map_err(server_error)?;
-            secret.expose().to_owned()
-        }
+    let bearer = Bearer {
+        user_id: grant.user_id,
+        subject: grant.subject,
+        scope: &scope,
+        audience: &grant.audience,
+        auth_time: grant.auth_time,
     };
-    Ok(Issued { access_token, expires_in: ttl, scope })
+    if let Some(hash) = plan.opaque_hash() {
+        let record = plan.record(grant.client, &bearer);
+        state.store.insert_access_token(&NewAccessToken { hash, record: &record }).await.map_err(server_error)?;
+    }
+    let access_token = plan.into_token(state, grant.client, &bearer)?;
+    Ok(Issued { access_token, expires_in: grant.client.access_token_ttl, scope })
 }
 
 /// An access token that is valid now.
@@ -207,13 +183,6 @@ pub fn audiences(state: &AppState, resources: &[&str]) -> Result<Vec<String>, OA
     Ok(out)
 }
 
-/// Signs JWT access-token claims with the active access-token key.
-pub fn sign_access_jwt(state: &AppState, claims: &AccessClaims) -> Result<String, OAuthError> {
-    let keys = state.keys.keys();
-    let key = keys.active.get(&ACCESS_TOKEN_ALG).ok_or_else(|| server_error("no active EdDSA key"))?;
-    jwt::sign(claims, &key.key, &key.kid, ACCESS_TOKEN_TYP).map_err(server_error)
-}
-
 /// What an ID token says about its user.
 pub struct IdTokenFor<'a> {
     pub client_id: &'a str,
@@ -289,6 +258,81 @@ impl AccessPlan {
     pub fn opaque_hash(&self) -> Option<TokenHash> {
         self.opaque.as_ref().map(BearerSecret::hash)
     }
+
+    /// The stored form of the planned opaque token: what introspection will answer.
+    pub fn record(&self, client: &Client, b: &Bearer<'_>) -> AccessTokenRecord {
+        AccessTokenRecord {
+            client_id: client.client_id.clone(),
+            user_id: b.user_id.map(str::to_owned),
+            subject: b.subject.to_owned(),
+            scope: b.scope.to_owned(),
+            audience: b.audience.join(" "),
+            auth_time: b.auth_time,
+            issued_at: self.expires_at - client.access_token_ttl,
+            expires_at: self.expires_at,
+        }
+    }
+
+    /// The access token itself, once every write it depends on has succeeded: a JWT whose
+    /// claims (RFC 9068) are built here and nowhere else, signed with the active EdDSA key; or
+    /// the opaque token, already stored.
+    pub fn into_token(self, state: &AppState, client: &Client, b: &Bearer<'_>) -> Result<String, OAuthError> {
+        match (self.jti, self.opaque) {
+            (Some(jti), _) => {
+                let claims = AccessClaims {
+                    iss: state.issuer.to_string(),
+                    sub: b.subject.to_owned(),
+                    aud: OneOrMany(b.audience.to_vec()),
+                    client_id: client.client_id.clone(),
+                    scope: b.scope.to_owned(),
+                    jti,
+                    iat: self.expires_at - client.access_token_ttl,
+                    exp: self.expires_at,
+                    auth_time: b.auth_time,
+                };
+                let keys = state.keys.keys();
+                let key = keys.active.get(&ACCESS_TOKEN_ALG).ok_or_else(|| server_error("no active EdDSA key"))?;
+                jwt::sign(&claims, &key.key, &key.kid, ACCESS_TOKEN_TYP).map_err(server_error)
+            }
+            (None, Some(secret)) => Ok(secret.expose().to_owned()),
+            (None, None) => Err(server_error("no access token planned")),
+        }
+    }
+}
+
+/// Whom and what an access token is for.
+pub struct Bearer<'a> {
+    pub user_id: Option<&'a str>,
+    /// `sub`: the user id, or the client id for client credentials.
+    pub subject: &'a str,
+    pub scope: &'a str,
+    pub audience: &'a [String],
+    pub auth_time: Option<i64>,
+}
+
+/// When `client`'s grants start a refresh-token family.
+pub fn refresh_rule(client: &Client) -> RefreshRule {
+    RefreshRule {
+        client_allows_refresh: client.grant_types.contains(&GrantType::RefreshToken),
+        always: client.policy.always_refresh,
+    }
+}
+
+/// A refresh token and the family it would start, decided before the write that may start it
+/// (a code redemption, a device consumption); `None` when the client has no refresh grant.
+pub fn planned_family(state: &AppState, client: &Client, now: i64) -> Option<(BearerSecret, NewFamily)> {
+    if !refresh_rule(client).client_allows_refresh {
+        return None;
+    }
+    let mut rng = postern_core::system::os_rng();
+    let token = BearerSecret::generate(&mut rng);
+    let family = NewFamily {
+        grant_id: postern_core::id::random_id(&mut rng),
+        token_hash: token.hash(),
+        expires_at: now + state.config.tokens.refresh_absolute_secs,
+        idle_expires_at: now + client.refresh_token_ttl,
+    };
+    Some((token, family))
 }
 
 /// Who a user's tokens are for.
@@ -326,24 +370,14 @@ pub async fn user_token_response(
     if user.disabled {
         return Err(OAuthError::InvalidGrant("the user's account is disabled".into()));
     }
-    let access_token = match (plan.jti, plan.opaque) {
-        (Some(jti), _) => sign_access_jwt(
-            state,
-            &AccessClaims {
-                iss: state.issuer.to_string(),
-                sub: grant.user_id.to_owned(),
-                aud: OneOrMany(audience),
-                client_id: client.client_id.clone(),
-                scope: grant.scope.to_owned(),
-                jti,
-                iat: plan.expires_at - client.access_token_ttl,
-                exp: plan.expires_at,
-                auth_time: Some(grant.auth_time),
-            },
-        )?,
-        (None, Some(secret)) => secret.expose().to_owned(),
-        (None, None) => return Err(server_error("no access token planned")),
+    let bearer = Bearer {
+        user_id: Some(grant.user_id),
+        subject: grant.user_id,
+        scope: grant.scope,
+        audience: &audience,
+        auth_time: Some(grant.auth_time),
     };
+    let access_token = plan.into_token(state, client, &bearer)?;
     let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
         let ctx = IdTokenFor {
             client_id: &client.client_id,

@@ -1,7 +1,8 @@
 //! The authorization endpoint's state: requests waiting for sign-in or consent, remembered
 //! consents, and authorization codes (single use: consumed by one conditional update).
 
-use crate::{Result, Store, sql};
+use crate::{AccessTokenRecord, Result, Store, sql};
+use postern_core::oauth::RefreshRule;
 use postern_core::secret::TokenHash;
 
 /// What a code stands for, returned once, to the request that consumes it.
@@ -37,8 +38,10 @@ pub struct Redemption<'a> {
     /// An opaque access token to store, with its audience.
     pub opaque_access: Option<(TokenHash, &'a str)>,
     pub access_expires_at: i64,
-    /// A refresh-token family to start, with its first token.
+    /// A refresh-token family to start, with its first token, if the rule says so for the
+    /// code's scope.
     pub refresh: Option<crate::refresh::NewFamily>,
+    pub refresh_rule: RefreshRule,
 }
 
 /// What was issued from a code that is presented again.
@@ -110,14 +113,8 @@ impl Store {
     /// Redeems a code in one transaction: the conditional update that consumes it (of any
     /// number of concurrent callers exactly one wins, and only with the right client, redirect
     /// URI and verifier) and, for opaque access tokens, the token row.
-    /// `refresh_for(scope)` decides, from the code's scope, whether `r.refresh` is started.
-    pub async fn redeem_code(
-        &self,
-        hash: &TokenHash,
-        now: i64,
-        r: &Redemption<'_>,
-        refresh_for: impl Fn(&str) -> bool,
-    ) -> Result<CodeOutcome> {
+    /// `r.refresh_rule` decides, from the code's scope, whether `r.refresh` is started.
+    pub async fn redeem_code(&self, hash: &TokenHash, now: i64, r: &Redemption<'_>) -> Result<CodeOutcome> {
         let token_hash = r.opaque_access.as_ref().map(|(h, _)| h.as_bytes().to_vec());
         let grant_id = r.refresh.as_ref().map(|f| f.grant_id.as_str());
         let won: Option<CodeGrant> = in_tx!(self, tx => {
@@ -126,12 +123,20 @@ impl Store {
                 .bind(r.client_id).bind(r.redirect_uri).bind(r.code_challenge).bind(grant_id)
                 .fetch_optional(&mut *tx).await?;
             if let (Some(g), Some((token, audience))) = (&won, &r.opaque_access) {
-                sqlx::query(sql::ACCESS_TOKEN_INSERT)
-                    .bind(token.as_bytes()).bind(&g.client_id).bind(&g.user_id).bind(&g.user_id).bind(&g.scope)
-                    .bind(*audience).bind(g.auth_time).bind(now).bind(r.access_expires_at)
-                    .execute(&mut *tx).await?;
+                let record = AccessTokenRecord {
+                    client_id: g.client_id.clone(),
+                    user_id: Some(g.user_id.clone()),
+                    subject: g.user_id.clone(),
+                    scope: g.scope.clone(),
+                    audience: (*audience).to_owned(),
+                    auth_time: Some(g.auth_time),
+                    issued_at: now,
+                    expires_at: r.access_expires_at,
+                };
+                crate::tokens::insert_access(token, &record).execute(&mut *tx).await?;
             }
-            if let (Some(g), Some(f)) = (&won, r.refresh.as_ref().filter(|_| won.as_ref().is_some_and(|g| refresh_for(&g.scope)))) {
+            let family = r.refresh.as_ref().filter(|_| won.as_ref().is_some_and(|g| r.refresh_rule.issues_for(&g.scope)));
+            if let (Some(g), Some(f)) = (&won, family) {
                 sqlx::query(sql::GRANT_INSERT)
                     .bind(&f.grant_id).bind(&g.client_id).bind(&g.user_id).bind(&g.scope).bind(g.auth_time).bind(&g.amr)
                     .bind(now).bind(f.expires_at)

@@ -2,7 +2,8 @@
 //! activation pages, consumed once by the polling device.
 
 use crate::refresh::{NewFamily, NewRefresh, insert_refresh};
-use crate::{Result, Store, StoreError, sql};
+use crate::{AccessTokenRecord, Result, Store, StoreError, sql};
+use postern_core::oauth::RefreshRule;
 use postern_core::secret::TokenHash;
 
 /// A device authorization as the pages and the poller see it.
@@ -55,7 +56,9 @@ pub struct DeviceIssuance<'a> {
     /// The audience of an opaque access token (stored with it).
     pub audience: &'a str,
     pub access_expires_at: i64,
+    /// A refresh-token family to start, if the rule says so for the request's scope.
     pub refresh: Option<NewFamily>,
+    pub refresh_rule: RefreshRule,
 }
 
 impl Store {
@@ -120,27 +123,35 @@ impl Store {
     }
 
     /// Consumes an approved authorization for `client_id`: of concurrent polls exactly one gets
-    /// the grant. Starts the refresh family in the same transaction when `refresh_for(scope)`.
+    /// the grant. Starts the refresh family in the same transaction when the issuance's rule
+    /// says so for the request's scope.
     pub async fn consume_device_authorization(
         &self,
         device_code: &TokenHash,
         client_id: &str,
         now: i64,
         issuance: &DeviceIssuance<'_>,
-        refresh_for: impl Fn(&str) -> bool,
     ) -> Result<Option<DeviceGrant>> {
         let won = in_tx!(self, tx => {
             let won: Option<DeviceGrant> = sqlx::query_as(sql::DEVICE_CONSUME)
                 .bind(device_code.as_bytes()).bind(now).bind(client_id)
                 .fetch_optional(&mut *tx).await?;
-            if let (Some(g), Some(token)) = (&won, issuance.access_token_hash) {
-                let user = g.user_id.as_deref().unwrap_or_default();
-                sqlx::query(sql::ACCESS_TOKEN_INSERT)
-                    .bind(token.as_bytes()).bind(client_id).bind(user).bind(user).bind(&g.scope)
-                    .bind(issuance.audience).bind(g.auth_time).bind(now).bind(issuance.access_expires_at)
-                    .execute(&mut *tx).await?;
+            if let (Some(g), Some(token)) = (&won, &issuance.access_token_hash) {
+                let user = g.user_id.clone().unwrap_or_default();
+                let record = AccessTokenRecord {
+                    client_id: client_id.to_owned(),
+                    user_id: Some(user.clone()),
+                    subject: user,
+                    scope: g.scope.clone(),
+                    audience: issuance.audience.to_owned(),
+                    auth_time: g.auth_time,
+                    issued_at: now,
+                    expires_at: issuance.access_expires_at,
+                };
+                crate::tokens::insert_access(token, &record).execute(&mut *tx).await?;
             }
-            let family = issuance.refresh.as_ref().filter(|_| won.as_ref().is_some_and(|g| refresh_for(&g.scope)));
+            let rule = issuance.refresh_rule;
+            let family = issuance.refresh.as_ref().filter(|_| won.as_ref().is_some_and(|g| rule.issues_for(&g.scope)));
             if let (Some(g), Some(f), Some(user_id)) = (&won, family, won.as_ref().and_then(|g| g.user_id.as_deref())) {
                 sqlx::query(sql::GRANT_INSERT)
                     .bind(&f.grant_id).bind(client_id).bind(user_id).bind(&g.scope).bind(g.auth_time.unwrap_or(now))

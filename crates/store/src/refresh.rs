@@ -98,11 +98,7 @@ impl Store {
             if n == 1 {
                 insert_refresh(new).execute(&mut *tx).await?;
                 if let Some(t) = opaque_access {
-                    let r = t.record;
-                    sqlx::query(sql::ACCESS_TOKEN_INSERT)
-                        .bind(t.hash.as_bytes()).bind(&r.client_id).bind(&r.user_id).bind(&r.subject).bind(&r.scope)
-                        .bind(&r.audience).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at)
-                        .execute(&mut *tx).await?;
+                    crate::tokens::insert_access(&t.hash, t.record).execute(&mut *tx).await?;
                 }
             }
             n == 1

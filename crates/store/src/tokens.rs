@@ -23,6 +23,31 @@ pub struct NewAccessToken<'a> {
     pub record: &'a AccessTokenRecord,
 }
 
+/// The one insert of an opaque access-token row, bound from its record: used alone and inside
+/// the transactions of code redemption, device consumption and refresh rotation.
+pub(crate) fn insert_access<'q, DB: sqlx::Database>(
+    hash: &'q TokenHash,
+    r: &'q AccessTokenRecord,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(sql::ACCESS_TOKEN_INSERT)
+        .bind(hash.as_bytes())
+        .bind(r.client_id.as_str())
+        .bind(r.user_id.as_deref())
+        .bind(r.subject.as_str())
+        .bind(r.scope.as_str())
+        .bind(r.audience.as_str())
+        .bind(r.auth_time)
+        .bind(r.issued_at)
+        .bind(r.expires_at)
+}
+
 impl Store {
     /// Stores an opaque token (on SQLite through the group-commit writer).
     pub async fn insert_access_token(&self, t: &NewAccessToken<'_>) -> Result<()> {
@@ -30,11 +55,7 @@ impl Store {
             let row = crate::batch::AccessRow { hash: t.hash.0, record: t.record.clone() };
             return writer.insert(crate::batch::Insert::Access(row)).await;
         }
-        let r = t.record;
-        on_db!(self, p => sqlx::query(sql::ACCESS_TOKEN_INSERT)
-            .bind(t.hash.as_bytes()).bind(&r.client_id).bind(&r.user_id).bind(&r.subject).bind(&r.scope)
-            .bind(&r.audience).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at)
-            .execute(p).await.map(|r| r.rows_affected()))?;
+        on_db!(self, p => insert_access(&t.hash, t.record).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -9,11 +9,10 @@ use super::oauth_form::OAuthForm;
 use crate::error::server_error;
 use crate::state::AppState;
 use crate::tokens::{self, AccessPlan, UserGrant};
-use postern_core::client::GrantType;
-use postern_core::oauth::{OAuthError, issues_refresh_token};
-use postern_core::secret::{BearerSecret, TokenHash};
+use postern_core::oauth::OAuthError;
+use postern_core::secret::TokenHash;
 use postern_proto::TokenResponse;
-use postern_store::{Client, CodeOutcome, NewFamily, Redemption};
+use postern_store::{Client, CodeOutcome, Redemption};
 
 pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, OAuthError> {
     let code = form.required("code")?;
@@ -31,14 +30,8 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
     let now = state.now();
     let plan = AccessPlan::new(client, now);
     let audience_text = audience.join(" ");
-    let allows_refresh = client.grant_types.contains(&GrantType::RefreshToken);
-    let refresh = allows_refresh.then(|| BearerSecret::generate(&mut postern_core::system::os_rng()));
-    let family = refresh.as_ref().map(|r| NewFamily {
-        grant_id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
-        token_hash: r.hash(),
-        expires_at: now + state.config.tokens.refresh_absolute_secs,
-        idle_expires_at: now + client.refresh_token_ttl,
-    });
+    let refresh_rule = tokens::refresh_rule(client);
+    let (refresh, family) = tokens::planned_family(state, client, now).unzip();
     let redemption = Redemption {
         client_id: &client.client_id,
         redirect_uri,
@@ -47,10 +40,9 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         opaque_access: plan.opaque_hash().map(|h| (h, audience_text.as_str())),
         access_expires_at: plan.expires_at,
         refresh: family,
+        refresh_rule,
     };
-    let refresh_for = |scope: &str| issues_refresh_token(scope, allows_refresh, client.policy.always_refresh);
-    let outcome =
-        state.store.redeem_code(&TokenHash::of(code), now, &redemption, refresh_for).await.map_err(server_error)?;
+    let outcome = state.store.redeem_code(&TokenHash::of(code), now, &redemption).await.map_err(server_error)?;
     let grant = match outcome {
         CodeOutcome::Consumed(grant) => grant,
         CodeOutcome::Replayed(issued) => {
@@ -79,6 +71,6 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         amr: &grant.amr,
         nonce: grant.nonce.as_deref(),
     };
-    let refresh_token = refresh.filter(|_| refresh_for(&grant.scope)).map(|r| r.expose().to_owned());
+    let refresh_token = refresh.filter(|_| refresh_rule.issues_for(&grant.scope)).map(|r| r.expose().to_owned());
     tokens::user_token_response(state, client, plan, audience, &user, None, refresh_token).await
 }

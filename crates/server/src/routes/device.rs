@@ -17,10 +17,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use postern_core::client::GrantType;
-use postern_core::oauth::{OAuthError, grant_user_scopes, issues_refresh_token, parse_scope_param, scope_string};
+use postern_core::oauth::{OAuthError, grant_user_scopes, parse_scope_param, scope_string};
 use postern_core::secret::{BearerSecret, TokenHash};
 use postern_proto::TokenResponse;
-use postern_store::{Client, DeviceIssuance, NewDeviceAuthorization, NewFamily, StoreError};
+use postern_store::{Client, DeviceIssuance, NewDeviceAuthorization, StoreError};
 use serde_json::json;
 
 pub const DEVICE_PATH: &str = "/device";
@@ -163,24 +163,19 @@ pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result
 /// Consumes an approved authorization and issues its tokens.
 async fn issue(state: &AppState, client: &Client, code: &TokenHash, now: i64) -> Result<TokenResponse, OAuthError> {
     let plan = AccessPlan::new(client, now);
-    let allows_refresh = client.grant_types.contains(&GrantType::RefreshToken);
-    let refresh = allows_refresh.then(|| BearerSecret::generate(&mut postern_core::system::os_rng()));
+    let refresh_rule = tokens::refresh_rule(client);
+    let (refresh, family) = tokens::planned_family(state, client, now).unzip();
     let issuance = DeviceIssuance {
         access_jti: plan.jti.as_deref(),
         access_token_hash: plan.opaque_hash(),
         audience: state.issuer.as_ref(),
         access_expires_at: plan.expires_at,
-        refresh: refresh.as_ref().map(|r| NewFamily {
-            grant_id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
-            token_hash: r.hash(),
-            expires_at: now + state.config.tokens.refresh_absolute_secs,
-            idle_expires_at: now + client.refresh_token_ttl,
-        }),
+        refresh: family,
+        refresh_rule,
     };
-    let refresh_for = |scope: &str| issues_refresh_token(scope, allows_refresh, client.policy.always_refresh);
     let grant = state
         .store
-        .consume_device_authorization(code, &client.client_id, now, &issuance, refresh_for)
+        .consume_device_authorization(code, &client.client_id, now, &issuance)
         .await
         .map_err(server_error)?
         .ok_or_else(|| OAuthError::InvalidGrant("the device code was already used".into()))?;
@@ -193,6 +188,6 @@ async fn issue(state: &AppState, client: &Client, code: &TokenHash, now: i64) ->
         amr: grant.amr.as_deref().unwrap_or("pwd"),
         nonce: None,
     };
-    let refresh_token = refresh.filter(|_| refresh_for(&grant.scope)).map(|r| r.expose().to_owned());
+    let refresh_token = refresh.filter(|_| refresh_rule.issues_for(&grant.scope)).map(|r| r.expose().to_owned());
     tokens::user_token_response(state, client, plan, vec![state.issuer.to_string()], &user, None, refresh_token).await
 }

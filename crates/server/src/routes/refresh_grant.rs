@@ -11,11 +11,11 @@
 use super::oauth_form::OAuthForm;
 use crate::error::server_error;
 use crate::state::AppState;
-use crate::tokens::{self, AccessPlan, UserGrant};
+use crate::tokens::{self, AccessPlan, Bearer, UserGrant};
 use postern_core::oauth::{OAuthError, parse_scope_param, scope_string, scope_within};
 use postern_core::secret::{BearerSecret, TokenHash};
 use postern_proto::TokenResponse;
-use postern_store::{AccessTokenRecord, Client, NewAccessToken, NewRefresh, RefreshRecord};
+use postern_store::{Client, NewAccessToken, NewRefresh, RefreshRecord};
 
 /// The longest grace window a public client gets (see `retry_or_reuse`).
 const PUBLIC_GRACE_SECS: i64 = 10;
@@ -69,6 +69,14 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
     let audience = tokens::audiences(state, &form.all("resource")?)?;
     let plan = AccessPlan::new(client, now);
     let (access_jti, opaque_hash, access_expires_at) = (plan.jti.clone(), plan.opaque_hash(), plan.expires_at);
+    let bearer = Bearer {
+        user_id: Some(&record.user_id),
+        subject: &record.user_id,
+        scope: &access_scope,
+        audience: &audience,
+        auth_time: Some(record.auth_time),
+    };
+    let opaque_record = opaque_hash.map(|_| plan.record(client, &bearer));
     let new_refresh = BearerSecret::generate(&mut rng);
     let grant = UserGrant {
         user_id: &record.user_id,
@@ -82,16 +90,6 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
         tokens::user_token_response(state, client, plan, audience.clone(), &grant, Some(&user), refresh_token).await?;
     let plain = serde_json::to_vec(&response).map_err(server_error)?;
     let sealed = successor_key(token).seal(&plain, &successor_aad(&old), &mut rng).map_err(server_error)?;
-    let opaque_record = opaque_hash.map(|_| AccessTokenRecord {
-        client_id: client.client_id.clone(),
-        user_id: Some(record.user_id.clone()),
-        subject: record.user_id.clone(),
-        scope: access_scope.clone(),
-        audience: audience.join(" "),
-        auth_time: Some(record.auth_time),
-        issued_at: now,
-        expires_at: access_expires_at,
-    });
     let opaque_access = opaque_hash.zip(opaque_record.as_ref()).map(|(hash, record)| NewAccessToken { hash, record });
     let new = NewRefresh {
         hash: new_refresh.hash(),

@@ -396,6 +396,7 @@ both!(a_code_is_consumed_exactly_once_under_a_race, |store: Store, _url| async m
         opaque_access: None,
         access_expires_at: NOW + 900,
         refresh: None,
+        refresh_rule: postern_core::oauth::RefreshRule { client_allows_refresh: false, always: false },
     };
     // The wrong client, redirect URI or verifier never consumes the code.
     for wrong in [
@@ -403,14 +404,12 @@ both!(a_code_is_consumed_exactly_once_under_a_race, |store: Store, _url| async m
         Redemption { redirect_uri: "https://app.example.org/other", ..redemption("x") },
         Redemption { code_challenge: "wrong", ..redemption("x") },
     ] {
-        assert_eq!(store.redeem_code(&hash, NOW + 1, &wrong, |_| false).await.unwrap(), CodeOutcome::Invalid);
+        assert_eq!(store.redeem_code(&hash, NOW + 1, &wrong).await.unwrap(), CodeOutcome::Invalid);
     }
     let attempts: Vec<_> = (0..200)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(
-                async move { store.redeem_code(&hash, NOW + 1, &redemption("jti-1"), |_| false).await.unwrap() },
-            )
+            tokio::spawn(async move { store.redeem_code(&hash, NOW + 1, &redemption("jti-1")).await.unwrap() })
         })
         .collect();
     let mut won = 0;
@@ -431,7 +430,7 @@ both!(a_code_is_consumed_exactly_once_under_a_race, |store: Store, _url| async m
     store.create_code(&NewCode { hash: opaque, grant: &grant, issued_at: NOW, expires_at: NOW + 60 }).await.unwrap();
     let token = TokenHash::of("opaque-access-token");
     let r = Redemption { access_jti: None, opaque_access: Some((token, "https://api")), ..redemption("unused") };
-    assert!(matches!(store.redeem_code(&opaque, NOW + 1, &r, |_| false).await.unwrap(), CodeOutcome::Consumed(_)));
+    assert!(matches!(store.redeem_code(&opaque, NOW + 1, &r).await.unwrap(), CodeOutcome::Consumed(_)));
     let record = store.access_token(&token, NOW + 2).await.unwrap().unwrap();
     assert_eq!(
         (record.subject.as_str(), record.audience.as_str(), record.expires_at),
@@ -440,13 +439,9 @@ both!(a_code_is_consumed_exactly_once_under_a_race, |store: Store, _url| async m
 
     let late = TokenHash::of("late-code");
     store.create_code(&NewCode { hash: late, grant: &grant, issued_at: NOW, expires_at: NOW + 60 }).await.unwrap();
-    assert_eq!(
-        store.redeem_code(&late, NOW + 60, &redemption("j"), |_| false).await.unwrap(),
-        CodeOutcome::Invalid,
-        "expired"
-    );
+    assert_eq!(store.redeem_code(&late, NOW + 60, &redemption("j")).await.unwrap(), CodeOutcome::Invalid, "expired");
     let unknown = TokenHash::of("unknown");
-    assert_eq!(store.redeem_code(&unknown, NOW, &redemption("j"), |_| false).await.unwrap(), CodeOutcome::Invalid);
+    assert_eq!(store.redeem_code(&unknown, NOW, &redemption("j")).await.unwrap(), CodeOutcome::Invalid);
 });
 
 both!(concurrent_inserts_each_get_their_own_answer, |store: Store, _url| async move {
