@@ -10,7 +10,7 @@
 
 use crate::error::Cause;
 use crate::routes::ClientMeta;
-use crate::routes::oauth_form::OAuthForm;
+use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::sign_in::{self, BeginError, Continuation};
 use crate::state::AppState;
 use postern_core::client::{ClientType, GrantType};

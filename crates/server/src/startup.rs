@@ -167,7 +167,7 @@ impl Application {
         }
 
         let revoked = DenyList::load(&store, clock.now()).await?;
-        let metadata = routes::discovery::provider_metadata(&issuer);
+        let metadata = routes::oauth::discovery::provider_metadata(&issuer);
         let discovery_json = serde_json::to_string(&metadata).map_err(|e| StartError::Config(e.to_string()))?;
         let state = AppState {
             store,

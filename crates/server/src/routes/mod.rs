@@ -1,23 +1,17 @@
-//! HTTP routes, one module per area, and the extractors they share.
+//! HTTP routes, split by surface, each with its own error type: `pages` (HTML for people),
+//! `oauth` (the protocol endpoints), `api` (JSON for people's own credentials), `ops` (health,
+//! readiness, metrics). Handlers are thin adapters: they parse, call the use cases
+//! (`crate::sign_in`, `crate::authorization`, `crate::accounts`, `crate::apikeys`,
+//! `crate::tokens`), and render. Here: the router and the extractors every surface shares.
 
-pub mod account;
-pub mod activation;
-pub mod api_keys;
-pub mod authorize;
-pub mod client_auth;
-pub mod code_grant;
-pub mod device;
-pub mod discovery;
-pub mod introspection;
-pub mod login;
-pub mod logout;
-pub mod oauth_form;
+pub mod api;
+pub mod oauth;
 pub mod ops;
 pub mod pages;
-pub mod refresh_grant;
-pub mod setup;
-pub mod token;
-pub mod userinfo;
+
+use api::keys as api_keys;
+use oauth::{authorize, device, discovery, introspection, token, userinfo};
+use pages::{account, activation, login, logout, setup};
 
 use crate::error::WebError;
 use crate::metrics;

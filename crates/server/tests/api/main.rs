@@ -23,6 +23,7 @@ mod pages;
 mod protocol;
 mod refresh;
 mod robustness;
+mod router;
 mod secrets;
 mod setup;
 mod token;

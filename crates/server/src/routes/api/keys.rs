@@ -8,11 +8,11 @@
 //! follow RFC 6750: 401 `invalid_token` with `WWW-Authenticate`, 403 `insufficient_scope`.
 //! Keys are never accepted in a query parameter.
 
-use super::account::audit;
-use super::userinfo::bearer_token;
 use crate::apikeys::{self, CreateError, Expiry, Holdings, KeyRequest};
 use crate::entitlements::{self, GrantError, Grantor};
 use crate::error::ApiError;
+use crate::routes::oauth::userinfo::bearer_token;
+use crate::routes::pages::account::audit;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -73,7 +73,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, changes: bool) -> R
         };
     }
     if let Some((_, session)) = crate::session::current(state, headers).await? {
-        if changes && !super::pages::same_origin(state, headers) {
+        if changes && !crate::routes::pages::same_origin(state, headers) {
             return Err(ApiError::Forbidden("cross-origin request refused".into()));
         }
         return Ok(Caller { user_id: session.user_id, token_scope: None });

@@ -5,8 +5,8 @@
 //! one gets tokens. The access token is decided before the redemption and recorded on the code,
 //! so that a replay can revoke it.
 
-use super::oauth_form::OAuthForm;
 use crate::error::server_error;
+use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::state::AppState;
 use crate::tokens::{self, AccessPlan, UserGrant};
 use postern_core::oauth::OAuthError;

@@ -7,10 +7,10 @@
 //! again shows the key's public prefix only. The copy button's script is served from
 //! `/assets/account.js`, the one script the page's policy allows.
 
-use super::pages::{Policy, page_with, same_origin};
 use crate::apikeys::{self, CreateError, Expiry, Holdings, KeyRequest};
 use crate::entitlements::Entitled;
 use crate::error::PageError;
+use crate::routes::pages::{Policy, page_with, same_origin};
 use crate::session;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -63,7 +63,7 @@ async fn posted(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(U
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
     if !same_origin(state, headers) || !session::csrf_ok(state, headers, csrf) {
-        return Err(super::pages::Refused::Forged.into_response());
+        return Err(crate::routes::pages::Refused::Forged.into_response());
     }
     Ok((user, fields))
 }
@@ -224,7 +224,7 @@ async fn render_page(
     };
     // The one script this page runs is our own file.
     let policy = Policy { own_scripts: true, form_target: None };
-    super::login::with_cookie(page_with(status, render(&view), &policy), cookie)
+    crate::routes::pages::login::with_cookie(page_with(status, render(&view), &policy), cookie)
 }
 
 /// The scopes the page offers: only what the user may hold. A scope taking values is offered
@@ -272,7 +272,7 @@ fn key_row(k: &ApiKeyRecord, now: i64) -> KeyRow {
 }
 
 /// Records what a signed-in user did with keys or service accounts.
-pub(super) async fn audit(state: &AppState, actor: &str, action: &str, target: &str, details: serde_json::Value) {
+pub(crate) async fn audit(state: &AppState, actor: &str, action: &str, target: &str, details: serde_json::Value) {
     let event = postern_store::NewAuditEvent {
         actor,
         action,

@@ -5,10 +5,10 @@
 //! per IP address and per browser (`device.code_attempts_per_minute`), then 429 with
 //! `Retry-After`; each wrong code is counted in `postern_device_events_total{event="wrong_code"}`.
 
-use super::ClientMeta;
-use super::login::with_cookie;
-use super::pages::{checked_form, message, page};
 use crate::error::PageError;
+use crate::routes::ClientMeta;
+use crate::routes::pages::login::with_cookie;
+use crate::routes::pages::{checked_form, message, page};
 use crate::session;
 use crate::sign_in::{self, Continuation};
 use crate::state::AppState;

@@ -8,8 +8,8 @@
 //! neither logs the user out. Outside the window, a rotated token presented again means it
 //! leaked: the whole family is revoked.
 
-use super::oauth_form::OAuthForm;
 use crate::error::server_error;
+use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::state::AppState;
 use crate::tokens::{self, AccessPlan, Bearer, UserGrant};
 use postern_core::oauth::{OAuthError, parse_scope_param, scope_string, scope_within};

@@ -1,5 +1,12 @@
-//! What every HTML page response shares: security headers, the message page, the `Origin`
-//! check for forms.
+//! Postern's own pages (sign-in, sign-out, the account page, the device pages, the first-admin
+//! setup), and what every HTML response shares: security headers, the message page, the
+//! `Origin` check for forms. Errors on these pages are `crate::error::PageError`.
+
+pub mod account;
+pub mod activation;
+pub mod login;
+pub mod logout;
+pub mod setup;
 
 use crate::state::AppState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -1,9 +1,9 @@
 //! The token endpoint (RFC 6749 §3.2). Grants are dispatched by `grant_type`; each grant checks
 //! that the client is allowed it. Every response, success or error, is `Cache-Control: no-store`.
 
-use super::client_auth;
-use super::oauth_form::OAuthForm;
 use crate::error::{WebError, no_store};
+use crate::routes::oauth::client_auth;
+use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::state::AppState;
 use crate::tokens::{self, Grant};
 use axum::Json;
@@ -43,9 +43,9 @@ async fn handle(
     }
     match grant {
         GrantType::ClientCredentials => client_credentials(state, &client, &form).await,
-        GrantType::AuthorizationCode => super::code_grant::exchange(state, &client, &form).await,
-        GrantType::RefreshToken => super::refresh_grant::refresh(state, &client, &form).await,
-        GrantType::DeviceCode => super::device::poll(state, &client, &form).await,
+        GrantType::AuthorizationCode => crate::routes::oauth::code_grant::exchange(state, &client, &form).await,
+        GrantType::RefreshToken => crate::routes::oauth::refresh_grant::refresh(state, &client, &form).await,
+        GrantType::DeviceCode => crate::routes::oauth::device::poll(state, &client, &form).await,
     }
 }
 

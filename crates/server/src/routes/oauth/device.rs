@@ -6,10 +6,10 @@
 //! [`crate::device_polls`]). Tokens are handed out by one conditional update (approved → consumed), so of
 //! any number of concurrent polls exactly one gets them.
 
-use super::client_auth;
-use super::oauth_form::OAuthForm;
 use crate::error::server_error;
 use crate::error::{WebError, no_store};
+use crate::routes::oauth::client_auth;
+use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::state::AppState;
 use crate::tokens::{self, AccessPlan, UserGrant};
 use axum::Json;
@@ -41,7 +41,7 @@ fn body_form(headers: &HeaderMap, body: &[u8]) -> Result<OAuthForm, OAuthError> 
 /// `POST /oauth/device_authorization`.
 pub async fn authorize(
     State(state): State<AppState>,
-    meta: super::ClientMeta,
+    meta: crate::routes::ClientMeta,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -71,7 +71,7 @@ impl From<OAuthError> for Refused {
 
 async fn start(
     state: &AppState,
-    meta: &super::ClientMeta,
+    meta: &crate::routes::ClientMeta,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<serde_json::Value, Refused> {

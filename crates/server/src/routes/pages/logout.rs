@@ -6,10 +6,10 @@
 //! back only to a `post_logout_redirect_uri` registered for the client, exactly; anything else
 //! is shown on an error page, never redirected.
 
-use super::login::with_cookie;
-use super::oauth_form::OAuthForm;
-use super::pages::{FormTarget, Policy, message, page_with, same_origin};
 use crate::error::PageError;
+use crate::routes::oauth::oauth_form::OAuthForm;
+use crate::routes::pages::login::with_cookie;
+use crate::routes::pages::{FormTarget, Policy, message, page_with, same_origin};
 use crate::session::{self, SESSION_COOKIE};
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};

@@ -3,9 +3,9 @@
 //! password, disabled account) and the fresh session token at every sign-in. The form carries
 //! the sign-in's token (`request`), never a guessed handle or code.
 
-use super::ClientMeta;
-use super::pages::{Policy, checked_form, message, page_with};
 use crate::error::PageError;
+use crate::routes::ClientMeta;
+use crate::routes::pages::{Policy, checked_form, message, page_with};
 use crate::session::{self, SESSION_COOKIE};
 use crate::sign_in::{self, Continuation, Refusal, SignIn, Step};
 use crate::state::AppState;
@@ -56,7 +56,7 @@ async fn login_page(
 ) -> Response {
     let (csrf, cookie) = session::csrf_token(state, headers);
     let target = match &sign_in.continuation {
-        Continuation::Authorize(handle) => super::authorize::form_target(state, handle).await,
+        Continuation::Authorize(handle) => crate::routes::oauth::authorize::form_target(state, handle).await,
         _ => None,
     };
     let view = LoginPage { csrf: &csrf, request: &sign_in.token, email, client_name: None, error };

@@ -3,11 +3,11 @@
 //! `crate::authorization` for the [`Outcome`], and renders it: our error page, a redirect back
 //! to the client, the sign-in page, the consent page, or "try again".
 
-use super::ClientMeta;
-use super::oauth_form::OAuthForm;
-use super::pages::{FormTarget, Policy, checked_form, message, page_with};
 use crate::authorization::{self, ConsentNeeded, Halt, Outcome, Pending, UNCHECKED, Untrusted};
 use crate::error::PageError;
+use crate::routes::ClientMeta;
+use crate::routes::oauth::oauth_form::OAuthForm;
+use crate::routes::pages::{FormTarget, Policy, checked_form, message, page_with};
 use crate::session;
 use crate::state::AppState;
 use axum::Form;

@@ -1,7 +1,7 @@
 //! Authenticating the client of an OAuth request (see `postern_core::client_auth`).
 
-use super::oauth_form::OAuthForm;
 use crate::error::server_error;
+use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::state::AppState;
 use axum::http::{HeaderMap, header};
 use postern_core::client::ClientType;

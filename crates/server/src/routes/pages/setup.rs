@@ -2,10 +2,10 @@
 //! admin exists. The link's token (256 bits, stored hashed, valid one hour) is what authorizes
 //! the form, so it doubles as the form's anti-CSRF secret; the `Origin` check is on top.
 
-use super::ClientMeta;
-use super::pages::{message, page, same_origin};
 use crate::accounts::{self, AccountError, NewAccount};
 use crate::error::PageError;
+use crate::routes::ClientMeta;
+use crate::routes::pages::{message, page, same_origin};
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};

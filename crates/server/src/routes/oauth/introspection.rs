@@ -5,9 +5,9 @@
 //! called by the client the token was issued to (public clients with their `client_id`); it
 //! answers 200 whether or not the token existed, so it tells nothing about other clients' tokens.
 
-use super::client_auth;
-use super::oauth_form::OAuthForm;
 use crate::error::{WebError, no_store, server_error};
+use crate::routes::oauth::client_auth;
+use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::state::AppState;
 use crate::tokens;
 use axum::Json;
