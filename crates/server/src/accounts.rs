@@ -19,10 +19,10 @@ pub async fn disable_user(state: &AppState, user_id: &str) -> Result<(), StoreEr
     let now = state.now();
     let disabled = state.store.disable_user(user_id, now).await?;
     for (jti, exp) in disabled.revoked_jwts {
-        state.revoked.add(jti, exp);
+        state.node.revoked.add(jti, exp);
     }
     // Every JWT issued to the user until now, whether or not it was recorded anywhere.
-    state.revoked.add_subject(user_id.to_owned(), now, disabled.subject_refused_until);
+    state.node.revoked.add_subject(user_id.to_owned(), now, disabled.subject_refused_until);
     Ok(())
 }
 
@@ -35,7 +35,7 @@ pub async fn set_password(
     keep: Option<&TokenHash>,
 ) -> Result<(), StoreError> {
     for (jti, exp) in state.store.set_user_password(user_id, password_hash, keep, state.now()).await? {
-        state.revoked.add(jti, exp);
+        state.node.revoked.add(jti, exp);
     }
     Ok(())
 }

@@ -276,7 +276,7 @@ fn check(q: &OAuthForm, client: &Client, p: &mut Pending) -> Result<(), OAuthErr
 /// client address and per client (`limits.*`): each one is a stored row.
 async fn keep(state: &AppState, meta: &ClientMeta, pending: &Pending) -> Result<String, Outcome> {
     let now = state.now();
-    if let Err(wait) = state.anonymous_writes.authorization_request(&meta.limit_key(), &pending.client_id, now) {
+    if let Err(wait) = state.node.anonymous_writes.authorization_request(&meta.limit_key(), &pending.client_id, now) {
         return Err(Outcome::Halted { cause: Halt::TooMany(wait) });
     }
     let handle = BearerSecret::generate(&mut postern_core::system::os_rng());

@@ -20,6 +20,7 @@ pub mod keyring;
 pub mod limits;
 pub mod maintenance;
 pub mod metrics;
+pub mod node;
 pub mod passwords;
 pub mod revocations;
 pub mod routes;

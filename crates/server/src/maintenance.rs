@@ -68,7 +68,7 @@ pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
 /// writes the last ones after the final request).
 pub async fn flush_key_uses(state: AppState, stop: watch::Receiver<bool>) {
     every(state.config.api_keys.last_used_flush_secs, stop, || async {
-        if let Err(e) = state.api_keys.flush(&state.store).await {
+        if let Err(e) = state.node.api_keys.flush(&state.store).await {
             tracing::warn!(error = %e, "could not record API keys' last use");
         }
     })
@@ -78,7 +78,7 @@ pub async fn flush_key_uses(state: AppState, stop: watch::Receiver<bool>) {
 /// Reads revocations made on other nodes every `tokens.revocation_sync_secs` until `stop`.
 pub async fn sync_revocations(state: AppState, stop: watch::Receiver<bool>) {
     every(state.config.tokens.revocation_sync_secs, stop, || async {
-        if let Err(e) = state.revoked.sync(&state.store, state.now()).await {
+        if let Err(e) = state.node.revoked.sync(&state.store, state.now()).await {
             tracing::warn!(error = %e, "could not read token revocations");
         }
     })

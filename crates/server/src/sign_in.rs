@@ -183,7 +183,7 @@ impl BeginError {
 /// Starts a sign-in that continues with `continuation`: stored (so rate-limited per client
 /// address), and its token returned for `/login?request=…`.
 pub async fn begin(state: &AppState, meta: &ClientMeta, continuation: Continuation) -> Result<String, BeginError> {
-    state.anonymous_writes.sign_in(&meta.limit_key(), state.now()).map_err(BeginError::TooMany)?;
+    state.node.anonymous_writes.sign_in(&meta.limit_key(), state.now()).map_err(BeginError::TooMany)?;
     let token = BearerSecret::generate(&mut postern_core::system::os_rng());
     let hash = token.hash();
     let sealed = match continuation.target() {
@@ -238,7 +238,7 @@ pub async fn password(state: &AppState, meta: &ClientMeta, email: &str, password
     let parsed = Email::parse(email).ok();
     let account_key =
         format!("acct:{}", parsed.as_ref().map_or_else(|| email.trim().to_lowercase(), Email::normalized));
-    let attempt = state.throttle.begin(&account_key, &meta.limit_key(), now).map_err(Refusal::TooMany)?;
+    let attempt = state.node.throttle.begin(&account_key, &meta.limit_key(), now).map_err(Refusal::TooMany)?;
     if let Some(hold) = attempt.slowdown() {
         tokio::time::sleep(hold).await;
     }
@@ -248,7 +248,7 @@ pub async fn password(state: &AppState, meta: &ClientMeta, email: &str, password
     };
     let usable = user.as_ref().filter(|u| !u.disabled);
     let stored = usable.and_then(|u| u.password_hash.as_deref());
-    let verified = state.passwords.verify(password, stored).await.map_err(|_busy| Refusal::Busy)?;
+    let verified = state.node.passwords.verify(password, stored).await.map_err(|_busy| Refusal::Busy)?;
     let Some(user) = usable.filter(|_| verified).cloned() else {
         return Err(failed(state, meta, email, attempt, user.as_ref()).await);
     };

@@ -7,6 +7,7 @@ use crate::device_polls::DevicePolls;
 use crate::kek::{self, KekSource};
 use crate::keyring::{self, KeyRing};
 use crate::metrics::Metrics;
+use crate::node::NodeState;
 use crate::passwords::PasswordPool;
 use crate::revocations::DenyList;
 use crate::routes;
@@ -176,22 +177,24 @@ impl Application {
             keys,
             metrics: Arc::new(Metrics::new()),
             discovery_json: discovery_json.into(),
-            passwords: Arc::new(PasswordPool::new(config.password, config.sessions.sign_in_queue_per_core).await),
-            throttle: Arc::new(SignInThrottle::default()),
-            anonymous_writes: Arc::new(crate::limits::AnonymousWrites::new(&config.limits)),
-            clients: Arc::new(ClientCache::new(config.clients.cache_secs)),
-            revoked: Arc::new(revoked),
-            device_polls: Arc::new(DevicePolls::default()),
-            api_keys: Arc::new(crate::apikeys::KeyVerifier::new(&config.api_keys)),
-            device_attempts: Arc::new(std::sync::Mutex::new(postern_core::throttle::Throttle::new(
-                postern_core::throttle::Policy {
-                    free: config.device.code_attempts_per_minute,
-                    base_secs: 60,
-                    max_secs: 60,
-                    forget_secs: 60,
-                },
-                100_000,
-            ))),
+            node: Arc::new(NodeState {
+                passwords: PasswordPool::new(config.password, config.sessions.sign_in_queue_per_core).await,
+                throttle: SignInThrottle::default(),
+                anonymous_writes: crate::limits::AnonymousWrites::new(&config.limits),
+                clients: ClientCache::new(config.clients.cache_secs),
+                revoked,
+                device_polls: DevicePolls::default(),
+                api_keys: crate::apikeys::KeyVerifier::new(&config.api_keys),
+                device_attempts: std::sync::Mutex::new(postern_core::throttle::Throttle::new(
+                    postern_core::throttle::Policy {
+                        free: config.device.code_attempts_per_minute,
+                        base_secs: 60,
+                        max_secs: 60,
+                        forget_secs: 60,
+                    },
+                    100_000,
+                )),
+            }),
             config: Arc::new(config),
         };
         Ok(Self { listener, state, first_admin, kek_source, applied_migrations: report.applied })
@@ -262,7 +265,7 @@ impl Application {
         let key_uses = tokio::spawn(crate::maintenance::flush_key_uses(state.clone(), stop_rx.clone()));
 
         let store = state.store.clone();
-        let api_keys = state.api_keys.clone();
+        let node = state.node.clone();
         let limits = crate::serve::Limits {
             max_connections: crate::serve::connection_cap(
                 state.config.server.max_connections,
@@ -297,7 +300,7 @@ impl Application {
         let _ = revocations.await;
         let _ = key_uses.await;
         // Requests that finished after the flush task's last pass.
-        if let Err(e) = api_keys.flush(&store).await {
+        if let Err(e) = node.api_keys.flush(&store).await {
             tracing::warn!(error = %e, "could not record API keys' last use at shutdown");
         }
         store.close().await;

@@ -1,14 +1,9 @@
 //! What every handler can reach. Cheap to clone: everything is behind an `Arc` or is a pool.
 
-use crate::apikeys::KeyVerifier;
-use crate::client_cache::ClientCache;
 use crate::config::Config;
-use crate::device_polls::DevicePolls;
 use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
-use crate::passwords::PasswordPool;
-use crate::revocations::DenyList;
-use crate::throttle::SignInThrottle;
+use crate::node::NodeState;
 use postern_core::system::Clock;
 use postern_store::Store;
 use std::sync::Arc;
@@ -24,16 +19,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The discovery document, serialized once at start.
     pub discovery_json: Arc<str>,
-    pub passwords: Arc<PasswordPool>,
-    pub clients: Arc<ClientCache>,
-    pub revoked: Arc<DenyList>,
-    pub device_polls: Arc<DevicePolls>,
-    /// Wrong user codes per IP address and per browser.
-    pub device_attempts: Arc<std::sync::Mutex<postern_core::throttle::Throttle>>,
-    pub throttle: Arc<SignInThrottle>,
-    /// Rate limits on anonymous requests that store rows.
-    pub anonymous_writes: Arc<crate::limits::AnonymousWrites>,
-    pub api_keys: Arc<KeyVerifier>,
+    /// What this node keeps for itself: caches, throttles, the password pool (see
+    /// [`NodeState`] for what that means with several nodes).
+    pub node: Arc<NodeState>,
 }
 
 impl AppState {

@@ -96,7 +96,7 @@ pub async fn inspect_access_token(
         let Some(claims) = verify_jwt(state, token) else {
             return Ok(None);
         };
-        if !claims.is_current(now) || state.revoked.is_revoked(&claims.jti, &claims.sub, claims.iat) {
+        if !claims.is_current(now) || state.node.revoked.is_revoked(&claims.jti, &claims.sub, claims.iat) {
             return Ok(None);
         }
         return Ok(Some(ActiveToken {
@@ -225,14 +225,14 @@ pub fn id_token(state: &AppState, t: &IdTokenFor<'_>) -> Result<String, OAuthErr
 /// node's memory at once.
 pub async fn revoke_jwt(state: &AppState, jti: &str, exp: i64) -> Result<(), postern_store::StoreError> {
     state.store.revoke_jwt(jti, exp, state.now()).await?;
-    state.revoked.add(jti.to_owned(), exp);
+    state.node.revoked.add(jti.to_owned(), exp);
     Ok(())
 }
 
 /// Revokes a refresh-token family and every access token issued in it.
 pub async fn revoke_grant(state: &AppState, grant_id: &str) -> Result<(), postern_store::StoreError> {
     for (jti, exp) in state.store.revoke_grant(grant_id, state.now()).await? {
-        state.revoked.add(jti, exp);
+        state.node.revoked.add(jti, exp);
     }
     Ok(())
 }

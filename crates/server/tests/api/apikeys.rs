@@ -346,7 +346,7 @@ both!(the_account_page_creates_shows_once_and_revokes, |kind| async move {
     let html = r.text().await.unwrap();
     let start = html.find("pst_s_").expect("the key is shown");
     let key = html[start..].split('"').next().unwrap().to_owned();
-    let record = app.state.api_keys.verify(store, &key, None, NOW).await.unwrap().unwrap();
+    let record = app.state.node.api_keys.verify(store, &key, None, NOW).await.unwrap().unwrap();
     assert_eq!(
         (record.service_account_id.as_deref(), record.expires_at),
         (Some(sa.id.as_str()), Some(NOW + 30 * 86_400))
@@ -355,7 +355,7 @@ both!(the_account_page_creates_shows_once_and_revokes, |kind| async move {
     assert!(!again.contains(&key) && again.contains("backup"));
     let r = ann.post_form(&format!("/account/keys/{}/revoke", record.id), &[("csrf", &csrf)]).await;
     assert_eq!(r.status(), 200);
-    assert!(app.state.api_keys.verify(store, &key, None, NOW).await.unwrap().is_none());
+    assert!(app.state.node.api_keys.verify(store, &key, None, NOW).await.unwrap().is_none());
 });
 
 both!(key_lifetimes_are_capped_and_any_stored_time_is_shown, |kind| async move {

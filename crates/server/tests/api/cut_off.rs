@@ -99,7 +99,7 @@ both!(disabling_a_user_cuts_off_everything_and_enabling_brings_nothing_back, |ki
     let polled: Value = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
     assert_eq!(polled["error"], "access_denied", "the approval was withdrawn: {polled}");
     for key in [&personal, &sa_key] {
-        assert!(app.state.api_keys.verify(&app.state.store, key, None, NOW).await.unwrap().is_none());
+        assert!(app.state.node.api_keys.verify(&app.state.store, key, None, NOW).await.unwrap().is_none());
         assert_eq!(introspect(&app, key).await["active"], false);
     }
     // A sign-in is refused like any failed one.
@@ -113,7 +113,7 @@ both!(disabling_a_user_cuts_off_everything_and_enabling_brings_nothing_back, |ki
     assert!(signed_in(&mut fresh).await && !signed_in(&mut v).await);
     assert_eq!(userinfo(&app, jwt["access_token"].as_str().unwrap()).await, 401, "the old JWT stays refused");
     assert_eq!(refresh(&app, &jwt_rp, jwt["refresh_token"].as_str().unwrap()).await.0, 400);
-    assert!(app.state.api_keys.verify(&app.state.store, &personal, None, NOW).await.unwrap().is_none());
+    assert!(app.state.node.api_keys.verify(&app.state.store, &personal, None, NOW).await.unwrap().is_none());
 
     // Another node, which learns of the cut-off from the database only, refuses the old JWT too.
     let list = postern_server::revocations::DenyList::load(&app.state.store, NOW).await.unwrap();

@@ -39,7 +39,7 @@ async fn make_key(app: &TestApp, owner: KeyOwner<'_>, scopes: &[&str]) -> String
 }
 
 async fn works(app: &TestApp, key: &str) -> bool {
-    app.state.api_keys.verify(&app.state.store, key, None, NOW + 1).await.unwrap().is_some()
+    app.state.node.api_keys.verify(&app.state.store, key, None, NOW + 1).await.unwrap().is_some()
 }
 
 both!(keys_carry_only_what_their_owner_may_hold, |kind| async move {
@@ -131,7 +131,7 @@ both!(taking_an_entitlement_away_revokes_the_keys_and_grants_that_carry_it, |kin
 
     let revoked = entitlements::revoke(store, KeyOwner::User(&ann), &["deploy".into()], NOW + 1).await.unwrap();
     assert_eq!(revoked.len(), 2, "Ann's deploy key and her service account's");
-    app.state.api_keys.forget_all();
+    app.state.node.api_keys.forget_all();
     assert!(!works(&app, &deploy_key).await);
     assert!(!works(&app, &robot_key).await);
     assert!(works(&app, &read_key).await, "keys within what is left keep working");

@@ -265,7 +265,7 @@ async fn an_api_key_is_created_shown_once_and_revoked_in_a_browser() {
     browser.wait_for_text("Your new key").await;
     let key = browser.value_labelled("New API key").await;
     assert!(key.starts_with("pst_u_"), "{key}");
-    let record = app.state.api_keys.verify(store, &key, None, NOW).await.unwrap().expect("the shown key works");
+    let record = app.state.node.api_keys.verify(store, &key, None, NOW).await.unwrap().expect("the shown key works");
     assert_eq!(record.scope, "deploy project:web");
     assert_eq!(record.name, "laptop <b>");
 
@@ -282,6 +282,6 @@ async fn an_api_key_is_created_shown_once_and_revoked_in_a_browser() {
 
     browser.press("Revoke").await;
     browser.wait_for_text("The key laptop <b> is revoked.").await;
-    assert!(app.state.api_keys.verify(store, &key, None, NOW).await.unwrap().is_none());
+    assert!(app.state.node.api_keys.verify(store, &key, None, NOW).await.unwrap().is_none());
     browser.quit().await;
 }

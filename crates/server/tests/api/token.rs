@@ -333,9 +333,9 @@ async fn a_revocation_on_one_node_reaches_the_others() {
     assert_eq!(post(&a, "/oauth/revoke", &format!("token={token}"), Some((&id, &secret))).await.status(), 200);
     assert!(!introspect(&a, token).await, "at once on the node that revoked it");
     assert!(introspect(&b, token).await, "the other node has not synchronised yet");
-    b.state.revoked.sync(&b.state.store, NOW).await.unwrap();
+    b.state.node.revoked.sync(&b.state.store, NOW).await.unwrap();
     assert!(!introspect(&b, token).await, "after its next synchronisation");
     // Entries leave the deny-list when the token would have expired.
-    b.state.revoked.sync(&b.state.store, NOW + 900).await.unwrap();
-    assert!(b.state.revoked.is_empty());
+    b.state.node.revoked.sync(&b.state.store, NOW + 900).await.unwrap();
+    assert!(b.state.node.revoked.is_empty());
 }

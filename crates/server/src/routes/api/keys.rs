@@ -45,7 +45,7 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
 
 async fn authenticate(state: &AppState, headers: &HeaderMap, changes: bool) -> Result<Caller, ApiError> {
     if let Some(key) = presented_key(headers) {
-        return match state.api_keys.verify(&state.store, key, None, state.now()).await {
+        return match state.node.api_keys.verify(&state.store, key, None, state.now()).await {
             Ok(Some(_)) => Err(ApiError::InsufficientScope(
                 "API keys cannot list, create or revoke keys; sign in or use an access token".into(),
             )),
@@ -172,7 +172,7 @@ pub async fn revoke(
         return Err(not_found("no such key"));
     }
     let revoked = state.store.revoke_api_key(&id, state.now()).await?;
-    state.api_keys.forget_all();
+    state.node.api_keys.forget_all();
     if revoked {
         audit(&state, &caller.user_id, "api_key.revoked", &id, json!({})).await;
     }
@@ -293,7 +293,7 @@ pub async fn revoke_service_account_scope(
     }
     let owner = KeyOwner::ServiceAccount(&sa.id);
     let revoked = entitlements::revoke(&state.store, owner, std::slice::from_ref(&scope), state.now()).await?;
-    state.api_keys.forget_all();
+    state.node.api_keys.forget_all();
     let details = json!({ "scopes": [scope], "revoked_keys": revoked });
     audit(&state, &caller.user_id, "entitlement.revoked", &entitlements::principal(owner), details).await;
     scopes_json(&state, &sa).await
@@ -364,6 +364,6 @@ pub async fn revoke_leaked(
             tracing::warn!(key = %id, prefix = %prefix, "API key reported as leaked: revoked");
         }
     }
-    state.api_keys.forget_all();
+    state.node.api_keys.forget_all();
     Ok(json_response(StatusCode::OK, json!({ "received": reports.len() })))
 }

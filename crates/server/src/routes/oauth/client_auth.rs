@@ -23,7 +23,8 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, form: &OAuthFor
         .map(|v| v.to_str().map_err(|_| OAuthError::InvalidClient { basic: true }))
         .transpose()?;
     let presented = client_auth::presented(authorization, form.one("client_id")?, form.one("client_secret")?)?;
-    let client = state.clients.get(&state.store, presented.client_id(), state.now()).await.map_err(server_error)?;
+    let client =
+        state.node.clients.get(&state.store, presented.client_id(), state.now()).await.map_err(server_error)?;
     let Some(client) = client else {
         // Spend the same hashing work as for a known client.
         let _ = TokenHash::of(presented.secret().unwrap_or_default()).matches(&DUMMY_HASH);

@@ -80,7 +80,7 @@ async fn start(
     if !client.grant_types.contains(&GrantType::DeviceCode) {
         return Err(OAuthError::UnauthorizedClient("this client may not use the device flow".into()).into());
     }
-    let limits = &state.anonymous_writes;
+    let limits = &state.node.anonymous_writes;
     limits.device_authorization(&meta.limit_key(), &client.client_id, state.now()).map_err(Refused::TooMany)?;
     let requested = parse_scope_param(form.one("scope")?.unwrap_or_default())?;
     let scope = scope_string(&grant_user_scopes(&requested, &client.allowed_scopes)?);
@@ -126,7 +126,7 @@ async fn start(
 pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, OAuthError> {
     let code = TokenHash::of(form.required("device_code")?);
     let now = state.now();
-    if state.device_polls.too_soon(&code, &client.client_id, now).is_some() {
+    if state.node.device_polls.too_soon(&code, &client.client_id, now).is_some() {
         state.metrics.device_event("slow_down");
         return Err(OAuthError::SlowDown);
     }
@@ -141,16 +141,16 @@ pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result
         return Err(invalid());
     }
     if now >= auth.expires_at {
-        state.device_polls.forget(&code);
+        state.node.device_polls.forget(&code);
         state.metrics.device_event("expired");
         return Err(OAuthError::ExpiredToken);
     }
     if auth.status == "denied" {
-        state.device_polls.forget(&code);
+        state.node.device_polls.forget(&code);
         return Err(OAuthError::AccessDenied);
     }
     let interval = state.config.device.interval_secs;
-    if let Err(_interval) = state.device_polls.poll(&code, &client.client_id, auth.expires_at, now, interval) {
+    if let Err(_interval) = state.node.device_polls.poll(&code, &client.client_id, auth.expires_at, now, interval) {
         state.metrics.device_event("slow_down");
         return Err(OAuthError::SlowDown);
     }
@@ -179,7 +179,7 @@ async fn issue(state: &AppState, client: &Client, code: &TokenHash, now: i64) ->
         .await
         .map_err(server_error)?
         .ok_or_else(|| OAuthError::InvalidGrant("the device code was already used".into()))?;
-    state.device_polls.forget(code);
+    state.node.device_polls.forget(code);
     let user_id = grant.user_id.clone().ok_or_else(|| server_error("approved without a user"))?;
     let user = UserGrant {
         user_id: &user_id,

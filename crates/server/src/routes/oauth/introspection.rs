@@ -84,7 +84,7 @@ pub async fn introspect(
 /// An API key, described like a token so that a resource server has one way to check any
 /// credential. The resource server's address is not the key user's, so no IP is recorded.
 async fn api_key(state: &AppState, key: &str) -> Result<IntrospectionResponse, OAuthError> {
-    let Some(k) = state.api_keys.verify(&state.store, key, None, state.now()).await.map_err(server_error)? else {
+    let Some(k) = state.node.api_keys.verify(&state.store, key, None, state.now()).await.map_err(server_error)? else {
         return Ok(IntrospectionResponse::default());
     };
     Ok(IntrospectionResponse {

@@ -137,7 +137,7 @@ pub async fn revoke_key(
     };
     match state.store.revoke_api_key(&key.id, state.now()).await {
         Ok(revoked) => {
-            state.api_keys.forget_all();
+            state.node.api_keys.forget_all();
             if revoked {
                 audit(&state, &user.id, "api_key.revoked", &key.id, json!({ "public_prefix": key.public_prefix }))
                     .await;

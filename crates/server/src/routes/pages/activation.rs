@@ -73,7 +73,7 @@ fn attempt_keys(meta: &ClientMeta, headers: &HeaderMap, state: &AppState, user: 
 /// Starts a code attempt under every key (see `Throttle::begin`): `Err` is how long to wait,
 /// and then nothing stays begun.
 fn begin_attempt(state: &AppState, keys: &[String], now: i64) -> Result<(), i64> {
-    let mut throttle = state.device_attempts.lock().unwrap_or_else(|p| p.into_inner());
+    let mut throttle = state.node.device_attempts.lock().unwrap_or_else(|p| p.into_inner());
     for (i, key) in keys.iter().enumerate() {
         if let Err(wait) = throttle.begin(key, now) {
             for begun in &keys[..i] {
@@ -91,7 +91,7 @@ fn end_attempt(state: &AppState, keys: &[String], now: i64, wrong: bool) {
     if wrong {
         state.metrics.device_event("wrong_code");
     }
-    let mut throttle = state.device_attempts.lock().unwrap_or_else(|p| p.into_inner());
+    let mut throttle = state.node.device_attempts.lock().unwrap_or_else(|p| p.into_inner());
     for key in keys {
         if wrong {
             throttle.fail_attempt(key, now);

@@ -1,0 +1,40 @@
+//! What each node keeps for itself, in memory, grouped so that running several nodes on one
+//! database is reasoned about in one place. Everything else a node knows it reads from the
+//! database; everything here is a cache, a counter or a pool of this process alone.
+//!
+//! | part | what it is | with several nodes |
+//! | --- | --- | --- |
+//! | `clients` | registered clients, for `clients.cache_secs` | a change (a rotated secret, a removed redirect URI) reaches every node within that time |
+//! | `api_keys` | verified API keys, for `api_keys.cache_secs` | a revoked key stops on the node that revoked it at once, on the others within that time |
+//! | `revoked` | the deny-list of JWT ids and per-user cut-offs | loaded from the database by sequence every `tokens.revocation_sync_secs`; the node that revokes knows at once |
+//! | `device_polls` | when each device code last polled | a device polling different nodes in turn may poll faster than `slow_down` allows, never more than once per node per interval |
+//! | `throttle` | sign-in failures per account and per client address | the limits are per node: N nodes allow N times the attempts, still hopeless for guessing |
+//! | `device_attempts` | wrong user codes per address, browser and user | per node, like `throttle` |
+//! | `anonymous_writes` | rate limits on anonymous requests that store rows | per node, like `throttle` |
+//! | `passwords` | the Argon2id worker pool and its queue | per node by nature: it bounds this node's CPU and memory |
+//!
+//! Nothing here is needed for correctness across nodes: each part either expires, is
+//! re-read from the database, or only limits how fast a client may go on this node.
+
+use crate::apikeys::KeyVerifier;
+use crate::client_cache::ClientCache;
+use crate::device_polls::DevicePolls;
+use crate::limits::AnonymousWrites;
+use crate::passwords::PasswordPool;
+use crate::revocations::DenyList;
+use crate::throttle::SignInThrottle;
+use postern_core::throttle::Throttle;
+use std::sync::Mutex;
+
+#[derive(Debug)]
+pub struct NodeState {
+    pub clients: ClientCache,
+    pub api_keys: KeyVerifier,
+    pub revoked: DenyList,
+    pub device_polls: DevicePolls,
+    pub throttle: SignInThrottle,
+    /// Wrong user codes per IP address and per browser.
+    pub device_attempts: Mutex<Throttle>,
+    pub anonymous_writes: AnonymousWrites,
+    pub passwords: PasswordPool,
+}
