@@ -11,6 +11,7 @@ pub mod apikeys;
 pub mod authorization;
 pub mod bootstrap;
 pub mod client_cache;
+pub mod clients;
 pub mod config;
 pub mod device_polls;
 pub mod entitlements;

@@ -4,13 +4,11 @@ use super::Ctx;
 use crate::UsageError;
 use crate::cli::{ClientCommand, IdTokenAlgArg, TokenFormatArg};
 use crate::output::{emit, table, time};
-use postern_core::client::{
-    AccessTokenFormat, ClientType, GrantType, RedirectUri, check_registration, default_grant_types,
-};
+use postern_core::client::{AccessTokenFormat, ClientType, GrantType, RedirectUri};
 use postern_core::scope::Scope;
-use postern_core::secret::BearerSecret;
 use postern_core::signing::Algorithm;
-use postern_store::{Client, ClientPolicy, ClientUpdate, NewClient};
+use postern_server::clients::{self, ClientError, Registered, Registration};
+use postern_store::{Client, ClientPolicy, ClientUpdate};
 use serde_json::json;
 
 fn to_json(c: &Client) -> serde_json::Value {
@@ -103,6 +101,14 @@ fn parse_scopes(scopes: &[String]) -> anyhow::Result<Vec<Scope>> {
     Ok(out)
 }
 
+/// A registration refused for its settings is the caller's mistake (exit code 2).
+fn client_error(e: ClientError) -> anyhow::Error {
+    match e {
+        ClientError::Invalid(m) => usage(m),
+        other => other.into(),
+    }
+}
+
 async fn find(ctx: &Ctx, client_id: &str) -> anyhow::Result<Client> {
     ctx.store.client_by_id(client_id).await?.ok_or_else(|| anyhow::anyhow!("no client {client_id:?}"))
 }
@@ -125,44 +131,24 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             refresh_token_ttl,
         } => {
             let client_type = if public { ClientType::Public } else { ClientType::Confidential };
-            let redirect_uris = parse_redirects(&redirect_uris)?;
-            let mut grant_types = parse_grants(&grant_types)?;
-            if grant_types.is_empty() {
-                grant_types = default_grant_types(client_type, !redirect_uris.is_empty());
-            }
-            let access_token_ttl = access_token_ttl.unwrap_or(ctx.config.tokens.access_token_ttl_secs);
-            let refresh_token_ttl = refresh_token_ttl.unwrap_or(ctx.config.tokens.refresh_token_ttl_secs);
-            let name = name.trim().to_owned();
-            check_registration(
-                &name,
-                client_type,
-                &redirect_uris,
-                &grant_types,
-                &[access_token_ttl, refresh_token_ttl],
-            )
-            .map_err(usage)?;
-            let mut rng = postern_core::system::os_rng();
-            let secret = (client_type == ClientType::Confidential).then(|| BearerSecret::generate(&mut rng));
-            let new = NewClient {
-                client_id: postern_core::id::random_id(&mut rng),
-                name,
-                client_type,
-                secret_hash: secret.as_ref().map(BearerSecret::hash),
-                redirect_uris,
+            let registration = Registration {
+                redirect_uris: parse_redirects(&redirect_uris)?,
                 post_logout_redirect_uris: parse_redirects(&post_logout_redirect_uris)?,
+                grant_types: parse_grants(&grant_types)?,
+                allowed_scopes: parse_scopes(&scopes)?,
+                first_party,
                 policy: ClientPolicy {
                     require_state,
                     id_token_alg: alg_of(id_token_alg),
                     always_refresh: always_refresh_token,
                 },
-                grant_types,
-                allowed_scopes: parse_scopes(&scopes)?,
-                first_party,
                 access_token_format: format_of(access_token_format),
                 access_token_ttl,
                 refresh_token_ttl,
+                ..Registration::new(&name, client_type)
             };
-            let client = ctx.store.create_client(&new, ctx.now).await?;
+            let Registered { client, secret } =
+                clients::register(&ctx.store, &ctx.config.tokens, registration, ctx.now).await.map_err(client_error)?;
             ctx.audit("client.create", &client.client_id, json!({ "name": client.name, "type": client_type.as_str() }))
                 .await?;
             let mut value = to_json(&client);
@@ -219,53 +205,54 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             access_token_ttl,
             refresh_token_ttl,
         } => {
-            let current = find(ctx, &client_id).await?;
-            let mut u: ClientUpdate = current.settings();
-            if let Some(name) = name {
-                u.name = name.trim().to_owned();
-            }
-            if !redirect_uris.is_empty() {
-                u.redirect_uris = parse_redirects(&redirect_uris)?;
-            }
-            if !post_logout_redirect_uris.is_empty() {
-                u.post_logout_redirect_uris = parse_redirects(&post_logout_redirect_uris)?;
-            }
-            if !grant_types.is_empty() {
-                u.grant_types = parse_grants(&grant_types)?;
-            }
-            if !scopes.is_empty() {
-                u.allowed_scopes = parse_scopes(&scopes)?;
-            }
-            if let Some(fp) = first_party {
-                u.first_party = fp;
-            }
-            if let Some(v) = require_state {
-                u.policy.require_state = v;
-            }
-            if let Some(a) = id_token_alg {
-                u.policy.id_token_alg = alg_of(a);
-            }
-            if let Some(v) = always_refresh_token {
-                u.policy.always_refresh = v;
-            }
-            if let Some(f) = access_token_format {
-                u.access_token_format = format_of(f);
-            }
-            if let Some(t) = access_token_ttl {
-                u.access_token_ttl = t;
-            }
-            if let Some(t) = refresh_token_ttl {
-                u.refresh_token_ttl = t;
-            }
-            check_registration(
-                &u.name,
-                current.client_type,
-                &u.redirect_uris,
-                &u.grant_types,
-                &[u.access_token_ttl, u.refresh_token_ttl],
-            )
-            .map_err(usage)?;
-            let c = ctx.store.update_client(&client_id, &u, ctx.now).await?;
+            let redirect_uris = (!redirect_uris.is_empty()).then(|| parse_redirects(&redirect_uris)).transpose()?;
+            let post_logout = (!post_logout_redirect_uris.is_empty())
+                .then(|| parse_redirects(&post_logout_redirect_uris))
+                .transpose()?;
+            let grant_types = (!grant_types.is_empty()).then(|| parse_grants(&grant_types)).transpose()?;
+            let scopes = (!scopes.is_empty()).then(|| parse_scopes(&scopes)).transpose()?;
+            let change = |u: &mut ClientUpdate| {
+                if let Some(name) = name {
+                    u.name = name;
+                }
+                if let Some(r) = redirect_uris {
+                    u.redirect_uris = r;
+                }
+                if let Some(r) = post_logout {
+                    u.post_logout_redirect_uris = r;
+                }
+                if let Some(g) = grant_types {
+                    u.grant_types = g;
+                }
+                if let Some(s) = scopes {
+                    u.allowed_scopes = s;
+                }
+                if let Some(fp) = first_party {
+                    u.first_party = fp;
+                }
+                if let Some(v) = require_state {
+                    u.policy.require_state = v;
+                }
+                if let Some(a) = id_token_alg {
+                    u.policy.id_token_alg = alg_of(a);
+                }
+                if let Some(v) = always_refresh_token {
+                    u.policy.always_refresh = v;
+                }
+                if let Some(f) = access_token_format {
+                    u.access_token_format = format_of(f);
+                }
+                if let Some(t) = access_token_ttl {
+                    u.access_token_ttl = t;
+                }
+                if let Some(t) = refresh_token_ttl {
+                    u.refresh_token_ttl = t;
+                }
+            };
+            let c = clients::update(&ctx.store, &client_id, change, ctx.now).await.map_err(|e| match e {
+                ClientError::NotFound => anyhow::anyhow!("no client {client_id:?}"),
+                other => client_error(other),
+            })?;
             ctx.audit("client.update", &c.client_id, json!({ "name": c.name })).await?;
             emit(ctx.json, &to_json(&c), || format!("updated client {}", c.client_id));
         }
@@ -278,12 +265,11 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             });
         }
         ClientCommand::RotateSecret { client_id } => {
-            let c = find(ctx, &client_id).await?;
-            if c.client_type == ClientType::Public {
-                return Err(usage(format!("client {client_id} is public: it has no secret")));
-            }
-            let secret = BearerSecret::generate(&mut postern_core::system::os_rng());
-            ctx.store.set_client_secret(&client_id, &secret.hash(), ctx.now).await?;
+            let (c, secret) = clients::rotate_secret(&ctx.store, &client_id, ctx.now).await.map_err(|e| match e {
+                ClientError::NotFound => anyhow::anyhow!("no client {client_id:?}"),
+                ClientError::Public => usage(format!("client {client_id} is public: it has no secret")),
+                other => client_error(other),
+            })?;
             ctx.audit("client.rotate_secret", &client_id, json!({ "name": c.name })).await?;
             emit(ctx.json, &json!({ "client_id": client_id, "client_secret": secret.expose() }), || {
                 format!(

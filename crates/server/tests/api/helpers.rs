@@ -141,29 +141,20 @@ pub async fn register(
     scopes: &str,
     format: postern_core::client::AccessTokenFormat,
 ) -> (String, Option<String>) {
-    use postern_core::client::ClientType;
-    let mut rng = postern_core::system::os_rng();
-    let secret =
-        (client_type == ClientType::Confidential).then(|| postern_core::secret::BearerSecret::generate(&mut rng));
-    let client = postern_store::NewClient {
-        client_id: postern_core::id::random_id(&mut rng),
-        name: "Test client".into(),
-        client_type,
-        secret_hash: secret.as_ref().map(|s| s.hash()),
-        redirect_uris: vec![postern_core::client::RedirectUri::parse("https://app.example.org/cb").unwrap()],
-        post_logout_redirect_uris: vec![
-            postern_core::client::RedirectUri::parse("https://app.example.org/bye").unwrap(),
-        ],
-        policy: Default::default(),
+    use postern_core::client::RedirectUri;
+    use postern_server::clients::{self, Registration};
+    let registration = Registration {
+        redirect_uris: vec![RedirectUri::parse("https://app.example.org/cb").unwrap()],
+        post_logout_redirect_uris: vec![RedirectUri::parse("https://app.example.org/bye").unwrap()],
         grant_types: grants.to_vec(),
         allowed_scopes: postern_core::oauth::parse_scope_param(scopes).unwrap(),
-        first_party: false,
         access_token_format: format,
-        access_token_ttl: 900,
-        refresh_token_ttl: 86_400,
+        access_token_ttl: Some(900),
+        refresh_token_ttl: Some(86_400),
+        ..Registration::new("Test client", client_type)
     };
-    app.state.store.create_client(&client, NOW).await.unwrap();
-    (client.client_id, secret.map(|s| s.expose().to_owned()))
+    let registered = clients::register(&app.state.store, &app.state.config.tokens, registration, NOW).await.unwrap();
+    (registered.client.client_id, registered.secret.map(|s| s.expose().to_owned()))
 }
 
 /// Creates a user with a password (cheap Argon2 parameters); returns the id.
