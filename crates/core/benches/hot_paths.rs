@@ -37,7 +37,9 @@ fn protocol(c: &mut Criterion) {
         })
     });
 
-    c.bench_function("user code normalisation", |b| b.iter(|| device::normalize(black_box(" wdjb-mjht ")).unwrap()));
+    c.bench_function("user code normalisation", |b| {
+        b.iter(|| device::UserCode::parse(black_box(" wdjb-mjht ")).unwrap())
+    });
 }
 
 fn jwts(c: &mut Criterion) {

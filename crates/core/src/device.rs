@@ -8,30 +8,50 @@ use rand_core::CryptoRngCore;
 pub const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 pub const LENGTH: usize = 8;
 
-/// A new user code in its canonical form (eight letters, no dash), chosen without modulo bias.
-pub fn generate_user_code(rng: &mut impl CryptoRngCore) -> String {
-    let mut out = String::with_capacity(LENGTH);
-    while out.len() < LENGTH {
-        let mut b = [0u8; 1];
-        rng.fill_bytes(&mut b);
-        // 240 = 12 × 20: reject the top 16 values so each letter is equally likely.
-        if b[0] < 240 {
-            out.push(ALPHABET[(b[0] % 20) as usize] as char);
+/// A user code in its canonical form (eight letters of [`ALPHABET`], no dash). Only
+/// [`UserCode::generate`] and [`UserCode::parse`] make one, so a value of this type is always a
+/// well-formed code, whichever layer it reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserCode(String);
+
+impl UserCode {
+    /// A new code, chosen without modulo bias.
+    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
+        let mut out = String::with_capacity(LENGTH);
+        while out.len() < LENGTH {
+            let mut b = [0u8; 1];
+            rng.fill_bytes(&mut b);
+            // 240 = 12 × 20: reject the top 16 values so each letter is equally likely.
+            if b[0] < 240 {
+                out.push(ALPHABET[(b[0] % 20) as usize] as char);
+            }
         }
+        UserCode(out)
     }
-    out
+
+    /// What a person typed (case, dashes and spaces ignored), or `None` when it cannot be a
+    /// user code.
+    pub fn parse(input: &str) -> Option<Self> {
+        let code: String =
+            input.chars().filter(|c| !matches!(c, '-' | ' ' | '\t')).map(|c| c.to_ascii_uppercase()).collect();
+        (code.len() == LENGTH && code.bytes().all(|b| ALPHABET.contains(&b))).then_some(UserCode(code))
+    }
+
+    /// The canonical form (what is hashed and carried in URLs).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `XXXX-XXXX`, for people.
+    pub fn display(&self) -> String {
+        format!("{}-{}", &self.0[..4], &self.0[4..])
+    }
 }
 
-/// `XXXX-XXXX` for display.
-pub fn display(code: &str) -> String {
-    if code.len() == LENGTH { format!("{}-{}", &code[..4], &code[4..]) } else { code.to_owned() }
-}
-
-/// The canonical form of what a user typed, or `None` when it cannot be a user code.
-pub fn normalize(input: &str) -> Option<String> {
-    let code: String =
-        input.chars().filter(|c| !matches!(c, '-' | ' ' | '\t')).map(|c| c.to_ascii_uppercase()).collect();
-    (code.len() == LENGTH && code.bytes().all(|b| ALPHABET.contains(&b))).then_some(code)
+impl std::fmt::Display for UserCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[cfg(test)]
@@ -43,20 +63,21 @@ mod tests {
     fn codes_use_the_alphabet_and_normalize_back() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(21);
         for _ in 0..200 {
-            let code = generate_user_code(&mut rng);
-            assert_eq!(code.len(), 8);
-            assert!(code.bytes().all(|b| ALPHABET.contains(&b)), "{code}");
-            let shown = display(&code);
+            let code = UserCode::generate(&mut rng);
+            assert_eq!(code.as_str().len(), 8);
+            assert!(code.as_str().bytes().all(|b| ALPHABET.contains(&b)), "{code}");
+            let shown = code.display();
             assert_eq!(shown.len(), 9);
-            assert_eq!(normalize(&shown.to_lowercase()).as_deref(), Some(code.as_str()));
-            assert_eq!(normalize(&format!(" {} {} ", &code[..4], &code[4..])).as_deref(), Some(code.as_str()));
+            assert_eq!(UserCode::parse(&shown.to_lowercase()).as_ref(), Some(&code));
+            let c = code.as_str();
+            assert_eq!(UserCode::parse(&format!(" {} {} ", &c[..4], &c[4..])).as_ref(), Some(&code));
         }
     }
 
     #[test]
     fn impossible_inputs_are_refused() {
         for bad in ["", "BCDF-GHJ", "BCDF-GHJKL", "BCDF-GHJA", "BCDF-GHJ1", "ÄBCD-FGHJ"] {
-            assert_eq!(normalize(bad), None, "{bad}");
+            assert_eq!(UserCode::parse(bad), None, "{bad}");
         }
     }
 }

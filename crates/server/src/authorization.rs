@@ -85,7 +85,7 @@ pub enum Outcome {
 /// What the consent page shows and answers for.
 #[derive(Debug)]
 pub struct ConsentNeeded {
-    pub handle: String,
+    pub handle: RequestHandle,
     pub client: Client,
     pub user: User,
     pub pending: Pending,
@@ -126,8 +126,11 @@ pub async fn request(state: &AppState, meta: &ClientMeta, session: Option<Sessio
 
 /// A request kept waiting under `handle`, resumed after sign-in.
 pub async fn resume(state: &AppState, meta: &ClientMeta, session: Option<Session>, handle: &str) -> Outcome {
-    match load(state, handle).await {
-        Ok(Some((client, pending))) => proceed(state, meta, session, &client, pending, Some(handle.to_owned())).await,
+    let Some(handle) = RequestHandle::parse(handle) else {
+        return Outcome::Expired;
+    };
+    match load(state, &handle).await {
+        Ok(Some((client, pending))) => proceed(state, meta, session, &client, pending, Some(handle)).await,
         Ok(None) => Outcome::Expired,
         Err(e) => failed(e, UNCHECKED),
     }
@@ -141,15 +144,18 @@ pub async fn decide(
     handle: &str,
     allow: bool,
 ) -> Outcome {
-    let (client, pending) = match load(state, handle).await {
+    let Some(handle) = RequestHandle::parse(handle) else {
+        return Outcome::Expired;
+    };
+    let (client, pending) = match load(state, &handle).await {
         Ok(Some(found)) => found,
         Ok(None) => return Outcome::Expired,
         Err(e) => return failed(e, UNCHECKED),
     };
     let Some(session) = session else {
-        return to_sign_in(state, meta, handle.to_owned()).await;
+        return to_sign_in(state, meta, handle).await;
     };
-    let _ = state.store.delete_authorization_request(&TokenHash::of(handle)).await;
+    let _ = state.store.delete_authorization_request(&handle.hash()).await;
     if !allow {
         return error(pending, "access_denied", "the user denied the request");
     }
@@ -164,7 +170,7 @@ pub async fn decide(
 }
 
 /// The redirect URI of the request kept under `handle`: a sign-in for it may end there.
-pub async fn waiting_redirect_uri(state: &AppState, handle: &str) -> Option<String> {
+pub async fn waiting_redirect_uri(state: &AppState, handle: &RequestHandle) -> Option<String> {
     load(state, handle).await.ok().flatten().map(|(_, pending)| pending.redirect_uri)
 }
 
@@ -274,23 +280,23 @@ fn check(q: &OAuthForm, client: &Client, p: &mut Pending) -> Result<(), OAuthErr
 
 /// Keeps a request waiting for a sign-in or consent, under a new handle. Rate-limited per
 /// client address and per client (`limits.*`): each one is a stored row.
-async fn keep(state: &AppState, meta: &ClientMeta, pending: &Pending) -> Result<String, Outcome> {
+async fn keep(state: &AppState, meta: &ClientMeta, pending: &Pending) -> Result<RequestHandle, Outcome> {
     let now = state.now();
     if let Err(wait) = state.node.anonymous_writes.authorization_request(&meta.limit_key(), &pending.client_id, now) {
         return Err(Outcome::Halted { cause: Halt::TooMany(wait) });
     }
-    let handle = BearerSecret::generate(&mut postern_core::system::os_rng());
+    let handle = RequestHandle::new();
     let json = serde_json::to_string(pending).unwrap_or_default();
     state
         .store
         .save_authorization_request(&handle.hash(), &pending.client_id, &json, now, now + PENDING_SECS)
         .await
         .map_err(|e| failed(e, NOT_KEPT))?;
-    Ok(handle.expose().to_owned())
+    Ok(handle)
 }
 
 /// Starts the sign-in that will continue with the request kept under `handle`.
-async fn to_sign_in(state: &AppState, meta: &ClientMeta, handle: String) -> Outcome {
+async fn to_sign_in(state: &AppState, meta: &ClientMeta, handle: RequestHandle) -> Outcome {
     match sign_in::begin(state, meta, Continuation::Authorize(handle)).await {
         Ok(token) => Outcome::SignIn { token },
         Err(BeginError::TooMany(wait)) => Outcome::Halted { cause: Halt::TooMany(wait) },
@@ -306,7 +312,7 @@ async fn proceed(
     session: Option<Session>,
     client: &Client,
     pending: Pending,
-    handle: Option<String>,
+    handle: Option<RequestHandle>,
 ) -> Outcome {
     let now = state.now();
     let fresh_enough = |auth_time: i64| {
@@ -356,11 +362,11 @@ async fn proceed(
         };
         return Outcome::Consent(Box::new(ConsentNeeded { handle, client: client.clone(), user, pending, public }));
     }
-    issue_code(state, pending, &session, handle.as_deref()).await
+    issue_code(state, pending, &session, handle.as_ref()).await
 }
 
 /// Issues the code; the request kept under `handle` (if any) is done once the code is stored.
-async fn issue_code(state: &AppState, pending: Pending, session: &Session, handle: Option<&str>) -> Outcome {
+async fn issue_code(state: &AppState, pending: Pending, session: &Session, handle: Option<&RequestHandle>) -> Outcome {
     let now = state.now();
     let code = BearerSecret::generate(&mut postern_core::system::os_rng());
     let grant = CodeGrant {
@@ -380,22 +386,39 @@ async fn issue_code(state: &AppState, pending: Pending, session: &Session, handl
         return error(pending, "server_error", "internal error");
     }
     if let Some(h) = handle {
-        let _ = state.store.delete_authorization_request(&TokenHash::of(h)).await;
+        let _ = state.store.delete_authorization_request(&h.hash()).await;
     }
     Outcome::Code { pending, code: code.expose().to_owned() }
 }
 
-/// Request handles are 43 base64url characters; anything else is no handle.
-fn is_handle(s: &str) -> bool {
-    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+/// The handle a request waits under: 256 random bits, base64url; only its hash is stored.
+/// Only [`RequestHandle::new`] and [`RequestHandle::parse`] make one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHandle(String);
+
+impl RequestHandle {
+    fn new() -> Self {
+        RequestHandle(BearerSecret::generate(&mut postern_core::system::os_rng()).expose().to_owned())
+    }
+
+    /// A handle as it comes back in a URL or a form: 43 base64url characters, or none.
+    pub fn parse(s: &str) -> Option<Self> {
+        let ok = s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| RequestHandle(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn hash(&self) -> TokenHash {
+        TokenHash::of(&self.0)
+    }
 }
 
 /// A waiting request by its handle, with its client.
-async fn load(state: &AppState, handle: &str) -> Result<Option<(Client, Pending)>, StoreError> {
-    if !is_handle(handle) {
-        return Ok(None);
-    }
-    let Some(json) = state.store.authorization_request(&TokenHash::of(handle), state.now()).await? else {
+async fn load(state: &AppState, handle: &RequestHandle) -> Result<Option<(Client, Pending)>, StoreError> {
+    let Some(json) = state.store.authorization_request(&handle.hash(), state.now()).await? else {
         return Ok(None);
     };
     let Ok(pending) = serde_json::from_str::<Pending>(&json) else {

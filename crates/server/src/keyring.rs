@@ -124,8 +124,8 @@ impl KeyRing {
     /// How a (normalised) user code is stored: HMAC-SHA256 under a key derived from the KEK.
     /// User codes are short (20⁸), so an unkeyed hash would be reversed in seconds from a copy
     /// of the database; without the KEK this one cannot be.
-    pub fn user_code_hash(&self, code: &str) -> TokenHash {
-        TokenHash(self.user_codes.keyed_hash(code.as_bytes()))
+    pub fn user_code_hash(&self, code: &postern_core::device::UserCode) -> TokenHash {
+        TokenHash(self.user_codes.keyed_hash(code.as_str().as_bytes()))
     }
 
     /// The current view (cheap: one Arc clone).

@@ -17,9 +17,11 @@
 //! and the continuation's target is sealed under a key derived from it. Nothing is guessed from
 //! the shape of a URL parameter.
 
+use crate::authorization::RequestHandle;
 use crate::routes::ClientMeta;
 use crate::state::AppState;
 use crate::throttle::Attempt;
+use postern_core::device::UserCode;
 use postern_core::email::Email;
 use postern_core::kek::KeyEncryptionKey;
 use postern_core::secret::{BearerSecret, TokenHash};
@@ -32,9 +34,9 @@ pub const SIGN_IN_SECS: i64 = 600;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Continuation {
     /// An authorization request waiting under this handle.
-    Authorize(String),
-    /// A device authorization waiting for approval, by its (normalized) user code.
-    Device(String),
+    Authorize(RequestHandle),
+    /// A device authorization waiting for approval, by its user code.
+    Device(UserCode),
     /// Nothing waits: the account page.
     Account,
 }
@@ -50,15 +52,16 @@ impl Continuation {
 
     fn target(&self) -> Option<&str> {
         match self {
-            Continuation::Authorize(t) | Continuation::Device(t) => Some(t),
+            Continuation::Authorize(handle) => Some(handle.as_str()),
+            Continuation::Device(code) => Some(code.as_str()),
             Continuation::Account => None,
         }
     }
 
     fn from_parts(kind: &str, target: Option<String>) -> Option<Self> {
         Some(match (kind, target) {
-            ("authorize", Some(handle)) => Continuation::Authorize(handle),
-            ("device", Some(code)) => Continuation::Device(code),
+            ("authorize", Some(handle)) => Continuation::Authorize(RequestHandle::parse(&handle)?),
+            ("device", Some(code)) => Continuation::Device(UserCode::parse(&code)?),
             ("account", _) => Continuation::Account,
             _ => return None,
         })
@@ -67,7 +70,7 @@ impl Continuation {
     /// The page the browser is sent to once signed in.
     pub fn url(&self) -> String {
         match self {
-            Continuation::Authorize(handle) => format!("/oauth/authorize/continue?request={handle}"),
+            Continuation::Authorize(handle) => format!("/oauth/authorize/continue?request={}", handle.as_str()),
             Continuation::Device(code) => format!("/device/confirm?user_code={code}"),
             Continuation::Account => "/account".to_owned(),
         }
@@ -342,11 +345,12 @@ mod tests {
     #[test]
     fn continuations_are_typed_and_go_where_they_say() {
         let handle = "h".repeat(43);
-        let authorize = Continuation::Authorize(handle.clone());
+        let authorize = Continuation::Authorize(RequestHandle::parse(&handle).unwrap());
         assert_eq!(authorize.url(), format!("/oauth/authorize/continue?request={handle}"));
-        assert_eq!(Continuation::Device("BCDFGHJK".into()).url(), "/device/confirm?user_code=BCDFGHJK");
+        let code = UserCode::parse("BCDF-GHJK").unwrap();
+        assert_eq!(Continuation::Device(code.clone()).url(), "/device/confirm?user_code=BCDFGHJK");
         assert_eq!(Continuation::Account.url(), "/account");
-        for c in [authorize, Continuation::Device("BCDFGHJK".into()), Continuation::Account] {
+        for c in [authorize, Continuation::Device(code), Continuation::Account] {
             assert_eq!(Continuation::from_parts(c.kind(), c.target().map(str::to_owned)), Some(c));
         }
         assert_eq!(Continuation::from_parts("authorize", None), None, "a request needs its handle");

@@ -195,7 +195,7 @@ fn device_insert<'a>(rows: &[&'a DeviceRow]) -> QueryBuilder<'a, Sqlite> {
             .push_bind(&d.user_code[..])
             .push_bind(&d.client_id)
             .push_bind(&d.scope)
-            .push_bind("pending")
+            .push_bind(crate::device::DeviceStatus::Pending.as_str())
             .push_bind(d.now)
             .push_bind(d.expires_at)
             .push_bind(&d.ip)

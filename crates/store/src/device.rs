@@ -6,17 +6,77 @@ use crate::{AccessTokenRecord, Result, Store, StoreError, sql};
 use postern_core::oauth::RefreshRule;
 use postern_core::secret::TokenHash;
 
+/// Where a device authorization stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// Waiting for its person.
+    Pending,
+    /// Approved; the next poll gets the tokens.
+    Approved,
+    Denied,
+    /// Its tokens were issued.
+    Consumed,
+}
+
+impl DeviceStatus {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Pending => "pending",
+            DeviceStatus::Approved => "approved",
+            DeviceStatus::Denied => "denied",
+            DeviceStatus::Consumed => "consumed",
+        }
+    }
+}
+
+impl TryFrom<String> for DeviceStatus {
+    type Error = StoreError;
+    fn try_from(s: String) -> std::result::Result<Self, StoreError> {
+        [DeviceStatus::Pending, DeviceStatus::Approved, DeviceStatus::Denied, DeviceStatus::Consumed]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| StoreError::Corrupt(format!("device authorization status {s:?}")))
+    }
+}
+
 /// A device authorization as the pages and the poller see it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAuthorization {
     pub client_id: String,
     pub scope: String,
-    /// `pending`, `approved`, `denied` or `consumed`.
-    pub status: String,
+    pub status: DeviceStatus,
     pub created_at: i64,
     pub expires_at: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+/// [`DeviceAuthorization`] as stored, its status as text.
+#[derive(sqlx::FromRow)]
+struct DeviceRow {
+    client_id: String,
+    scope: String,
+    status: String,
+    created_at: i64,
+    expires_at: i64,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl TryFrom<DeviceRow> for DeviceAuthorization {
+    type Error = StoreError;
+    fn try_from(r: DeviceRow) -> std::result::Result<Self, StoreError> {
+        Ok(DeviceAuthorization {
+            client_id: r.client_id,
+            scope: r.scope,
+            status: DeviceStatus::try_from(r.status)?,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            ip: r.ip,
+            user_agent: r.user_agent,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -88,9 +148,8 @@ impl Store {
 
     /// The authorization a device polls with (a read: polling writes nothing).
     pub async fn device_authorization(&self, device_code: &TokenHash) -> Result<Option<DeviceAuthorization>> {
-        Ok(
-            on_db!(self, p => sqlx::query_as(sql::DEVICE_BY_DEVICE_CODE).bind(device_code.as_bytes()).fetch_optional(p).await)?,
-        )
+        let row: Option<DeviceRow> = on_db!(self, p => sqlx::query_as(sql::DEVICE_BY_DEVICE_CODE).bind(device_code.as_bytes()).fetch_optional(p).await)?;
+        row.map(DeviceAuthorization::try_from).transpose()
     }
 
     /// A pending, unexpired authorization by user code, for the confirmation page.
@@ -99,9 +158,9 @@ impl Store {
         user_code: &TokenHash,
         now: i64,
     ) -> Result<Option<DeviceAuthorization>> {
-        Ok(
-            on_db!(self, p => sqlx::query_as(sql::DEVICE_PENDING_BY_USER_CODE).bind(user_code.as_bytes()).bind(now).fetch_optional(p).await)?,
-        )
+        let row: Option<DeviceRow> = on_db!(self, p => sqlx::query_as(sql::DEVICE_PENDING_BY_USER_CODE)
+            .bind(user_code.as_bytes()).bind(now).fetch_optional(p).await)?;
+        row.map(DeviceAuthorization::try_from).transpose()
     }
 
     /// Records the user's decision on a pending authorization; `false` when it was no longer
@@ -113,8 +172,10 @@ impl Store {
         decision: Decision<'_>,
     ) -> Result<bool> {
         let (status, user, auth_time, amr) = match decision {
-            Decision::Approve { user_id, auth_time, amr } => ("approved", user_id, Some(auth_time), Some(amr)),
-            Decision::Deny { user_id } => ("denied", user_id, None, None),
+            Decision::Approve { user_id, auth_time, amr } => {
+                (DeviceStatus::Approved.as_str(), user_id, Some(auth_time), Some(amr))
+            }
+            Decision::Deny { user_id } => (DeviceStatus::Denied.as_str(), user_id, None, None),
         };
         let n = on_db!(self, p => sqlx::query(sql::DEVICE_DECIDE)
             .bind(user_code.as_bytes()).bind(now).bind(status).bind(user).bind(auth_time).bind(amr)

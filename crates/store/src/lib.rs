@@ -116,7 +116,7 @@ pub use apikeys::{ApiKeyRecord, KeyOwner, KeyUse, NewApiKeyRow, RegisteredScope,
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use authorize::{CodeGrant, CodeOutcome, Issued, NewCode, Redemption};
 pub use clients::{Client, ClientPolicy, ClientUpdate, NewClient};
-pub use device::{Decision, DeviceAuthorization, DeviceGrant, DeviceIssuance, NewDeviceAuthorization};
+pub use device::{Decision, DeviceAuthorization, DeviceGrant, DeviceIssuance, DeviceStatus, NewDeviceAuthorization};
 pub use entitlements::Entitlement;
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;

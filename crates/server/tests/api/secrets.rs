@@ -73,9 +73,9 @@ both!(what_a_copy_of_the_database_gives_away_is_bounded, |kind| async move {
     let (device_client, _) =
         register(&app, ClientType::Public, &[GrantType::DeviceCode], "openid", AccessTokenFormat::Jwt).await;
     let d = crate::device::start_device(&app, &device_client, "openid").await;
-    let code = postern_core::device::normalize(d["user_code"].as_str().unwrap()).unwrap();
+    let code = postern_core::device::UserCode::parse(d["user_code"].as_str().unwrap()).unwrap();
     let bytes = database_bytes(&app.state.store, &db.url, db.dir.path()).await;
-    let plain = postern_core::secret::TokenHash::of(&code);
+    let plain = postern_core::secret::TokenHash::of(code.as_str());
     assert!(!contains(&bytes, plain.as_bytes()) && !contains(&bytes, hex(plain.as_bytes()).as_bytes()));
     let keyed = app.state.keys.user_code_hash(&code);
     assert!(contains(&bytes, keyed.as_bytes()) || contains(&bytes, hex(keyed.as_bytes()).as_bytes()));

@@ -476,7 +476,11 @@ both!(concurrent_inserts_each_get_their_own_answer, |store: Store, _url| async m
         match result {
             Ok(()) => {
                 let stored = store.device_authorization(&TokenHash::of(&format!("device-{i}"))).await.unwrap();
-                assert_eq!(stored.map(|d| (d.status, d.client_id)), Some(("pending".into(), "c1".into())), "row {i}");
+                assert_eq!(
+                    stored.map(|d| (d.status, d.client_id)),
+                    Some((postern_store::DeviceStatus::Pending, "c1".into())),
+                    "row {i}"
+                );
             }
             Err(StoreError::Conflict(what)) => conflicts.push((i, what)),
             Err(StoreError::Database(_)) => assert_eq!(i, 50, "only the unknown client fails"),

@@ -73,7 +73,7 @@ async fn consent_page(state: &AppState, headers: &HeaderMap, c: &ConsentNeeded) 
     let scopes = crate::apikeys::describe_scopes(&state.store, &c.pending.scope).await;
     let view = ConsentPage {
         csrf: &csrf,
-        request: &c.handle,
+        request: c.handle.as_str(),
         client_name: &c.client.name,
         email: &c.user.email,
         scopes: &scopes,
@@ -130,7 +130,7 @@ async fn start(state: &AppState, meta: &ClientMeta, headers: &HeaderMap, q: &OAu
 
 /// The client origin that signing in for this waiting request may end at (see
 /// [`Policy::form_target`]); `None` for anything that is not a live request handle.
-pub async fn form_target(state: &AppState, handle: &str) -> Option<FormTarget> {
+pub async fn form_target(state: &AppState, handle: &authorization::RequestHandle) -> Option<FormTarget> {
     FormTarget::of(&authorization::waiting_redirect_uri(state, handle).await?)
 }
 

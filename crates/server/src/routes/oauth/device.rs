@@ -20,7 +20,7 @@ use postern_core::client::GrantType;
 use postern_core::oauth::{OAuthError, grant_user_scopes, parse_scope_param, scope_string};
 use postern_core::secret::{BearerSecret, TokenHash};
 use postern_proto::TokenResponse;
-use postern_store::{Client, DeviceIssuance, NewDeviceAuthorization, StoreError};
+use postern_store::{Client, DeviceIssuance, DeviceStatus, NewDeviceAuthorization, StoreError};
 use serde_json::json;
 
 pub const DEVICE_PATH: &str = "/device";
@@ -90,7 +90,7 @@ async fn start(
     let device_code = BearerSecret::generate(&mut rng);
     // A user code may collide with a stored one (live or recently expired): draw again.
     for _ in 0..5 {
-        let user_code = postern_core::device::generate_user_code(&mut rng);
+        let user_code = postern_core::device::UserCode::generate(&mut rng);
         let new = NewDeviceAuthorization {
             device_code: device_code.hash(),
             user_code: state.keys.user_code_hash(&user_code),
@@ -103,7 +103,7 @@ async fn start(
         };
         match state.store.create_device_authorization(&new).await {
             Ok(()) => {
-                let shown = postern_core::device::display(&user_code);
+                let shown = user_code.display();
                 let uri = format!("{}{DEVICE_PATH}", state.issuer);
                 state.metrics.device_event("authorization");
                 return Ok(json!({
@@ -137,7 +137,7 @@ pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result
     if auth.client_id != client.client_id {
         return Err(OAuthError::InvalidGrant("the device code was issued to another client".into()));
     }
-    if auth.status == "consumed" {
+    if auth.status == DeviceStatus::Consumed {
         return Err(invalid());
     }
     if now >= auth.expires_at {
@@ -145,7 +145,7 @@ pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result
         state.metrics.device_event("expired");
         return Err(OAuthError::ExpiredToken);
     }
-    if auth.status == "denied" {
+    if auth.status == DeviceStatus::Denied {
         state.node.device_polls.forget(&code);
         return Err(OAuthError::AccessDenied);
     }
@@ -154,7 +154,7 @@ pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result
         state.metrics.device_event("slow_down");
         return Err(OAuthError::SlowDown);
     }
-    if auth.status == "pending" {
+    if auth.status == DeviceStatus::Pending {
         return Err(OAuthError::AuthorizationPending);
     }
     issue(state, client, &code, now).await

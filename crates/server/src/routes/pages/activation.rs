@@ -17,7 +17,7 @@ use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use postern_core::device;
+use postern_core::device::UserCode;
 use postern_pages::{DeviceConfirmPage, DevicePage, render};
 use postern_store::{Decision, NewAuditEvent};
 use serde::Deserialize;
@@ -53,7 +53,7 @@ pub async fn form(
     q: Result<Query<CodeQuery>, QueryRejection>,
 ) -> Response {
     let code = q.map(|q| q.0.user_code).unwrap_or_default();
-    let shown = device::normalize(&code).map(|c| device::display(&c)).unwrap_or_default();
+    let shown = UserCode::parse(&code).map(|c| c.display()).unwrap_or_default();
     entry_page(&state, &headers, StatusCode::OK, &shown, None)
 }
 
@@ -102,7 +102,7 @@ fn end_attempt(state: &AppState, keys: &[String], now: i64, wrong: bool) {
 }
 
 /// Sends the browser to sign in, coming back to confirm the device with `code` afterwards.
-async fn to_sign_in(state: &AppState, meta: &ClientMeta, code: String) -> Response {
+async fn to_sign_in(state: &AppState, meta: &ClientMeta, code: UserCode) -> Response {
     match sign_in::begin(state, meta, Continuation::Device(code)).await {
         Ok(token) => Redirect::to(&format!("/login?request={token}")).into_response(),
         Err(e) => e.into_page("The code could not be checked. Try again shortly.").into_response(),
@@ -120,11 +120,11 @@ async fn lookup(
     headers: &HeaderMap,
     user: Option<&str>,
     typed: &str,
-) -> Result<(String, postern_store::DeviceAuthorization), Response> {
+) -> Result<(UserCode, postern_store::DeviceAuthorization), Response> {
     let now = state.now();
     let keys = attempt_keys(meta, headers, state, user);
     begin_attempt(state, &keys, now).map_err(too_many)?;
-    let found = match device::normalize(typed) {
+    let found = match UserCode::parse(typed) {
         Some(code) => match state.store.pending_device_authorization(&state.keys.user_code_hash(&code), now).await {
             Ok(Some(auth)) => Some((code, auth)),
             Ok(None) => None,
@@ -176,7 +176,7 @@ pub async fn confirm(
         Ok(s) => s,
         Err(page) => return page,
     }) else {
-        return match device::normalize(&typed) {
+        return match UserCode::parse(&typed) {
             Some(code) => to_sign_in(&state, &meta, code).await,
             None => Redirect::to("/login").into_response(),
         };
@@ -194,7 +194,7 @@ pub async fn confirm(
     let scopes = crate::apikeys::describe_scopes(&state.store, &auth.scope).await;
     let view = DeviceConfirmPage {
         csrf: &csrf,
-        code: &code,
+        code: code.as_str(),
         client_name: &client.name,
         email: &user.email,
         scopes: &scopes,
@@ -229,7 +229,7 @@ pub async fn decide(
     if let Err(wait) = begin_attempt(&state, &keys, now) {
         return too_many(wait);
     }
-    let Some(code) = device::normalize(&form.user_code) else {
+    let Some(code) = UserCode::parse(&form.user_code) else {
         end_attempt(&state, &keys, now, true);
         return entry_page(&state, &headers, StatusCode::BAD_REQUEST, "", Some(NOT_VALID));
     };
