@@ -95,7 +95,7 @@ both!(introspection_answers_for_api_keys, |kind| async move {
 });
 
 both!(the_keys_api_takes_sessions_and_user_tokens_never_keys, |kind| async move {
-    use crate::authorize::{Rp, VERIFIER, exchange, get_code};
+    use crate::helpers::{Rp, VERIFIER, exchange, sign_in_and_allow};
     let Some((app, _db)) = spawn(kind).await else { return };
     let store = &app.state.store;
     add_scope(&app, "deploy", "Deploy", false).await;
@@ -162,7 +162,8 @@ both!(the_keys_api_takes_sessions_and_user_tokens_never_keys, |kind| async move 
     for scope in ["openid postern:keys", "openid"] {
         let mut browser = visitor(&app);
         let code =
-            get_code(&mut browser, &crate::refresh::url(&rp, scope), "dev@example.org", "correct horse").await["code"]
+            sign_in_and_allow(&mut browser, &crate::refresh::url(&rp, scope), "dev@example.org", "correct horse").await
+                ["code"]
                 .clone();
         let t: Value = exchange(&app, &rp, &code, VERIFIER).await.json().await.unwrap();
         tokens.push(t["access_token"].as_str().unwrap().to_owned());

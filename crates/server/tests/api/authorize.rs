@@ -5,113 +5,6 @@ use crate::helpers::*;
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
 use postern_core::oidc::IdClaims;
 use serde_json::Value;
-use std::collections::HashMap;
-
-pub const VERIFIER: &str = "a-perfectly-fine-pkce-verifier-of-sufficient-length-0123456789";
-
-pub struct Rp {
-    pub id: String,
-    pub secret: Option<String>,
-    pub redirect: String,
-}
-
-pub async fn relying_party(app: &TestApp, first_party: bool) -> Rp {
-    let (id, secret) = register(
-        app,
-        ClientType::Confidential,
-        &[GrantType::AuthorizationCode],
-        "openid email profile read",
-        AccessTokenFormat::Jwt,
-    )
-    .await;
-    if first_party {
-        let mut c = app.state.store.client_by_id(&id).await.unwrap().unwrap().settings();
-        c.first_party = true;
-        app.state.store.update_client(&id, &c, NOW).await.unwrap();
-    }
-    Rp { id, secret, redirect: "https://app.example.org/cb".into() }
-}
-
-pub fn authorize_url(rp: &Rp, extra: &str) -> String {
-    let challenge = postern_core::pkce::s256(VERIFIER);
-    format!(
-        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20email&state=st-1&nonce=n-1&code_challenge={challenge}&code_challenge_method=S256{extra}",
-        rp.id,
-        urlencode(&rp.redirect)
-    )
-}
-
-pub fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// The query parameters of a redirect's `Location`.
-pub fn location_params(r: &reqwest::Response) -> (String, HashMap<String, String>) {
-    let location = r
-        .headers()
-        .get("location")
-        .unwrap_or_else(|| panic!("no redirect: {}", r.status()))
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let url = url::Url::parse(&location).or_else(|_| url::Url::parse(&format!("http://x{location}"))).unwrap();
-    let params = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    (location, params)
-}
-
-/// Follows the flow from the authorization request to the code, signing in and allowing as
-/// needed. Returns the final redirect's parameters.
-pub async fn get_code(v: &mut Visitor, url: &str, email: &str, password: &str) -> HashMap<String, String> {
-    let mut r = v.get(url).await;
-    loop {
-        if r.status() == 200 {
-            // The consent page.
-            let page = r.text().await.unwrap();
-            assert!(page.contains("Allow"), "{page}");
-            let csrf = Visitor::hidden(&page, "csrf");
-            let request = Visitor::hidden(&page, "request");
-            r = v
-                .post_form("/oauth/authorize/consent", &[("csrf", &csrf), ("request", &request), ("decision", "allow")])
-                .await;
-            continue;
-        }
-        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
-        let (location, params) = location_params(&r);
-        if location.starts_with("/login") {
-            let page = v.get(&location).await.text().await.unwrap();
-            let csrf = Visitor::hidden(&page, "csrf");
-            let request = Visitor::hidden(&page, "request");
-            r = v
-                .post_form(
-                    "/login",
-                    &[("csrf", &csrf), ("request", &request), ("email", email), ("password", password)],
-                )
-                .await;
-        } else if location.starts_with("/oauth/authorize/continue") {
-            r = v.get(&location).await;
-        } else {
-            return params;
-        }
-    }
-}
-
-pub async fn exchange(app: &TestApp, rp: &Rp, code: &str, verifier: &str) -> reqwest::Response {
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", rp.redirect.as_str()),
-        ("code_verifier", verifier),
-    ];
-    let secret;
-    if let Some(s) = &rp.secret {
-        secret = s.clone();
-        form.push(("client_id", rp.id.as_str()));
-        form.push(("client_secret", secret.as_str()));
-    } else {
-        form.push(("client_id", rp.id.as_str()));
-    }
-    app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap()
-}
 
 async fn verify_id_token(app: &TestApp, token: &str) -> IdClaims {
     let set: postern_proto::JwkSet = app.get("/.well-known/jwks.json").await.json().await.unwrap();
@@ -134,7 +27,8 @@ both!(the_code_flow_end_to_end, |kind| async move {
     let first = v.get(&authorize_url(&rp, "")).await;
     let (location, _) = location_params(&first);
     assert!(location.starts_with("/login?request="), "not signed in: to the sign-in page, {location}");
-    let params = get_code(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
+    let params = sign_in_and_allow(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
+    assert_eq!(params.steps, [Step::SignedIn, Step::Resumed, Step::Allowed], "a third-party client asks consent");
     assert_eq!(params["state"], "st-1");
     assert_eq!(params["iss"], app.state.issuer.to_string(), "RFC 9207");
     let code = params["code"].clone();
@@ -331,7 +225,7 @@ async fn code_exchange_errors() {
     let rp = relying_party(&app, true).await;
     let other = relying_party(&app, true).await;
     let mut v = visitor(&app);
-    let params = get_code(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
+    let params = sign_in_and_allow(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
     let code = params["code"].clone();
     let post = |fields: Vec<(&'static str, String)>| {
         let app = &app;
@@ -369,7 +263,7 @@ async fn code_exchange_errors() {
     assert_eq!(post(with(&rp, &code, &rp.redirect, Some(VERIFIER))).await.0, 200);
 
     // Codes live 60 seconds.
-    let params = get_code(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
+    let params = sign_in_and_allow(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
     app.clock.advance(60);
     assert_eq!(post(with(&rp, &params["code"], &rp.redirect, Some(VERIFIER))).await, (400, "invalid_grant".to_owned()));
 }
@@ -391,7 +285,8 @@ async fn prompt_login_and_max_age_ask_for_a_fresh_sign_in() {
     }
     let r = v.get(&authorize_url(&rp, "&max_age=500")).await;
     assert!(location_params(&r).1.contains_key("code"), "recent enough");
-    let params = get_code(&mut v, &authorize_url(&rp, "&prompt=login"), "ann@example.org", "correct horse").await;
+    let params =
+        sign_in_and_allow(&mut v, &authorize_url(&rp, "&prompt=login"), "ann@example.org", "correct horse").await;
     assert!(params.contains_key("code"), "after signing in again");
 }
 
@@ -453,7 +348,7 @@ async fn client_policies_require_state_choose_the_id_token_algorithm_and_always_
     assert_eq!(params["error"], "invalid_request", "state is required for this client");
 
     let mut v = visitor(&app);
-    let params = get_code(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
+    let params = sign_in_and_allow(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
     let tokens: Value = exchange(&app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
     assert!(tokens["refresh_token"].is_string(), "no offline_access needed for this client");
     let id_token = tokens["id_token"].as_str().unwrap();
@@ -488,8 +383,8 @@ both!(remembered_consent_covers_through_the_scope_rule, |kind| async move {
     };
     let mut v = visitor(&app);
     // The first time: sign-in, then the consent page, allowed.
-    let params = get_code(&mut v, &url("project:*"), "ann@example.org", "correct horse").await;
-    assert!(params.contains_key("code"));
+    let params = sign_in_and_allow(&mut v, &url("project:*"), "ann@example.org", "correct horse").await;
+    assert!(params.contains_key("code") && params.steps.contains(&Step::Allowed));
     // project:web is covered by the remembered project:*: straight back with a code.
     let r = v.get(&url("project:web")).await;
     assert_eq!(r.status(), 303);
@@ -499,7 +394,7 @@ both!(remembered_consent_covers_through_the_scope_rule, |kind| async move {
     // Another person allows project:web only; asking for project:* shows the page again.
     create_user(&app, "bob@example.org", "correct horse").await;
     let mut w = visitor(&app);
-    get_code(&mut w, &url("project:web"), "bob@example.org", "correct horse").await;
+    sign_in_and_allow(&mut w, &url("project:web"), "bob@example.org", "correct horse").await;
     let r = w.get(&url("project:*")).await;
     assert_eq!(r.status(), 200, "consent asked again");
     assert!(r.text().await.unwrap().contains("Allow"));

@@ -2,9 +2,9 @@
 //! codes in flight, approved device requests, refresh families, opaque and JWT access tokens,
 //! API keys (personal and of owned service accounts). Enabling brings nothing back.
 
-use crate::authorize::{Rp, VERIFIER, exchange, get_code, urlencode};
 use crate::device::start_device;
 use crate::helpers::*;
+use crate::helpers::{Rp, VERIFIER, exchange, sign_in_and_allow, urlencode};
 use crate::refresh::{introspect, offline_rp};
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
 use postern_store::KeyOwner;
@@ -22,7 +22,7 @@ fn code_url(rp: &Rp) -> String {
 }
 
 async fn tokens(app: &TestApp, v: &mut Visitor, rp: &Rp, password: &str) -> Value {
-    let code = get_code(v, &code_url(rp), "ann@example.org", password).await;
+    let code = sign_in_and_allow(v, &code_url(rp), "ann@example.org", password).await;
     let r = exchange(app, rp, &code["code"], VERIFIER).await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
@@ -69,7 +69,7 @@ both!(disabling_a_user_cuts_off_everything_and_enabling_brings_nothing_back, |ki
     let jwt = tokens(&app, &mut v, &jwt_rp, "correct horse").await;
     let opaque = tokens(&app, &mut v, &opaque_rp, "correct horse").await;
     // A code in flight, a device request approved but not yet collected, two keys.
-    let pending_code = get_code(&mut v, &code_url(&jwt_rp), "ann@example.org", "correct horse").await;
+    let pending_code = sign_in_and_allow(&mut v, &code_url(&jwt_rp), "ann@example.org", "correct horse").await;
     let (device_client, _) =
         register(&app, ClientType::Public, &[GrantType::DeviceCode], "openid", AccessTokenFormat::Jwt).await;
     let d = start_device(&app, &device_client, "openid").await;

@@ -302,8 +302,8 @@ async fn device_authorizations_and_waiting_requests_are_rate_limited() {
     assert_eq!(from("192.0.2.3").await.status(), 429, "per client, whatever the address");
 
     // Authorization requests that must wait for a sign-in are stored: limited alike.
-    let rp = crate::authorize::relying_party(&app, false).await;
-    let url = app.url(&crate::authorize::authorize_url(&rp, ""));
+    let rp = crate::helpers::relying_party(&app, false).await;
+    let url = app.url(&crate::helpers::authorize_url(&rp, ""));
     let get = || app.http.get(&url).header("x-forwarded-for", "198.51.100.4").send();
     for _ in 0..3 {
         assert_eq!(get().await.unwrap().status(), 303);

@@ -2,8 +2,8 @@
 //! they were made with covers); taking an entitlement away revokes the keys that carry it,
 //! down to the grants a user made to their service accounts.
 
-use crate::authorize::{Rp, VERIFIER, exchange, get_code};
 use crate::helpers::*;
+use crate::helpers::{Rp, VERIFIER, exchange, sign_in_and_allow};
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
 use postern_server::entitlements::{self, Entitled, Grantor};
 use postern_store::KeyOwner;
@@ -95,7 +95,8 @@ both!(a_key_made_with_a_token_is_no_wider_than_the_token, |kind| async move {
         let rp = &rp;
         async move {
             let mut v = visitor(app);
-            let code = get_code(&mut v, &crate::refresh::url(rp, scope), "ann@example.org", "correct horse").await;
+            let code =
+                sign_in_and_allow(&mut v, &crate::refresh::url(rp, scope), "ann@example.org", "correct horse").await;
             let t: Value = exchange(app, rp, &code["code"], VERIFIER).await.json().await.unwrap();
             t["access_token"].as_str().unwrap().to_owned()
         }

@@ -7,6 +7,7 @@ use postern_server::state::AppState;
 use postern_server::{Application, StartError};
 pub use postern_testkit::Visitor;
 use postern_testkit::{Kind, TestDb};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -189,4 +190,142 @@ pub async fn add_scope(app: &TestApp, name: &str, description: &str, takes_value
 /// Entitles a user (or a service account, `sa:<id>`) to registered scopes, as an admin would.
 pub async fn entitle(app: &TestApp, principal: &str, scopes: &[&str]) {
     app.state.store.grant_entitlements(principal, scopes, "admin", NOW).await.unwrap();
+}
+
+// --- The authorization code flow, as a relying party on another site drives it.
+
+pub const VERIFIER: &str = "a-perfectly-fine-pkce-verifier-of-sufficient-length-0123456789";
+
+pub struct Rp {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect: String,
+}
+
+pub async fn relying_party(app: &TestApp, first_party: bool) -> Rp {
+    let (id, secret) = register(
+        app,
+        postern_core::client::ClientType::Confidential,
+        &[postern_core::client::GrantType::AuthorizationCode],
+        "openid email profile read",
+        postern_core::client::AccessTokenFormat::Jwt,
+    )
+    .await;
+    if first_party {
+        let mut c = app.state.store.client_by_id(&id).await.unwrap().unwrap().settings();
+        c.first_party = true;
+        app.state.store.update_client(&id, &c, NOW).await.unwrap();
+    }
+    Rp { id, secret, redirect: "https://app.example.org/cb".into() }
+}
+
+pub fn authorize_url(rp: &Rp, extra: &str) -> String {
+    let challenge = postern_core::pkce::s256(VERIFIER);
+    format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20email&state=st-1&nonce=n-1&code_challenge={challenge}&code_challenge_method=S256{extra}",
+        rp.id,
+        urlencode(&rp.redirect)
+    )
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The query parameters of a redirect's `Location`.
+pub fn location_params(r: &reqwest::Response) -> (String, HashMap<String, String>) {
+    let location = r
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no redirect: {}", r.status()))
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let url = url::Url::parse(&location).or_else(|_| url::Url::parse(&format!("http://x{location}"))).unwrap();
+    let params = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    (location, params)
+}
+
+/// What a browser did on its way from an authorization request to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Signed in on the sign-in page.
+    SignedIn,
+    /// Allowed the client on the consent page.
+    Allowed,
+    /// Followed Postern's own redirect back to the waiting request.
+    Resumed,
+}
+
+/// Where a flow ended: the parameters of the final redirect to the client, and the steps the
+/// browser took to get there (a test that means "no consent page" checks `steps`).
+#[derive(Debug)]
+pub struct Arrival {
+    pub params: HashMap<String, String>,
+    pub steps: Vec<Step>,
+}
+
+impl std::ops::Deref for Arrival {
+    type Target = HashMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.params
+    }
+}
+
+/// Follows the flow from the authorization request to the client, signing in on the sign-in
+/// page and allowing on the consent page whenever they are shown, and says which it did.
+pub async fn sign_in_and_allow(v: &mut Visitor, url: &str, email: &str, password: &str) -> Arrival {
+    let mut steps = Vec::new();
+    let mut r = v.get(url).await;
+    loop {
+        if r.status() == 200 {
+            // The consent page.
+            let page = r.text().await.unwrap();
+            assert!(page.contains("Allow"), "{page}");
+            let csrf = Visitor::hidden(&page, "csrf");
+            let request = Visitor::hidden(&page, "request");
+            r = v
+                .post_form("/oauth/authorize/consent", &[("csrf", &csrf), ("request", &request), ("decision", "allow")])
+                .await;
+            steps.push(Step::Allowed);
+            continue;
+        }
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+        let (location, params) = location_params(&r);
+        if location.starts_with("/login") {
+            let page = v.get(&location).await.text().await.unwrap();
+            let csrf = Visitor::hidden(&page, "csrf");
+            let request = Visitor::hidden(&page, "request");
+            r = v
+                .post_form(
+                    "/login",
+                    &[("csrf", &csrf), ("request", &request), ("email", email), ("password", password)],
+                )
+                .await;
+            steps.push(Step::SignedIn);
+        } else if location.starts_with("/oauth/authorize/continue") {
+            r = v.get(&location).await;
+            steps.push(Step::Resumed);
+        } else {
+            return Arrival { params, steps };
+        }
+    }
+}
+
+pub async fn exchange(app: &TestApp, rp: &Rp, code: &str, verifier: &str) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", rp.redirect.as_str()),
+        ("code_verifier", verifier),
+    ];
+    let secret;
+    if let Some(s) = &rp.secret {
+        secret = s.clone();
+        form.push(("client_id", rp.id.as_str()));
+        form.push(("client_secret", secret.as_str()));
+    } else {
+        form.push(("client_id", rp.id.as_str()));
+    }
+    app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap()
 }

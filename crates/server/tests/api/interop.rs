@@ -1,7 +1,7 @@
 //! Interoperability with an independent OpenID Connect client library (the `openidconnect`
 //! crate): discovery, code + PKCE, ID-token signature and claims, refresh, userinfo.
 
-use crate::authorize::get_code;
+use crate::helpers::sign_in_and_allow;
 use crate::helpers::*;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
@@ -43,7 +43,7 @@ async fn the_openidconnect_crate_signs_in_refreshes_and_reads_userinfo() {
         .url();
 
     let mut v = visitor(&app);
-    let params = get_code(&mut v, url.as_str(), "ann@example.org", "correct horse").await;
+    let params = sign_in_and_allow(&mut v, url.as_str(), "ann@example.org", "correct horse").await;
     assert_eq!(&params["state"], csrf.secret());
 
     let tokens = client

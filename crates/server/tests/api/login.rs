@@ -244,10 +244,10 @@ async fn parallel_guesses_cannot_spend_more_than_the_accounts_budget() {
 both!(a_sign_in_continues_with_what_the_server_kept_for_it, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     create_user(&app, "ann@example.org", "correct horse").await;
-    let rp = crate::authorize::relying_party(&app, false).await;
+    let rp = crate::helpers::relying_party(&app, false).await;
     let mut v = visitor(&app);
-    let first = v.get(&crate::authorize::authorize_url(&rp, "")).await;
-    let (location, params) = crate::authorize::location_params(&first);
+    let first = v.get(&crate::helpers::authorize_url(&rp, "")).await;
+    let (location, params) = crate::helpers::location_params(&first);
     let token = params["request"].clone();
     assert!(location.starts_with("/login?request="), "{location}");
 

@@ -1,15 +1,15 @@
 //! RP-initiated logout.
 
-use crate::authorize::{VERIFIER, authorize_url, exchange, get_code, location_params, relying_party, urlencode};
 use crate::helpers::*;
+use crate::helpers::{VERIFIER, authorize_url, exchange, location_params, relying_party, sign_in_and_allow, urlencode};
 use serde_json::Value;
 
 /// Signs in through the code flow and returns the visitor and an ID token.
-async fn signed_in(app: &TestApp) -> (Visitor, crate::authorize::Rp, String) {
+async fn signed_in(app: &TestApp) -> (Visitor, crate::helpers::Rp, String) {
     create_user(app, "ann@example.org", "correct horse").await;
     let rp = relying_party(app, true).await;
     let mut v = visitor(app);
-    let params = get_code(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
+    let params = sign_in_and_allow(&mut v, &authorize_url(&rp, ""), "ann@example.org", "correct horse").await;
     let tokens: Value = exchange(app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
     let id_token = tokens["id_token"].as_str().unwrap().to_owned();
     (v, rp, id_token)

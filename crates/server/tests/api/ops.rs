@@ -244,7 +244,7 @@ impl Drop for SmallDisk {
 
 #[tokio::test]
 async fn a_full_disk_answers_503_and_every_connection_works_once_there_is_room() {
-    use crate::authorize::{VERIFIER, authorize_url, exchange, location_params, relying_party};
+    use crate::helpers::{VERIFIER, authorize_url, exchange, location_params, relying_party};
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let Some(_disk) = SmallDisk::mount(dir.path()) else {

@@ -1,8 +1,8 @@
 //! Pages in a real headless Chromium. Every flow that ends at a client ends at an application on
 //! another origin ([`ClientApp`], its own loopback port), as in a deployment.
 
-use crate::authorize::{Rp, VERIFIER, exchange, relying_party, urlencode};
 use crate::helpers::*;
+use crate::helpers::{Rp, VERIFIER, exchange, relying_party, urlencode};
 use postern_core::client::RedirectUri;
 use postern_server::bootstrap::FirstAdmin;
 use postern_testkit::browser::Browser;

@@ -3,8 +3,8 @@
 //! request named it, ID tokens only as logout hints, no null claims, Postern's own endpoints
 //! only for tokens minted for it, and a page at `/`.
 
-use crate::authorize::{Rp, VERIFIER, exchange, get_code, location_params, relying_party, urlencode};
 use crate::helpers::*;
+use crate::helpers::{Rp, VERIFIER, exchange, location_params, relying_party, sign_in_and_allow, urlencode};
 use serde_json::Value;
 
 fn request(rp: &Rp, extra: &str) -> String {
@@ -94,15 +94,20 @@ async fn redirect_uri_at_the_token_endpoint_only_when_the_request_named_it() {
     };
     // The client has one redirect URI and the request left it out: the token request may too.
     let mut v = visitor(&app);
-    let code =
-        get_code(&mut v, &format!("/oauth/authorize?{}", request(&rp, "")), "ann@example.org", "correct horse").await;
+    let code = sign_in_and_allow(
+        &mut v,
+        &format!("/oauth/authorize?{}", request(&rp, "")),
+        "ann@example.org",
+        "correct horse",
+    )
+    .await;
     assert_eq!(token(code["code"].clone(), None).await.0, 200);
     // The request named it: the token request must repeat it.
     let named = format!("/oauth/authorize?{}{}", request(&rp, ""), with_redirect(&rp));
-    let code = get_code(&mut v, &named, "ann@example.org", "correct horse").await;
+    let code = sign_in_and_allow(&mut v, &named, "ann@example.org", "correct horse").await;
     let (status, body) = token(code["code"].clone(), None).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    let code = get_code(&mut v, &named, "ann@example.org", "correct horse").await;
+    let code = sign_in_and_allow(&mut v, &named, "ann@example.org", "correct horse").await;
     assert_eq!(token(code["code"].clone(), Some(rp.redirect.clone())).await.0, 200);
 }
 
@@ -114,7 +119,7 @@ async fn userinfo_omits_empty_claims_and_takes_only_tokens_for_postern() {
     let rp = relying_party(&app, true).await;
     let mut v = visitor(&app);
     let named = format!("/oauth/authorize?{}{}", request(&rp, ""), with_redirect(&rp));
-    let code = get_code(&mut v, &named, "ann@example.org", "correct horse").await;
+    let code = sign_in_and_allow(&mut v, &named, "ann@example.org", "correct horse").await;
     let tokens: Value = exchange(&app, &rp, &code["code"], VERIFIER).await.json().await.unwrap();
     let access = tokens["access_token"].as_str().unwrap();
     let info: Value =
@@ -123,7 +128,7 @@ async fn userinfo_omits_empty_claims_and_takes_only_tokens_for_postern() {
     assert_eq!(info["sub"], ann);
 
     // A token minted for another API is not accepted by Postern's own endpoints.
-    let code = get_code(&mut v, &named, "ann@example.org", "correct horse").await;
+    let code = sign_in_and_allow(&mut v, &named, "ann@example.org", "correct horse").await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code["code"].as_str()),
@@ -156,7 +161,7 @@ async fn an_access_token_is_no_logout_hint() {
     let rp = relying_party(&app, true).await;
     let mut v = visitor(&app);
     let named = format!("/oauth/authorize?{}{}", request(&rp, ""), with_redirect(&rp));
-    let code = get_code(&mut v, &named, "ann@example.org", "correct horse").await;
+    let code = sign_in_and_allow(&mut v, &named, "ann@example.org", "correct horse").await;
     let tokens: Value = exchange(&app, &rp, &code["code"], VERIFIER).await.json().await.unwrap();
     let hint = |t: &str| format!("/logout?id_token_hint={t}");
     let r = v.get(&hint(tokens["access_token"].as_str().unwrap())).await;

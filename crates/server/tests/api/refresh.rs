@@ -1,7 +1,7 @@
 //! Refresh tokens: issuance rules, rotation, the reuse grace window, family revocation, races.
 
-use crate::authorize::{Rp, VERIFIER, exchange, get_code, urlencode};
 use crate::helpers::*;
+use crate::helpers::{Rp, VERIFIER, exchange, sign_in_and_allow, urlencode};
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
 use serde_json::Value;
 
@@ -35,7 +35,7 @@ pub fn url(rp: &Rp, scope: &str) -> String {
 /// Signs in, authorizes `scope` and exchanges the code; returns the token response.
 pub(crate) async fn tokens_for(app: &TestApp, rp: &Rp, scope: &str) -> Value {
     let mut v = visitor(app);
-    let params = get_code(&mut v, &url(rp, scope), "ann@example.org", "correct horse").await;
+    let params = sign_in_and_allow(&mut v, &url(rp, scope), "ann@example.org", "correct horse").await;
     let r = exchange(app, rp, &params["code"], VERIFIER).await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
@@ -80,9 +80,9 @@ async fn refresh_tokens_are_issued_to_openid_clients_only_with_offline_access() 
     assert!(tokens_for(&app, &rp, "openid offline_access").await["refresh_token"].is_string());
     assert!(tokens_for(&app, &rp, "read").await["refresh_token"].is_string(), "plain OAuth");
     // A client without the refresh_token grant never gets one.
-    let code_only = crate::authorize::relying_party(&app, true).await;
+    let code_only = crate::helpers::relying_party(&app, true).await;
     let mut v = visitor(&app);
-    let params = get_code(&mut v, &url(&code_only, "read"), "ann@example.org", "correct horse").await;
+    let params = sign_in_and_allow(&mut v, &url(&code_only, "read"), "ann@example.org", "correct horse").await;
     let t: Value = exchange(&app, &code_only, &params["code"], VERIFIER).await.json().await.unwrap();
     assert!(t.get("refresh_token").is_none());
 }
@@ -203,7 +203,7 @@ async fn replaying_a_code_revokes_the_refresh_family() {
     create_user(&app, "ann@example.org", "correct horse").await;
     let rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
     let mut v = visitor(&app);
-    let params = get_code(&mut v, &url(&rp, "offline_access read"), "ann@example.org", "correct horse").await;
+    let params = sign_in_and_allow(&mut v, &url(&rp, "offline_access read"), "ann@example.org", "correct horse").await;
     let t: Value = exchange(&app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
     let r1 = t["refresh_token"].as_str().unwrap();
     assert_eq!(exchange(&app, &rp, &params["code"], VERIFIER).await.status(), 400);
@@ -224,7 +224,8 @@ async fn a_public_clients_grace_window_is_short() {
     .await;
     let rp = Rp { id, secret: None, redirect: "https://app.example.org/cb".into() };
     let mut v = visitor(&app);
-    let params = get_code(&mut v, &url(&rp, "openid offline_access"), "ann@example.org", "correct horse").await;
+    let params =
+        sign_in_and_allow(&mut v, &url(&rp, "openid offline_access"), "ann@example.org", "correct horse").await;
     let tokens: Value = exchange(&app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
     let old = tokens["refresh_token"].as_str().unwrap().to_owned();
     let refresh = |token: String| {

@@ -1,8 +1,8 @@
 //! No bearer secret is stored in clear: after a full sign-in, code exchange and refresh, none of
 //! the codes, tokens or session tokens appear in the database's bytes.
 
-use crate::authorize::{VERIFIER, exchange, get_code, urlencode};
 use crate::helpers::*;
+use crate::helpers::{VERIFIER, exchange, sign_in_and_allow, urlencode};
 use crate::keys::{contains, database_bytes, hex};
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
 use serde_json::Value;
@@ -18,7 +18,7 @@ both!(no_bearer_secret_is_stored_in_clear, |kind| async move {
         AccessTokenFormat::Opaque,
     )
     .await;
-    let rp = crate::authorize::Rp { id, secret: secret.clone(), redirect: "https://app.example.org/cb".into() };
+    let rp = crate::helpers::Rp { id, secret: secret.clone(), redirect: "https://app.example.org/cb".into() };
     let challenge = postern_core::pkce::s256(VERIFIER);
     let url = format!(
         "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20offline_access&code_challenge={challenge}&code_challenge_method=S256",
@@ -29,7 +29,7 @@ both!(no_bearer_secret_is_stored_in_clear, |kind| async move {
     // A pending request handle, kept before sign-in.
     let first = v.get(&url).await;
     let handle = first.headers()["location"].to_str().unwrap().split("request=").nth(1).unwrap().to_owned();
-    let params = get_code(&mut v, &url, "ann@example.org", "correct horse").await;
+    let params = sign_in_and_allow(&mut v, &url, "ann@example.org", "correct horse").await;
     let code = params["code"].clone();
     let session = v.cookies["postern_session"].clone();
     let tokens: Value = exchange(&app, &rp, &code, VERIFIER).await.json().await.unwrap();
