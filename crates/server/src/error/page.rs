@@ -50,6 +50,17 @@ impl PageError {
         PageError { status, title, text: text.into(), cause: None, retry_after: None }
     }
 
+    /// 503 with `Retry-After`: this node is too busy for the request now (not a failure).
+    pub fn busy(wait: i64, text: &'static str) -> Self {
+        PageError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Try again",
+            text: Cow::Borrowed(text),
+            cause: None,
+            retry_after: Some(wait),
+        }
+    }
+
     /// 429 with `Retry-After`: a throttle said wait.
     pub fn too_many(wait: i64, text: impl Into<Cow<'static, str>>) -> Self {
         PageError {

@@ -5,7 +5,7 @@
 
 use crate::error::PageError;
 use crate::routes::ClientMeta;
-use crate::routes::pages::{Policy, checked_form, message, page_with};
+use crate::routes::pages::{Policy, checked_form, page_with};
 use crate::session::{self, SESSION_COOKIE};
 use crate::sign_in::{self, Continuation, Refusal, SignIn, Step};
 use crate::state::AppState;
@@ -117,13 +117,8 @@ pub async fn submit(
             return PageError::too_many(wait, text).into_response();
         }
         Err(Refusal::Busy) => {
-            let mut r = message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "Too many sign-ins right now. Try again in a few seconds.",
-            );
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-            return r;
+            let text = "Too many sign-ins right now. Try again in a few seconds.";
+            return PageError::busy(2, text).into_response();
         }
         Err(Refusal::Store(e)) => return PageError::failed(e, UNAVAILABLE).into_response(),
     };

@@ -147,7 +147,7 @@ pub async fn confirm(State(state): State<AppState>, headers: HeaderMap, body: ax
     let form = OAuthForm::parse(&body);
     let csrf = form.one("csrf").ok().flatten().unwrap_or_default();
     if !same_origin(&state, &headers) || !session::csrf_ok(&state, &headers, csrf) {
-        return message(StatusCode::FORBIDDEN, "Request refused", "This form has expired. Open the page again.");
+        return crate::routes::pages::Refused::Forged.into_response();
     }
     match validate(&state, &form).await {
         Ok(req) => finish(&state, &headers, &req).await,
