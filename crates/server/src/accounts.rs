@@ -10,7 +10,7 @@ use crate::state::AppState;
 use postern_core::email::Email;
 use postern_core::password::{Argon2Params, PasswordError, check_new_password};
 use postern_core::secret::TokenHash;
-use postern_store::{NewUser, Store, StoreError, User};
+use postern_store::{NewUser, Store, StoreError, User, UserId};
 
 /// Disables a user: sessions, refresh families, opaque and JWT access tokens, codes in flight,
 /// approved device requests and API keys all stop working at once. Enabling the user again
@@ -97,7 +97,7 @@ pub async fn prepare(account: &NewAccount<'_>, params: Argon2Params) -> Result<N
         None => None,
     };
     Ok(NewUser {
-        id: postern_core::id::random_id(&mut postern_core::system::os_rng()),
+        id: UserId::new(postern_core::id::random_id(&mut postern_core::system::os_rng())),
         email,
         email_verified: account.email_verified,
         password_hash,

@@ -18,7 +18,7 @@ use postern_core::oauth::{OAuthError, grant_user_scopes, parse_scope_param, scop
 use postern_core::oidc::Prompt;
 use postern_core::scope::ScopeSet;
 use postern_core::secret::{BearerSecret, TokenHash};
-use postern_store::{Client, CodeGrant, NewCode, Session, StoreError, User};
+use postern_store::{Client, ClientId, CodeGrant, NewCode, Session, StoreError, User};
 use serde::{Deserialize, Serialize};
 
 /// How long a request may wait for sign-in and consent.
@@ -29,7 +29,7 @@ const CODE_SECS: i64 = 60;
 /// A validated authorization request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pending {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: String,
     /// Whether the request named `redirect_uri` (it may be left out when the client has only
     /// one): only then must the token request repeat it (RFC 6749 §4.1.3).

@@ -101,7 +101,7 @@ pub async fn cli_client(store: &Store, now: i64) -> Result<bool, StoreError> {
     let redirect_uris = ["http://127.0.0.1/callback", "http://[::1]/callback"];
     let scopes = "openid profile email offline_access postern:keys";
     let client = postern_store::NewClient {
-        client_id: CLI_CLIENT_ID.into(),
+        client_id: postern_store::ClientId::new(CLI_CLIENT_ID),
         name: "Postern CLI".into(),
         client_type: ClientType::Public,
         secret_hash: None,

@@ -110,7 +110,7 @@ pub async fn register(
     let mut rng = postern_core::system::os_rng();
     let secret = (r.client_type == ClientType::Confidential).then(|| BearerSecret::generate(&mut rng));
     let new = NewClient {
-        client_id: postern_core::id::random_id(&mut rng),
+        client_id: postern_store::ClientId::new(postern_core::id::random_id(&mut rng)),
         name: settings.name,
         client_type: r.client_type,
         secret_hash: secret.as_ref().map(BearerSecret::hash),

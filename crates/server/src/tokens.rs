@@ -114,7 +114,7 @@ pub async fn inspect_access_token(
         return Ok(None);
     }
     Ok(state.store.access_token(&TokenHash::of(token), now).await?.map(|r| ActiveToken {
-        client_id: r.client_id,
+        client_id: r.client_id.into(),
         subject: r.subject,
         scope: r.scope,
         audience: r.audience.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
@@ -203,7 +203,7 @@ pub fn id_token(state: &AppState, t: &IdTokenFor<'_>) -> Result<String, OAuthErr
     let has = |s: &str| t.scope.split(' ').any(|x| x == s);
     let claims = postern_core::oidc::IdClaims {
         iss: state.issuer.to_string(),
-        sub: t.user.id.clone(),
+        sub: t.user.id.to_string(),
         aud: OneOrMany(vec![t.client_id.to_owned()]),
         exp: now + state.config.tokens.id_token_ttl_secs,
         iat: now,
@@ -263,7 +263,7 @@ impl AccessPlan {
     pub fn record(&self, client: &Client, b: &Bearer<'_>) -> AccessTokenRecord {
         AccessTokenRecord {
             client_id: client.client_id.clone(),
-            user_id: b.user_id.map(str::to_owned),
+            user_id: b.user_id.map(postern_store::UserId::new),
             subject: b.subject.to_owned(),
             scope: b.scope.to_owned(),
             audience: b.audience.join(" "),
@@ -283,7 +283,7 @@ impl AccessPlan {
                     iss: state.issuer.to_string(),
                     sub: b.subject.to_owned(),
                     aud: OneOrMany(b.audience.to_vec()),
-                    client_id: client.client_id.clone(),
+                    client_id: client.client_id.to_string(),
                     scope: b.scope.to_owned(),
                     jti,
                     iat: self.expires_at - client.access_token_ttl,

@@ -4,7 +4,7 @@
 //! never reaches this crate. Last-use times arrive in batches ([`Store::touch_api_keys`]), never
 //! on the request path.
 
-use crate::{Result, Store, StoreError, sql};
+use crate::{Result, Store, StoreError, UserId, sql};
 use postern_core::apikey::KeyKind;
 use postern_core::scope::Scope;
 use postern_core::secret::TokenHash;
@@ -26,7 +26,7 @@ pub struct ServiceAccount {
     pub id: String,
     pub name: String,
     pub description: String,
-    pub owner_id: String,
+    pub owner_id: UserId,
     pub owner_email: String,
     pub created_at: i64,
 }
@@ -56,7 +56,7 @@ pub struct ApiKeyRecord {
     pub id: String,
     pub public_prefix: String,
     pub kind: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub service_account_id: Option<String>,
     pub name: String,
     /// Space-separated.
@@ -85,7 +85,7 @@ impl ApiKeyRecord {
     /// The subject the key acts as: its user, or `sa:<id>` for a service account.
     pub fn subject(&self) -> String {
         match (&self.user_id, &self.service_account_id) {
-            (Some(user), _) => user.clone(),
+            (Some(user), _) => user.to_string(),
             (None, Some(sa)) => format!("sa:{sa}"),
             (None, None) => String::new(),
         }

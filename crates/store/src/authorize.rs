@@ -1,15 +1,15 @@
 //! The authorization endpoint's state: requests waiting for sign-in or consent, remembered
 //! consents, and authorization codes (single use: consumed by one conditional update).
 
-use crate::{AccessTokenRecord, Result, Store, sql};
+use crate::{AccessTokenRecord, ClientId, Result, Store, UserId, sql};
 use postern_core::oauth::RefreshRule;
 use postern_core::secret::TokenHash;
 
 /// What a code stands for, returned once, to the request that consumes it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CodeGrant {
-    pub client_id: String,
-    pub user_id: String,
+    pub client_id: ClientId,
+    pub user_id: UserId,
     pub redirect_uri: String,
     pub code_challenge: String,
     pub nonce: Option<String>,
@@ -90,12 +90,12 @@ impl Store {
     }
 
     /// Remembers that `user_id` consented to `scope` (space-separated) for `client_id`.
-    pub async fn save_consent(&self, user_id: &str, client_id: &str, scope: &str, now: i64) -> Result<()> {
+    pub async fn save_consent(&self, user_id: &UserId, client_id: &ClientId, scope: &str, now: i64) -> Result<()> {
         on_db!(self, p => sqlx::query(sql::CONSENT_SAVE).bind(user_id).bind(client_id).bind(scope).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
-    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
+    pub async fn consent(&self, user_id: &UserId, client_id: &ClientId) -> Result<Option<String>> {
         Ok(
             on_db!(self, p => sqlx::query_scalar(sql::CONSENT_GET).bind(user_id).bind(client_id).fetch_optional(p).await)?,
         )
@@ -126,7 +126,7 @@ impl Store {
                 let record = AccessTokenRecord {
                     client_id: g.client_id.clone(),
                     user_id: Some(g.user_id.clone()),
-                    subject: g.user_id.clone(),
+                    subject: g.user_id.to_string(),
                     scope: g.scope.clone(),
                     audience: (*audience).to_owned(),
                     auth_time: Some(g.auth_time),

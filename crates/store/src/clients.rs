@@ -1,6 +1,6 @@
 //! OAuth client registrations.
 
-use crate::{Result, Store, StoreError, json_list, sql, to_json_list};
+use crate::{ClientId, Result, Store, StoreError, json_list, sql, to_json_list};
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType, RedirectUri};
 use postern_core::scope::Scope;
 use postern_core::secret::TokenHash;
@@ -26,7 +26,7 @@ impl Default for ClientPolicy {
 /// A registered client. The secret exists only as its SHA-256 hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     pub client_type: ClientType,
     pub secret_hash: Option<Vec<u8>>,
@@ -47,7 +47,7 @@ pub struct Client {
 /// What it takes to register a client.
 #[derive(Debug, Clone)]
 pub struct NewClient {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     pub client_type: ClientType,
     pub secret_hash: Option<TokenHash>,
@@ -99,7 +99,7 @@ impl Client {
 
 #[derive(sqlx::FromRow)]
 struct ClientRow {
-    client_id: String,
+    client_id: ClientId,
     name: String,
     client_type: String,
     secret_hash: Option<Vec<u8>>,

@@ -2,7 +2,7 @@
 //! activation pages, consumed once by the polling device.
 
 use crate::refresh::{NewFamily, NewRefresh, insert_refresh};
-use crate::{AccessTokenRecord, Result, Store, StoreError, sql};
+use crate::{AccessTokenRecord, ClientId, Result, Store, StoreError, UserId, sql};
 use postern_core::oauth::RefreshRule;
 use postern_core::secret::TokenHash;
 
@@ -43,7 +43,7 @@ impl TryFrom<String> for DeviceStatus {
 /// A device authorization as the pages and the poller see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAuthorization {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub scope: String,
     pub status: DeviceStatus,
     pub created_at: i64,
@@ -55,7 +55,7 @@ pub struct DeviceAuthorization {
 /// [`DeviceAuthorization`] as stored, its status as text.
 #[derive(sqlx::FromRow)]
 struct DeviceRow {
-    client_id: String,
+    client_id: ClientId,
     scope: String,
     status: String,
     created_at: i64,
@@ -101,7 +101,7 @@ pub enum Decision<'a> {
 /// What an approved authorization grants, returned once, to the poll that consumes it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeviceGrant {
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub scope: String,
     pub auth_time: Option<i64>,
     pub amr: Option<String>,
@@ -200,9 +200,9 @@ impl Store {
             if let (Some(g), Some(token)) = (&won, &issuance.access_token_hash) {
                 let user = g.user_id.clone().unwrap_or_default();
                 let record = AccessTokenRecord {
-                    client_id: client_id.to_owned(),
-                    user_id: Some(user.clone()),
-                    subject: user,
+                    client_id: ClientId::new(client_id),
+                    subject: user.to_string(),
+                    user_id: Some(user),
                     scope: g.scope.clone(),
                     audience: issuance.audience.to_owned(),
                     auth_time: g.auth_time,

@@ -2,7 +2,7 @@
 //! conditional update (`rotated_at IS NULL`) and the successor's insert in one transaction, so
 //! of concurrent refreshes exactly one rotates and the others find the sealed successor.
 
-use crate::{Result, Store, sql};
+use crate::{ClientId, Result, Store, UserId, sql};
 use postern_core::secret::TokenHash;
 
 /// A family to start when a code is redeemed.
@@ -39,8 +39,8 @@ pub struct RefreshRecord {
     pub idle_expires_at: i64,
     pub rotated_at: Option<i64>,
     pub successor_sealed: Option<Vec<u8>>,
-    pub client_id: String,
-    pub user_id: String,
+    pub client_id: ClientId,
+    pub user_id: UserId,
     pub auth_time: i64,
     pub amr: String,
     pub grant_expires_at: i64,

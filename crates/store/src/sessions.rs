@@ -1,12 +1,12 @@
 //! Sign-in sessions. The cookie holds a random token; the database only its hash. A session ends
 //! at its absolute expiry or after idling past `idle_expires_at`.
 
-use crate::{Result, Store, sql};
+use crate::{Result, Store, UserId, sql};
 use postern_core::secret::TokenHash;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Session {
-    pub user_id: String,
+    pub user_id: UserId,
     pub auth_time: i64,
     /// Authentication methods, space-separated (RFC 8176 values: `pwd`, later `otp`, `hwk`).
     pub amr: String,

@@ -1,13 +1,13 @@
 //! Opaque access tokens and the deny-list of revoked JWT access tokens.
 
-use crate::{Result, Store, sql};
+use crate::{ClientId, Result, Store, UserId, sql};
 use postern_core::secret::TokenHash;
 
 /// What an opaque access token stands for (the token itself is stored only as its hash).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AccessTokenRecord {
-    pub client_id: String,
-    pub user_id: Option<String>,
+    pub client_id: ClientId,
+    pub user_id: Option<UserId>,
     pub subject: String,
     pub scope: String,
     /// Space-separated audiences.

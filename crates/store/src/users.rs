@@ -1,13 +1,13 @@
 //! Accounts of people.
 
-use crate::{Result, Store, StoreError, sql};
+use crate::{Result, Store, StoreError, UserId, sql};
 use postern_core::email::Email;
 use postern_core::secret::TokenHash;
 
 /// A user as stored. The password hash is a PHC string (Argon2id); `None` means no password.
 #[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub email_verified: bool,
     pub password_hash: Option<String>,
@@ -41,7 +41,7 @@ pub struct Disabled {
 /// What it takes to create a user.
 #[derive(Clone)]
 pub struct NewUser {
-    pub id: String,
+    pub id: UserId,
     pub email: Email,
     pub email_verified: bool,
     pub password_hash: Option<String>,

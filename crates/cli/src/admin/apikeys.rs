@@ -211,7 +211,7 @@ pub async fn key(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<()> {
         KeyCommand::Create { user, service_account, owner, name, scopes, expires_in } => {
             let expiry = expiry(expires_in.as_deref())?;
             let (owner_id, sa) = match (&user, &service_account) {
-                (Some(u), _) => (super::user::find(ctx, u).await?.id, false),
+                (Some(u), _) => (super::user::find(ctx, u).await?.id.into(), false),
                 (None, Some(s)) => (find_service_account(ctx, s, owner.as_deref()).await?.id, true),
                 (None, None) => return Err(UsageError("--user or --service-account is required".into()).into()),
             };
@@ -238,7 +238,7 @@ pub async fn key(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<()> {
         }
         KeyCommand::List { user, service_account, owner } => {
             let owner_id = match (&user, &service_account) {
-                (Some(u), _) => Some((super::user::find(ctx, u).await?.id, false)),
+                (Some(u), _) => Some((super::user::find(ctx, u).await?.id.into(), false)),
                 (None, Some(s)) => Some((find_service_account(ctx, s, owner.as_deref()).await?.id, true)),
                 (None, None) => None,
             };

@@ -176,7 +176,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                     .iter()
                     .map(|c| {
                         vec![
-                            c.client_id.clone(),
+                            c.client_id.to_string(),
                             c.name.clone(),
                             c.client_type.as_str().to_owned(),
                             c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(","),

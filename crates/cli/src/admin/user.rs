@@ -91,7 +91,7 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
                     .map(|u| {
                         vec![
                             u.email.clone(),
-                            u.id.clone(),
+                            u.id.to_string(),
                             (if u.is_admin { "admin" } else { "" }).to_owned(),
                             (if u.disabled { "disabled" } else { "" }).to_owned(),
                             time(u.created_at),

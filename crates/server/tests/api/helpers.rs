@@ -155,7 +155,7 @@ pub async fn register(
         ..Registration::new("Test client", client_type)
     };
     let registered = clients::register(&app.state.store, &app.state.config.tokens, registration, NOW).await.unwrap();
-    (registered.client.client_id, registered.secret.map(|s| s.expose().to_owned()))
+    (registered.client.client_id.into(), registered.secret.map(|s| s.expose().to_owned()))
 }
 
 /// Creates a user with a password (cheap Argon2 parameters); returns the id.
@@ -168,7 +168,7 @@ pub async fn create_user(app: &TestApp, email: &str, password: &str) -> String {
         is_admin: false,
     };
     let params = Argon2Params::INSECURE_FOR_TESTS;
-    postern_server::accounts::create_user(&app.state.store, params, &account, NOW).await.unwrap().id
+    postern_server::accounts::create_user(&app.state.store, params, &account, NOW).await.unwrap().id.into()
 }
 
 /// A browser played by an HTTP client, on this server, posting with the issuer's origin.

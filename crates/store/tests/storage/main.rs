@@ -48,7 +48,7 @@ where
 
 fn new_user(email: &str) -> NewUser {
     NewUser {
-        id: format!("id-{email}"),
+        id: format!("id-{email}").into(),
         email: Email::parse(email).unwrap(),
         email_verified: false,
         password_hash: Some("$argon2id$fake".into()),
@@ -304,7 +304,7 @@ both!(audit_filters_by_time_and_action, |store: Store, _db| async move {
 async fn user_and_client(store: &Store) -> (String, String) {
     let user = store.create_user(&new_user("ann@example.org"), NOW).await.unwrap();
     let client = store.create_client(&new_client("c1"), NOW).await.unwrap();
-    (user.id, client.client_id)
+    (user.id.into(), client.client_id.into())
 }
 
 both!(sign_ins_keep_their_continuation_until_they_end_or_expire, |store: Store, _url| async move {
@@ -360,6 +360,7 @@ both!(sessions_expire_absolutely_and_when_idle, |store: Store, _url| async move 
 
 both!(consents_and_pending_requests, |store: Store, _url| async move {
     let (user, client) = user_and_client(&store).await;
+    let (user, client) = (postern_store::UserId::new(user), postern_store::ClientId::new(client));
     assert_eq!(store.consent(&user, &client).await.unwrap(), None);
     store.save_consent(&user, &client, "openid", NOW).await.unwrap();
     store.save_consent(&user, &client, "openid email", NOW + 1).await.unwrap();
@@ -378,7 +379,7 @@ both!(a_code_is_consumed_exactly_once_under_a_race, |store: Store, _url| async m
     let (user, _client) = user_and_client(&store).await;
     let grant = CodeGrant {
         client_id: "c1".into(),
-        user_id: user,
+        user_id: user.into(),
         redirect_uri: "https://app.example.org/cb".into(),
         code_challenge: "challenge".into(),
         nonce: Some("n".into()),

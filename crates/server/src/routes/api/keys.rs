@@ -19,7 +19,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use postern_core::secret::TokenHash;
-use postern_store::{ApiKeyRecord, KeyOwner, ServiceAccount};
+use postern_store::{ApiKeyRecord, KeyOwner, ServiceAccount, UserId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -28,7 +28,7 @@ pub const KEYS_SCOPE: &str = "postern:keys";
 
 /// Who is calling, once authenticated.
 struct Caller {
-    user_id: String,
+    user_id: UserId,
     /// The scope of the access token the caller came with (none for a browser session).
     token_scope: Option<String>,
 }

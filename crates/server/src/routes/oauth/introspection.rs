@@ -56,11 +56,11 @@ pub async fn introspect(
                 Some(r) => IntrospectionResponse {
                     active: true,
                     scope: (!r.scope.is_empty()).then_some(r.scope),
-                    client_id: Some(r.client_id),
+                    client_id: Some(r.client_id.into()),
                     token_type: Some("refresh_token".into()),
                     exp: Some(r.idle_expires_at.min(r.grant_expires_at)),
                     iat: Some(r.issued_at),
-                    sub: Some(r.user_id),
+                    sub: Some(r.user_id.into()),
                     aud: None,
                     iss: Some(state.issuer.to_string()),
                     jti: None,
