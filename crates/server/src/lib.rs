@@ -16,6 +16,7 @@ pub mod config;
 pub mod device_polls;
 pub mod entitlements;
 pub mod error;
+pub mod grants;
 pub mod kek;
 pub mod keyring;
 pub mod limits;

@@ -95,10 +95,9 @@ both!(what_a_copy_of_the_database_gives_away_is_bounded, |kind| async move {
     let rotated: Value = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
     let record = app.state.store.refresh_token(&postern_core::secret::TokenHash::of(&refresh)).await.unwrap().unwrap();
     let sealed = record.successor_sealed.expect("kept for the grace window");
-    let aad =
-        postern_server::routes::oauth::refresh_grant::successor_aad(&postern_core::secret::TokenHash::of(&refresh));
+    let aad = postern_server::grants::refresh::successor_aad(&postern_core::secret::TokenHash::of(&refresh));
     assert!(app.state.keys.kek().open(&sealed, &aad).is_err(), "the KEK cannot open a successor");
-    let opened = postern_server::routes::oauth::refresh_grant::successor_key(&refresh).open(&sealed, &aad).unwrap();
+    let opened = postern_server::grants::refresh::successor_key(&refresh).open(&sealed, &aad).unwrap();
     let pair: Value = serde_json::from_slice(&opened).unwrap();
     assert_eq!(pair["refresh_token"], rotated["refresh_token"], "the old token opens it");
     // And presenting the old token again within the window still gets the same pair.

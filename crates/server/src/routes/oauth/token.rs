@@ -5,15 +5,13 @@ use crate::error::{WebError, no_store};
 use crate::routes::oauth::client_auth;
 use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::state::AppState;
-use crate::tokens::{self, Grant};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use postern_core::client::{ClientType, GrantType};
-use postern_core::oauth::{OAuthError, grant_scopes, parse_scope_param};
+use postern_core::client::GrantType;
+use postern_core::oauth::OAuthError;
 use postern_proto::TokenResponse;
-use postern_store::Client;
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, form: Result<OAuthForm, WebError>) -> Response {
     match handle(&state, &headers, form).await {
@@ -41,31 +39,5 @@ async fn handle(
     if !client.grant_types.contains(&grant) {
         return Err(OAuthError::UnauthorizedClient(format!("this client may not use the {grant_type} grant")));
     }
-    match grant {
-        GrantType::ClientCredentials => client_credentials(state, &client, &form).await,
-        GrantType::AuthorizationCode => crate::routes::oauth::code_grant::exchange(state, &client, &form).await,
-        GrantType::RefreshToken => crate::routes::oauth::refresh_grant::refresh(state, &client, &form).await,
-        GrantType::DeviceCode => crate::routes::oauth::device::poll(state, &client, &form).await,
-    }
-}
-
-/// RFC 6749 §4.4: confidential clients only; scopes are those requested that the client is
-/// allowed (all it is allowed when none are requested); no refresh token.
-async fn client_credentials(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, OAuthError> {
-    if client.client_type != ClientType::Confidential {
-        return Err(OAuthError::UnauthorizedClient("client credentials need a confidential client".into()));
-    }
-    let requested = parse_scope_param(form.one("scope")?.unwrap_or_default())?;
-    let scopes = grant_scopes(&requested, &client.allowed_scopes)?;
-    let audience = tokens::audiences(state, &form.all("resource")?)?;
-    let grant = Grant { client, user_id: None, subject: &client.client_id, scopes: &scopes, audience, auth_time: None };
-    let issued = tokens::issue_access_token(state, &grant).await?;
-    Ok(TokenResponse {
-        access_token: issued.access_token,
-        token_type: "Bearer".into(),
-        expires_in: issued.expires_in,
-        scope: (!issued.scope.is_empty()).then_some(issued.scope),
-        refresh_token: None,
-        id_token: None,
-    })
+    crate::grants::issue(state, &client, grant, &form).await
 }
