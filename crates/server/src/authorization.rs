@@ -295,6 +295,19 @@ async fn keep(state: &AppState, meta: &ClientMeta, pending: &Pending) -> Result<
     Ok(handle)
 }
 
+/// The handle the request waits under: the one it has, or a new one it is kept under now.
+async fn kept(
+    state: &AppState,
+    meta: &ClientMeta,
+    pending: &Pending,
+    handle: Option<RequestHandle>,
+) -> Result<RequestHandle, Outcome> {
+    match handle {
+        Some(h) => Ok(h),
+        None => keep(state, meta, pending).await,
+    }
+}
+
 /// Starts the sign-in that will continue with the request kept under `handle`.
 async fn to_sign_in(state: &AppState, meta: &ClientMeta, handle: RequestHandle) -> Outcome {
     match sign_in::begin(state, meta, Continuation::Authorize(handle)).await {
@@ -330,12 +343,9 @@ async fn proceed(
         if pending.prompt.none {
             return error(pending, "login_required", "the user must sign in");
         }
-        let handle = match handle {
-            Some(h) => h,
-            None => match keep(state, meta, &pending).await {
-                Ok(h) => h,
-                Err(outcome) => return outcome,
-            },
+        let handle = match kept(state, meta, &pending, handle).await {
+            Ok(h) => h,
+            Err(outcome) => return outcome,
         };
         return to_sign_in(state, meta, handle).await;
     };
@@ -353,12 +363,9 @@ async fn proceed(
         if pending.prompt.none {
             return error(pending, "consent_required", "the user must allow this application");
         }
-        let handle = match handle {
-            Some(h) => h,
-            None => match keep(state, meta, &pending).await {
-                Ok(h) => h,
-                Err(outcome) => return outcome,
-            },
+        let handle = match kept(state, meta, &pending, handle).await {
+            Ok(h) => h,
+            Err(outcome) => return outcome,
         };
         return Outcome::Consent(Box::new(ConsentNeeded { handle, client: client.clone(), user, pending, public }));
     }

@@ -281,16 +281,7 @@ both!(a_sign_in_continues_with_what_the_server_kept_for_it, |kind| async move {
 
     // A device waiting for approval: the sign-in continues with its confirmation page.
     let device = crate::device::device_client(&app, "TV").await;
-    let started: serde_json::Value = app
-        .http
-        .post(app.url("/oauth/device_authorization"))
-        .form(&[("client_id", device.as_str()), ("scope", "read")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let started = crate::device::start_device(&app, &device, "read").await;
     let code = started["user_code"].as_str().unwrap().replace('-', "");
     let mut d = visitor(&app);
     let page = d.get("/device").await.text().await.unwrap();
