@@ -3,10 +3,11 @@
 //! threads), disabling one and setting a new password.
 //!
 //! Disabling and password changes cut access: the store does each in one transaction (see
-//! `Store::disable_user` and `Store::set_user_password`); here this node's in-memory deny-list
-//! learns at once what other nodes read from the database within `tokens.revocation_sync_secs`.
+//! `Store::disable_user` and `Store::set_user_password`); inside a server, that node's
+//! in-memory deny-list also learns at once what every node reads from the database within
+//! `tokens.revocation_sync_secs`.
 
-use crate::state::AppState;
+use crate::revocations::DenyList;
 use postern_core::email::Email;
 use postern_core::password::{Argon2Params, PasswordError, check_new_password};
 use postern_core::secret::TokenHash;
@@ -14,28 +15,38 @@ use postern_store::{NewUser, Store, StoreError, User, UserId};
 
 /// Disables a user: sessions, refresh families, opaque and JWT access tokens, codes in flight,
 /// approved device requests and API keys all stop working at once. Enabling the user again
-/// brings none of them back.
-pub async fn disable_user(state: &AppState, user_id: &str) -> Result<(), StoreError> {
-    let now = state.now();
-    let disabled = state.store.disable_user(user_id, now).await?;
-    for (jti, exp) in disabled.revoked_jwts {
-        state.node.revoked.add(jti, exp);
+/// brings none of them back. `here` is the deny-list of the node doing it (none from the admin
+/// CLI): it learns at once what every node reads within `tokens.revocation_sync_secs`.
+pub async fn disable_user(store: &Store, here: Option<&DenyList>, user_id: &str, now: i64) -> Result<(), StoreError> {
+    let disabled = store.disable_user(user_id, now).await?;
+    if let Some(deny) = here {
+        for (jti, exp) in disabled.revoked_jwts {
+            deny.add(jti, exp);
+        }
+        // Every JWT issued to the user until now, whether or not it was recorded anywhere.
+        deny.add_subject(user_id.to_owned(), now, disabled.subject_refused_until);
     }
-    // Every JWT issued to the user until now, whether or not it was recorded anywhere.
-    state.node.revoked.add_subject(user_id.to_owned(), now, disabled.subject_refused_until);
     Ok(())
 }
 
-/// Sets a new password (an Argon2id PHC string) and ends every session but `keep` and every
-/// refresh family of the user, with the access tokens issued in them.
+/// Sets a new password (checked against the policy, hashed with `params` off the async
+/// threads) and ends every session but `keep` and every refresh family of the user, with the
+/// access tokens issued in them. `here` as for [`disable_user`].
 pub async fn set_password(
-    state: &AppState,
+    store: &Store,
+    here: Option<&DenyList>,
+    params: Argon2Params,
     user_id: &str,
-    password_hash: &str,
+    password: &str,
     keep: Option<&TokenHash>,
-) -> Result<(), StoreError> {
-    for (jti, exp) in state.store.set_user_password(user_id, password_hash, keep, state.now()).await? {
-        state.node.revoked.add(jti, exp);
+    now: i64,
+) -> Result<(), AccountError> {
+    check_new_password(password).map_err(AccountError::Password)?;
+    let hash = crate::bootstrap::hash_password(params, password.to_owned()).await.map_err(AccountError::Hash)?;
+    for (jti, exp) in store.set_user_password(user_id, &hash, keep, now).await? {
+        if let Some(deny) = here {
+            deny.add(jti, exp);
+        }
     }
     Ok(())
 }

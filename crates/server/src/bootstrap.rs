@@ -92,33 +92,30 @@ pub const CLI_CLIENT_ID: &str = "postern-cli";
 /// tokens, no consent screen. So `postern login --issuer …` works against a fresh server.
 /// Returns whether it was created now. An admin may change or delete it like any client;
 /// a deleted one comes back at the next start.
-pub async fn cli_client(store: &Store, now: i64) -> Result<bool, StoreError> {
-    use postern_core::client::{AccessTokenFormat, ClientType, GrantType, RedirectUri};
+pub async fn cli_client(store: &Store, tokens: &crate::config::TokenConfig, now: i64) -> Result<bool, StoreError> {
+    use crate::clients::{self, ClientError, Registration};
+    use postern_core::client::{ClientType, GrantType, RedirectUri};
     if store.client_by_id(CLI_CLIENT_ID).await?.is_some() {
         return Ok(false);
     }
     // Constants, checked by the start-up test: nothing here can fail to parse.
     let redirect_uris = ["http://127.0.0.1/callback", "http://[::1]/callback"];
     let scopes = "openid profile email offline_access postern:keys";
-    let client = postern_store::NewClient {
-        client_id: postern_store::ClientId::new(CLI_CLIENT_ID),
-        name: "Postern CLI".into(),
-        client_type: ClientType::Public,
-        secret_hash: None,
+    let registration = Registration {
+        client_id: Some(postern_store::ClientId::new(CLI_CLIENT_ID)),
         redirect_uris: redirect_uris.iter().filter_map(|u| RedirectUri::parse(u).ok()).collect(),
-        post_logout_redirect_uris: Vec::new(),
-        policy: Default::default(),
         grant_types: vec![GrantType::DeviceCode, GrantType::AuthorizationCode, GrantType::RefreshToken],
         allowed_scopes: postern_core::scope::parse_list(scopes),
         first_party: true,
-        access_token_format: AccessTokenFormat::Jwt,
-        access_token_ttl: 900,
-        refresh_token_ttl: 30 * 86_400,
+        access_token_ttl: Some(900),
+        refresh_token_ttl: Some(30 * 86_400),
+        ..Registration::new("Postern CLI", ClientType::Public)
     };
-    match store.create_client(&client, now).await {
+    match clients::register(store, tokens, registration, now).await {
         Ok(_) => Ok(true),
         // Another node registered it first.
-        Err(StoreError::Conflict(_)) => Ok(false),
-        Err(e) => Err(e),
+        Err(ClientError::Store(StoreError::Conflict(_))) => Ok(false),
+        Err(ClientError::Store(e)) => Err(e),
+        Err(other) => Err(StoreError::Corrupt(format!("the built-in CLI client is not valid: {other}"))),
     }
 }

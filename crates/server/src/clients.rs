@@ -9,11 +9,13 @@ use postern_core::client::{
 };
 use postern_core::scope::Scope;
 use postern_core::secret::BearerSecret;
-use postern_store::{Client, ClientPolicy, ClientUpdate, NewClient, Store, StoreError};
+use postern_store::{Client, ClientId, ClientPolicy, ClientUpdate, NewClient, Store, StoreError};
 
 /// A client to register.
 #[derive(Debug, Clone)]
 pub struct Registration {
+    /// `None`: a random id. Postern's own CLI client has a fixed one.
+    pub client_id: Option<ClientId>,
     pub name: String,
     pub client_type: ClientType,
     pub redirect_uris: Vec<RedirectUri>,
@@ -34,6 +36,7 @@ impl Registration {
     /// A client of `client_type` named `name`, with every other setting at its default.
     pub fn new(name: &str, client_type: ClientType) -> Self {
         Registration {
+            client_id: None,
             name: name.to_owned(),
             client_type,
             redirect_uris: Vec::new(),
@@ -110,7 +113,7 @@ pub async fn register(
     let mut rng = postern_core::system::os_rng();
     let secret = (r.client_type == ClientType::Confidential).then(|| BearerSecret::generate(&mut rng));
     let new = NewClient {
-        client_id: postern_store::ClientId::new(postern_core::id::random_id(&mut rng)),
+        client_id: r.client_id.unwrap_or_else(|| ClientId::new(postern_core::id::random_id(&mut rng))),
         name: settings.name,
         client_type: r.client_type,
         secret_hash: secret.as_ref().map(BearerSecret::hash),

@@ -163,7 +163,7 @@ impl Application {
             );
         }
         let first_admin = bootstrap::first_admin(&store, &config, &issuer, clock.now()).await?;
-        if bootstrap::cli_client(&store, clock.now()).await? {
+        if bootstrap::cli_client(&store, &config.tokens, clock.now()).await? {
             tracing::info!(client_id = bootstrap::CLI_CLIENT_ID, "registered the first-party CLI client");
         }
 

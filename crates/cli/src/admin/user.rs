@@ -5,7 +5,6 @@ use crate::UsageError;
 use crate::cli::UserCommand;
 use crate::output::{emit, table, time};
 use postern_core::email::Email;
-use postern_core::password::check_new_password;
 use postern_server::accounts::{self, AccountError, NewAccount};
 use postern_store::User;
 use serde_json::json;
@@ -48,12 +47,6 @@ pub(super) async fn find(ctx: &Ctx, who: &str) -> anyhow::Result<User> {
         ctx.store.user_by_id(who).await?
     };
     found.ok_or_else(|| anyhow::anyhow!("no user {who:?}"))
-}
-
-async fn new_password_hash(ctx: &Ctx) -> anyhow::Result<String> {
-    let password = read_password_stdin()?;
-    check_new_password(&password).map_err(|e| UsageError(e.to_string()))?;
-    Ok(postern_server::bootstrap::hash_password(ctx.config.password, password).await?)
 }
 
 pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
@@ -117,9 +110,13 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::SetPassword { user, password_stdin: _ } => {
             let u = find(ctx, &user).await?;
-            let hash = new_password_hash(ctx).await?;
+            let password = read_password_stdin()?;
             // Every session and refresh family of the user ends with the old password.
-            ctx.store.set_user_password(&u.id, &hash, None, ctx.now).await?;
+            let params = ctx.config.password;
+            match accounts::set_password(&ctx.store, None, params, &u.id, &password, None, ctx.now).await {
+                Err(AccountError::Password(e)) => return Err(UsageError(e.to_string()).into()),
+                other => other?,
+            }
             ctx.audit("user.set_password", &u.id, json!({ "email": u.email })).await?;
             let u = find(ctx, &u.id).await?;
             emit(ctx.json, &to_json(&u), || format!("password set for {}", u.email));
@@ -133,7 +130,7 @@ async fn set_disabled(ctx: &Ctx, who: &str, disabled: bool) -> anyhow::Result<()
     // Disabling cuts the user off everywhere (sessions, tokens, keys); running servers pick up
     // the JWT deny-list within `tokens.revocation_sync_secs`. Enabling brings none of it back.
     if disabled {
-        ctx.store.disable_user(&u.id, ctx.now).await?;
+        accounts::disable_user(&ctx.store, None, &u.id, ctx.now).await?;
     } else {
         ctx.store.enable_user(&u.id, ctx.now).await?;
     }

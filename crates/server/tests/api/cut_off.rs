@@ -82,7 +82,8 @@ both!(disabling_a_user_cuts_off_everything_and_enabling_brings_nothing_back, |ki
     assert!(signed_in(&mut v).await);
     assert_eq!(userinfo(&app, jwt["access_token"].as_str().unwrap()).await, 200);
 
-    postern_server::accounts::disable_user(&app.state, &ann).await.unwrap();
+    let here = Some(&app.state.node.revoked);
+    postern_server::accounts::disable_user(&app.state.store, here, &ann, NOW).await.unwrap();
 
     assert!(!signed_in(&mut v).await, "the session ended");
     for t in [&jwt, &opaque] {
@@ -131,13 +132,10 @@ both!(a_new_password_ends_every_session_and_refresh_family, |kind| async move {
     let mut other = visitor(&app);
     assert_eq!(other.sign_in("ann@example.org", "correct horse").await.status(), 303);
 
-    let hash = postern_core::password::hash_password(
-        "battery staple",
-        &postern_core::password::Argon2Params::INSECURE_FOR_TESTS,
-        &mut postern_core::system::os_rng(),
-    )
-    .unwrap();
-    postern_server::accounts::set_password(&app.state, &ann, &hash, None).await.unwrap();
+    let (here, params) = (Some(&app.state.node.revoked), postern_core::password::Argon2Params::INSECURE_FOR_TESTS);
+    postern_server::accounts::set_password(&app.state.store, here, params, &ann, "battery staple", None, NOW)
+        .await
+        .unwrap();
 
     assert!(!signed_in(&mut v).await && !signed_in(&mut other).await, "every session ended");
     assert_eq!(refresh(&app, &rp, before["refresh_token"].as_str().unwrap()).await.1["error"], "invalid_grant");
