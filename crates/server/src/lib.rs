@@ -20,6 +20,7 @@ pub mod grants;
 pub mod kek;
 pub mod keyring;
 pub mod limits;
+pub mod mail;
 pub mod maintenance;
 pub mod metrics;
 pub mod node;

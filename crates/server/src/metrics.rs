@@ -43,6 +43,7 @@ pub struct Metrics {
     pub http_duration: Family<HttpLabels, Histogram, fn() -> Histogram>,
     /// Device flow events: authorization, approval, denial, expired, slow_down, wrong_code.
     pub device_events: Family<EventLabels, Counter>,
+    pub email_events: Family<EventLabels, Counter>,
     request_ids: RequestIds,
 }
 
@@ -67,7 +68,18 @@ impl Metrics {
         registry.register("http_request_duration_seconds", "Time to serve an HTTP request", http_duration.clone());
         let device_events = Family::<EventLabels, Counter>::default();
         registry.register("device_events", "Device authorization grant events", device_events.clone());
-        Self { registry, http_requests, http_duration, device_events, request_ids: RequestIds::new() }
+        let email_events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "email_events",
+            "Outgoing email: sent, logged, retried, failed, dropped",
+            email_events.clone(),
+        );
+        Self { registry, http_requests, http_duration, device_events, email_events, request_ids: RequestIds::new() }
+    }
+
+    /// Counts what happened to an outgoing message.
+    pub fn email_event(&self, event: &'static str) {
+        self.email_events.get_or_create(&EventLabels { event }).inc();
     }
 
     /// Counts a device-flow event.

@@ -134,6 +134,7 @@ pub struct Application {
     first_admin: FirstAdmin,
     kek_source: KekSource,
     applied_migrations: Vec<i64>,
+    mail_worker: crate::mail::Worker,
 }
 
 impl Application {
@@ -170,12 +171,16 @@ impl Application {
         let revoked = DenyList::load(&store, clock.now()).await?;
         let metadata = routes::oauth::discovery::provider_metadata(&issuer);
         let discovery_json = serde_json::to_string(&metadata).map_err(|e| StartError::Config(e.to_string()))?;
+        let metrics = Arc::new(Metrics::new());
+        let (mail, mail_worker) =
+            crate::mail::Outbox::new(&config.email, metrics.clone()).map_err(|e| StartError::Config(e.to_string()))?;
         let state = AppState {
             store,
             issuer: issuer.into(),
             clock,
             keys,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
+            mail,
             discovery_json: discovery_json.into(),
             node: Arc::new(NodeState {
                 passwords: PasswordPool::new(config.password, config.sessions.sign_in_queue_per_core).await,
@@ -197,7 +202,7 @@ impl Application {
             }),
             config: Arc::new(config),
         };
-        Ok(Self { listener, state, first_admin, kek_source, applied_migrations: report.applied })
+        Ok(Self { listener, state, first_admin, kek_source, applied_migrations: report.applied, mail_worker })
     }
 
     pub fn port(&self) -> u16 {
@@ -246,6 +251,9 @@ impl Application {
                 )
             }
         }
+        if !self.state.mail.sends {
+            out += "\nEmail is not configured (email.smtp_url): messages are written to the log, not sent.";
+        }
         out += "\nStop with Ctrl-C (or SIGTERM): requests in flight are finished first.";
         out
     }
@@ -263,6 +271,7 @@ impl Application {
         let maintenance = tokio::spawn(crate::maintenance::run(state.clone(), stop_rx.clone()));
         let revocations = tokio::spawn(crate::maintenance::sync_revocations(state.clone(), stop_rx.clone()));
         let key_uses = tokio::spawn(crate::maintenance::flush_key_uses(state.clone(), stop_rx.clone()));
+        let mail = tokio::spawn(crate::mail::run(self.mail_worker, stop_rx.clone()));
 
         let store = state.store.clone();
         let node = state.node.clone();
@@ -299,6 +308,8 @@ impl Application {
         let _ = maintenance.await;
         let _ = revocations.await;
         let _ = key_uses.await;
+        // Queued email gets its last try before the server stops.
+        let _ = mail.await;
         // Requests that finished after the flush task's last pass.
         if let Err(e) = node.api_keys.flush(&store).await {
             tracing::warn!(error = %e, "could not record API keys' last use at shutdown");

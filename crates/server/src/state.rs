@@ -22,6 +22,8 @@ pub struct AppState {
     /// What this node keeps for itself: caches, throttles, the password pool (see
     /// [`NodeState`] for what that means with several nodes).
     pub node: Arc<NodeState>,
+    /// Outgoing email (queued; see `crate::mail`).
+    pub mail: crate::mail::Outbox,
 }
 
 impl AppState {

@@ -167,6 +167,12 @@ fn resolve_secret_files(c: &mut Config) -> Result<(), ConfigError> {
         }
         c.secret_key = Some(Secret::new(read_secret_file("secret_key_file", &path)?));
     }
+    if let Some(path) = c.email.smtp_url_file.take() {
+        if c.email.smtp_url.is_some() {
+            return Err(err("email.smtp_url_file", "set email.smtp_url or email.smtp_url_file, not both"));
+        }
+        c.email.smtp_url = Some(Secret::new(read_secret_file("email.smtp_url_file", &path)?));
+    }
     if let Some(path) = c.database.url_file.take() {
         if c.database.url.is_some() {
             return Err(err("database.url_file", "set database.url or database.url_file, not both"));

@@ -102,6 +102,7 @@ pub struct Config {
     pub api_keys: ApiKeysConfig,
     pub maintenance: MaintenanceConfig,
     pub limits: LimitsConfig,
+    pub email: EmailConfig,
 }
 
 impl Default for Config {
@@ -123,7 +124,29 @@ impl Default for Config {
             api_keys: ApiKeysConfig::default(),
             maintenance: MaintenanceConfig::default(),
             limits: LimitsConfig::default(),
+            email: EmailConfig::default(),
         }
+    }
+}
+
+/// Outgoing email over SMTP. Without `smtp_url`, nothing is sent: each message is written to
+/// the log instead, clearly labelled, and `postern serve` says so at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// `smtp://host:port` (plain, for a relay on the same host), `smtp://host:port?tls=starttls`,
+    /// `smtps://host:port`; credentials as `smtp://user:password@host…`.
+    pub smtp_url: Option<Secret>,
+    pub smtp_url_file: Option<PathBuf>,
+    /// The `From` of every message.
+    pub from: String,
+    /// Messages waiting to be sent, at most; past that a message is refused (logged, counted).
+    pub queue: usize,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self { smtp_url: None, smtp_url_file: None, from: "Postern <postern@localhost>".into(), queue: 1000 }
     }
 }
 

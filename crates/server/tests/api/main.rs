@@ -18,6 +18,7 @@ mod keys;
 mod login;
 mod login_kit;
 mod logout;
+mod mail;
 mod ops;
 mod pages;
 mod protocol;
