@@ -97,27 +97,22 @@ impl Outbox {
 }
 
 impl Worker {
-    fn message(&self, mail: &Mail) -> Option<Message> {
-        let to: Mailbox = match mail.to.parse() {
-            Ok(to) => to,
-            Err(e) => {
-                tracing::error!(error = %e, "email not sent: the address is not valid");
-                return None;
-            }
-        };
+    fn message(&self, mail: &Mail) -> Result<Message, String> {
+        let to: Mailbox = mail.to.parse().map_err(|e| format!("the address is not valid: {e}"))?;
         let body = MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone());
-        match Message::builder().from(self.from.clone()).to(to).subject(&mail.subject).multipart(body) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                tracing::error!(error = %e, "email not sent: the message could not be built");
-                None
-            }
-        }
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&mail.subject)
+            .multipart(body)
+            .map_err(|e| format!("the message could not be built: {e}"))
     }
 
-    /// One delivery attempt.
-    async fn deliver(&self, mail: &Mail) -> Result<(), String> {
-        match &self.delivery {
+    /// Delivers `mail`: a message that cannot be built, or that the server refuses for good
+    /// (a 5xx answer), fails at once; anything else is retried with back-off. Once `stop` turns
+    /// true, the next failure is the last (a shutdown does not wait out the back-off).
+    async fn deliver(&self, mail: &Mail, stop: &mut watch::Receiver<bool>) {
+        let transport = match &self.delivery {
             Delivery::Log => {
                 tracing::warn!(
                     to = %mail.to,
@@ -125,26 +120,27 @@ impl Worker {
                     text = %mail.text,
                     "email NOT SENT (no email.smtp_url configured); its text follows"
                 );
-                Ok(())
+                self.metrics.email_event("logged");
+                return;
             }
-            Delivery::Smtp(transport) => {
-                let Some(message) = self.message(mail) else { return Ok(()) };
-                transport.send(message).await.map(|_| ()).map_err(|e| e.to_string())
+            Delivery::Smtp(transport) => transport,
+        };
+        let message = match self.message(mail) {
+            Ok(m) => m,
+            Err(e) => {
+                self.metrics.email_event("failed");
+                tracing::error!(error = %e, subject = %mail.subject, "email not sent");
+                return;
             }
-        }
-    }
-
-    /// Delivers `mail`, retrying with back-off; once `stop` turns true, the next failure is the
-    /// last (a shutdown does not wait out the back-off).
-    async fn deliver_with_retries(&self, mail: &Mail, stop: &mut watch::Receiver<bool>) {
+        };
         let mut delay = FIRST_RETRY;
         for attempt in 1..=ATTEMPTS {
-            match self.deliver(mail).await {
-                Ok(()) => {
-                    self.metrics.email_event(if self.sends() { "sent" } else { "logged" });
+            match transport.send(message.clone()).await {
+                Ok(_) => {
+                    self.metrics.email_event("sent");
                     return;
                 }
-                Err(e) if *stop.borrow() || attempt == ATTEMPTS => {
+                Err(e) if e.is_permanent() || *stop.borrow() || attempt == ATTEMPTS => {
                     self.metrics.email_event("failed");
                     tracing::error!(error = %e, attempts = attempt, subject = %mail.subject, "email could not be sent");
                     return;
@@ -161,10 +157,6 @@ impl Worker {
             }
         }
     }
-
-    fn sends(&self) -> bool {
-        matches!(self.delivery, Delivery::Smtp(_))
-    }
 }
 
 /// Sends what is queued until `stop` turns true; then tries everything still queued once.
@@ -175,12 +167,12 @@ pub async fn run(mut worker: Worker, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|s| *s) => break,
         };
         match mail {
-            Some(mail) => worker.deliver_with_retries(&mail, &mut stop).await,
+            Some(mail) => worker.deliver(&mail, &mut stop).await,
             None => return,
         }
     }
     worker.queue.close();
     while let Some(mail) = worker.queue.recv().await {
-        worker.deliver_with_retries(&mail, &mut stop).await;
+        worker.deliver(&mail, &mut stop).await;
     }
 }

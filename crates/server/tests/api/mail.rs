@@ -59,6 +59,18 @@ async fn a_message_leaves_over_smtp_with_a_text_and_an_html_part() {
     assert!(message.contains("this is the text part.") && message.contains("this is the HTML part."), "{message}");
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("postern_email_events_total{event=\"sent\"} 1"), "{metrics}");
+
+    // A message that cannot be addressed fails at once, counted, and is not sent.
+    assert!(app.state.mail.send(Mail { to: "not an address".into(), ..mail("unaddressed") }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        if metrics.contains("postern_email_events_total{event=\"failed\"} 1") {
+            assert!(metrics.contains("postern_email_events_total{event=\"sent\"} 1"), "{metrics}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+    }
 }
 
 #[tokio::test]
