@@ -56,19 +56,40 @@ pub enum PasswordError {
     TooShort,
     #[error("the password must be at most {MAX_PASSWORD_BYTES} bytes")]
     TooLong,
+    #[error("this password is among the most common ones; choose another")]
+    Common,
+    #[error("the password must not contain your email address")]
+    ContainsEmail,
     #[error("invalid Argon2 parameters: {0}")]
     Params(String),
     #[error("password hashing failed")]
     Hash,
 }
 
-/// Checks a new password against the policy before it is hashed.
-pub fn check_new_password(password: &str) -> Result<(), PasswordError> {
+/// The built-in list of the most common passwords (eight characters or more), lower case.
+const COMMON: &str = include_str!("common_passwords.txt");
+
+/// Checks a new password against the policy before it is hashed: 8 characters to 1024 bytes,
+/// not one of the most common passwords (case-insensitively), and not containing the account's
+/// email address or the part of it before the `@` (when that part has four characters or
+/// more).
+pub fn check_new_password(password: &str, email: Option<&str>) -> Result<(), PasswordError> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(PasswordError::TooLong);
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(PasswordError::TooShort);
+    }
+    let lower = password.to_lowercase();
+    if COMMON.lines().any(|line| !line.starts_with('#') && line == lower) {
+        return Err(PasswordError::Common);
+    }
+    if let Some(email) = email.map(str::trim).filter(|e| !e.is_empty()) {
+        let email = email.to_lowercase();
+        let local = email.split('@').next().unwrap_or_default();
+        if lower.contains(&email) || (local.chars().count() >= 4 && lower.contains(local)) {
+            return Err(PasswordError::ContainsEmail);
+        }
     }
     Ok(())
 }
@@ -167,9 +188,22 @@ mod tests {
 
     #[test]
     fn policy_and_parameters_are_checked() {
-        assert_eq!(check_new_password("short"), Err(PasswordError::TooShort));
-        assert_eq!(check_new_password(&"x".repeat(2000)), Err(PasswordError::TooLong));
-        assert_eq!(check_new_password("long enough"), Ok(()));
+        assert_eq!(check_new_password("short", None), Err(PasswordError::TooShort));
+        assert_eq!(check_new_password(&"x".repeat(2000), None), Err(PasswordError::TooLong));
+        assert_eq!(check_new_password("long enough", None), Ok(()));
+        for common in ["password123", "PassWord123", "qwertyuiop", "iloveyou"] {
+            assert_eq!(check_new_password(common, None), Err(PasswordError::Common), "{common}");
+        }
+        assert_eq!(check_new_password("#  the most", None), Ok(()), "the list's comment is not a password");
+        let email = Some("Ann.Smith@example.org");
+        assert_eq!(check_new_password("my ann.smith secret", email), Err(PasswordError::ContainsEmail));
+        assert_eq!(check_new_password("ANN.SMITH@EXAMPLE.ORG", email), Err(PasswordError::ContainsEmail));
+        assert_eq!(check_new_password("annual report 2026", email), Ok(()), "only the whole local part counts");
+        assert_eq!(
+            check_new_password("bob is here!", Some("bob@example.org")),
+            Ok(()),
+            "short local parts are not checked"
+        );
         assert!(Argon2Params { memory_kib: 1, iterations: 0, parallelism: 1 }.validate().is_err());
         assert!(Argon2Params::default().validate().is_ok());
     }

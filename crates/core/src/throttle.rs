@@ -25,6 +25,9 @@ pub struct Policy {
 impl Policy {
     /// Per account: five free failures, then 2 s, 4 s, … up to 15 minutes.
     pub const ACCOUNT: Policy = Policy { free: 5, base_secs: 2, max_secs: 900, forget_secs: 3600 };
+    /// Emails sent about one address (reset links, verification links, invitations): three
+    /// free, then a minute, two, … up to an hour, so nobody's mailbox can be flooded.
+    pub const EMAIL: Policy = Policy { free: 3, base_secs: 60, max_secs: 3600, forget_secs: 3600 };
     /// Per IP address: more room (shared NATs), then the same curve.
     pub const IP: Policy = Policy { free: 20, base_secs: 2, max_secs: 900, forget_secs: 3600 };
 

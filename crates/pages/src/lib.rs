@@ -129,12 +129,66 @@ pub struct ScopeChoice {
     pub description: String,
 }
 
+/// Asks for the address to send a password-reset link to.
+#[derive(Template)]
+#[template(path = "password_forgot.html")]
+pub struct PasswordForgotPage<'a> {
+    pub csrf: &'a str,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// The page a reset link opens: the new password.
+#[derive(Template)]
+#[template(path = "password_reset.html")]
+pub struct PasswordResetPage<'a> {
+    pub csrf: &'a str,
+    pub token: &'a str,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+}
+
 /// A page with a title and one message: setup done, link expired, errors.
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessagePage<'a> {
     pub title: &'a str,
     pub message: &'a str,
+}
+
+/// An email, as its plain-text and HTML parts share it: who it is from (`instance`, the
+/// issuer's host), what happened, the one link to follow, and what to do if the person did
+/// not ask for it.
+pub struct Letter {
+    pub instance: String,
+    pub subject: String,
+    pub greeting: String,
+    pub paragraphs: Vec<String>,
+    pub action: Option<Action>,
+    /// Paragraphs after the link.
+    pub after: Vec<String>,
+    /// What to do if the person did not ask for this message.
+    pub unasked: String,
+}
+
+/// The link a letter asks the person to follow, with its label.
+pub struct Action {
+    pub label: String,
+    pub url: String,
+}
+
+/// A letter's plain-text part (not escaped: it is not HTML).
+#[derive(Template)]
+#[template(path = "letter.txt")]
+pub struct LetterText<'a> {
+    pub letter: &'a Letter,
+}
+
+/// A letter's HTML part (escaped, like every page).
+#[derive(Template)]
+#[template(path = "letter.html")]
+pub struct LetterHtml<'a> {
+    pub letter: &'a Letter,
 }
 
 #[cfg(test)]
@@ -154,6 +208,24 @@ mod tests {
         assert!(html.contains("A &#38; B"));
         assert!(!html.contains("\"><x"));
         assert!(html.contains("<label for=\"email\">Email</label>"));
+        let letter = Letter {
+            instance: "id.example.org".into(),
+            subject: "Reset".into(),
+            greeting: "Hello <Ann>,".into(),
+            paragraphs: vec!["Someone asked & waited.".into()],
+            action: Some(Action {
+                label: "Set a new password".into(),
+                url: "https://id.example.org/r?token=a&b".into(),
+            }),
+            after: vec![],
+            unasked: "If you did not ask, ignore this message.".into(),
+        };
+        let text = render(&LetterText { letter: &letter });
+        assert!(text.contains("Hello <Ann>,") && text.contains("https://id.example.org/r?token=a&b"), "{text}");
+        assert!(text.contains("If you did not ask") && text.contains("id.example.org"), "{text}");
+        let html = render(&LetterHtml { letter: &letter });
+        assert!(html.contains("Hello &#60;Ann&#62;,") && html.contains("Someone asked &#38; waited."), "{html}");
+        assert!(html.contains("href=\"https://id.example.org/r?token=a&#38;b\""), "{html}");
         let msg = render(&MessagePage { title: "Done", message: "<i>ok</i>" });
         assert!(msg.contains("&#60;i&#62;ok&#60;/i&#62;"));
     }

@@ -36,14 +36,14 @@ pub async fn set_password(
     store: &Store,
     here: Option<&DenyList>,
     params: Argon2Params,
-    user_id: &str,
+    user: &User,
     password: &str,
     keep: Option<&TokenHash>,
     now: i64,
 ) -> Result<(), AccountError> {
-    check_new_password(password).map_err(AccountError::Password)?;
+    check_new_password(password, Some(&user.email)).map_err(AccountError::Password)?;
     let hash = crate::bootstrap::hash_password(params, password.to_owned()).await.map_err(AccountError::Hash)?;
-    for (jti, exp) in store.set_user_password(user_id, &hash, keep, now).await? {
+    for (jti, exp) in store.set_user_password(&user.id, &hash, keep, now).await? {
         if let Some(deny) = here {
             deny.add(jti, exp);
         }
@@ -102,7 +102,7 @@ pub async fn prepare(account: &NewAccount<'_>, params: Argon2Params) -> Result<N
     }
     let password_hash = match account.password {
         Some(password) => {
-            check_new_password(password).map_err(AccountError::Password)?;
+            check_new_password(password, Some(account.email)).map_err(AccountError::Password)?;
             Some(crate::bootstrap::hash_password(params, password.to_owned()).await.map_err(AccountError::Hash)?)
         }
         None => None,

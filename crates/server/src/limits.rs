@@ -1,10 +1,13 @@
-//! Rate limits on the anonymous requests that make the server store a row: device
-//! authorizations, authorization requests kept waiting for a sign-in, and sign-ins started. Each is counted per
-//! client address (behind trusted proxies, the forwarded one) and per client, per node
-//! (`limits.*` settings; 0 turns one off). Past a limit the answer is 429 with `Retry-After`.
+//! Rate limits on the anonymous requests that make the server store a row or send an email:
+//! device authorizations, authorization requests kept waiting for a sign-in, sign-ins started,
+//! registrations and reset or verification links. Each is counted per client address (behind
+//! trusted proxies, the forwarded one) and per client, per node (`limits.*` settings; 0 turns
+//! one off); emails also per recipient address. Past a limit the answer is 429 with
+//! `Retry-After`.
 
 use crate::config::LimitsConfig;
 use postern_core::rate::RateLimit;
+use postern_core::throttle::{Policy, Throttle};
 use std::sync::Mutex;
 
 const CAPACITY: usize = 100_000;
@@ -14,6 +17,8 @@ pub struct AnonymousWrites {
     devices_by_address: Mutex<RateLimit>,
     requests_by_address: Mutex<RateLimit>,
     by_client: Mutex<RateLimit>,
+    emails_by_address: Mutex<RateLimit>,
+    emails_by_recipient: Mutex<Throttle>,
 }
 
 fn hit(limit: &Mutex<RateLimit>, key: &str, now: i64) -> Result<(), i64> {
@@ -26,6 +31,8 @@ impl AnonymousWrites {
             devices_by_address: Mutex::new(RateLimit::new(config.device_authorizations_per_address, CAPACITY)),
             requests_by_address: Mutex::new(RateLimit::new(config.authorization_requests_per_address, CAPACITY)),
             by_client: Mutex::new(RateLimit::new(config.per_client, CAPACITY)),
+            emails_by_address: Mutex::new(RateLimit::new(config.emails_per_address, CAPACITY)),
+            emails_by_recipient: Mutex::new(Throttle::new(Policy::EMAIL, CAPACITY)),
         }
     }
 
@@ -45,5 +52,16 @@ impl AnonymousWrites {
     pub fn authorization_request(&self, address: &str, client_id: &str, now: i64) -> Result<(), i64> {
         hit(&self.requests_by_address, address, now)?;
         hit(&self.by_client, &format!("authorize:{client_id}"), now)
+    }
+
+    /// A request from `address` that sends an email about `recipient` (a normalized email
+    /// address, or any string the caller was given: the limit must not depend on whether an
+    /// account exists).
+    pub fn email(&self, address: &str, recipient: &str, now: i64) -> Result<(), i64> {
+        hit(&self.emails_by_address, address, now)?;
+        let mut recipients = self.emails_by_recipient.lock().unwrap_or_else(|p| p.into_inner());
+        recipients.check(recipient, now)?;
+        recipients.fail(recipient, now);
+        Ok(())
     }
 }

@@ -31,6 +31,11 @@ impl AppState {
         self.clock.now()
     }
 
+    /// The emails this server sends, with links to its pages.
+    pub fn letters(&self) -> crate::letters::Sender {
+        crate::letters::Sender::new(&self.issuer)
+    }
+
     /// The issuer's origin (`scheme://host[:port]`), for `Origin` checks.
     pub fn issuer_origin(&self) -> String {
         url::Url::parse(&self.issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default()

@@ -94,6 +94,18 @@ macro_rules! cut_off {
     }};
 }
 
+/// Inside a transaction `$tx`: every JWT access token issued to user `$user` until `$now` is
+/// refused until the longest access-token lifetime of any client has passed (a minute beyond,
+/// for the leeway verifiers allow on `exp`); evaluates to that time.
+macro_rules! refuse_subject {
+    ($tx:ident, $user:expr, $now:expr) => {{
+        let longest: i64 = sqlx::query_scalar($crate::sql::CLIENT_MAX_ACCESS_TTL).fetch_one(&mut *$tx).await?;
+        let until = $now + longest + 60;
+        sqlx::query($crate::sql::SUBJECT_REVOKE).bind($user).bind($now).bind(until).execute(&mut *$tx).await?;
+        until
+    }};
+}
+
 pub mod apikeys;
 pub mod audit;
 pub mod authorize;
@@ -101,6 +113,7 @@ mod batch;
 pub mod cleanup;
 pub mod clients;
 pub mod device;
+pub mod email_links;
 pub mod entitlements;
 pub mod ids;
 pub mod keys;
@@ -118,6 +131,7 @@ pub use audit::{AuditEvent, NewAuditEvent};
 pub use authorize::{CodeGrant, CodeOutcome, Issued, NewCode, Redemption};
 pub use clients::{Client, ClientPolicy, ClientUpdate, NewClient};
 pub use device::{Decision, DeviceAuthorization, DeviceGrant, DeviceIssuance, DeviceStatus, NewDeviceAuthorization};
+pub use email_links::{EmailLink, LinkPurpose, NewEmailLink, Redeemed};
 pub use entitlements::Entitlement;
 pub use ids::{ClientId, UserId};
 pub use keys::StoredKey;

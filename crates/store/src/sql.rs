@@ -77,6 +77,16 @@ statements! {
     SESSION_TOUCH = "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id_hash = $1";
     SESSION_DELETE = "DELETE FROM sessions WHERE id_hash = $1";
 
+    // --- links sent by email
+    EMAIL_LINK_INSERT = "INSERT INTO email_links (token_hash, purpose, user_id, email, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    EMAIL_LINK_GET = "SELECT purpose, user_id, email, created_at, expires_at FROM email_links WHERE token_hash = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at > $3";
+    EMAIL_LINK_CONSUME = "UPDATE email_links SET consumed_at = $3 WHERE token_hash = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at > $3 RETURNING purpose, user_id, email, created_at, expires_at";
+    EMAIL_LINKS_SPEND = "UPDATE email_links SET consumed_at = $3 WHERE user_id = $1 AND purpose = $2 AND consumed_at IS NULL";
+    // A reset proves the address is the user's: it is verified too. Only while the link's
+    // address is still the user's, and never for a disabled user.
+    USER_RESET_PASSWORD = "UPDATE users SET password_hash = $2, email_verified = TRUE, updated_at = $3 WHERE id = $1 AND email = $4 AND NOT disabled";
+    USER_VERIFY_EMAIL = "UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1 AND email = $3";
+
     // --- sign-ins under way
     SIGN_IN_INSERT = "INSERT INTO sign_ins (token_hash, continuation, target_sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
     SIGN_IN_GET = "SELECT continuation, target_sealed FROM sign_ins WHERE token_hash = $1 AND expires_at > $2";
@@ -143,6 +153,7 @@ statements! {
     CLEANUP_REVOKED_SUBJECTS = "DELETE FROM revoked_subjects WHERE seq IN (SELECT seq FROM revoked_subjects WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_REVOKED_JWTS = "DELETE FROM revoked_jwts WHERE jti IN (SELECT jti FROM revoked_jwts WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_SESSIONS = "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1 LIMIT $2)";
+    CLEANUP_EMAIL_LINKS = "DELETE FROM email_links WHERE token_hash IN (SELECT token_hash FROM email_links WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_SIGN_INS = "DELETE FROM sign_ins WHERE token_hash IN (SELECT token_hash FROM sign_ins WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_AUTHZ_REQUESTS = "DELETE FROM authorization_requests WHERE id_hash IN (SELECT id_hash FROM authorization_requests WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_CODES = "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash FROM authorization_codes WHERE expires_at + 3600 < $1 LIMIT $2)";

@@ -87,10 +87,7 @@ impl Store {
             sqlx::query(sql::USER_CODES_DELETE).bind(id).execute(&mut *tx).await?;
             sqlx::query(sql::USER_DEVICE_APPROVALS_DENY).bind(id).execute(&mut *tx).await?;
             sqlx::query(sql::USER_API_KEYS_REVOKE).bind(id).bind(now).execute(&mut *tx).await?;
-            let longest: i64 = sqlx::query_scalar(sql::CLIENT_MAX_ACCESS_TTL).fetch_one(&mut *tx).await?;
-            // A minute beyond, for the leeway verifiers allow on `exp`.
-            let until = now + longest + 60;
-            sqlx::query(sql::SUBJECT_REVOKE).bind(id).bind(now).bind(until).execute(&mut *tx).await?;
+            let until = refuse_subject!(tx, id, now);
             Disabled { revoked_jwts: revoked, subject_refused_until: until }
         });
         Ok(disabled)

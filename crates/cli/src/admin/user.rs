@@ -113,7 +113,7 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
             let password = read_password_stdin()?;
             // Every session and refresh family of the user ends with the old password.
             let params = ctx.config.password;
-            match accounts::set_password(&ctx.store, None, params, &u.id, &password, None, ctx.now).await {
+            match accounts::set_password(&ctx.store, None, params, &u, &password, None, ctx.now).await {
                 Err(AccountError::Password(e)) => return Err(UsageError(e.to_string()).into()),
                 other => other?,
             }

@@ -289,11 +289,20 @@ pub struct LimitsConfig {
     pub authorization_requests_per_address: u32,
     /// Either of the two per minute for one client, whatever the address.
     pub per_client: u32,
+    /// Requests that send an email (registration, a reset link, a verification link), per
+    /// minute per client address. Emails about one address are limited too, whatever the
+    /// client address: three, then a wait that doubles from a minute up to an hour.
+    pub emails_per_address: u32,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { device_authorizations_per_address: 30, authorization_requests_per_address: 60, per_client: 3000 }
+        Self {
+            device_authorizations_per_address: 30,
+            authorization_requests_per_address: 60,
+            per_client: 3000,
+            emails_per_address: 10,
+        }
     }
 }
 

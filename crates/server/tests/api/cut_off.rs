@@ -12,7 +12,7 @@ use serde_json::Value;
 
 const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-fn code_url(rp: &Rp) -> String {
+pub(crate) fn code_url(rp: &Rp) -> String {
     let challenge = postern_core::pkce::s256(VERIFIER);
     format!(
         "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20offline_access&code_challenge={challenge}&code_challenge_method=S256",
@@ -22,13 +22,18 @@ fn code_url(rp: &Rp) -> String {
 }
 
 async fn tokens(app: &TestApp, v: &mut Visitor, rp: &Rp, password: &str) -> Value {
-    let code = sign_in_and_allow(v, &code_url(rp), "ann@example.org", password).await;
+    tokens_for(app, v, rp, "ann@example.org", password).await
+}
+
+/// Signs `email` in, allows `rp`, and exchanges the code: the token response.
+pub(crate) async fn tokens_for(app: &TestApp, v: &mut Visitor, rp: &Rp, email: &str, password: &str) -> Value {
+    let code = sign_in_and_allow(v, &code_url(rp), email, password).await;
     let r = exchange(app, rp, &code["code"], VERIFIER).await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
 }
 
-async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (u16, Value) {
+pub(crate) async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (u16, Value) {
     let secret = rp.secret.clone().unwrap();
     let form =
         [("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", &rp.id), ("client_secret", &secret)];
@@ -36,13 +41,13 @@ async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
-async fn userinfo(app: &TestApp, token: &str) -> u16 {
+pub(crate) async fn userinfo(app: &TestApp, token: &str) -> u16 {
     app.http.get(app.url("/userinfo")).bearer_auth(token).send().await.unwrap().status().as_u16()
 }
 
 /// Whether the visitor's session is live: `/account` shows the page rather than sending to
 /// the sign-in page.
-async fn signed_in(v: &mut Visitor) -> bool {
+pub(crate) async fn signed_in(v: &mut Visitor) -> bool {
     v.get("/account").await.status() == 200
 }
 
@@ -133,7 +138,8 @@ both!(a_new_password_ends_every_session_and_refresh_family, |kind| async move {
     assert_eq!(other.sign_in("ann@example.org", "correct horse").await.status(), 303);
 
     let (here, params) = (Some(&app.state.node.revoked), postern_core::password::Argon2Params::INSECURE_FOR_TESTS);
-    postern_server::accounts::set_password(&app.state.store, here, params, &ann, "battery staple", None, NOW)
+    let user = app.state.store.user_by_id(&ann).await.unwrap().unwrap();
+    postern_server::accounts::set_password(&app.state.store, here, params, &user, "battery staple", None, NOW)
         .await
         .unwrap();
 

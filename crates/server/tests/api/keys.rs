@@ -62,7 +62,8 @@ both!(rotation_publishes_old_and_new_until_old_tokens_expire, |kind| async move 
     assert_eq!(store.all_keys().await.unwrap().len(), 2);
 });
 
-/// Everything the database holds, as bytes: the SQLite files, or PostgreSQL rows as text.
+/// Everything the database holds, as bytes: the SQLite files, or every PostgreSQL row as text
+/// (`bytea` shows as hex there).
 pub async fn database_bytes(store: &Store, url: &str, dir: &std::path::Path) -> Vec<u8> {
     if url.starts_with("sqlite") {
         let mut all = Vec::new();
@@ -78,23 +79,15 @@ pub async fn database_bytes(store: &Store, url: &str, dir: &std::path::Path) -> 
         let _ = store;
         let mut c = sqlx::PgConnection::connect(url).await.unwrap();
         let mut all = Vec::new();
-        for table in [
-            "signing_keys",
-            "oauth_clients",
-            "instance",
-            "users",
-            "setup_tokens",
-            "sessions",
-            "authorization_requests",
-            "authorization_codes",
-            "access_tokens",
-            "grants",
-            "refresh_tokens",
-            "device_authorizations",
-            "api_keys",
-            "revoked_jwts",
-            "revoked_subjects",
-        ] {
+        // Every table there is, so that a new one cannot be forgotten here.
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::TEXT FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        assert!(tables.iter().any(|t| t == "email_links"), "{tables:?}");
+        for table in tables {
             let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT CAST(t.* AS TEXT) FROM {table} t"))
                 .fetch_all(&mut c)
                 .await

@@ -2,28 +2,8 @@
 //! Maildir the tests read), and the zero-configuration fallback to the log.
 
 use crate::helpers::*;
+use crate::mailbox::{Mailbox, unique_email};
 use postern_server::mail::Mail;
-
-fn maildir() -> Option<(String, std::path::PathBuf)> {
-    let url = std::env::var("SMTP_TEST_URL").ok()?;
-    let dir = std::env::var("SMTP_TEST_MAILDIR").ok()?;
-    Some((url, std::path::PathBuf::from(dir).join("new")))
-}
-
-/// The delivered message whose text contains `needle`, once it is there (10 s at most).
-async fn delivered(dir: &std::path::Path, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            if text.contains(needle) {
-                return text;
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "no message with {needle:?} arrived");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
 
 fn mail(subject: &str) -> Mail {
     Mail {
@@ -36,20 +16,19 @@ fn mail(subject: &str) -> Mail {
 
 #[tokio::test]
 async fn a_message_leaves_over_smtp_with_a_text_and_an_html_part() {
-    let Some((url, dir)) = maildir() else { return };
     let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else { return };
     let mut config = test_config(&db);
-    config.email.smtp_url = Some(postern_server::config::Secret::new(url));
-    config.email.from = "Postern <postern@example.org>".into();
+    let Some(mailbox) = Mailbox::configure(&mut config) else { return };
     let app = start(config).await.unwrap();
     assert!(app.state.mail.sends);
-    let subject = format!("delivery {}", postern_core::id::random_id(&mut postern_core::system::os_rng()));
-    assert!(app.state.mail.send(mail(&subject)));
+    let ann = unique_email("ann");
+    assert!(app.state.mail.send(Mail { to: ann.clone(), ..mail("delivery") }));
 
-    let message = delivered(&dir, &subject).await;
+    let message = mailbox.wait_for(&ann, 1).await;
     for part in [
         "From: Postern <postern@example.org>",
-        "To: ann@example.org",
+        &format!("To: {ann}"),
+        "Subject: delivery",
         "multipart/alternative",
         "text/plain",
         "text/html",

@@ -1,11 +1,12 @@
-//! Postern's own pages (sign-in, sign-out, the account page, the device pages, the first-admin
-//! setup), and what every HTML response shares: security headers, the message page, the
-//! `Origin` check for forms. Errors on these pages are `crate::error::PageError`.
+//! Postern's own pages (sign-in, sign-out, forgotten passwords, the account page, the device
+//! pages, the first-admin setup), and what every HTML response shares: security headers, the
+//! message page, the `Origin` check for forms. Errors on these pages are `crate::error::PageError`.
 
 pub mod account;
 pub mod activation;
 pub mod login;
 pub mod logout;
+pub mod password;
 pub mod setup;
 
 use crate::state::AppState;

@@ -1,0 +1,110 @@
+//! The emails Postern sends, worded once. Each names the instance (the issuer's host), says
+//! what happened, gives at most one link, and says what to do if the person did not ask for
+//! it. Each becomes a [`Mail`] with a plain-text and an HTML part (`postern_pages::Letter`).
+
+use crate::mail::Mail;
+use postern_pages::{Action, Letter, LetterHtml, LetterText, render};
+
+/// Who the messages are from, and where their links point.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    /// The issuer, without a trailing slash: links are `{issuer}{path}`.
+    issuer: String,
+    /// The issuer's host, naming the instance in every message.
+    instance: String,
+}
+
+impl Sender {
+    pub fn new(issuer: &str) -> Self {
+        let instance = url::Url::parse(issuer)
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(port) => format!("{h}:{port}"),
+                    None => h.to_owned(),
+                })
+            })
+            .unwrap_or_else(|| issuer.to_owned());
+        Sender { issuer: issuer.trim_end_matches('/').to_owned(), instance }
+    }
+
+    fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    fn mail(&self, to: &str, letter: Letter) -> Mail {
+        Mail {
+            to: to.to_owned(),
+            subject: letter.subject.clone(),
+            text: render(&LetterText { letter: &letter }),
+            html: render(&LetterHtml { letter: &letter }),
+        }
+    }
+
+    fn letter(&self, subject: String, paragraphs: Vec<String>, action: Option<Action>, unasked: &str) -> Letter {
+        Letter {
+            instance: self.instance.clone(),
+            subject,
+            greeting: "Hello,".to_owned(),
+            paragraphs,
+            action,
+            after: Vec::new(),
+            unasked: unasked.to_owned(),
+        }
+    }
+
+    /// The link to set a new password (`token` is the link's secret).
+    pub fn password_reset(&self, to: &str, token: &str, minutes: i64) -> Mail {
+        let letter = self.letter(
+            format!("Reset your password for {}", self.instance),
+            vec![
+                format!("Someone asked to reset the password of the account {to} at {}.", self.instance),
+                format!("The link below works once, for the next {minutes} minutes."),
+            ],
+            Some(Action {
+                label: "Set a new password".into(),
+                url: self.link(&format!("/password/reset?token={token}")),
+            }),
+            "If you did not ask for this, ignore this message: your password stays as it is. \
+             If it keeps happening, tell your administrator.",
+        );
+        self.mail(to, letter)
+    }
+
+    /// After a password was set: every session and app was signed out.
+    pub fn password_changed(&self, to: &str) -> Mail {
+        let letter = self.letter(
+            format!("Your password for {} was changed", self.instance),
+            vec![
+                format!("The password of the account {to} at {} was just changed.", self.instance),
+                "Every browser and app that was signed in with the old password has been signed out.".to_owned(),
+            ],
+            None,
+            &format!(
+                "If you did not change it, someone else may have access to your email: secure it, then reset \
+                 your password at {} and tell your administrator.",
+                self.link("/password/forgot")
+            ),
+        );
+        self.mail(to, letter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_instance_and_what_to_do_if_unasked() {
+        let sender = Sender::new("https://id.example.org/");
+        let mail = sender.password_reset("ann@example.org", "TOKEN", 30);
+        assert_eq!(mail.subject, "Reset your password for id.example.org");
+        for part in [&mail.text, &mail.html] {
+            assert!(part.contains("https://id.example.org/password/reset?token=TOKEN"), "{part}");
+            assert!(part.contains("If you did not ask for this"), "{part}");
+            assert!(part.contains("30 minutes"), "{part}");
+        }
+        let local = Sender::new("http://127.0.0.1:8080");
+        assert!(local.password_changed("ann@example.org").text.contains("Postern at 127.0.0.1:8080"));
+    }
+}
