@@ -238,6 +238,9 @@ pub enum ClientCommand {
         /// Issue refresh tokens to OpenID requests even without the offline_access scope.
         #[arg(long)]
         always_refresh_token: bool,
+        /// Only people whose email address is verified may sign in to this client.
+        #[arg(long)]
+        require_verified_email: bool,
         #[arg(long, value_enum, default_value = "jwt")]
         access_token_format: TokenFormatArg,
         /// Access-token lifetime in seconds (default: tokens.access_token_ttl_secs).
@@ -273,6 +276,8 @@ pub enum ClientCommand {
         id_token_alg: Option<IdTokenAlgArg>,
         #[arg(long, value_name = "true|false")]
         always_refresh_token: Option<bool>,
+        #[arg(long, value_name = "true|false")]
+        require_verified_email: Option<bool>,
         #[arg(long, value_enum)]
         access_token_format: Option<TokenFormatArg>,
         #[arg(long)]

@@ -35,6 +35,8 @@ pub struct LoginPage<'a> {
     pub email: &'a str,
     pub client_name: Option<&'a str>,
     pub error: Option<&'a str>,
+    /// Whether to offer "Create an account" (registration is open).
+    pub can_register: bool,
 }
 
 /// Asks the user to allow a client the scopes it requested, each described in plain words.
@@ -92,6 +94,7 @@ pub struct DeviceConfirmPage<'a> {
 pub struct AccountPage<'a> {
     pub csrf: &'a str,
     pub email: &'a str,
+    pub email_verified: bool,
     pub name: Option<&'a str>,
     pub new_key: Option<&'a str>,
     pub error: Option<&'a str>,
@@ -146,6 +149,35 @@ pub struct PasswordResetPage<'a> {
     pub token: &'a str,
     pub email: &'a str,
     pub error: Option<&'a str>,
+}
+
+/// Registration: email, name and password.
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage<'a> {
+    pub csrf: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// The page a verification link opens: one button, so that a mail scanner fetching the link
+/// uses nothing.
+#[derive(Template)]
+#[template(path = "email_verify.html")]
+pub struct EmailVerifyPage<'a> {
+    pub csrf: &'a str,
+    pub token: &'a str,
+    pub email: &'a str,
+}
+
+/// The verified-email gate: a client admits only verified addresses.
+#[derive(Template)]
+#[template(path = "email_unverified.html")]
+pub struct EmailUnverifiedPage<'a> {
+    pub csrf: &'a str,
+    pub client_name: &'a str,
+    pub email: &'a str,
 }
 
 /// A page with a title and one message: setup done, link expired, errors.

@@ -92,29 +92,48 @@ impl crate::error::Failure for AccountError {
 /// The longest display name.
 pub const MAX_NAME_CHARS: usize = 200;
 
-/// Checks a new account and hashes its password (Argon2id with `params`, off the async
-/// threads): the row to store, with a fresh id.
-pub async fn prepare(account: &NewAccount<'_>, params: Argon2Params) -> Result<NewUser, AccountError> {
+/// Checks a new account without hashing anything: the parsed address, the trimmed name (if
+/// any), and the password (if any) against the policy.
+pub fn check(account: &NewAccount<'_>) -> Result<(Email, Option<String>), AccountError> {
     let email = Email::parse(account.email).map_err(|_| AccountError::Email)?;
     let name = account.display_name.map(str::trim).filter(|n| !n.is_empty());
     if name.is_some_and(|n| n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control)) {
         return Err(AccountError::Name);
     }
-    let password_hash = match account.password {
-        Some(password) => {
-            check_new_password(password, Some(account.email)).map_err(AccountError::Password)?;
-            Some(crate::bootstrap::hash_password(params, password.to_owned()).await.map_err(AccountError::Hash)?)
-        }
-        None => None,
-    };
-    Ok(NewUser {
+    if let Some(password) = account.password {
+        check_new_password(password, Some(account.email)).map_err(AccountError::Password)?;
+    }
+    Ok((email, name.map(str::to_owned)))
+}
+
+/// The row of a checked account, with a fresh id.
+pub fn new_user(
+    account: &NewAccount<'_>,
+    email: Email,
+    name: Option<String>,
+    password_hash: Option<String>,
+) -> NewUser {
+    NewUser {
         id: UserId::new(postern_core::id::random_id(&mut postern_core::system::os_rng())),
         email,
         email_verified: account.email_verified,
         password_hash,
-        display_name: name.map(str::to_owned),
+        display_name: name,
         is_admin: account.is_admin,
-    })
+    }
+}
+
+/// Checks a new account and hashes its password (Argon2id with `params`, off the async
+/// threads): the row to store, with a fresh id.
+pub async fn prepare(account: &NewAccount<'_>, params: Argon2Params) -> Result<NewUser, AccountError> {
+    let (email, name) = check(account)?;
+    let password_hash = match account.password {
+        Some(password) => {
+            Some(crate::bootstrap::hash_password(params, password.to_owned()).await.map_err(AccountError::Hash)?)
+        }
+        None => None,
+    };
+    Ok(new_user(account, email, name, password_hash))
 }
 
 /// Creates an account: [`prepare`], then stored. The caller records the audit event, naming

@@ -76,6 +76,9 @@ pub enum Outcome {
     SignIn { token: String },
     /// The person must allow the client: the consent page for the request kept under `handle`.
     Consent(Box<ConsentNeeded>),
+    /// The client admits only verified email addresses, and this person's is not verified:
+    /// a page that says so and offers a new link (the client is not told).
+    Unverified { client_name: String, email: String },
     /// Done: the code goes back to the client.
     Code { pending: Pending, code: String },
     /// The request could not be kept or answered now; `wait` seconds for a rate limit.
@@ -349,6 +352,12 @@ async fn proceed(
         };
         return to_sign_in(state, meta, handle).await;
     };
+    if client.policy.require_verified_email && !user.email_verified {
+        if pending.prompt.none {
+            return error(pending, "access_denied", "the user's email address is not verified");
+        }
+        return Outcome::Unverified { client_name: client.name.clone(), email: user.email.clone() };
+    }
     let remembered = match state.store.consent(&user.id, &client.client_id).await {
         Ok(c) => ScopeSet::parse_list(&c.unwrap_or_default()),
         Err(e) => return failed(e, UNCHECKED),

@@ -90,6 +90,43 @@ impl Sender {
     }
 }
 
+impl Sender {
+    /// The link that proves `to` is the person's address.
+    pub fn verify_email(&self, to: &str, token: &str, hours: i64) -> Mail {
+        let letter = self.letter(
+            format!("Confirm your email address for {}", self.instance),
+            vec![
+                format!("Confirm that {to} is your address for your account at {}.", self.instance),
+                format!("The link below works once, for the next {hours} hours."),
+            ],
+            Some(Action {
+                label: "Confirm your email address".into(),
+                url: self.link(&format!("/email/verify?token={token}")),
+            }),
+            "If you did not make an account or ask for this, ignore this message: nothing happens without the link.",
+        );
+        self.mail(to, letter)
+    }
+
+    /// Someone tried to register an address that already has an account.
+    pub fn already_registered(&self, to: &str) -> Mail {
+        let letter = self.letter(
+            format!("Someone tried to make an account with your address at {}", self.instance),
+            vec![
+                format!("Someone tried to make a new account at {} with {to}, which already has one.", self.instance),
+                "If it was you, sign in instead, or set a new password if you have forgotten it.".to_owned(),
+            ],
+            Some(Action { label: "Sign in".into(), url: self.link("/login") }),
+            &format!(
+                "If it was not you, ignore this message: no account was made and yours is unchanged. \
+                 A forgotten password is reset at {}.",
+                self.link("/password/forgot")
+            ),
+        );
+        self.mail(to, letter)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

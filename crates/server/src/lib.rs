@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod apikeys;
+pub mod audit;
 pub mod authorization;
 pub mod bootstrap;
 pub mod client_cache;
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod node;
 pub mod passwords;
 pub mod recovery;
+pub mod registration;
 pub mod revocations;
 pub mod routes;
 pub mod serve;

@@ -93,6 +93,38 @@ impl PasswordPool {
     }
 }
 
+/// Why a password was not hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    #[error("password hashing failed")]
+    Failed,
+}
+
+impl PasswordPool {
+    /// Hashes a new password with `params` in the same slots as verifications (a flood of
+    /// registrations is bounded like a flood of sign-ins).
+    pub async fn hash(&self, params: Argon2Params, password: &str) -> Result<String, HashError> {
+        let place = Waiting::join(&self.waiting);
+        if place.ahead >= self.max_waiting {
+            return Err(HashError::Busy(Busy));
+        }
+        let permit = self.running.clone().acquire_owned().await;
+        drop(place);
+        let Ok(permit) = permit else { return Err(HashError::Busy(Busy)) };
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let hashed = postern_core::password::hash_password(&password, &params, &mut postern_core::system::os_rng());
+            drop(permit);
+            hashed
+        })
+        .await
+        .map_err(|_| HashError::Failed)?
+        .map_err(|_| HashError::Failed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

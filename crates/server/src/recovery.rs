@@ -17,7 +17,7 @@ use crate::state::AppState;
 use postern_core::email::Email;
 use postern_core::password::{PasswordError, check_new_password};
 use postern_core::secret::{BearerSecret, TokenHash};
-use postern_store::{LinkPurpose, NewAuditEvent, NewEmailLink, StoreError};
+use postern_store::{LinkPurpose, NewEmailLink, StoreError};
 
 /// How long a reset link works.
 pub const RESET_SECS: i64 = 30 * 60;
@@ -62,7 +62,7 @@ async fn send_reset(state: &AppState, meta: &ClientMeta, email: &str) -> Result<
     };
     state.store.create_email_link(&link).await?;
     state.mail.send(state.letters().password_reset(&user.email, token.expose(), RESET_SECS / 60));
-    audit(state, meta, "password.reset_requested", &user.id).await;
+    crate::audit::by(state, meta, "anonymous", "password.reset_requested", &user.id).await;
     Ok(())
 }
 
@@ -111,21 +111,6 @@ pub async fn reset(state: &AppState, meta: &ClientMeta, token: &str, password: &
     }
     deny.add_subject(redeemed.user_id.to_string(), now, redeemed.denied.subject_refused_until);
     state.mail.send(state.letters().password_changed(&redeemed.email));
-    audit(state, meta, "password.reset", &redeemed.user_id).await;
+    crate::audit::by(state, meta, "anonymous", "password.reset", &redeemed.user_id).await;
     Ok(())
-}
-
-async fn audit(state: &AppState, meta: &ClientMeta, action: &str, user_id: &str) {
-    let event = NewAuditEvent {
-        actor: "anonymous",
-        action,
-        target: Some(user_id),
-        ip: meta.ip.as_deref(),
-        user_agent: meta.user_agent.as_deref(),
-        outcome: "success",
-        details: None,
-    };
-    if let Err(e) = state.store.record_audit(&event, state.now()).await {
-        tracing::error!(error = %e, action, "could not record an audit event");
-    }
 }

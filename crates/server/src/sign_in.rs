@@ -85,6 +85,13 @@ pub struct SignIn {
     pub continuation: Continuation,
 }
 
+impl SignIn {
+    /// A sign-in nothing waits for: it ends on the account page.
+    pub fn to_account() -> Self {
+        SignIn { token: String::new(), continuation: Continuation::Account }
+    }
+}
+
 /// Authentication methods (RFC 8176 values), in the order they were used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Amr(Vec<&'static str>);
@@ -92,6 +99,12 @@ pub struct Amr(Vec<&'static str>);
 impl Amr {
     pub fn password() -> Self {
         Amr(vec!["pwd"])
+    }
+
+    /// A link sent by email was followed (verifying the address): `email`, a value RFC 8176
+    /// does not register (OpenID Connect allows others), single-factor.
+    pub fn email_link() -> Self {
+        Amr(vec!["email"])
     }
 
     /// The space-separated form sessions store.
@@ -212,7 +225,7 @@ pub async fn begin(state: &AppState, meta: &ClientMeta, continuation: Continuati
 /// The sign-in a token from `/login?request=…` (or the form) names. An unknown, expired or
 /// malformed token continues with the account page, as a sign-in nothing waits for.
 pub async fn resume(state: &AppState, token: &str) -> Result<SignIn, StoreError> {
-    let none = SignIn { token: String::new(), continuation: Continuation::Account };
+    let none = SignIn::to_account();
     if token.len() != 43 {
         return Ok(none);
     }

@@ -15,11 +15,18 @@ pub struct ClientPolicy {
     pub id_token_alg: Algorithm,
     /// Issue refresh tokens to OpenID requests even without `offline_access`.
     pub always_refresh: bool,
+    /// People whose email address is not verified cannot sign in to this client.
+    pub require_verified_email: bool,
 }
 
 impl Default for ClientPolicy {
     fn default() -> Self {
-        Self { require_state: false, id_token_alg: Algorithm::RS256, always_refresh: false }
+        Self {
+            require_state: false,
+            id_token_alg: Algorithm::RS256,
+            always_refresh: false,
+            require_verified_email: false,
+        }
     }
 }
 
@@ -108,6 +115,7 @@ struct ClientRow {
     require_state: bool,
     id_token_alg: String,
     always_refresh: bool,
+    require_verified_email: bool,
     grant_types: String,
     allowed_scopes: String,
     first_party: bool,
@@ -132,6 +140,7 @@ impl TryFrom<ClientRow> for Client {
                 id_token_alg: Algorithm::parse(&r.id_token_alg)
                     .ok_or_else(|| StoreError::Corrupt("id_token_alg".into()))?,
                 always_refresh: r.always_refresh,
+                require_verified_email: r.require_verified_email,
             },
             grant_types: json_list("grant_types", &r.grant_types)?,
             allowed_scopes: json_list("allowed_scopes", &r.allowed_scopes)?,
@@ -173,6 +182,7 @@ impl Store {
             .bind(c.policy.require_state)
             .bind(c.policy.id_token_alg.as_str())
             .bind(c.policy.always_refresh)
+            .bind(c.policy.require_verified_email)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))
@@ -207,6 +217,7 @@ impl Store {
             .bind(u.policy.require_state)
             .bind(u.policy.id_token_alg.as_str())
             .bind(u.policy.always_refresh)
+            .bind(u.policy.require_verified_email)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;

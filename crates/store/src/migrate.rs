@@ -26,7 +26,7 @@ const SQLITE: &[Migration] = &[
     m(8, "entitlements", include_str!("../migrations/sqlite/0008_entitlements.sql")),
     m(9, "service_account_names", include_str!("../migrations/sqlite/0009_service_account_names.sql")),
     m(10, "sign_ins", include_str!("../migrations/sqlite/0010_sign_ins.sql")),
-    m(11, "email_links", include_str!("../migrations/sqlite/0011_email_links.sql")),
+    m(11, "accounts", include_str!("../migrations/sqlite/0011_accounts.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -40,7 +40,7 @@ const POSTGRES: &[Migration] = &[
     m(8, "entitlements", include_str!("../migrations/postgres/0008_entitlements.sql")),
     m(9, "service_account_names", include_str!("../migrations/postgres/0009_service_account_names.sql")),
     m(10, "sign_ins", include_str!("../migrations/postgres/0010_sign_ins.sql")),
-    m(11, "email_links", include_str!("../migrations/postgres/0011_email_links.sql")),
+    m(11, "accounts", include_str!("../migrations/postgres/0011_accounts.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

@@ -24,6 +24,7 @@ fn to_json(c: &Client) -> serde_json::Value {
         "require_state": c.policy.require_state,
         "id_token_alg": c.policy.id_token_alg.as_str(),
         "always_refresh_token": c.policy.always_refresh,
+        "require_verified_email": c.policy.require_verified_email,
         "access_token_format": c.access_token_format.as_str(),
         "access_token_ttl": c.access_token_ttl,
         "refresh_token_ttl": c.refresh_token_ttl,
@@ -126,6 +127,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             require_state,
             id_token_alg,
             always_refresh_token,
+            require_verified_email,
             access_token_format,
             access_token_ttl,
             refresh_token_ttl,
@@ -141,6 +143,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                     require_state,
                     id_token_alg: alg_of(id_token_alg),
                     always_refresh: always_refresh_token,
+                    require_verified_email,
                 },
                 access_token_format: format_of(access_token_format),
                 access_token_ttl,
@@ -201,6 +204,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             require_state,
             id_token_alg,
             always_refresh_token,
+            require_verified_email,
             access_token_format,
             access_token_ttl,
             refresh_token_ttl,
@@ -238,6 +242,9 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                 }
                 if let Some(v) = always_refresh_token {
                     u.policy.always_refresh = v;
+                }
+                if let Some(v) = require_verified_email {
+                    u.policy.require_verified_email = v;
                 }
                 if let Some(f) = access_token_format {
                     u.access_token_format = format_of(f);

@@ -103,6 +103,7 @@ pub struct Config {
     pub maintenance: MaintenanceConfig,
     pub limits: LimitsConfig,
     pub email: EmailConfig,
+    pub accounts: AccountsConfig,
 }
 
 impl Default for Config {
@@ -125,6 +126,7 @@ impl Default for Config {
             maintenance: MaintenanceConfig::default(),
             limits: LimitsConfig::default(),
             email: EmailConfig::default(),
+            accounts: AccountsConfig::default(),
         }
     }
 }
@@ -303,6 +305,36 @@ impl Default for LimitsConfig {
             per_client: 3000,
             emails_per_address: 10,
         }
+    }
+}
+
+/// Who may make an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Only admins create accounts or invite people (the default).
+    #[default]
+    Closed,
+    /// Only people an admin invited; `/register` is closed.
+    Invite,
+    /// Anyone may register at `/register` (within `allowed_email_domains`, if set).
+    Open,
+}
+
+/// Accounts people make and run themselves.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    pub registration: Registration,
+    /// With open registration, the only email domains accepted (`example.org`; none: any).
+    pub allowed_email_domains: Vec<String>,
+}
+
+impl AccountsConfig {
+    /// Whether open registration accepts an address in `domain`.
+    pub fn domain_allowed(&self, domain: &str) -> bool {
+        self.allowed_email_domains.is_empty()
+            || self.allowed_email_domains.iter().any(|d| d.trim().trim_start_matches('@').eq_ignore_ascii_case(domain))
     }
 }
 

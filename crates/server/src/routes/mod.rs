@@ -11,7 +11,7 @@ pub mod pages;
 
 use api::keys as api_keys;
 use oauth::{authorize, device, discovery, introspection, token, userinfo};
-use pages::{account, activation, login, logout, password, setup};
+use pages::{account, activation, login, logout, password, registration, setup};
 
 use crate::error::WebError;
 use crate::metrics;
@@ -48,6 +48,9 @@ pub fn router(state: AppState) -> Router {
         .route(discovery::JWKS_PATH, get(discovery::jwks))
         .route("/setup", get(setup::form).post(setup::submit))
         .route("/login", get(login::form).post(login::submit))
+        .route("/register", get(registration::form).post(registration::submit))
+        .route("/email/verify", get(registration::verify_form).post(registration::verify))
+        .route("/account/email/resend", post(account::resend_verification))
         .route("/password/forgot", get(password::forgot_form).post(password::forgot))
         .route("/password/reset", get(password::reset_form).post(password::reset))
         .route(END_SESSION_PATH, get(logout::start).post(logout::confirm))

@@ -6,7 +6,7 @@ use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
 use postern_core::oidc::IdClaims;
 use serde_json::Value;
 
-async fn verify_id_token(app: &TestApp, token: &str) -> IdClaims {
+pub(crate) async fn verify_id_token(app: &TestApp, token: &str) -> IdClaims {
     let set: postern_proto::JwkSet = app.get("/.well-known/jwks.json").await.json().await.unwrap();
     let keys: Vec<_> =
         set.keys.iter().map(|k| (k.kid.clone(), postern_core::signing::PublicKey::from_jwk(k).unwrap())).collect();
@@ -338,6 +338,7 @@ async fn client_policies_require_state_choose_the_id_token_algorithm_and_always_
         require_state: true,
         id_token_alg: postern_core::signing::Algorithm::EdDSA,
         always_refresh: true,
+        require_verified_email: false,
     };
     app.state.store.update_client(&id, &c, NOW).await.unwrap();
     let rp = Rp { id, secret, redirect: "https://app.example.org/cb".into() };

@@ -25,6 +25,7 @@ mod pages;
 mod protocol;
 mod recovery;
 mod refresh;
+mod registration;
 mod robustness;
 mod router;
 mod secrets;

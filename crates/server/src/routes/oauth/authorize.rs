@@ -1,7 +1,7 @@
 //! The authorization endpoint's pages: `/oauth/authorize` (GET and POST), the resumption after
 //! sign-in and the consent form. Each reads the request and the session, asks
 //! `crate::authorization` for the [`Outcome`], and renders it: our error page, a redirect back
-//! to the client, the sign-in page, the consent page, or "try again".
+//! to the client, the sign-in page, the consent page, the verified-email gate, or "try again".
 
 use crate::authorization::{self, ConsentNeeded, Halt, Outcome, Pending, UNCHECKED, Untrusted};
 use crate::error::PageError;
@@ -59,6 +59,9 @@ async fn render_outcome(state: &AppState, headers: &HeaderMap, outcome: Outcome)
         Outcome::SignIn { token } => Redirect::to(&format!("/login?request={token}")).into_response(),
         Outcome::Consent(c) => consent_page(state, headers, &c).await,
         Outcome::Code { pending, code } => back_to_client(state, &pending, &[("code", &code)]),
+        Outcome::Unverified { client_name, email } => {
+            crate::routes::pages::registration::unverified_page(state, headers, &client_name, &email)
+        }
         Outcome::Halted { cause: Halt::TooMany(wait) } => {
             let text = format!("Too many sign-in requests from here. Try again in {wait} seconds.");
             PageError::too_many(wait, text).into_response()

@@ -175,6 +175,26 @@ pub async fn create_service_account(
     }
 }
 
+/// `POST /account/email/resend`: a new verification link for the signed-in user.
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    meta: crate::routes::ClientMeta,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let (user, _) = match posted(&state, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match crate::routes::pages::registration::resend(&state, &meta, &user).await {
+        Ok(notice) => {
+            let banner = Banner { notice: Some(&notice), ..Banner::default() };
+            render_page(&state, &headers, &user, StatusCode::OK, banner).await
+        }
+        Err(page) => page.into_response(),
+    }
+}
+
 async fn failed(state: &AppState, headers: &HeaderMap, user: &User, error: &str) -> Response {
     let banner = Banner { error: Some(error), ..Banner::default() };
     render_page(state, headers, user, StatusCode::BAD_REQUEST, banner).await
@@ -213,6 +233,7 @@ async fn render_page(
     let view = AccountPage {
         csrf: &csrf,
         email: &user.email,
+        email_verified: user.email_verified,
         name: user.display_name.as_deref(),
         new_key: b.new_key,
         error: b.error,
@@ -281,7 +302,5 @@ pub(crate) async fn audit(state: &AppState, actor: &str, action: &str, target: &
         details: Some(details),
         ..Default::default()
     };
-    if let Err(e) = state.store.record_audit(&event, state.now()).await {
-        tracing::error!(error = %e, action, "could not record an audit event");
-    }
+    crate::audit::record(state, &event).await;
 }

@@ -8,6 +8,7 @@
 use crate::error::PageError;
 use crate::routes::ClientMeta;
 use crate::routes::pages::login::with_cookie;
+use crate::routes::pages::registration::unverified_page;
 use crate::routes::pages::{checked_form, message, page};
 use crate::session;
 use crate::sign_in::{self, Continuation};
@@ -190,6 +191,9 @@ pub async fn confirm(
             (Ok(Some(c)), Ok(Some(u))) => (c, u),
             _ => return entry_page(&state, &headers, StatusCode::BAD_REQUEST, &typed, Some(NOT_VALID)),
         };
+    if client.policy.require_verified_email && !user.email_verified {
+        return unverified_page(&state, &headers, &client.name, &user.email);
+    }
     let (csrf, cookie) = session::csrf_token(&state, &headers);
     let scopes = crate::apikeys::describe_scopes(&state.store, &auth.scope).await;
     let view = DeviceConfirmPage {
@@ -234,6 +238,10 @@ pub async fn decide(
         return entry_page(&state, &headers, StatusCode::BAD_REQUEST, "", Some(NOT_VALID));
     };
     let approve = form.decision == "approve";
+    if approve && let Some(gate) = verified_email_gate(&state, &headers, &code, &session.user_id, now).await {
+        end_attempt(&state, &keys, now, false);
+        return gate;
+    }
     let decision = if approve {
         Decision::Approve { user_id: &session.user_id, auth_time: session.auth_time, amr: &session.amr }
     } else {
@@ -264,5 +272,32 @@ pub async fn decide(
         message(StatusCode::OK, "Device connected", "You can return to your device now.")
     } else {
         message(StatusCode::OK, "Request denied", "The device was not connected. You can close this page.")
+    }
+}
+
+/// The verified-email gate for approving `code`: the page to show instead when its client
+/// admits only verified addresses and the user's is not (or when that cannot be checked).
+async fn verified_email_gate(
+    state: &AppState,
+    headers: &HeaderMap,
+    code: &UserCode,
+    user_id: &str,
+    now: i64,
+) -> Option<Response> {
+    let checked = async {
+        let Some(auth) = state.store.pending_device_authorization(&state.keys.user_code_hash(code), now).await? else {
+            return Ok(None);
+        };
+        let client = state.store.client_by_id(&auth.client_id).await?;
+        let user = state.store.user_by_id(user_id).await?;
+        Ok::<_, postern_store::StoreError>(match (client, user) {
+            (Some(c), Some(u)) if c.policy.require_verified_email && !u.email_verified => Some((c.name, u.email)),
+            _ => None,
+        })
+    };
+    match checked.await {
+        Ok(Some((client_name, email))) => Some(unverified_page(state, headers, &client_name, &email)),
+        Ok(None) => None,
+        Err(e) => Some(PageError::failed(e, "Your answer could not be saved. Try again shortly.").into_response()),
     }
 }

@@ -59,7 +59,8 @@ async fn login_page(
         Continuation::Authorize(handle) => crate::routes::oauth::authorize::form_target(state, handle).await,
         _ => None,
     };
-    let view = LoginPage { csrf: &csrf, request: &sign_in.token, email, client_name: None, error };
+    let can_register = state.config.accounts.registration == crate::config::Registration::Open;
+    let view = LoginPage { csrf: &csrf, request: &sign_in.token, email, client_name: None, error, can_register };
     let policy = Policy { own_scripts: false, form_target: target.as_ref() };
     with_cookie(page_with(status, render(&view), &policy), cookie)
 }

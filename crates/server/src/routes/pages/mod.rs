@@ -7,6 +7,7 @@ pub mod activation;
 pub mod login;
 pub mod logout;
 pub mod password;
+pub mod registration;
 pub mod setup;
 
 use crate::state::AppState;

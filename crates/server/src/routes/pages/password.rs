@@ -32,10 +32,11 @@ pub struct ForgotForm {
     email: String,
 }
 
+/// `?token=…`: the secret of a link sent by email.
 #[derive(Deserialize, Default)]
 pub struct TokenQuery {
     #[serde(default)]
-    token: String,
+    pub token: String,
 }
 
 #[derive(Deserialize)]

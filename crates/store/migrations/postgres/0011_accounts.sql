@@ -14,3 +14,6 @@ CREATE TABLE email_links (
 );
 CREATE INDEX email_links_user ON email_links (user_id, purpose);
 CREATE INDEX email_links_expires ON email_links (expires_at);
+
+-- Clients that only people with a verified address may sign in to.
+ALTER TABLE oauth_clients ADD COLUMN require_verified_email BOOLEAN NOT NULL DEFAULT FALSE;
