@@ -183,6 +183,10 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// List where a user is signed in (their browser sessions).
+    Sessions { user: String },
+    /// Sign a user out of every browser, at once.
+    RevokeSessions { user: String },
     /// Entitle a user to registered scopes, which they may then put on their API keys.
     Grant {
         user: String,

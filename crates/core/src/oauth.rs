@@ -155,9 +155,9 @@ pub fn grant_scopes(requested: &[Scope], allowed: &[Scope]) -> Result<Vec<Scope>
     Ok(granted)
 }
 
-/// Scopes never granted to a person's client unless asked for by name: a key-minting scope and
-/// offline access.
-pub const EXPLICIT_ONLY: [&str; 2] = ["postern:keys", "offline_access"];
+/// Scopes never granted to a person's client unless asked for by name: the scopes of Postern's
+/// own API (key minting, sessions and apps) and offline access.
+pub const EXPLICIT_ONLY: [&str; 3] = ["postern:keys", "postern:account", "offline_access"];
 
 /// The scopes to grant on a person's behalf (authorization code, device flow): as
 /// [`grant_scopes`], except that a request naming no scope gets the client's default scopes,

@@ -103,6 +103,29 @@ pub struct AccountPage<'a> {
     pub service_accounts: &'a [ServiceAccountRow],
     pub scopes: &'a [ScopeChoice],
     pub allow_no_expiry: bool,
+    pub sessions: &'a [SessionRow],
+    pub apps: &'a [AppRow],
+}
+
+/// One signed-in browser in the account page's list (times already formatted).
+pub struct SessionRow {
+    pub id: String,
+    /// "Chrome on Linux".
+    pub device: String,
+    pub ip: String,
+    pub signed_in: String,
+    pub last_active: String,
+    /// The browser showing the page.
+    pub current: bool,
+}
+
+/// One app holding access, with what it may do in plain words.
+pub struct AppRow {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub since: String,
+    pub last_used: String,
 }
 
 /// One key in the account page's list (times already formatted).

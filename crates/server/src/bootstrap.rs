@@ -100,7 +100,7 @@ pub async fn cli_client(store: &Store, tokens: &crate::config::TokenConfig, now:
     }
     // Constants, checked by the start-up test: nothing here can fail to parse.
     let redirect_uris = ["http://127.0.0.1/callback", "http://[::1]/callback"];
-    let scopes = "openid profile email offline_access postern:keys";
+    let scopes = "openid profile email offline_access postern:keys postern:account";
     let registration = Registration {
         client_id: Some(postern_store::ClientId::new(CLI_CLIENT_ID)),
         redirect_uris: redirect_uris.iter().filter_map(|u| RedirectUri::parse(u).ok()).collect(),

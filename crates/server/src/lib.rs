@@ -6,6 +6,7 @@
 //! [`Application::run_until_stopped`] serves until the shutdown future completes, then drains
 //! in-flight requests within a grace period and stops the background tasks.
 
+pub mod access;
 pub mod accounts;
 pub mod apikeys;
 pub mod audit;

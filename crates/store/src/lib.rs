@@ -106,6 +106,7 @@ macro_rules! refuse_subject {
     }};
 }
 
+pub mod access;
 pub mod apikeys;
 pub mod audit;
 pub mod authorize;
@@ -126,6 +127,7 @@ pub mod sql;
 pub mod tokens;
 pub mod users;
 
+pub use access::{ConsentEntry, GrantEntry, SessionEntry};
 pub use apikeys::{ApiKeyRecord, KeyOwner, KeyUse, NewApiKeyRow, RegisteredScope, ServiceAccount};
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use authorize::{CodeGrant, CodeOutcome, Issued, NewCode, Redemption};

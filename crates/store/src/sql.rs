@@ -87,6 +87,18 @@ statements! {
     USER_RESET_PASSWORD = "UPDATE users SET password_hash = $2, email_verified = TRUE, updated_at = $3 WHERE id = $1 AND email = $4 AND NOT disabled";
     USER_VERIFY_EMAIL = "UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1 AND email = $3";
 
+    // --- what a person has signed in and given access to
+    USER_SESSIONS_LIST = "SELECT s.id_hash, s.auth_time, s.amr, s.created_at, s.last_seen_at, s.ip, s.user_agent FROM sessions s WHERE s.user_id = $1 AND s.expires_at > $2 AND s.idle_expires_at > $2 ORDER BY s.last_seen_at DESC";
+    USER_SESSION_DELETE = "DELETE FROM sessions WHERE user_id = $1 AND id_hash = $2";
+    USER_SESSIONS_DELETE_ALL = "DELETE FROM sessions WHERE user_id = $1";
+    USER_GRANTS_BY_CLIENT = "SELECT g.client_id, g.scope, g.created_at, (SELECT MAX(r.issued_at) FROM refresh_tokens r WHERE r.grant_id = g.id) AS last_used_at FROM grants g WHERE g.user_id = $1 AND g.revoked_at IS NULL AND g.expires_at > $2";
+    USER_CONSENTS = "SELECT client_id, scope, granted_at FROM consents WHERE user_id = $1";
+    USER_CLIENT_GRANTS_LIVE = "SELECT id FROM grants WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL";
+    USER_CLIENT_ACCESS_TOKENS_DELETE = "DELETE FROM access_tokens WHERE user_id = $1 AND client_id = $2";
+    USER_CLIENT_CODE_JWTS = "SELECT access_jti, access_expires_at FROM authorization_codes WHERE user_id = $1 AND client_id = $2 AND access_jti IS NOT NULL AND access_expires_at > $3";
+    USER_CLIENT_CODES_DELETE = "DELETE FROM authorization_codes WHERE user_id = $1 AND client_id = $2 AND consumed_at IS NULL";
+    USER_CLIENT_CONSENT_DELETE = "DELETE FROM consents WHERE user_id = $1 AND client_id = $2";
+
     // --- sign-ins under way
     SIGN_IN_INSERT = "INSERT INTO sign_ins (token_hash, continuation, target_sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
     SIGN_IN_GET = "SELECT continuation, target_sealed FROM sign_ins WHERE token_hash = $1 AND expires_at > $2";

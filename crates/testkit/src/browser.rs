@@ -176,6 +176,24 @@ impl Browser {
         self.call(reqwest::Method::POST, &format!("/element/{el}/click"), Some(json!({}))).await;
     }
 
+    /// Clicks the button with this visible text inside the list item that shows `item` (one
+    /// "Sign out" among several, say).
+    pub async fn press_within(&self, item: &str, button: &str) {
+        self.press_in_item(&format!("contains(normalize-space(), '{item}')"), button).await;
+    }
+
+    /// Clicks the button with this visible text inside the first list item that does not show
+    /// `item` (the other browser's "Sign out", say).
+    pub async fn press_within_other(&self, item: &str, button: &str) {
+        self.press_in_item(&format!("not(contains(normalize-space(), '{item}'))"), button).await;
+    }
+
+    async fn press_in_item(&self, condition: &str, button: &str) {
+        let xpath = format!("//li[{condition}]//button[normalize-space()='{button}']");
+        let el = self.find_xpath(&xpath).await;
+        self.call(reqwest::Method::POST, &format!("/element/{el}/click"), Some(json!({}))).await;
+    }
+
     /// The visible text of the page as it is now (empty while a navigation replaces it).
     pub async fn text(&self) -> String {
         let Ok(found) =

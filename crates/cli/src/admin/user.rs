@@ -98,6 +98,33 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
             let u = find(ctx, &user).await?;
             emit(ctx.json, &to_json(&u), || describe(&u));
         }
+        UserCommand::Sessions { user } => {
+            let u = find(ctx, &user).await?;
+            let sessions = postern_server::access::sessions(&ctx.store, &u.id, None, ctx.now).await?;
+            emit(ctx.json, &json!(sessions), || {
+                let rows: Vec<Vec<String>> = sessions
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.id.clone(),
+                            s.device.clone(),
+                            s.ip.clone().unwrap_or_else(|| "-".into()),
+                            time(s.signed_in_at),
+                            time(s.last_active_at),
+                        ]
+                    })
+                    .collect();
+                table(&["ID", "DEVICE", "IP", "SIGNED IN", "LAST ACTIVE"], &rows)
+            });
+        }
+        UserCommand::RevokeSessions { user } => {
+            let u = find(ctx, &user).await?;
+            let ended = ctx.store.end_user_sessions(&u.id, None).await?;
+            ctx.audit("user.revoke_sessions", &u.id, json!({ "email": u.email, "ended": ended })).await?;
+            emit(ctx.json, &json!({ "user": u.id, "ended": ended }), || {
+                format!("{ended} session(s) of {} ended", u.email)
+            });
+        }
         UserCommand::Disable { user } => set_disabled(ctx, &user, true).await?,
         UserCommand::Enable { user } => set_disabled(ctx, &user, false).await?,
         UserCommand::Grant { user, scopes } => {

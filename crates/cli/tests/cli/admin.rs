@@ -55,6 +55,44 @@ fn users_round_trip(p: &Postern) {
     assert_eq!(actions, ["user.set_password", "user.enable", "user.disable", "user.create"]);
 }
 
+/// `user sessions` lists where a user is signed in; `user revoke-sessions` ends it all.
+async fn sessions_round_trip(p: &Postern, url: &str) {
+    let store = Store::connect(url, PoolOptions::default()).await.unwrap();
+    let ann =
+        store.user_by_email(&postern_core::email::Email::parse("ann@example.org").unwrap()).await.unwrap().unwrap();
+    let now = postern_core::system::Clock::now(&postern_core::system::SystemClock);
+    for (token, agent) in
+        [("laptop-session", "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"), ("phone-session", "curl/8.5.0")]
+    {
+        let session = postern_store::NewSession {
+            hash: TokenHash::of(token),
+            user_id: &ann.id,
+            amr: "pwd",
+            now,
+            idle_secs: 3600,
+            absolute_secs: 7200,
+            ip: Some("192.0.2.7"),
+            user_agent: Some(agent),
+        };
+        store.create_session(&session).await.unwrap();
+    }
+    let listed = p.json(&["admin", "user", "sessions", "ann@example.org", "--json"], None);
+    let mut devices: Vec<&str> = listed.as_array().unwrap().iter().map(|s| s["device"].as_str().unwrap()).collect();
+    devices.sort_unstable();
+    assert_eq!(devices, ["Firefox on Linux", "curl"]);
+    assert_eq!(listed[0]["ip"], "192.0.2.7");
+    let out = p.run(&["admin", "user", "sessions", "ann@example.org"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Firefox on Linux") && text.contains("LAST ACTIVE"), "{text}");
+
+    let revoked = p.json(&["admin", "user", "revoke-sessions", "ann@example.org", "--json"], None);
+    assert_eq!(revoked["ended"], 2);
+    assert!(store.session(&TokenHash::of("laptop-session"), now).await.unwrap().is_none());
+    assert_eq!(p.json(&["admin", "user", "sessions", "ann@example.org", "--json"], None), serde_json::json!([]));
+    let events = p.json(&["admin", "audit", "--action", "user.revoke_sessions", "--json"], None);
+    assert_eq!(events[0]["details"]["ended"], 2);
+}
+
 async fn clients_round_trip(p: &Postern, url: &str) {
     let created = p.json(
         &[
@@ -172,6 +210,7 @@ async fn admin_round_trips_on_sqlite() {
     let p = Postern::sqlite();
     users_round_trip(&p);
     let url = p.db.url.clone();
+    sessions_round_trip(&p, &url).await;
     clients_round_trip(&p, &url).await;
 }
 
@@ -180,6 +219,7 @@ async fn admin_round_trips_on_postgres() {
     let Some(p) = Postern::postgres().await else { return };
     users_round_trip(&p);
     let url = p.db.url.clone();
+    sessions_round_trip(&p, &url).await;
     clients_round_trip(&p, &url).await;
 }
 

@@ -9,9 +9,10 @@ pub mod oauth;
 pub mod ops;
 pub mod pages;
 
+use api::access as api_access;
 use api::keys as api_keys;
 use oauth::{authorize, device, discovery, introspection, token, userinfo};
-use pages::{account, activation, login, logout, password, registration, setup};
+use pages::{account, account_access, activation, login, logout, password, registration, setup};
 
 use crate::error::WebError;
 use crate::metrics;
@@ -51,6 +52,9 @@ pub fn router(state: AppState) -> Router {
         .route("/register", get(registration::form).post(registration::submit))
         .route("/email/verify", get(registration::verify_form).post(registration::verify))
         .route("/account/email/resend", post(account::resend_verification))
+        .route("/account/sessions/end", post(account_access::end_session))
+        .route("/account/sessions/end-others", post(account_access::end_other_sessions))
+        .route("/account/apps/revoke", post(account_access::revoke_app))
         .route("/password/forgot", get(password::forgot_form).post(password::forgot))
         .route("/password/reset", get(password::reset_form).post(password::reset))
         .route(END_SESSION_PATH, get(logout::start).post(logout::confirm))
@@ -69,6 +73,10 @@ pub fn router(state: AppState) -> Router {
         .route("/device/confirm", get(activation::confirm).post(activation::decide))
         .route(INTROSPECTION_PATH, post(introspection::introspect))
         .route(REVOCATION_PATH, post(introspection::revoke))
+        .route("/api/sessions", get(api_access::sessions).delete(api_access::end_other_sessions))
+        .route("/api/sessions/{id}", axum::routing::delete(api_access::end_session))
+        .route("/api/apps", get(api_access::apps))
+        .route("/api/apps/{client_id}", axum::routing::delete(api_access::revoke_app))
         .route("/api/keys", get(api_keys::list).post(api_keys::create))
         .route("/api/keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/api/keys/revoke-leaked", post(api_keys::revoke_leaked))

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod account_access;
 mod apikeys;
 mod authorize;
 mod config;

@@ -216,7 +216,10 @@ async fn a_public_client_is_never_approved_silently_nor_given_keys_unasked() {
         let tokens: Value =
             app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
         let scope = tokens["scope"].as_str().unwrap();
-        assert!(!scope.contains("postern:keys") && !scope.contains("offline_access"), "defaults only: {scope}");
+        assert!(
+            !scope.contains("postern:keys") && !scope.contains("postern:account") && !scope.contains("offline_access"),
+            "defaults only: {scope}"
+        );
         assert!(scope.contains("openid"), "{scope}");
         assert!(tokens.get("refresh_token").is_none());
     }

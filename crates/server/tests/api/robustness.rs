@@ -11,12 +11,21 @@ const NUL_JSON: &[u8] = br#"{"client_id":"a\u0000b","token":"t\u0000","name":"k\
 
 both!(malformed_requests_never_yield_a_server_error, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
-    let mut paths: Vec<String> = ["/oauth/authorize", "/logout", "/device", "/device/confirm", "/login", "/setup"]
-        .iter()
-        .map(|p| {
-            format!("{p}?client_id=a%00b&redirect_uri=x%00&post_logout_redirect_uri=%00&user_code=%00&request=%00")
-        })
-        .collect();
+    let mut paths: Vec<String> = [
+        "/oauth/authorize",
+        "/logout",
+        "/device",
+        "/device/confirm",
+        "/login",
+        "/setup",
+        "/register",
+        "/password/forgot",
+        "/password/reset",
+        "/email/verify",
+    ]
+    .iter()
+    .map(|p| format!("{p}?client_id=a%00b&redirect_uri=x%00&post_logout_redirect_uri=%00&user_code=%00&request=%00"))
+    .collect();
     paths.extend(
         [
             "/healthz",
@@ -56,6 +65,19 @@ both!(malformed_requests_never_yield_a_server_error, |kind| async move {
             "/api/service-accounts",
             "/api/service-accounts/nope/scopes",
             "/api/service-accounts/nope/scopes/deploy",
+            "/api/sessions",
+            "/api/sessions/unknown-id",
+            "/api/apps",
+            "/api/apps/unknown%00client",
+            "/register",
+            "/password/forgot",
+            "/password/reset?token=%ZZ",
+            "/password/reset?token=",
+            "/email/verify?token=a&token=b",
+            "/account/email/resend",
+            "/account/sessions/end",
+            "/account/sessions/end-others",
+            "/account/apps/revoke",
             "/%00",
             "/..%2f..%2fetc/passwd",
         ]
@@ -152,17 +174,22 @@ both!(malformed_requests_never_yield_a_server_error, |kind| async move {
         (reqwest::Method::POST, "/api/service-accounts/ci/scopes"),
         (reqwest::Method::DELETE, "/api/service-accounts/ci/scopes/a%00b"),
         (reqwest::Method::DELETE, "/api/keys/a%00b"),
+        (reqwest::Method::DELETE, "/api/sessions/a%00b"),
+        (reqwest::Method::DELETE, "/api/apps/a%00b"),
     ] {
         let r = session_json(method.clone(), path, NUL_JSON.to_vec()).send().await.unwrap();
         assert!(r.status().is_client_error(), "{method} {path} gave {}", r.status());
     }
-    for path in ["/account/keys", "/account/service-accounts", "/logout"] {
+    for path in
+        ["/account/keys", "/account/service-accounts", "/account/sessions/end", "/account/apps/revoke", "/logout"]
+    {
         let fields = [
             ("csrf", csrf.as_str()),
             ("name", "k\0"),
             ("description", "d\0"),
             ("scope", "deploy"),
             ("client_id", "a\0"),
+            ("session", "s\0"),
         ];
         let r = v.post_form(path, &fields).await;
         assert!(r.status().as_u16() < 500, "POST {path} gave {}", r.status());

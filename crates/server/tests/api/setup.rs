@@ -126,7 +126,7 @@ both!(the_cli_client_is_registered_on_first_start, |kind| async move {
         assert!(cli.grant_types.contains(&grant), "{grant:?}");
     }
     let scopes: Vec<&str> = cli.allowed_scopes.iter().map(|s| s.as_str()).collect();
-    assert_eq!(scopes, ["openid", "profile", "email", "offline_access", "postern:keys"]);
+    assert_eq!(scopes, ["openid", "profile", "email", "offline_access", "postern:keys", "postern:account"]);
     assert_eq!(cli.redirect_uris.len(), 2);
     assert!(cli.redirect_uris.iter().all(|u| u.is_loopback()));
     // Usable as is: a device authorization for it.

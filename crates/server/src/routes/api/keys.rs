@@ -11,75 +11,20 @@
 use crate::apikeys::{self, CreateError, Expiry, Holdings, KeyRequest};
 use crate::entitlements::{self, GrantError, Grantor};
 use crate::error::ApiError;
+use crate::routes::api::{Caller, authenticate, invalid_token, json_response};
 use crate::routes::oauth::userinfo::bearer_token;
 use crate::routes::pages::account::audit;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use postern_core::secret::TokenHash;
-use postern_store::{ApiKeyRecord, KeyOwner, ServiceAccount, UserId};
+use postern_store::{ApiKeyRecord, KeyOwner, ServiceAccount};
 use serde::Deserialize;
 use serde_json::json;
 
 /// The scope a user's access token needs to manage that user's keys.
 pub const KEYS_SCOPE: &str = "postern:keys";
-
-/// Who is calling, once authenticated.
-struct Caller {
-    user_id: UserId,
-    /// The scope of the access token the caller came with (none for a browser session).
-    token_scope: Option<String>,
-}
-
-fn invalid_token(description: &'static str) -> ApiError {
-    ApiError::InvalidToken(description.into())
-}
-
-/// The presented API key, from `Authorization: Bearer pst_…` or `X-API-Key`.
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    let bearer = bearer_token(headers).filter(|t| postern_core::apikey::looks_like_key(t));
-    bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim))
-}
-
-async fn authenticate(state: &AppState, headers: &HeaderMap, changes: bool) -> Result<Caller, ApiError> {
-    if let Some(key) = presented_key(headers) {
-        return match state.node.api_keys.verify(&state.store, key, None, state.now()).await {
-            Ok(Some(_)) => Err(ApiError::InsufficientScope(
-                "API keys cannot list, create or revoke keys; sign in or use an access token".into(),
-            )),
-            Ok(None) => Err(invalid_token("the API key is invalid, expired or revoked")),
-            Err(e) => Err(e.into()),
-        };
-    }
-    if let Some(token) = bearer_token(headers) {
-        let active = match crate::tokens::inspect_access_token(state, token).await {
-            Ok(Some(t)) => t,
-            Ok(None) => return Err(invalid_token("the access token is invalid or expired")),
-            Err(e) => return Err(e.into()),
-        };
-        if !active.is_for(&state.issuer) {
-            return Err(invalid_token("the access token is for another audience"));
-        }
-        if !active.scope.split(' ').any(|s| s == KEYS_SCOPE) {
-            return Err(ApiError::InsufficientScope("the postern:keys scope is required".into()));
-        }
-        // Client-credentials tokens have the client as subject: only users have keys.
-        return match state.store.user_by_id(&active.subject).await {
-            Ok(Some(u)) if !u.disabled => Ok(Caller { user_id: u.id, token_scope: Some(active.scope) }),
-            Ok(_) => Err(invalid_token("the access token does not belong to a user")),
-            Err(e) => Err(e.into()),
-        };
-    }
-    if let Some((_, session)) = crate::session::current(state, headers).await? {
-        if changes && !crate::routes::pages::same_origin(state, headers) {
-            return Err(ApiError::Forbidden("cross-origin request refused".into()));
-        }
-        return Ok(Caller { user_id: session.user_id, token_scope: None });
-    }
-    Err(ApiError::Unauthenticated("sign in, or send a Bearer access token".into()))
-}
 
 fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
     json!({
@@ -96,15 +41,9 @@ fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
     })
 }
 
-fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
-    let mut r = (status, Json(body)).into_response();
-    crate::error::no_store(&mut r);
-    r
-}
-
 /// `GET /api/keys`: the caller's personal keys, then those of the service accounts they own.
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &headers, false).await?;
+    let caller = authenticate(&state, &headers, false, KEYS_SCOPE).await?;
     let h = Holdings::of(&state.store, &caller.user_id).await?;
     Ok(json_response(StatusCode::OK, json!({ "keys": h.keys.iter().map(key_json).collect::<Vec<_>>() })))
 }
@@ -129,7 +68,7 @@ pub async fn create(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &headers, true).await?;
+    let caller = authenticate(&state, &headers, true, KEYS_SCOPE).await?;
     let body: CreateBody = json_body(&headers, &body)?;
     let expiry = match (body.no_expiry, body.expires_in) {
         (true, None) => Expiry::Never,
@@ -167,7 +106,7 @@ pub async fn revoke(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &headers, true).await?;
+    let caller = authenticate(&state, &headers, true, KEYS_SCOPE).await?;
     if Holdings::of(&state.store, &caller.user_id).await?.key(&id).is_none() {
         return Err(not_found("no such key"));
     }
@@ -185,7 +124,7 @@ fn not_found(description: &'static str) -> ApiError {
 
 /// `GET /api/service-accounts`: the service accounts the caller owns.
 pub async fn list_service_accounts(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &headers, false).await?;
+    let caller = authenticate(&state, &headers, false, KEYS_SCOPE).await?;
     let h = Holdings::of(&state.store, &caller.user_id).await?;
     let accounts: Vec<_> = h.service_accounts.iter().map(service_account_json).collect();
     Ok(json_response(StatusCode::OK, json!({ "service_accounts": accounts })))
@@ -209,7 +148,7 @@ pub async fn create_service_account(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &headers, true).await?;
+    let caller = authenticate(&state, &headers, true, KEYS_SCOPE).await?;
     let body: ServiceAccountBody = json_body(&headers, &body)?;
     let now = state.now();
     match apikeys::create_service_account(&state.store, &caller.user_id, &body.name, &body.description, now).await {
@@ -248,7 +187,7 @@ pub async fn service_account_scopes(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &headers, false).await?;
+    let caller = authenticate(&state, &headers, false, KEYS_SCOPE).await?;
     let sa = owned_service_account(&state, &caller, &name).await?;
     scopes_json(&state, &sa).await
 }
@@ -261,7 +200,7 @@ pub async fn grant_service_account_scopes(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &headers, true).await?;
+    let caller = authenticate(&state, &headers, true, KEYS_SCOPE).await?;
     let body: ScopesBody = json_body(&headers, &body)?;
     let sa = owned_service_account(&state, &caller, &name).await?;
     if let Some(s) = entitlements::beyond_token(caller.token_scope.as_deref(), &body.scopes) {
@@ -286,7 +225,7 @@ pub async fn revoke_service_account_scope(
     headers: HeaderMap,
     Path((name, scope)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &headers, true).await?;
+    let caller = authenticate(&state, &headers, true, KEYS_SCOPE).await?;
     let sa = owned_service_account(&state, &caller, &name).await?;
     if let Err(e) = postern_core::scope::Scope::parse(&scope) {
         return Err(bad_request(e.to_string()));

@@ -17,16 +17,16 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use postern_core::scope::Scope;
-use postern_pages::{ACCOUNT_JS, AccountPage, KeyRow, ScopeChoice, ServiceAccountRow, render};
+use postern_pages::{ACCOUNT_JS, AccountPage, AppRow, KeyRow, ScopeChoice, ServiceAccountRow, SessionRow, render};
 use postern_store::{ApiKeyRecord, KeyOwner, User};
 use serde_json::json;
 
 /// What the page shows besides the lists.
 #[derive(Default)]
-struct Banner<'a> {
-    new_key: Option<&'a str>,
-    error: Option<&'a str>,
-    notice: Option<&'a str>,
+pub(crate) struct Banner<'a> {
+    pub new_key: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
 }
 
 /// `GET /assets/account.js`.
@@ -58,7 +58,11 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<User, Respon
 }
 
 /// A posted form from this page: the signed-in user and the fields, or the refusal.
-async fn posted(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(User, Vec<(String, String)>), Response> {
+pub(crate) async fn posted(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(User, Vec<(String, String)>), Response> {
     let user = signed_in(state, headers).await?;
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
@@ -81,7 +85,7 @@ async fn posted_with_holdings(
     }
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
 }
 
@@ -195,18 +199,23 @@ pub async fn resend_verification(
     }
 }
 
-async fn failed(state: &AppState, headers: &HeaderMap, user: &User, error: &str) -> Response {
+pub(crate) async fn failed(state: &AppState, headers: &HeaderMap, user: &User, error: &str) -> Response {
     let banner = Banner { error: Some(error), ..Banner::default() };
     render_page(state, headers, user, StatusCode::BAD_REQUEST, banner).await
 }
 
-async fn unavailable(state: &AppState, headers: &HeaderMap, user: &User, e: impl std::fmt::Display) -> Response {
+pub(crate) async fn unavailable(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    e: impl std::fmt::Display,
+) -> Response {
     tracing::error!(error = %e, "account page: storage failed");
     let banner = Banner { error: Some("Something went wrong on our side. Try again shortly."), ..Banner::default() };
     render_page(state, headers, user, StatusCode::SERVICE_UNAVAILABLE, banner).await
 }
 
-async fn render_page(
+pub(crate) async fn render_page(
     state: &AppState,
     headers: &HeaderMap,
     user: &User,
@@ -229,6 +238,10 @@ async fn render_page(
         .map(|s| ServiceAccountRow { id: s.id.clone(), name: s.name.clone(), description: s.description.clone() })
         .collect();
     let scopes = scope_choices(&registry, &entitled);
+    let (sessions, apps) = match access_rows(state, headers, user, now).await {
+        Ok(rows) => rows,
+        Err(e) => return PageError::failed(e, "Your account could not be shown. Try again shortly.").into_response(),
+    };
     let (csrf, cookie) = session::csrf_token(state, headers);
     let view = AccountPage {
         csrf: &csrf,
@@ -242,10 +255,45 @@ async fn render_page(
         service_accounts: &service_accounts,
         scopes: &scopes,
         allow_no_expiry: state.config.api_keys.allow_no_expiry,
+        sessions: &sessions,
+        apps: &apps,
     };
     // The one script this page runs is our own file.
     let policy = Policy { own_scripts: true, form_target: None };
     crate::routes::pages::login::with_cookie(page_with(status, render(&view), &policy), cookie)
+}
+
+/// The user's signed-in browsers and the apps holding access, as the page lists them.
+async fn access_rows(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    now: i64,
+) -> Result<(Vec<SessionRow>, Vec<AppRow>), postern_store::StoreError> {
+    let current = session::current(state, headers).await?.map(|(hash, _)| hash);
+    let sessions = crate::access::sessions(&state.store, &user.id, current.as_ref(), now)
+        .await?
+        .into_iter()
+        .map(|s| SessionRow {
+            id: s.id,
+            device: s.device,
+            ip: s.ip.unwrap_or_else(|| "unknown address".into()),
+            signed_in: postern_core::time::utc_minutes(s.signed_in_at),
+            last_active: postern_core::time::utc_minutes(s.last_active_at),
+            current: s.current,
+        })
+        .collect();
+    let mut apps = Vec::new();
+    for a in crate::access::apps(&state.store, &user.id, now).await? {
+        apps.push(AppRow {
+            scopes: crate::apikeys::describe_scopes(&state.store, &a.scope).await,
+            client_id: a.client_id,
+            name: a.name,
+            since: postern_core::time::utc_minutes(a.since),
+            last_used: a.last_used_at.map_or_else(|| "never".into(), postern_core::time::utc_minutes),
+        });
+    }
+    Ok((sessions, apps))
 }
 
 /// The scopes the page offers: only what the user may hold. A scope taking values is offered

@@ -3,6 +3,7 @@
 //! message page, the `Origin` check for forms. Errors on these pages are `crate::error::PageError`.
 
 pub mod account;
+pub mod account_access;
 pub mod activation;
 pub mod login;
 pub mod logout;
