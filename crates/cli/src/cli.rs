@@ -183,6 +183,17 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Invite someone: their account is made without a password, and a link to choose one (7
+    /// days, single use) is emailed to them (printed instead when no email.smtp_url is set).
+    Invite {
+        email: String,
+        /// A registered scope they are entitled to (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// Delete a user: cut off everywhere, their API keys and service accounts deleted, the
+    /// account removed (audit events keep the id, without personal details).
+    Delete { user: String },
     /// List where a user is signed in (their browser sessions).
     Sessions { user: String },
     /// Sign a user out of every browser, at once.

@@ -156,8 +156,8 @@ pub fn grant_scopes(requested: &[Scope], allowed: &[Scope]) -> Result<Vec<Scope>
 }
 
 /// Scopes never granted to a person's client unless asked for by name: the scopes of Postern's
-/// own API (key minting, sessions and apps) and offline access.
-pub const EXPLICIT_ONLY: [&str; 3] = ["postern:keys", "postern:account", "offline_access"];
+/// own API (key minting, sessions and apps, administration) and offline access.
+pub const EXPLICIT_ONLY: [&str; 4] = ["postern:keys", "postern:account", "postern:admin", "offline_access"];
 
 /// The scopes to grant on a person's behalf (authorization code, device flow): as
 /// [`grant_scopes`], except that a request naming no scope gets the client's default scopes,

@@ -80,6 +80,7 @@ pub fn describe_scope(scope: &str) -> String {
         "offline_access" => "Stay connected when you are not using it".into(),
         "postern:keys" => "Create, list and revoke your API keys".into(),
         "postern:account" => "See where you are signed in and which apps have access, and end either".into(),
+        "postern:admin" => "Administer this server (if you are an administrator)".into(),
         other => format!("Use the permission \u{201c}{other}\u{201d}"),
     }
 }

@@ -203,6 +203,30 @@ pub struct EmailUnverifiedPage<'a> {
     pub email: &'a str,
 }
 
+/// The page an invitation link opens: name and password.
+#[derive(Template)]
+#[template(path = "invitation.html")]
+pub struct InvitationPage<'a> {
+    pub csrf: &'a str,
+    pub token: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// A link from an email, confirmed with one button (a mail scanner fetching the link uses
+/// nothing). `action` is one of our own paths.
+#[derive(Template)]
+#[template(path = "confirm_link.html")]
+pub struct ConfirmLinkPage<'a> {
+    pub csrf: &'a str,
+    pub token: &'a str,
+    pub title: &'a str,
+    pub text: &'a str,
+    pub action: &'a str,
+    pub button: &'a str,
+}
+
 /// A page with a title and one message: setup done, link expired, errors.
 #[derive(Template)]
 #[template(path = "message.html")]

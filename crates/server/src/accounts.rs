@@ -29,6 +29,20 @@ pub async fn disable_user(store: &Store, here: Option<&DenyList>, user_id: &str,
     Ok(())
 }
 
+/// Deletes a user (see `Store::delete_user`): cut off everywhere at once, their keys and owned
+/// service accounts gone, the row removed and the audit log's personal details about them
+/// cleared. `here` as for [`disable_user`].
+pub async fn delete_user(store: &Store, here: Option<&DenyList>, user_id: &str, now: i64) -> Result<(), StoreError> {
+    let deleted = store.delete_user(user_id, now).await?;
+    if let Some(deny) = here {
+        for (jti, exp) in deleted.revoked_jwts {
+            deny.add(jti, exp);
+        }
+        deny.add_subject(user_id.to_owned(), now, deleted.subject_refused_until);
+    }
+    Ok(())
+}
+
 /// Sets a new password (checked against the policy, hashed with `params` off the async
 /// threads) and ends every session but `keep` and every refresh family of the user, with the
 /// access tokens issued in them. `here` as for [`disable_user`].

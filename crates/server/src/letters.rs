@@ -127,6 +127,67 @@ impl Sender {
     }
 }
 
+impl Sender {
+    /// An invitation: the link to set a name and password.
+    pub fn invitation(&self, to: &str, token: &str, days: i64) -> Mail {
+        let letter = self.letter(
+            format!("You are invited to {}", self.instance),
+            vec![
+                format!("An administrator of {} made an account for {to}.", self.instance),
+                format!("Choose your name and password to start using it. The link works once, for {days} days."),
+            ],
+            Some(Action {
+                label: "Accept the invitation".into(),
+                url: self.link(&format!("/invitation?token={token}")),
+            }),
+            "If you did not expect this, ignore this message: the account stays unused without the link.",
+        );
+        self.mail(to, letter)
+    }
+
+    /// The link confirming a new address, sent to that address.
+    pub fn confirm_new_email(&self, to: &str, old: &str, token: &str, hours: i64) -> Mail {
+        let letter = self.letter(
+            format!("Confirm your new email address for {}", self.instance),
+            vec![
+                format!("The account {old} at {} asked to use {to} from now on.", self.instance),
+                format!("The change happens once you follow the link below; it works once, for {hours} hours."),
+            ],
+            Some(Action { label: "Use this address".into(), url: self.link(&format!("/email/change?token={token}")) }),
+            "If you did not ask for this, ignore this message: nothing changes without the link.",
+        );
+        self.mail(to, letter)
+    }
+
+    /// Tells the old address that the account's address changed.
+    pub fn email_changed(&self, to: &str, new: &str) -> Mail {
+        let letter = self.letter(
+            format!("Your email address for {} was changed", self.instance),
+            vec![format!(
+                "The account that used {to} at {} uses {new} from now on; messages about it go there.",
+                self.instance
+            )],
+            None,
+            "If you did not change it, someone else may have access to your account: tell your administrator now.",
+        );
+        self.mail(to, letter)
+    }
+
+    /// After an account was deleted.
+    pub fn account_deleted(&self, to: &str) -> Mail {
+        let letter = self.letter(
+            format!("Your account at {} was deleted", self.instance),
+            vec![
+                format!("The account {to} at {} was deleted.", self.instance),
+                "Its sessions, tokens, API keys and service accounts no longer work.".to_owned(),
+            ],
+            None,
+            "If you did not ask for this, tell your administrator now.",
+        );
+        self.mail(to, letter)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -159,6 +159,22 @@ impl Worker {
     }
 }
 
+/// Sends `mails` from a process that is not a server (the admin CLI): each gets the worker's
+/// tries, and the call returns once all were delivered or given up. Returns how many left.
+pub async fn send_now(config: &EmailConfig, mails: Vec<Mail>) -> Result<u64, MailError> {
+    let metrics = Arc::new(Metrics::new());
+    let (outbox, worker) = Outbox::new(config, metrics.clone())?;
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(run(worker, stopped));
+    for mail in mails {
+        outbox.send(mail);
+    }
+    drop(outbox);
+    let _ = running.await;
+    drop(stop);
+    Ok(metrics.email_count("sent"))
+}
+
 /// Sends what is queued until `stop` turns true; then tries everything still queued once.
 pub async fn run(mut worker: Worker, mut stop: watch::Receiver<bool>) {
     loop {

@@ -82,6 +82,11 @@ impl Metrics {
         self.email_events.get_or_create(&EventLabels { event }).inc();
     }
 
+    /// How many outgoing messages had `event` happen to them so far.
+    pub fn email_count(&self, event: &'static str) -> u64 {
+        self.email_events.get_or_create(&EventLabels { event }).get()
+    }
+
     /// Counts a device-flow event.
     pub fn device_event(&self, event: &'static str) {
         self.device_events.get_or_create(&EventLabels { event }).inc();

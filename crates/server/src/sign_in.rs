@@ -250,6 +250,25 @@ pub async fn resume(state: &AppState, token: &str) -> Result<SignIn, StoreError>
 /// once second factors exist). Throttled per account and per client address, one answer for
 /// every failure, audited either way.
 pub async fn password(state: &AppState, meta: &ClientMeta, email: &str, password: &str) -> Result<Step, Refusal> {
+    let user = check_password(state, meta, email, password, "login").await?;
+    Ok(next(Step::FirstFactorDone { user }))
+}
+
+/// A signed-in person's password asked for again before something that needs it (a new
+/// password, a new address, deleting the account): throttled, answered and audited like a
+/// sign-in (action `reauthenticate`).
+pub async fn reauthenticate(state: &AppState, meta: &ClientMeta, user: &User, password: &str) -> Result<(), Refusal> {
+    let checked = check_password(state, meta, &user.email, password, "reauthenticate").await?;
+    if checked.id == user.id { Ok(()) } else { Err(Refusal::Failed) }
+}
+
+async fn check_password(
+    state: &AppState,
+    meta: &ClientMeta,
+    email: &str,
+    password: &str,
+    action: &'static str,
+) -> Result<User, Refusal> {
     let now = state.now();
     let parsed = Email::parse(email).ok();
     let account_key =
@@ -266,11 +285,11 @@ pub async fn password(state: &AppState, meta: &ClientMeta, email: &str, password
     let stored = usable.and_then(|u| u.password_hash.as_deref());
     let verified = state.node.passwords.verify(password, stored).await.map_err(|_busy| Refusal::Busy)?;
     let Some(user) = usable.filter(|_| verified).cloned() else {
-        return Err(failed(state, meta, email, attempt, user.as_ref()).await);
+        return Err(failed(state, meta, email, attempt, user.as_ref(), action).await);
     };
     attempt.succeed();
-    let _ = state.store.record_audit(&login_event(meta, email, "success", Some(&user.id)), now).await;
-    Ok(next(Step::FirstFactorDone { user }))
+    let _ = state.store.record_audit(&login_event(meta, email, action, "success", Some(&user.id)), now).await;
+    Ok(user)
 }
 
 async fn failed(
@@ -279,10 +298,12 @@ async fn failed(
     email: &str,
     attempt: Attempt<'_>,
     user: Option<&User>,
+    action: &'static str,
 ) -> Refusal {
     let now = state.now();
     attempt.fail(now);
-    let _ = state.store.record_audit(&login_event(meta, email, "failure", user.map(|u| u.id.as_str())), now).await;
+    let event = login_event(meta, email, action, "failure", user.map(|u| u.id.as_str()));
+    let _ = state.store.record_audit(&event, now).await;
     Refusal::Failed
 }
 
@@ -339,10 +360,16 @@ pub async fn establish(
     Ok(token)
 }
 
-fn login_event<'a>(meta: &'a ClientMeta, email: &str, outcome: &'a str, target: Option<&'a str>) -> NewAuditEvent<'a> {
+fn login_event<'a>(
+    meta: &'a ClientMeta,
+    email: &str,
+    action: &'a str,
+    outcome: &'a str,
+    target: Option<&'a str>,
+) -> NewAuditEvent<'a> {
     NewAuditEvent {
         actor: "anonymous",
-        action: "login",
+        action,
         target,
         ip: meta.ip.as_deref(),
         user_agent: meta.user_agent.as_deref(),

@@ -52,6 +52,14 @@ pub struct EmailLink {
     pub expires_at: i64,
 }
 
+/// An address change that happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailChanged {
+    pub user_id: UserId,
+    pub old: String,
+    pub new: String,
+}
+
 /// A password reset that happened: whose, and what went on the deny-list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redeemed {
@@ -124,5 +132,52 @@ impl Store {
             })
         });
         Ok(redeemed)
+    }
+
+    /// Uses an invitation link: the invited account gets its name and password, and its
+    /// address is verified (the link reached it). `None` (nothing changed) for an unknown,
+    /// used or expired link, or an account that has a password already or is disabled.
+    pub async fn redeem_invitation(
+        &self,
+        hash: &TokenHash,
+        display_name: Option<&str>,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<Option<UserId>> {
+        let invite = LinkPurpose::Invite.as_str();
+        let accepted = in_tx!(self, tx => {
+            let link: Option<EmailLink> = sqlx::query_as(sql::EMAIL_LINK_CONSUME)
+                .bind(hash.as_bytes()).bind(invite).bind(now).fetch_optional(&mut *tx).await?;
+            let Some(link) = link else { return Ok(None) };
+            let set = sqlx::query(sql::USER_ACCEPT_INVITATION)
+                .bind(link.user_id.as_str()).bind(password_hash).bind(display_name).bind(now).bind(&link.email)
+                .execute(&mut *tx).await?.rows_affected();
+            if set == 0 {
+                return Ok(None);
+            }
+            sqlx::query(sql::EMAIL_LINKS_SPEND).bind(link.user_id.as_str()).bind(invite).bind(now).execute(&mut *tx).await?;
+            Some(link.user_id)
+        });
+        Ok(accepted)
+    }
+
+    /// Uses a link confirming a new address: the user's address becomes the one the link was
+    /// sent to, verified. `None` for an unknown, used or expired link or a disabled user;
+    /// `Conflict("user")` (and nothing changed) when another account has the address now.
+    pub async fn redeem_email_change(&self, hash: &TokenHash, now: i64) -> Result<Option<EmailChanged>> {
+        let change = LinkPurpose::EmailChange.as_str();
+        let changed = in_tx!(self, tx => {
+            let link: Option<EmailLink> = sqlx::query_as(sql::EMAIL_LINK_CONSUME)
+                .bind(hash.as_bytes()).bind(change).bind(now).fetch_optional(&mut *tx).await?;
+            let Some(link) = link else { return Ok(None) };
+            let old: Option<String> = sqlx::query_scalar(sql::USER_EMAIL).bind(link.user_id.as_str()).fetch_optional(&mut *tx).await?;
+            let Some(old) = old else { return Ok(None) };
+            sqlx::query(sql::USER_SET_EMAIL)
+                .bind(link.user_id.as_str()).bind(&link.email).bind(link.email.to_lowercase()).bind(now)
+                .execute(&mut *tx).await.map_err(crate::StoreError::conflict_as("user"))?;
+            sqlx::query(sql::EMAIL_LINKS_SPEND).bind(link.user_id.as_str()).bind(change).bind(now).execute(&mut *tx).await?;
+            Some(EmailChanged { user_id: link.user_id, old, new: link.email })
+        });
+        Ok(changed)
     }
 }

@@ -133,7 +133,7 @@ pub use audit::{AuditEvent, NewAuditEvent};
 pub use authorize::{CodeGrant, CodeOutcome, Issued, NewCode, Redemption};
 pub use clients::{Client, ClientPolicy, ClientUpdate, NewClient};
 pub use device::{Decision, DeviceAuthorization, DeviceGrant, DeviceIssuance, DeviceStatus, NewDeviceAuthorization};
-pub use email_links::{EmailLink, LinkPurpose, NewEmailLink, Redeemed};
+pub use email_links::{EmailChanged, EmailLink, LinkPurpose, NewEmailLink, Redeemed};
 pub use entitlements::Entitlement;
 pub use ids::{ClientId, UserId};
 pub use keys::StoredKey;

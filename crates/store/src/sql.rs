@@ -99,6 +99,14 @@ statements! {
     USER_CLIENT_CODES_DELETE = "DELETE FROM authorization_codes WHERE user_id = $1 AND client_id = $2 AND consumed_at IS NULL";
     USER_CLIENT_CONSENT_DELETE = "DELETE FROM consents WHERE user_id = $1 AND client_id = $2";
 
+    // --- accepting an invitation, changing an address, deleting an account
+    USER_ACCEPT_INVITATION = "UPDATE users SET password_hash = $2, display_name = $3, email_verified = TRUE, updated_at = $4 WHERE id = $1 AND email = $5 AND password_hash IS NULL AND NOT disabled";
+    USER_EMAIL = "SELECT email FROM users WHERE id = $1 AND NOT disabled";
+    USER_SET_EMAIL = "UPDATE users SET email = $2, email_normalized = $3, email_verified = TRUE, updated_at = $4 WHERE id = $1";
+    USER_ENTITLEMENTS_DELETE = "DELETE FROM entitlements WHERE principal = $1 OR principal IN (SELECT 'sa:' || id FROM service_accounts WHERE owner_id = $1)";
+    USER_AUDIT_ANONYMISE = "UPDATE audit_events SET details = NULL WHERE actor = $1 OR target = $1";
+    USER_DELETE = "DELETE FROM users WHERE id = $1";
+
     // --- sign-ins under way
     SIGN_IN_INSERT = "INSERT INTO sign_ins (token_hash, continuation, target_sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
     SIGN_IN_GET = "SELECT continuation, target_sealed FROM sign_ins WHERE token_hash = $1 AND expires_at > $2";

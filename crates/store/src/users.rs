@@ -93,6 +93,27 @@ impl Store {
         Ok(disabled)
     }
 
+    /// Deletes a user, in one transaction: cut off as [`Store::disable_user`] does (sessions,
+    /// refresh families with their access tokens, every JWT issued until now refused), then
+    /// their entitlements and those of the service accounts they own, the personal details in
+    /// audit events about them (the events stay, under the random user id), and the user row,
+    /// which takes with it everything that refers to it (sessions, consents, codes, families,
+    /// device requests, API keys, owned service accounts and their keys, email links).
+    pub async fn delete_user(&self, id: &str, now: i64) -> Result<Disabled> {
+        let deleted = in_tx!(self, tx => {
+            let revoked = cut_off!(tx, id, &[] as &[u8], now);
+            let until = refuse_subject!(tx, id, now);
+            sqlx::query(sql::USER_ENTITLEMENTS_DELETE).bind(id).execute(&mut *tx).await?;
+            sqlx::query(sql::USER_AUDIT_ANONYMISE).bind(id).execute(&mut *tx).await?;
+            let done = sqlx::query(sql::USER_DELETE).bind(id).execute(&mut *tx).await?.rows_affected();
+            if done == 0 {
+                return Err(StoreError::NotFound("user"));
+            }
+            Disabled { revoked_jwts: revoked, subject_refused_until: until }
+        });
+        Ok(deleted)
+    }
+
     /// Lets a disabled user sign in again. Nothing that disabling ended comes back.
     pub async fn enable_user(&self, id: &str, now: i64) -> Result<()> {
         let done = on_db!(self, p => sqlx::query(sql::USER_SET_DISABLED).bind(id).bind(false).bind(now).execute(p).await.map(|r| r.rows_affected()))?;

@@ -98,6 +98,18 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
             let u = find(ctx, &user).await?;
             emit(ctx.json, &to_json(&u), || describe(&u));
         }
+        UserCommand::Invite { email, scopes } => invite(ctx, &email, &scopes).await?,
+        UserCommand::Delete { user } => {
+            let u = find(ctx, &user).await?;
+            accounts::delete_user(&ctx.store, None, &u.id, ctx.now).await?;
+            ctx.audit("user.delete", &u.id, json!({})).await?;
+            let sent = postern_server::mail::send_now(&ctx.config.email, vec![letters(ctx).account_deleted(&u.email)])
+                .await
+                .map_err(|e| UsageError(e.to_string()))?;
+            emit(ctx.json, &json!({ "deleted": u.id, "email_sent": sent > 0 }), || {
+                format!("deleted user {} ({})", u.email, u.id)
+            });
+        }
         UserCommand::Sessions { user } => {
             let u = find(ctx, &user).await?;
             let sessions = postern_server::access::sessions(&ctx.store, &u.id, None, ctx.now).await?;
@@ -165,5 +177,47 @@ async fn set_disabled(ctx: &Ctx, who: &str, disabled: bool) -> anyhow::Result<()
     ctx.audit(action, &u.id, json!({ "email": u.email })).await?;
     let u = find(ctx, &u.id).await?;
     emit(ctx.json, &to_json(&u), || format!("{} {}", if disabled { "disabled" } else { "enabled" }, u.email));
+    Ok(())
+}
+
+fn letters(ctx: &Ctx) -> postern_server::letters::Sender {
+    postern_server::letters::Sender::new(&ctx.config.issuer_for(ctx.config.server.listen))
+}
+
+/// `user invite`: the account and the link, emailed (or printed when email is not set up).
+async fn invite(ctx: &Ctx, email: &str, scopes: &[String]) -> anyhow::Result<()> {
+    use postern_server::invitations::{self, INVITE_SECS, InviteError};
+    let invited = match invitations::invite(&ctx.store, email, scopes, ctx.now).await {
+        Ok(i) => i,
+        Err(InviteError::Email) => return Err(UsageError(format!("{email:?} is not a valid email address")).into()),
+        Err(InviteError::Scopes(m)) => return Err(UsageError(format!("--scope: {m}")).into()),
+        Err(e @ InviteError::Exists(_)) => return Err(anyhow::anyhow!("{e}")),
+        Err(InviteError::Store(e)) => return Err(e.into()),
+    };
+    let u = &invited.user;
+    ctx.audit("user.invite", &u.id, json!({ "email": u.email, "scopes": scopes })).await?;
+    let mail = letters(ctx).invitation(&u.email, invited.token.expose(), INVITE_SECS / 86_400);
+    let link =
+        format!("{}/invitation?token={}", ctx.config.issuer_for(ctx.config.server.listen), invited.token.expose());
+    let sent = if ctx.config.email.smtp_url.is_some() {
+        postern_server::mail::send_now(&ctx.config.email, vec![mail]).await.map_err(|e| UsageError(e.to_string()))? > 0
+    } else {
+        false
+    };
+    let mut value = json!({ "user": to_json(u), "expires_at": invited.expires_at, "email_sent": sent });
+    if !sent {
+        // Not emailed: the admin passes the link on (it is shown here and nowhere else).
+        value["link"] = json!(link);
+    }
+    emit(ctx.json, &value, || {
+        if sent {
+            format!("invited {} ({}); the link was emailed, valid 7 days", u.email, u.id)
+        } else {
+            format!(
+                "invited {} ({}); the link was NOT emailed (no email.smtp_url, or sending failed). Send it yourself:\n{link}",
+                u.email, u.id
+            )
+        }
+    });
     Ok(())
 }

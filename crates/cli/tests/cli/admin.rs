@@ -93,6 +93,34 @@ async fn sessions_round_trip(p: &Postern, url: &str) {
     assert_eq!(events[0]["details"]["ended"], 2);
 }
 
+/// `user invite` makes the account and prints the link when email is not set up; inviting
+/// again sends a new one; `user delete` removes an account.
+fn invitations_round_trip(p: &Postern) {
+    p.json(&["admin", "scope", "add", "read", "--description", "Read things", "--json"], None);
+    let invited = p.json(&["admin", "user", "invite", "Dan@example.org", "--scope", "read", "--json"], None);
+    assert_eq!(invited["user"]["email"], "Dan@example.org");
+    assert_eq!(invited["user"]["has_password"], false);
+    assert_eq!(invited["email_sent"], false, "no email.smtp_url here");
+    let link = invited["link"].as_str().unwrap();
+    assert!(link.starts_with("http://127.0.0.1:8080/invitation?token="), "{link}");
+    let again = p.json(&["admin", "user", "invite", "dan@example.org", "--json"], None);
+    assert_eq!(again["user"]["id"], invited["user"]["id"], "an unanswered invitation is sent again");
+    assert_ne!(again["link"], invited["link"]);
+    let stderr = p.fails(&["admin", "user", "invite", "ann@example.org"], None, 1);
+    assert!(stderr.contains("has an account already"), "{stderr}");
+    let stderr = p.fails(&["admin", "user", "invite", "eve@example.org", "--scope", "nope"], None, 2);
+    assert!(stderr.contains("not registered"), "{stderr}");
+
+    let deleted = p.json(&["admin", "user", "delete", "dan@example.org", "--json"], None);
+    assert_eq!(deleted["deleted"], invited["user"]["id"]);
+    let stderr = p.fails(&["admin", "user", "show", "dan@example.org"], None, 1);
+    assert!(stderr.contains("no user"), "{stderr}");
+    let events = p.json(&["admin", "audit", "--action", "user.invite", "--json"], None);
+    assert_eq!(events.as_array().unwrap().len(), 2);
+    assert!(events[0]["details"].is_null(), "details about a deleted user are cleared: {events}");
+    assert_eq!(p.json(&["admin", "audit", "--action", "user.delete", "--json"], None).as_array().unwrap().len(), 1);
+}
+
 async fn clients_round_trip(p: &Postern, url: &str) {
     let created = p.json(
         &[
@@ -211,6 +239,7 @@ async fn admin_round_trips_on_sqlite() {
     users_round_trip(&p);
     let url = p.db.url.clone();
     sessions_round_trip(&p, &url).await;
+    invitations_round_trip(&p);
     clients_round_trip(&p, &url).await;
 }
 
@@ -220,6 +249,7 @@ async fn admin_round_trips_on_postgres() {
     users_round_trip(&p);
     let url = p.db.url.clone();
     sessions_round_trip(&p, &url).await;
+    invitations_round_trip(&p);
     clients_round_trip(&p, &url).await;
 }
 

@@ -27,6 +27,8 @@ pub enum ApiError {
     BadRequest(Text),
     /// 404 `not_found`: nothing of that name among the caller's.
     NotFound(Text),
+    /// 409 `conflict`: it exists already.
+    Conflict(Text),
     /// Our side failed.
     Failed(Cause),
 }
@@ -74,6 +76,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, Some("invalid_request"), d, true),
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, Some("invalid_request"), d, false),
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, Some("not_found"), d, false),
+            ApiError::Conflict(d) => (StatusCode::CONFLICT, Some("conflict"), d, false),
             ApiError::Failed(cause) => match cause.log("api") {
                 StatusCode::SERVICE_UNAVAILABLE => (
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -10,9 +10,12 @@ pub mod ops;
 pub mod pages;
 
 use api::access as api_access;
+use api::admin as api_admin;
 use api::keys as api_keys;
 use oauth::{authorize, device, discovery, introspection, token, userinfo};
-use pages::{account, account_access, activation, login, logout, password, registration, setup};
+use pages::{
+    account, account_access, account_security, activation, invitation, login, logout, password, registration, setup,
+};
 
 use crate::error::WebError;
 use crate::metrics;
@@ -55,6 +58,11 @@ pub fn router(state: AppState) -> Router {
         .route("/account/sessions/end", post(account_access::end_session))
         .route("/account/sessions/end-others", post(account_access::end_other_sessions))
         .route("/account/apps/revoke", post(account_access::revoke_app))
+        .route("/account/password", post(account_security::change_password))
+        .route("/account/email", post(account_security::change_email))
+        .route("/account/delete", post(account_security::delete_account))
+        .route("/email/change", get(account_security::confirm_form).post(account_security::confirm))
+        .route("/invitation", get(invitation::form).post(invitation::accept))
         .route("/password/forgot", get(password::forgot_form).post(password::forgot))
         .route("/password/reset", get(password::reset_form).post(password::reset))
         .route(END_SESSION_PATH, get(logout::start).post(logout::confirm))
@@ -77,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sessions/{id}", axum::routing::delete(api_access::end_session))
         .route("/api/apps", get(api_access::apps))
         .route("/api/apps/{client_id}", axum::routing::delete(api_access::revoke_app))
+        .route("/api/admin/invitations", post(api_admin::invite))
         .route("/api/keys", get(api_keys::list).post(api_keys::create))
         .route("/api/keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/api/keys/revoke-leaked", post(api_keys::revoke_leaked))

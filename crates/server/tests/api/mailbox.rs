@@ -10,6 +10,20 @@ pub struct Mailbox {
     dir: PathBuf,
 }
 
+/// A server of `kind` that sends through the test SMTP server, with `adjust` applied to its
+/// configuration; `None` when there is no SMTP server (or no PostgreSQL): skipped.
+pub async fn spawn_mailing(
+    kind: postern_testkit::Kind,
+    adjust: impl FnOnce(&mut Config),
+) -> Option<(crate::helpers::TestApp, postern_testkit::TestDb, Mailbox)> {
+    let db = postern_testkit::fresh(kind).await?;
+    let mut config = crate::helpers::test_config(&db);
+    let mailbox = Mailbox::configure(&mut config)?;
+    adjust(&mut config);
+    let app = crate::helpers::start(config).await.unwrap();
+    Some((app, db, mailbox))
+}
+
 /// An address no other test uses: `{name}-{random}@example.org`.
 pub fn unique_email(name: &str) -> String {
     format!("{name}-{}@example.org", &postern_core::id::random_id(&mut postern_core::system::os_rng())[..12])

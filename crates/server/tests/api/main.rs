@@ -6,6 +6,7 @@
 mod helpers;
 
 mod account_access;
+mod account_changes;
 mod apikeys;
 mod authorize;
 mod config;

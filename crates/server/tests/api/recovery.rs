@@ -5,19 +5,10 @@
 use crate::cut_off::{refresh, signed_in, tokens_for, userinfo};
 use crate::helpers::*;
 use crate::keys::{contains, database_bytes, hex};
-use crate::mailbox::{Mailbox, link, unique_email};
+use crate::mailbox::{link, spawn_mailing, unique_email};
 use crate::refresh::offline_rp;
 use postern_core::client::AccessTokenFormat;
 use postern_testkit::browser::Browser;
-
-/// A server that sends through the test SMTP server; `None` when there is none (skipped).
-async fn spawn_mailing(kind: postern_testkit::Kind) -> Option<(TestApp, postern_testkit::TestDb, Mailbox)> {
-    let db = postern_testkit::fresh(kind).await?;
-    let mut config = test_config(&db);
-    let mailbox = Mailbox::configure(&mut config)?;
-    let app = start(config).await.unwrap();
-    Some((app, db, mailbox))
-}
 
 /// Posts the forgot-password form for `email`: the status and the page.
 async fn ask_for_reset(v: &mut Visitor, email: &str) -> (u16, String) {
@@ -40,7 +31,7 @@ async fn set_password(v: &mut Visitor, url: &str, password: &str) -> (u16, Strin
 }
 
 both!(a_reset_link_sets_a_new_password_and_signs_out_everything, |kind| async move {
-    let Some((app, db, mailbox)) = spawn_mailing(kind).await else { return };
+    let Some((app, db, mailbox)) = spawn_mailing(kind, |_| {}).await else { return };
     let ann = unique_email("ann");
     create_user(&app, &ann, "correct horse").await;
     let rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
@@ -91,7 +82,7 @@ both!(a_reset_link_sets_a_new_password_and_signs_out_everything, |kind| async mo
 
 #[tokio::test]
 async fn a_reset_link_expires_after_30_minutes() {
-    let Some((app, _db, mailbox)) = spawn_mailing(postern_testkit::Kind::Sqlite).await else { return };
+    let Some((app, _db, mailbox)) = spawn_mailing(postern_testkit::Kind::Sqlite, |_| {}).await else { return };
     let ann = unique_email("ann");
     create_user(&app, &ann, "correct horse").await;
     assert_eq!(ask_for_reset(&mut visitor(&app), &ann).await.0, 200);
@@ -104,7 +95,7 @@ async fn a_reset_link_expires_after_30_minutes() {
 
 #[tokio::test]
 async fn reset_requests_are_throttled_alike_for_every_address() {
-    let Some((app, _db, mailbox)) = spawn_mailing(postern_testkit::Kind::Sqlite).await else { return };
+    let Some((app, _db, mailbox)) = spawn_mailing(postern_testkit::Kind::Sqlite, |_| {}).await else { return };
     let ann = unique_email("ann");
     create_user(&app, &ann, "correct horse").await;
     let nobody = unique_email("nobody");
@@ -130,7 +121,7 @@ async fn reset_requests_are_throttled_alike_for_every_address() {
 #[tokio::test]
 async fn forgot_and_reset_in_a_browser_sign_out_the_other_browser() {
     let Some(browser) = Browser::start().await else { return };
-    let Some((app, _db, mailbox)) = spawn_mailing(postern_testkit::Kind::Sqlite).await else { return };
+    let Some((app, _db, mailbox)) = spawn_mailing(postern_testkit::Kind::Sqlite, |_| {}).await else { return };
     let ann = unique_email("ann");
     create_user(&app, &ann, "correct horse").await;
     let mut elsewhere = visitor(&app);

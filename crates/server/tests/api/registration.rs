@@ -6,21 +6,19 @@
 use crate::authorize::verify_id_token;
 use crate::helpers::*;
 use crate::keys::{contains, database_bytes};
-use crate::mailbox::{Mailbox, link, unique_email};
+use crate::mailbox::{link, spawn_mailing, unique_email};
 use postern_server::config::Registration;
 use postern_testkit::browser::Browser;
 
 async fn spawn_open(
     kind: postern_testkit::Kind,
     domains: &[&str],
-) -> Option<(TestApp, postern_testkit::TestDb, Mailbox)> {
-    let db = postern_testkit::fresh(kind).await?;
-    let mut config = test_config(&db);
-    let mailbox = Mailbox::configure(&mut config)?;
-    config.accounts.registration = Registration::Open;
-    config.accounts.allowed_email_domains = domains.iter().map(|d| (*d).to_owned()).collect();
-    let app = start(config).await.unwrap();
-    Some((app, db, mailbox))
+) -> Option<(TestApp, postern_testkit::TestDb, crate::mailbox::Mailbox)> {
+    spawn_mailing(kind, |config| {
+        config.accounts.registration = Registration::Open;
+        config.accounts.allowed_email_domains = domains.iter().map(|d| (*d).to_owned()).collect();
+    })
+    .await
 }
 
 /// Posts the registration form: the status and the page.

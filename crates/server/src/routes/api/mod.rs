@@ -1,6 +1,6 @@
 //! The JSON API for people's own credentials and access: `/api/keys` and
 //! `/api/service-accounts` (keys), `/api/sessions` and `/api/apps` (where they are signed in,
-//! which apps hold access). Errors are RFC 6750 challenges and JSON
+//! which apps hold access); and for admins, `/api/admin/…`. Errors are RFC 6750 challenges and JSON
 //! (`crate::error::ApiError`).
 //!
 //! Every call is authenticated by the browser session (state-changing calls must come from our
@@ -10,6 +10,7 @@
 //! sessions.
 
 pub mod access;
+pub mod admin;
 pub mod keys;
 
 use crate::error::ApiError;

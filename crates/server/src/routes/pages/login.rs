@@ -44,6 +44,26 @@ pub fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Respo
     response
 }
 
+/// Signs `user` in (a fresh session; the browser's `previous` one ends) with `amr`, outside the
+/// sign-in form (a link from an email proved who it is), and sends the browser to `location`.
+pub async fn signed_in_at(
+    state: &AppState,
+    meta: &ClientMeta,
+    previous: Option<&postern_core::secret::TokenHash>,
+    user: &postern_store::User,
+    amr: &sign_in::Amr,
+    location: &str,
+) -> Result<Response, postern_store::StoreError> {
+    let token = sign_in::establish(state, meta, &SignIn::to_account(), previous, user, amr).await?;
+    let cookie = session::set_cookie(
+        state,
+        &session::cookie_name(state, SESSION_COOKIE),
+        token.expose(),
+        Some(state.config.sessions.absolute_secs),
+    );
+    Ok(with_cookie(Redirect::to(location).into_response(), Some(cookie)))
+}
+
 /// The sign-in form. Signing in for an authorization request may end at the client without
 /// another page (consent remembered, first-party client), so the policy names its origin.
 async fn login_page(

@@ -4,7 +4,9 @@
 
 pub mod account;
 pub mod account_access;
+pub mod account_security;
 pub mod activation;
+pub mod invitation;
 pub mod login;
 pub mod logout;
 pub mod password;

@@ -6,17 +6,17 @@
 use crate::error::PageError;
 use crate::registration::{self, RegisterError, ResendError};
 use crate::routes::ClientMeta;
-use crate::routes::pages::login::with_cookie;
+use crate::routes::pages::login::{signed_in_at, with_cookie};
 use crate::routes::pages::password::TokenQuery;
 use crate::routes::pages::{checked_form, message, page};
-use crate::session::{self, SESSION_COOKIE};
-use crate::sign_in::{self, Amr, SignIn};
+use crate::session;
+use crate::sign_in::Amr;
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use postern_pages::{EmailUnverifiedPage, EmailVerifyPage, RegisterPage, render};
 use serde::Deserialize;
 
@@ -149,17 +149,10 @@ pub async fn verify(
         Ok(None) => {}
         Err(page) => return page,
     }
-    let token = match sign_in::establish(&state, &meta, &SignIn::to_account(), None, &user, &Amr::email_link()).await {
-        Ok(t) => t,
-        Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
-    };
-    let cookie = session::set_cookie(
-        &state,
-        &session::cookie_name(&state, SESSION_COOKIE),
-        token.expose(),
-        Some(state.config.sessions.absolute_secs),
-    );
-    with_cookie(Redirect::to("/account").into_response(), Some(cookie))
+    match signed_in_at(&state, &meta, None, &user, &Amr::email_link(), "/account").await {
+        Ok(r) => r,
+        Err(e) => PageError::failed(e, UNAVAILABLE).into_response(),
+    }
 }
 
 /// The account page's "Resend": a new verification link, within the email limits.
