@@ -25,16 +25,6 @@ const FIREFOX_MAC: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.1; rv:133.0
 const CHROME_ANDROID: &str =
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36";
 
-/// Posts a form of the account page (its CSRF token read from the page).
-async fn account_form(v: &mut Visitor, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-    let page = v.get("/account").await.text().await.unwrap();
-    let csrf = Visitor::hidden(&page, "csrf");
-    let mut all = vec![("csrf", csrf.as_str())];
-    all.extend_from_slice(fields);
-    let r = v.post_form(path, &all).await;
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
 async fn api(v: &Visitor, method: reqwest::Method, path: &str) -> (u16, Value) {
     let r = v
         .http
@@ -143,16 +133,8 @@ both!(the_sessions_and_apps_api_takes_sessions_and_account_tokens_never_keys, |k
     let ann_id = ann.unwrap().unwrap().id;
     add_scope(&app, "read", "Read things", false).await;
     entitle(&app, &ann_id, &["read"]).await;
-    let request = postern_server::apikeys::KeyRequest {
-        owner: postern_store::KeyOwner::User(&ann_id),
-        name: "laptop",
-        scopes: &["read".to_owned()],
-        expiry: postern_server::apikeys::Expiry::Default,
-        within: None,
-    };
-    let (key, _) =
-        postern_server::apikeys::create(&app.state.store, &app.state.config.api_keys, &request, NOW).await.unwrap();
-    assert_eq!(get(key.expose().to_owned()).await.status(), 403, "an API key never");
+    let key = crate::cut_off::api_key(&app, postern_store::KeyOwner::User(&ann_id)).await;
+    assert_eq!(get(key).await.status(), 403, "an API key never");
     assert_eq!(app.http.get(app.url("/api/apps")).send().await.unwrap().status(), 401);
 });
 

@@ -9,16 +9,6 @@ use postern_core::client::AccessTokenFormat;
 use postern_testkit::browser::Browser;
 use serde_json::Value;
 
-/// Posts a form of the account page (its CSRF token read from the page).
-async fn account_form(v: &mut Visitor, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-    let page = v.get("/account").await.text().await.unwrap();
-    let csrf = Visitor::hidden(&page, "csrf");
-    let mut all = vec![("csrf", csrf.as_str())];
-    all.extend_from_slice(fields);
-    let r = v.post_form(path, &all).await;
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
 /// Opens a link from an email and presses its one button: the answer.
 async fn press_link(v: &mut Visitor, url: &str, action: &str) -> (u16, String) {
     let page = v.get(url).await;
@@ -106,25 +96,8 @@ both!(deleting_the_account_takes_everything_with_it, |kind| async move {
     entitle(&app, &id, &["read"]).await;
     let sa = app.state.store.create_service_account("sa-1", "ci", "", &id, NOW).await.unwrap();
     entitle(&app, &format!("sa:{}", sa.id), &["read"]).await;
-    let read = ["read".to_owned()];
-    let create = |owner| {
-        let (app, read) = (&app, &read);
-        async move {
-            let request = postern_server::apikeys::KeyRequest {
-                owner,
-                name: "k",
-                scopes: read,
-                expiry: postern_server::apikeys::Expiry::Default,
-                within: None,
-            };
-            postern_server::apikeys::create(&app.state.store, &app.state.config.api_keys, &request, NOW)
-                .await
-                .unwrap()
-                .0
-        }
-    };
-    let personal = create(postern_store::KeyOwner::User(&id)).await;
-    let robot = create(postern_store::KeyOwner::ServiceAccount(&sa.id)).await;
+    let personal = crate::cut_off::api_key(&app, postern_store::KeyOwner::User(&id)).await;
+    let robot = crate::cut_off::api_key(&app, postern_store::KeyOwner::ServiceAccount(&sa.id)).await;
     let rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
     let mut v = visitor(&app);
     let tokens = tokens_for(&app, &mut v, &rp, &ann, "correct horse").await;
@@ -142,13 +115,13 @@ both!(deleting_the_account_takes_everything_with_it, |kind| async move {
     assert!(by_email(&app, &ann).await.is_none());
     assert!(!signed_in(&mut v).await);
     for k in [&personal, &robot] {
-        let r = app.http.get(app.url("/userinfo")).bearer_auth(k.expose()).send().await.unwrap();
+        let r = app.http.get(app.url("/userinfo")).bearer_auth(k).send().await.unwrap();
         assert_eq!(r.status(), 401);
         let introspected: Value = app
             .http
             .post(app.url("/oauth/introspect"))
             .basic_auth(&rp.id, rp.secret.as_deref())
-            .form(&[("token", k.expose())])
+            .form(&[("token", k.as_str())])
             .send()
             .await
             .unwrap()

@@ -51,7 +51,8 @@ pub(crate) async fn signed_in(v: &mut Visitor) -> bool {
     v.get("/account").await.status() == 200
 }
 
-async fn api_key(app: &TestApp, owner: KeyOwner<'_>) -> String {
+/// A key for `owner` with the scope `read` (registered and entitled by the caller).
+pub(crate) async fn api_key(app: &TestApp, owner: KeyOwner<'_>) -> String {
     let request = postern_server::apikeys::KeyRequest {
         owner,
         name: "laptop",

@@ -329,3 +329,13 @@ pub async fn exchange(app: &TestApp, rp: &Rp, code: &str, verifier: &str) -> req
     }
     app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap()
 }
+
+/// Posts a form of the account page (its CSRF token read from the page).
+pub async fn account_form(v: &mut Visitor, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let page = v.get("/account").await.text().await.unwrap();
+    let csrf = Visitor::hidden(&page, "csrf");
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(fields);
+    let r = v.post_form(path, &all).await;
+    (r.status().as_u16(), r.text().await.unwrap())
+}

@@ -46,6 +46,20 @@ async fn reauthenticate(
     }
 }
 
+/// A posted form of the account page whose field `password_field` holds the password, asked
+/// for again: the user and the fields, or the page to answer with.
+async fn posted_with_password(
+    state: &AppState,
+    meta: &ClientMeta,
+    headers: &HeaderMap,
+    body: &[u8],
+    password_field: &str,
+) -> Result<(User, Vec<(String, String)>), Response> {
+    let (user, fields) = posted(state, headers, body).await?;
+    reauthenticate(state, meta, headers, &user, field(&fields, password_field)).await?;
+    Ok((user, fields))
+}
+
 /// `POST /account/password`: a new password; every other browser and every app signs in again.
 pub async fn change_password(
     State(state): State<AppState>,
@@ -53,13 +67,10 @@ pub async fn change_password(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let (user, fields) = match posted(&state, &headers, &body).await {
+    let (user, fields) = match posted_with_password(&state, &meta, &headers, &body, "current_password").await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    if let Err(r) = reauthenticate(&state, &meta, &headers, &user, field(&fields, "current_password")).await {
-        return r;
-    }
     let keep = match session::current(&state, &headers).await {
         Ok(current) => current.map(|(hash, _)| hash),
         Err(e) => return unavailable(&state, &headers, &user, e).await,
@@ -89,13 +100,10 @@ pub async fn change_email(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let (user, fields) = match posted(&state, &headers, &body).await {
+    let (user, fields) = match posted_with_password(&state, &meta, &headers, &body, "password").await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    if let Err(r) = reauthenticate(&state, &meta, &headers, &user, field(&fields, "password")).await {
-        return r;
-    }
     let new = field(&fields, "email").trim();
     match email_change::request(&state, &meta, &user, new).await {
         Ok(()) => {
@@ -180,15 +188,12 @@ pub async fn delete_account(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let (user, fields) = match posted(&state, &headers, &body).await {
+    let (user, fields) = match posted_with_password(&state, &meta, &headers, &body, "password").await {
         Ok(p) => p,
         Err(r) => return r,
     };
     if field(&fields, "confirm") != "yes" {
         return failed(&state, &headers, &user, "Tick the box to confirm that the account is to be deleted.").await;
-    }
-    if let Err(r) = reauthenticate(&state, &meta, &headers, &user, field(&fields, "password")).await {
-        return r;
     }
     let here = Some(&state.node.revoked);
     if let Err(e) = crate::accounts::delete_user(&state.store, here, &user.id, state.now()).await {
