@@ -244,3 +244,18 @@ async fn invitation_email_change_and_deletion_in_a_browser() {
     assert!(by_email(&app, &new).await.is_none());
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn a_new_address_link_expires_after_24_hours() {
+    let Some((app, _db, mailbox)) = spawn_mailing(postern_testkit::Kind::Sqlite, |_| {}).await else { return };
+    let (ann, new) = (unique_email("ann"), unique_email("ann-new"));
+    create_user(&app, &ann, "correct horse").await;
+    let mut v = visitor(&app);
+    assert_eq!(v.sign_in(&ann, "correct horse").await.status(), 303);
+    let (status, _) = account_form(&mut v, "/account/email", &[("email", &new), ("password", "correct horse")]).await;
+    assert_eq!(status, 200);
+    let url = link(&mailbox.wait_for(&new, 1).await, "/email/change?token=");
+    app.clock.advance(24 * 3600 + 1);
+    assert_eq!(press_link(&mut visitor(&app), &url, "/email/change").await.0, 404);
+    assert!(by_email(&app, &ann).await.is_some() && by_email(&app, &new).await.is_none());
+}

@@ -125,7 +125,9 @@ async fn closed_and_invite_only_registration_make_nobody() {
         let mut v = visitor(&app);
         let form = v.get("/register").await;
         assert_eq!(form.status(), 404);
-        assert!(form.text().await.unwrap().contains("Registration is closed"));
+        let page = form.text().await.unwrap();
+        assert!(page.contains("Registration is closed"), "{page}");
+        assert_eq!(page.contains("by invitation"), mode == Registration::Invite, "{page}");
         let csrf = Visitor::hidden(&v.get("/login").await.text().await.unwrap(), "csrf");
         let fields =
             [("csrf", csrf.as_str()), ("email", "ann@example.org"), ("name", "Ann"), ("password", "correct horse")];

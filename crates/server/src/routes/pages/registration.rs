@@ -23,7 +23,8 @@ use serde::Deserialize;
 /// What every registration is answered, whether or not the address has an account.
 const SENT: &str = "We have sent a link to that address. Follow it to confirm the address and finish; \
                     it works once, for 24 hours. It can take a few minutes to arrive.";
-const CLOSED: &str = "Accounts here are made by an administrator. Ask yours for an invitation.";
+const CLOSED: &str = "Accounts here are made by an administrator. Ask yours for one.";
+const BY_INVITATION: &str = "Accounts here are by invitation. Ask an administrator to invite you.";
 const EXPIRED: &str = "This link is not valid any more: it was used or it expired. Sign in and ask for a \
                        new one on your account page.";
 const UNAVAILABLE: &str = "Your email address could not be verified right now. Try again shortly.";
@@ -52,6 +53,15 @@ fn open(state: &AppState) -> bool {
     state.config.accounts.registration == crate::config::Registration::Open
 }
 
+/// The page `/register` shows when registration is not open.
+fn closed(state: &AppState) -> Response {
+    let text = match state.config.accounts.registration {
+        crate::config::Registration::Invite => BY_INVITATION,
+        _ => CLOSED,
+    };
+    message(StatusCode::NOT_FOUND, "Registration is closed", text)
+}
+
 fn register_page(
     state: &AppState,
     headers: &HeaderMap,
@@ -67,7 +77,7 @@ fn register_page(
 /// `GET /register`.
 pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !open(&state) {
-        return message(StatusCode::NOT_FOUND, "Registration is closed", CLOSED);
+        return closed(&state);
     }
     register_page(&state, &headers, StatusCode::OK, None, None)
 }
@@ -87,7 +97,7 @@ pub async fn submit(
     let again = |text: &str| register_page(&state, &headers, StatusCode::BAD_REQUEST, Some(&form), Some(text));
     match registration::register(&state, &meta, fields).await {
         Ok(()) => message(StatusCode::OK, "Check your email", SENT),
-        Err(RegisterError::Closed) => message(StatusCode::NOT_FOUND, "Registration is closed", CLOSED),
+        Err(RegisterError::Closed) => closed(&state),
         Err(RegisterError::Email) => again("Enter a valid email address."),
         Err(RegisterError::Domain) => again("Addresses in this domain cannot register here."),
         Err(RegisterError::Name) => again("The name is too long or holds control characters."),
