@@ -26,6 +26,7 @@ pub mod system;
 pub mod throttle;
 pub mod time;
 pub mod token;
+pub mod totp;
 pub mod user_agent;
 
 pub use postern_verify::scope;
