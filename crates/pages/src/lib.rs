@@ -105,6 +105,18 @@ pub struct AccountPage<'a> {
     pub allow_no_expiry: bool,
     pub sessions: &'a [SessionRow],
     pub apps: &'a [AppRow],
+    pub totp: TotpView<'a>,
+}
+
+/// Two-step verification on the account page.
+pub struct TotpView<'a> {
+    pub on: bool,
+    /// Being set up: the QR code (an SVG element drawn by the server from the key URI, never
+    /// from anything a user typed) and the key as text.
+    pub setting_up: Option<(&'a str, &'a str)>,
+    pub recovery_codes_left: i64,
+    /// Shown once, right after they were made.
+    pub new_recovery_codes: Option<&'a [String]>,
 }
 
 /// One signed-in browser in the account page's list (times already formatted).
@@ -225,6 +237,17 @@ pub struct ConfirmLinkPage<'a> {
     pub text: &'a str,
     pub action: &'a str,
     pub button: &'a str,
+}
+
+/// The second step of a sign-in: a code from the authenticator app, or a recovery code.
+#[derive(Template)]
+#[template(path = "second_step.html")]
+pub struct SecondStepPage<'a> {
+    pub csrf: &'a str,
+    pub email: &'a str,
+    /// Ask for a recovery code instead of a TOTP code.
+    pub recovery: bool,
+    pub error: Option<&'a str>,
 }
 
 /// A page with a title and one message: setup done, link expired, errors.

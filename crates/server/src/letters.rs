@@ -173,6 +173,23 @@ impl Sender {
         self.mail(to, letter)
     }
 
+    /// A recovery code was used to sign in.
+    pub fn recovery_code_used(&self, to: &str, left: i64) -> Mail {
+        let letter = self.letter(
+            format!("A recovery code was used to sign in to {}", self.instance),
+            vec![
+                format!("Someone signed in to the account {to} at {} with one of its recovery codes.", self.instance),
+                format!(
+                    "{left} unused recovery codes are left. Make new ones on your account page if you are running low."
+                ),
+            ],
+            None,
+            "If it was not you, someone has your password and a recovery code: reset your password now and tell \
+             your administrator.",
+        );
+        self.mail(to, letter)
+    }
+
     /// After an account was deleted.
     pub fn account_deleted(&self, to: &str) -> Mail {
         let letter = self.letter(

@@ -34,6 +34,7 @@ pub mod recovery;
 pub mod registration;
 pub mod revocations;
 pub mod routes;
+pub mod second_factor;
 pub mod serve;
 pub mod session;
 pub mod sign_in;

@@ -17,7 +17,7 @@ pub fn cookie_name(state: &AppState, base: &str) -> String {
     if state.issuer.starts_with("https://") { format!("__Host-{base}") } else { base.to_owned() }
 }
 
-fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -8,8 +8,11 @@
 //!                                        └──────(no second factor enrolled)──────▶┘
 //! ```
 //!
-//! Only the password step exists today, so `FirstFactorDone` always becomes `Authenticated`;
-//! [`second_factors`] is where enrolled methods will be looked up.
+//! A user with TOTP turned on ([`SecondFactor::Totp`]) goes from `FirstFactorDone` to
+//! `NeedsSecondFactor`: the sign-in is stored with whose it is ([`pause`]), the browser holds
+//! its token in a cookie, and only a right code ([`resume_second`], then [`establish`]) makes a
+//! session. Nothing that needs a signed-in person (a session, a code, an approved device)
+//! exists before.
 //!
 //! A sign-in that must come back somewhere (an authorization request waiting for its user, a
 //! device waiting for approval) is [`begin`]-ed with a typed [`Continuation`], stored server-side
@@ -101,6 +104,11 @@ impl Amr {
         Amr(vec!["pwd"])
     }
 
+    /// The password, then a one-time code (TOTP or a recovery code): `pwd otp mfa`.
+    pub fn password_and_otp() -> Self {
+        Amr(vec!["pwd", "otp", "mfa"])
+    }
+
     /// A link sent by email was followed (verifying the address): `email`, a value RFC 8176
     /// does not register (OpenID Connect allows others), single-factor.
     pub fn email_link() -> Self {
@@ -113,9 +121,12 @@ impl Amr {
     }
 }
 
-/// A second factor a user has enrolled (none exist yet; TOTP and passkeys will).
+/// A second factor a user has turned on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecondFactor {}
+pub enum SecondFactor {
+    /// An authenticator app (RFC 6238), with recovery codes.
+    Totp,
+}
 
 /// Where a sign-in stands.
 #[derive(Debug)]
@@ -251,7 +262,8 @@ pub async fn resume(state: &AppState, token: &str) -> Result<SignIn, StoreError>
 /// every failure, audited either way.
 pub async fn password(state: &AppState, meta: &ClientMeta, email: &str, password: &str) -> Result<Step, Refusal> {
     let user = check_password(state, meta, email, password, "login").await?;
-    Ok(next(Step::FirstFactorDone { user }))
+    let methods = second_factors(state, &user).await?;
+    Ok(next(Step::FirstFactorDone { user }, methods))
 }
 
 /// A signed-in person's password asked for again before something that needs it (a new
@@ -307,11 +319,10 @@ async fn failed(
     Refusal::Failed
 }
 
-/// What comes after a step that succeeded.
-fn next(step: Step) -> Step {
+/// What comes after a step that succeeded, given the second factors the user has turned on.
+fn next(step: Step, methods: Vec<SecondFactor>) -> Step {
     match step {
         Step::FirstFactorDone { user } => {
-            let methods = second_factors(&user);
             if methods.is_empty() {
                 Step::Authenticated { user, amr: Amr::password() }
             } else {
@@ -322,9 +333,60 @@ fn next(step: Step) -> Step {
     }
 }
 
-/// The second factors `user` has enrolled: none can be enrolled yet.
-fn second_factors(_user: &User) -> Vec<SecondFactor> {
-    Vec::new()
+/// The second factors `user` has turned on.
+async fn second_factors(state: &AppState, user: &User) -> Result<Vec<SecondFactor>, StoreError> {
+    let mut methods = Vec::new();
+    if crate::second_factor::has_totp(state, &user.id).await? {
+        methods.push(SecondFactor::Totp);
+    }
+    Ok(methods)
+}
+
+/// How long the second step may take after a right password.
+pub const SECOND_STEP_SECS: i64 = 300;
+
+/// `NeedsSecondFactor`: the sign-in is stored again under a new token, with whose it is and
+/// what was used (its continuation sealed anew under that token), and the old token stops
+/// working; a sign-in that was never stored continues with the account page. Returns the new
+/// token, which the browser keeps in a cookie for the second step: the token that was in a URL
+/// (`/login?request=…`) never stands for a right password.
+pub async fn pause(state: &AppState, sign_in: &SignIn, user: &User, amr: &Amr) -> Result<String, BeginError> {
+    let now = state.now();
+    let token = BearerSecret::generate(&mut postern_core::system::os_rng());
+    let hash = token.hash();
+    let continuation = &sign_in.continuation;
+    let sealed = match continuation.target() {
+        Some(target) => Some(sealing_key(token.expose()).seal(
+            target.as_bytes(),
+            &target_aad(&hash),
+            &mut postern_core::system::os_rng(),
+        )?),
+        None => None,
+    };
+    let new = NewSignIn {
+        token_hash: hash,
+        continuation: continuation.kind(),
+        target_sealed: sealed.as_deref(),
+        now,
+        expires_at: now + SECOND_STEP_SECS,
+    };
+    let previous = (!sign_in.token.is_empty()).then(|| TokenHash::of(&sign_in.token));
+    state.store.pause_sign_in(&new, previous.as_ref(), &user.id, &amr.as_stored()).await?;
+    Ok(token.expose().to_owned())
+}
+
+/// A sign-in waiting for its second step: the sign-in, whose it is (still enabled), and what
+/// was used so far. `None` for an unknown or expired token, or one whose first step was not done.
+pub async fn resume_second(state: &AppState, token: &str) -> Result<Option<(SignIn, User)>, StoreError> {
+    if token.len() != 43 {
+        return Ok(None);
+    }
+    let hash = TokenHash::of(token);
+    let Some(row) = state.store.sign_in(&hash, state.now()).await? else { return Ok(None) };
+    let Some(user_id) = row.user_id else { return Ok(None) };
+    let sign_in = resume(state, token).await?;
+    let user = state.store.user_by_id(&user_id).await?.filter(|u| !u.disabled);
+    Ok(user.map(|u| (sign_in, u)))
 }
 
 /// An authenticated sign-in becomes a session: a new token (the browser's older session, if

@@ -27,6 +27,7 @@ const SQLITE: &[Migration] = &[
     m(9, "service_account_names", include_str!("../migrations/sqlite/0009_service_account_names.sql")),
     m(10, "sign_ins", include_str!("../migrations/sqlite/0010_sign_ins.sql")),
     m(11, "accounts", include_str!("../migrations/sqlite/0011_accounts.sql")),
+    m(12, "second_factors", include_str!("../migrations/sqlite/0012_second_factors.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -41,6 +42,7 @@ const POSTGRES: &[Migration] = &[
     m(9, "service_account_names", include_str!("../migrations/postgres/0009_service_account_names.sql")),
     m(10, "sign_ins", include_str!("../migrations/postgres/0010_sign_ins.sql")),
     m(11, "accounts", include_str!("../migrations/postgres/0011_accounts.sql")),
+    m(12, "second_factors", include_str!("../migrations/postgres/0012_second_factors.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

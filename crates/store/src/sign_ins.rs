@@ -20,6 +20,10 @@ pub struct NewSignIn<'a> {
 pub struct SignInRow {
     pub continuation: String,
     pub target_sealed: Option<Vec<u8>>,
+    /// Set once the password was right and a second factor is still to come.
+    pub user_id: Option<crate::UserId>,
+    /// What was used so far (space-separated RFC 8176 values), with `user_id`.
+    pub amr: Option<String>,
 }
 
 impl Store {
@@ -38,6 +42,28 @@ impl Store {
     /// Ends a sign-in (it succeeded); a no-op when it is already gone.
     pub async fn delete_sign_in(&self, hash: &TokenHash) -> Result<()> {
         on_db!(self, p => sqlx::query(sql::SIGN_IN_DELETE).bind(hash.as_bytes()).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// A sign-in whose first factor succeeded for `user_id` (`amr` so far), waiting for its
+    /// second step under a new token: stored, and the sign-in it replaces (`previous`, if it
+    /// was stored) deleted, in one transaction.
+    pub async fn pause_sign_in(
+        &self,
+        s: &NewSignIn<'_>,
+        previous: Option<&TokenHash>,
+        user_id: &str,
+        amr: &str,
+    ) -> Result<()> {
+        in_tx!(self, tx => {
+            sqlx::query(sql::SIGN_IN_INSERT_PAUSED)
+                .bind(s.token_hash.as_bytes()).bind(s.continuation).bind(s.target_sealed).bind(s.now).bind(s.expires_at)
+                .bind(user_id).bind(amr)
+                .execute(&mut *tx).await?;
+            if let Some(previous) = previous {
+                sqlx::query(sql::SIGN_IN_DELETE).bind(previous.as_bytes()).execute(&mut *tx).await?;
+            }
+        });
         Ok(())
     }
 }

@@ -107,9 +107,22 @@ statements! {
     USER_AUDIT_ANONYMISE = "UPDATE audit_events SET details = NULL WHERE actor = $1 OR target = $1";
     USER_DELETE = "DELETE FROM users WHERE id = $1";
 
+    // --- second factors
+    TOTP_GET = "SELECT secret_sealed, created_at, enabled_at, last_step FROM totp_factors WHERE user_id = $1";
+    TOTP_BEGIN = "INSERT INTO totp_factors (user_id, secret_sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, created_at = excluded.created_at WHERE totp_factors.enabled_at IS NULL";
+    TOTP_ENABLE = "UPDATE totp_factors SET enabled_at = $2, last_step = $3 WHERE user_id = $1 AND enabled_at IS NULL";
+    // Accepting a step is one conditional update: two requests with the same code cannot both win.
+    TOTP_USE_STEP = "UPDATE totp_factors SET last_step = $2 WHERE user_id = $1 AND enabled_at IS NOT NULL AND last_step < $2";
+    TOTP_DELETE = "DELETE FROM totp_factors WHERE user_id = $1";
+    RECOVERY_CODES_DELETE = "DELETE FROM recovery_codes WHERE user_id = $1";
+    RECOVERY_CODE_INSERT = "INSERT INTO recovery_codes (code_hash, user_id, created_at) VALUES ($1, $2, $3)";
+    RECOVERY_CODE_USE = "UPDATE recovery_codes SET used_at = $3 WHERE code_hash = $1 AND user_id = $2 AND used_at IS NULL";
+    RECOVERY_CODES_LEFT = "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL";
+    SIGN_IN_INSERT_PAUSED = "INSERT INTO sign_ins (token_hash, continuation, target_sealed, created_at, expires_at, user_id, amr) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
     // --- sign-ins under way
     SIGN_IN_INSERT = "INSERT INTO sign_ins (token_hash, continuation, target_sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
-    SIGN_IN_GET = "SELECT continuation, target_sealed FROM sign_ins WHERE token_hash = $1 AND expires_at > $2";
+    SIGN_IN_GET = "SELECT continuation, target_sealed, user_id, amr FROM sign_ins WHERE token_hash = $1 AND expires_at > $2";
     SIGN_IN_DELETE = "DELETE FROM sign_ins WHERE token_hash = $1";
 
     // --- authorization requests waiting for sign-in or consent, consents, codes

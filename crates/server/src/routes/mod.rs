@@ -14,7 +14,8 @@ use api::admin as api_admin;
 use api::keys as api_keys;
 use oauth::{authorize, device, discovery, introspection, token, userinfo};
 use pages::{
-    account, account_access, account_security, activation, invitation, login, logout, password, registration, setup,
+    account, account_access, account_security, activation, invitation, login, logout, password, registration,
+    second_step, setup,
 };
 
 use crate::error::WebError;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route(discovery::JWKS_PATH, get(discovery::jwks))
         .route("/setup", get(setup::form).post(setup::submit))
         .route("/login", get(login::form).post(login::submit))
+        .route("/login/verify", get(second_step::form).post(second_step::submit))
         .route("/register", get(registration::form).post(registration::submit))
         .route("/email/verify", get(registration::verify_form).post(registration::verify))
         .route("/account/email/resend", post(account::resend_verification))
@@ -61,6 +63,10 @@ pub fn router(state: AppState) -> Router {
         .route("/account/password", post(account_security::change_password))
         .route("/account/email", post(account_security::change_email))
         .route("/account/delete", post(account_security::delete_account))
+        .route("/account/totp/setup", post(account_security::totp_setup))
+        .route("/account/totp/enable", post(account_security::totp_enable))
+        .route("/account/totp/disable", post(account_security::totp_disable))
+        .route("/account/totp/recovery-codes", post(account_security::recovery_codes))
         .route("/email/change", get(account_security::confirm_form).post(account_security::confirm))
         .route("/invitation", get(invitation::form).post(invitation::accept))
         .route("/password/forgot", get(password::forgot_form).post(password::forgot))

@@ -30,6 +30,7 @@ mod refresh;
 mod registration;
 mod robustness;
 mod router;
+mod second_factor;
 mod secrets;
 mod setup;
 mod token;

@@ -319,8 +319,23 @@ both!(sign_ins_keep_their_continuation_until_they_end_or_expire, |store: Store, 
         expires_at: NOW + 600,
     };
     store.create_sign_in(&new).await.unwrap();
-    let stored = SignInRow { continuation: "authorize".into(), target_sealed: Some(b"sealed handle".to_vec()) };
-    assert_eq!(store.sign_in(&hash, NOW + 599).await.unwrap(), Some(stored));
+    let stored = SignInRow {
+        continuation: "authorize".into(),
+        target_sealed: Some(b"sealed handle".to_vec()),
+        user_id: None,
+        amr: None,
+    };
+    assert_eq!(store.sign_in(&hash, NOW + 599).await.unwrap(), Some(stored.clone()));
+
+    // A right password with a second step to come: stored again under a new token, with whose
+    // it is; the old token stops in the same transaction.
+    let (user, _) = user_and_client(&store).await;
+    let paused = NewSignIn { token_hash: TokenHash::of("paused"), expires_at: NOW + 300, ..new.clone() };
+    store.pause_sign_in(&paused, Some(&hash), &user, "pwd").await.unwrap();
+    let waiting = store.sign_in(&TokenHash::of("paused"), NOW).await.unwrap().unwrap();
+    assert_eq!((waiting.user_id.as_deref(), waiting.amr.as_deref()), (Some(user.as_str()), Some("pwd")));
+    assert_eq!(store.sign_in(&hash, NOW).await.unwrap(), None, "the old token stopped");
+    store.create_sign_in(&new).await.unwrap();
     assert_eq!(store.sign_in(&hash, NOW + 600).await.unwrap(), None, "expired");
     let account = NewSignIn { token_hash: TokenHash::of("other"), continuation: "account", target_sealed: None, ..new };
     store.create_sign_in(&account).await.unwrap();

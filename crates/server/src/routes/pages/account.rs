@@ -11,13 +11,16 @@ use crate::apikeys::{self, CreateError, Expiry, Holdings, KeyRequest};
 use crate::entitlements::Entitled;
 use crate::error::PageError;
 use crate::routes::pages::{Policy, page_with, same_origin};
+use crate::second_factor::TotpStatus;
 use crate::session;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use postern_core::scope::Scope;
-use postern_pages::{ACCOUNT_JS, AccountPage, AppRow, KeyRow, ScopeChoice, ServiceAccountRow, SessionRow, render};
+use postern_pages::{
+    ACCOUNT_JS, AccountPage, AppRow, KeyRow, ScopeChoice, ServiceAccountRow, SessionRow, TotpView, render,
+};
 use postern_store::{ApiKeyRecord, KeyOwner, User};
 use serde_json::json;
 
@@ -27,6 +30,8 @@ pub(crate) struct Banner<'a> {
     pub new_key: Option<&'a str>,
     pub error: Option<&'a str>,
     pub notice: Option<&'a str>,
+    /// Recovery codes just made, shown this once.
+    pub recovery_codes: Option<&'a [String]>,
 }
 
 /// `GET /assets/account.js`.
@@ -242,6 +247,25 @@ pub(crate) async fn render_page(
         Ok(rows) => rows,
         Err(e) => return PageError::failed(e, "Your account could not be shown. Try again shortly.").into_response(),
     };
+    let totp = match crate::second_factor::status(state, user).await {
+        Ok(t) => t,
+        Err(e) => return PageError::failed(e, "Your account could not be shown. Try again shortly.").into_response(),
+    };
+    let totp = match &totp {
+        TotpStatus::Off => TotpView { on: false, setting_up: None, recovery_codes_left: 0, new_recovery_codes: None },
+        TotpStatus::SettingUp(e) => TotpView {
+            on: false,
+            setting_up: Some((&e.qr_svg, &e.key)),
+            recovery_codes_left: 0,
+            new_recovery_codes: None,
+        },
+        TotpStatus::On { recovery_codes_left } => TotpView {
+            on: true,
+            setting_up: None,
+            recovery_codes_left: *recovery_codes_left,
+            new_recovery_codes: b.recovery_codes,
+        },
+    };
     let (csrf, cookie) = session::csrf_token(state, headers);
     let view = AccountPage {
         csrf: &csrf,
@@ -257,6 +281,7 @@ pub(crate) async fn render_page(
         allow_no_expiry: state.config.api_keys.allow_no_expiry,
         sessions: &sessions,
         apps: &apps,
+        totp,
     };
     // The one script this page runs is our own file.
     let policy = Policy { own_scripts: true, form_target: None };

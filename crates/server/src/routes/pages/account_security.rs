@@ -1,6 +1,8 @@
-//! The account page's password, email address and deletion, thin over `crate::accounts`,
-//! `crate::email_change` and `crate::sign_in::reauthenticate`: each asks for the password
-//! again (throttled like a sign-in). Also the page a new-address link opens.
+//! The account page's password, email address, two-step verification and deletion, thin over
+//! `crate::accounts`, `crate::email_change`, `crate::second_factor` and
+//! `crate::sign_in::reauthenticate`: changing the password or the address, deleting the
+//! account, turning two-step verification off and making new recovery codes each ask for the
+//! password again (throttled like a sign-in). Also the page a new-address link opens.
 
 use crate::email_change::{self, ChangeError};
 use crate::error::PageError;
@@ -205,4 +207,96 @@ pub async fn delete_account(
     let gone = session::set_cookie(&state, &session::cookie_name(&state, SESSION_COOKIE), "", Some(0));
     let text = "Your account is deleted, with its sessions, API keys and service accounts. Every app lost access.";
     with_cookie(message(StatusCode::OK, "Account deleted", text), Some(gone))
+}
+
+/// The account page after a two-step verification change, or why it failed.
+async fn after_factor_change(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    done: Result<Banner<'_>, crate::second_factor::FactorError>,
+) -> Response {
+    use crate::second_factor::FactorError;
+    match done {
+        Ok(banner) => render_page(state, headers, user, StatusCode::OK, banner).await,
+        Err(FactorError::WrongCode) => {
+            failed(state, headers, user, "That code is not right. Enter the code your app shows now.").await
+        }
+        Err(FactorError::Enabled) => failed(state, headers, user, "Two-step verification is on already.").await,
+        Err(FactorError::NotStarted) => failed(state, headers, user, "Set up the authenticator app first.").await,
+        Err(FactorError::TooMany(wait)) => {
+            PageError::too_many(wait, format!("Too many attempts. Try again in {wait} seconds.")).into_response()
+        }
+        Err(e) => unavailable(state, headers, user, e).await,
+    }
+}
+
+/// `POST /account/totp/setup`: a new secret, shown as a QR code and as text.
+pub async fn totp_setup(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (user, _) = match posted(&state, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let done = crate::second_factor::begin(&state, &user).await.map(|_| Banner::default());
+    after_factor_change(&state, &headers, &user, done).await
+}
+
+/// `POST /account/totp/enable`: the first code turns it on; the recovery codes are shown once.
+pub async fn totp_enable(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let (user, fields) = match posted(&state, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match crate::second_factor::enable(&state, &meta, &user, field(&fields, "code")).await {
+        Ok(codes) => {
+            let notice = "Two-step verification is on.";
+            let banner = Banner { notice: Some(notice), recovery_codes: Some(&codes), ..Banner::default() };
+            render_page(&state, &headers, &user, StatusCode::OK, banner).await
+        }
+        Err(e) => after_factor_change(&state, &headers, &user, Err(e)).await,
+    }
+}
+
+/// `POST /account/totp/disable`: with the password again.
+pub async fn totp_disable(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let (user, _) = match posted_with_password(&state, &meta, &headers, &body, "password").await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let notice = "Two-step verification is off. Your recovery codes no longer work.";
+    let done = crate::second_factor::disable(&state, &meta, &user)
+        .await
+        .map(|()| Banner { notice: Some(notice), ..Banner::default() });
+    after_factor_change(&state, &headers, &user, done).await
+}
+
+/// `POST /account/totp/recovery-codes`: new codes, with the password again; the old ones stop.
+pub async fn recovery_codes(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let (user, _) = match posted_with_password(&state, &meta, &headers, &body, "password").await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match crate::second_factor::regenerate_recovery_codes(&state, &meta, &user).await {
+        Ok(codes) => {
+            let notice = "New recovery codes are made; the old ones no longer work.";
+            let banner = Banner { notice: Some(notice), recovery_codes: Some(&codes), ..Banner::default() };
+            render_page(&state, &headers, &user, StatusCode::OK, banner).await
+        }
+        Err(e) => after_factor_change(&state, &headers, &user, Err(e)).await,
+    }
 }

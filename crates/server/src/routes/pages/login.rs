@@ -7,7 +7,7 @@ use crate::error::PageError;
 use crate::routes::ClientMeta;
 use crate::routes::pages::{Policy, checked_form, page_with};
 use crate::session::{self, SESSION_COOKIE};
-use crate::sign_in::{self, Continuation, Refusal, SignIn, Step};
+use crate::sign_in::{self, Amr, Continuation, Refusal, SignIn, Step};
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -127,7 +127,12 @@ pub async fn submit(
     };
     let (user, amr) = match sign_in::password(&state, &meta, &form.email, &form.password).await {
         Ok(Step::Authenticated { user, amr }) => (user, amr),
-        // Nothing else can follow a password yet: second factors are not enrolled anywhere.
+        Ok(Step::NeedsSecondFactor { user, .. }) => {
+            return match sign_in::pause(&state, &sign_in, &user, &Amr::password()).await {
+                Ok(token) => crate::routes::pages::second_step::to_second_step(&state, &token),
+                Err(e) => e.into_page(UNAVAILABLE).into_response(),
+            };
+        }
         Ok(other) => return PageError::failed(format!("sign-in stopped at {other:?}"), UNAVAILABLE).into_response(),
         Err(Refusal::Failed) => {
             let email = form.email.trim();
@@ -143,17 +148,30 @@ pub async fn submit(
         }
         Err(Refusal::Store(e)) => return PageError::failed(e, UNAVAILABLE).into_response(),
     };
-    let previous = match session::current(&state, &headers).await {
+    signed_in(&state, &meta, &headers, &sign_in, &user, &amr).await
+}
+
+/// A sign-in that succeeded becomes the browser's session (its older one ends), and the
+/// browser goes on to the continuation.
+pub async fn signed_in(
+    state: &AppState,
+    meta: &ClientMeta,
+    headers: &HeaderMap,
+    sign_in: &SignIn,
+    user: &postern_store::User,
+    amr: &Amr,
+) -> Response {
+    let previous = match session::current(state, headers).await {
         Ok(current) => current.map(|(hash, _)| hash),
         Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
     };
-    let token = match sign_in::establish(&state, &meta, &sign_in, previous.as_ref(), &user, &amr).await {
+    let token = match sign_in::establish(state, meta, sign_in, previous.as_ref(), user, amr).await {
         Ok(t) => t,
         Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
     };
     let cookie = session::set_cookie(
-        &state,
-        &session::cookie_name(&state, SESSION_COOKIE),
+        state,
+        &session::cookie_name(state, SESSION_COOKIE),
         token.expose(),
         Some(state.config.sessions.absolute_secs),
     );

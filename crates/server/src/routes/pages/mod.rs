@@ -11,6 +11,7 @@ pub mod login;
 pub mod logout;
 pub mod password;
 pub mod registration;
+pub mod second_step;
 pub mod setup;
 
 use crate::state::AppState;

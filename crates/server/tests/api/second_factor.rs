@@ -1,0 +1,240 @@
+//! Two-step verification with an authenticator app (TOTP): set up on the account page from the
+//! key it shows, asked for after the password in every sign-in (the page, the code flow to a
+//! client, the device flow), never twice for one code, throttled, with recovery codes that work
+//! once, and turned off only with the password. In Chromium too.
+
+use crate::authorize::verify_id_token;
+use crate::cut_off::signed_in;
+use crate::helpers::*;
+use crate::keys::{contains, database_bytes};
+use postern_core::system::Clock;
+use postern_core::totp::{self, TotpSecret};
+use postern_testkit::browser::Browser;
+use serde_json::Value;
+
+/// RFC 4648 base32 (what the page shows, spaces ignored) back to bytes.
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);
+    for c in text.chars().filter(|c| !c.is_whitespace()) {
+        buffer = (buffer << 5) | ALPHABET.find(c).unwrap() as u32;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The key the account page shows while TOTP is being set up.
+fn shown_key(page: &str) -> TotpSecret {
+    let start = page.find("id=\"totp-key\">").unwrap() + "id=\"totp-key\">".len();
+    let key = &page[start..start + page[start..].find('<').unwrap()];
+    TotpSecret::from_bytes(base32_decode(key))
+}
+
+/// The code an authenticator app shows at `now`.
+fn code(secret: &TotpSecret, now: i64) -> String {
+    totp::code_at(secret, totp::step_at(now))
+}
+
+/// Turns TOTP on for the signed-in visitor; returns the secret and the recovery codes.
+async fn turn_on(app: &TestApp, v: &mut Visitor) -> (TotpSecret, Vec<String>) {
+    let (status, page) = account_form(v, "/account/totp/setup", &[]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Enter this key instead") && page.contains("<svg"), "{page}");
+    let secret = shown_key(&page);
+    assert_eq!(account_form(v, "/account/totp/enable", &[("code", "000000")]).await.0, 400);
+    let (status, page) = account_form(v, "/account/totp/enable", &[("code", &code(&secret, app.clock.now()))]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Two-step verification is on"), "{page}");
+    let codes: Vec<String> = page
+        .split("<li><code>")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().to_owned())
+        .filter(|c| c.len() == 11 && c.as_bytes()[5] == b'-')
+        .collect();
+    assert_eq!(codes.len(), 10, "{page}");
+    (secret, codes)
+}
+
+/// Posts the password; returns the answer (a redirect to the second step, for a user with TOTP).
+async fn password_step(v: &mut Visitor, login_url: &str, email: &str) -> reqwest::Response {
+    let page = v.get(login_url).await.text().await.unwrap();
+    let (csrf, request) = (Visitor::hidden(&page, "csrf"), Visitor::hidden(&page, "request"));
+    let fields = [("csrf", csrf.as_str()), ("request", &request), ("email", email), ("password", "correct horse")];
+    v.post_form("/login", &fields).await
+}
+
+/// Posts a code (or a recovery code) on the second-step page.
+async fn second_step(v: &mut Visitor, field: &str, value: &str) -> reqwest::Response {
+    let page = v.get("/login/verify").await.text().await.unwrap();
+    assert!(page.contains("Two-step verification"), "{page}");
+    let csrf = Visitor::hidden(&page, "csrf");
+    v.post_form("/login/verify", &[("csrf", &csrf), (field, value)]).await
+}
+
+both!(totp_is_set_up_and_asked_for_after_the_password, |kind| async move {
+    let Some((app, db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut v = visitor(&app);
+    assert_eq!(v.sign_in("ann@example.org", "correct horse").await.status(), 303);
+    let (secret, recovery) = turn_on(&app, &mut v).await;
+    let bytes = database_bytes(&app.state.store, &db.url, db.dir.path()).await;
+    assert!(!contains(&bytes, secret.as_bytes()), "the seed is sealed");
+    assert!(!contains(&bytes, totp::base32(secret.as_bytes()).as_bytes()));
+    assert!(!contains(&bytes, recovery[0].as_bytes()), "recovery codes are hashed");
+
+    // The password alone makes nothing: no session until the code.
+    let mut fresh = visitor(&app);
+    let r = password_step(&mut fresh, "/login", "ann@example.org").await;
+    assert_eq!((r.status().as_u16(), Visitor::location(&r)), (303, "/login/verify".to_owned()));
+    assert!(!fresh.cookies.contains_key("postern_session"));
+    assert!(!signed_in(&mut fresh).await);
+    // The code that turned TOTP on was used: it does not work again.
+    let r = second_step(&mut fresh, "code", &code(&secret, app.clock.now())).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("That code is not right."));
+    app.clock.advance(30);
+    let r = second_step(&mut fresh, "code", &code(&secret, app.clock.now())).await;
+    assert_eq!((r.status().as_u16(), Visitor::location(&r)), (303, "/account".to_owned()));
+    assert!(signed_in(&mut fresh).await);
+    // The same code in another sign-in: refused.
+    let mut again = visitor(&app);
+    password_step(&mut again, "/login", "ann@example.org").await;
+    assert_eq!(second_step(&mut again, "code", &code(&secret, app.clock.now())).await.status(), 401);
+
+    // A recovery code works once.
+    let r = second_step(&mut again, "recovery_code", &recovery[3].to_uppercase()).await;
+    assert_eq!(r.status(), 303);
+    let mut third = visitor(&app);
+    password_step(&mut third, "/login", "ann@example.org").await;
+    assert_eq!(second_step(&mut third, "recovery_code", &recovery[3]).await.status(), 401);
+    let page = third.get("/login/verify?recovery=1").await.text().await.unwrap();
+    assert!(page.contains("Recovery code"), "{page}");
+
+    // Off only with the password; then the password alone signs in again.
+    let (status, _) = account_form(&mut v, "/account/totp/disable", &[("password", "wrong")]).await;
+    assert_eq!(status, 400);
+    let (status, page) = account_form(&mut v, "/account/totp/disable", &[("password", "correct horse")]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Set up authenticator app"), "{page}");
+    let r = password_step(&mut visitor(&app), "/login", "ann@example.org").await;
+    assert_eq!(Visitor::location(&r), "/account");
+});
+
+#[tokio::test]
+async fn wrong_codes_are_throttled_and_new_recovery_codes_replace_the_old() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut v = visitor(&app);
+    v.sign_in("ann@example.org", "correct horse").await;
+    let (_, old) = turn_on(&app, &mut v).await;
+    let (status, page) = account_form(&mut v, "/account/totp/recovery-codes", &[("password", "correct horse")]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("the old ones no longer work"), "{page}");
+    let mut other = visitor(&app);
+    password_step(&mut other, "/login", "ann@example.org").await;
+    assert_eq!(second_step(&mut other, "recovery_code", &old[0]).await.status(), 401, "old codes stopped");
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(second_step(&mut other, "code", "123456").await.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let r = second_step(&mut other, "code", "123456").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+}
+
+both!(the_code_flow_and_the_device_flow_wait_for_the_second_step, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut v = visitor(&app);
+    v.sign_in("ann@example.org", "correct horse").await;
+    let (secret, _) = turn_on(&app, &mut v).await;
+
+    // The code flow: password, code, then back to the client with amr saying so.
+    let rp = relying_party(&app, true).await;
+    let mut browser = visitor(&app);
+    let first = browser.get(&authorize_url(&rp, "")).await;
+    let login = Visitor::location(&first);
+    let r = password_step(&mut browser, &login, "ann@example.org").await;
+    assert_eq!(Visitor::location(&r), "/login/verify");
+    app.clock.advance(30);
+    let r = second_step(&mut browser, "code", &code(&secret, app.clock.now())).await;
+    let resumed = browser.get(&Visitor::location(&r)).await;
+    let (_, params) = location_params(&resumed);
+    let tokens: Value = exchange(&app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
+    let claims = verify_id_token(&app, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(claims.amr, ["pwd", "otp", "mfa"]);
+
+    // The device flow: the device keeps hearing authorization_pending until the code is in.
+    let client = crate::device::device_client(&app, "TV").await;
+    let started = crate::device::start_device(&app, &client, "openid").await;
+    let poll = || async {
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", started["device_code"].as_str().unwrap()),
+            ("client_id", &client),
+        ];
+        let r = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap();
+        r.json::<Value>().await.unwrap()
+    };
+    let user_code = started["user_code"].as_str().unwrap().replace('-', "");
+    let mut phone = visitor(&app);
+    let page = phone.get(&format!("/device?user_code={user_code}")).await.text().await.unwrap();
+    let csrf = Visitor::hidden(&page, "csrf");
+    let r = phone.post_form("/device", &[("csrf", &csrf), ("user_code", &user_code)]).await;
+    let r = password_step(&mut phone, &Visitor::location(&r), "ann@example.org").await;
+    assert_eq!(Visitor::location(&r), "/login/verify");
+    assert_eq!(poll().await["error"], "authorization_pending");
+    app.clock.advance(30);
+    let r = second_step(&mut phone, "code", &code(&secret, app.clock.now())).await;
+    let confirm = Visitor::location(&r);
+    assert!(confirm.starts_with("/device/confirm"), "{confirm}");
+    let page = phone.get(&confirm).await.text().await.unwrap();
+    let (csrf, code_field) = (Visitor::hidden(&page, "csrf"), Visitor::hidden(&page, "user_code"));
+    let fields = [("csrf", csrf.as_str()), ("user_code", &code_field), ("decision", "approve")];
+    assert_eq!(phone.post_form("/device/confirm", &fields).await.status(), 200);
+    app.clock.advance(10);
+    let tokens = poll().await;
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+});
+
+#[tokio::test]
+async fn set_up_totp_then_sign_in_with_a_code_in_a_browser() {
+    let Some(browser) = Browser::start().await else { return };
+    // The real clock: the browser's codes are computed for now.
+    let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else { return };
+    let app = start_real_time(test_config(&db)).await.unwrap();
+    create_user(&app, "ann@example.org", "correct horse").await;
+    browser.goto(&app.url("/login")).await;
+    browser.fill("Email", "ann@example.org").await;
+    browser.fill("Password", "correct horse").await;
+    browser.press("Sign in").await;
+    browser.wait_for_text("Signed in as ann@example.org").await;
+    browser.press("Set up authenticator app").await;
+    let page = browser.wait_for_text("Enter this key instead").await;
+    let key = page.split("Enter this key instead: ").nth(1).unwrap().lines().next().unwrap().to_owned();
+    let secret = TotpSecret::from_bytes(base32_decode(&key));
+    let now = || postern_core::system::SystemClock.now();
+    let used = totp::step_at(now());
+    browser.fill("Code", &totp::code_at(&secret, used)).await;
+    browser.press("Turn on").await;
+    browser.wait_for_text("Your recovery codes").await;
+    browser.press("Sign out").await;
+    browser.wait_for_text("You are signed out.").await;
+
+    browser.goto(&app.url("/login")).await;
+    browser.fill("Email", "ann@example.org").await;
+    browser.fill("Password", "correct horse").await;
+    browser.press("Sign in").await;
+    browser.wait_for_text("Two-step verification").await;
+    // The step the set-up used cannot be used again; the next one is within the window.
+    let step = totp::step_at(now()).max(used + 1);
+    browser.fill("Code", &totp::code_at(&secret, step)).await;
+    browser.press("Verify").await;
+    browser.wait_for_text("Signed in as ann@example.org").await;
+    browser.quit().await;
+}
