@@ -110,6 +110,19 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
                 format!("deleted user {} ({})", u.email, u.id)
             });
         }
+        UserCommand::ResetMfa { user } => {
+            let u = find(ctx, &user).await?;
+            let had = ctx.store.totp_factor(&u.id).await?.is_some();
+            ctx.store.remove_totp(&u.id).await?;
+            ctx.audit("user.reset_mfa", &u.id, json!({ "email": u.email, "had_totp": had })).await?;
+            emit(ctx.json, &json!({ "user": u.id, "had_totp": had }), || {
+                if had {
+                    format!("two-step verification of {} is off; they sign in with the password alone", u.email)
+                } else {
+                    format!("{} had no two-step verification", u.email)
+                }
+            });
+        }
         UserCommand::Sessions { user } => {
             let u = find(ctx, &user).await?;
             let sessions = postern_server::access::sessions(&ctx.store, &u.id, None, ctx.now).await?;

@@ -91,6 +91,15 @@ async fn sessions_round_trip(p: &Postern, url: &str) {
     assert_eq!(p.json(&["admin", "user", "sessions", "ann@example.org", "--json"], None), serde_json::json!([]));
     let events = p.json(&["admin", "audit", "--action", "user.revoke_sessions", "--json"], None);
     assert_eq!(events[0]["details"]["ended"], 2);
+
+    // For the person who lost their phone and their recovery codes.
+    assert!(store.begin_totp(&ann.id, b"sealed secret", now).await.unwrap());
+    assert!(store.enable_totp(&ann.id, 1, &[TokenHash::of("recovery")], now).await.unwrap());
+    let reset = p.json(&["admin", "user", "reset-mfa", "ann@example.org", "--json"], None);
+    assert_eq!(reset["had_totp"], true);
+    assert!(store.totp_factor(&ann.id).await.unwrap().is_none());
+    assert_eq!(store.recovery_codes_left(&ann.id).await.unwrap(), 0);
+    assert_eq!(p.json(&["admin", "audit", "--action", "user.reset_mfa", "--json"], None).as_array().unwrap().len(), 1);
 }
 
 /// `user invite` makes the account and prints the link when email is not set up; inviting
@@ -111,6 +120,8 @@ fn invitations_round_trip(p: &Postern) {
     let stderr = p.fails(&["admin", "user", "invite", "eve@example.org", "--scope", "nope"], None, 2);
     assert!(stderr.contains("not registered"), "{stderr}");
 
+    let reset = p.json(&["admin", "user", "reset-mfa", "dan@example.org", "--json"], None);
+    assert_eq!(reset["had_totp"], false);
     let deleted = p.json(&["admin", "user", "delete", "dan@example.org", "--json"], None);
     assert_eq!(deleted["deleted"], invited["user"]["id"]);
     let stderr = p.fails(&["admin", "user", "show", "dan@example.org"], None, 1);

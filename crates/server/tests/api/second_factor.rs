@@ -238,3 +238,36 @@ async fn set_up_totp_then_sign_in_with_a_code_in_a_browser() {
     browser.wait_for_text("Signed in as ann@example.org").await;
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn a_verification_link_does_not_sign_in_someone_with_two_step_verification() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    let account = postern_server::accounts::NewAccount {
+        email: "ann@example.org",
+        password: Some("correct horse"),
+        ..postern_server::accounts::NewAccount::default()
+    };
+    let params = postern_core::password::Argon2Params::INSECURE_FOR_TESTS;
+    let user = postern_server::accounts::create_user(&app.state.store, params, &account, NOW).await.unwrap();
+    let mut v = visitor(&app);
+    v.sign_in("ann@example.org", "correct horse").await;
+    turn_on(&app, &mut v).await;
+    let token = "v".repeat(43);
+    let link = postern_store::NewEmailLink {
+        hash: postern_core::secret::TokenHash::of(&token),
+        purpose: postern_store::LinkPurpose::Verify,
+        user_id: &user.id,
+        email: &user.email,
+        now: NOW,
+        expires_at: NOW + 3600,
+    };
+    app.state.store.create_email_link(&link).await.unwrap();
+    let mut fresh = visitor(&app);
+    let page = fresh.get(&format!("/email/verify?token={token}")).await.text().await.unwrap();
+    let csrf = Visitor::hidden(&page, "csrf");
+    let r = fresh.post_form("/email/verify", &[("csrf", &csrf), ("token", &token)]).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Sign in to go on"));
+    assert!(!signed_in(&mut fresh).await, "the link is one factor; two are needed");
+    assert!(app.state.store.user_by_id(&user.id).await.unwrap().unwrap().email_verified);
+}

@@ -1,7 +1,7 @@
 //! Registration and email verification pages, thin over `crate::registration`: `/register`
 //! (open registration only), `/email/verify?token=…` (the emailed link: a page with one button,
-//! which verifies the address and signs in a browser nobody is signed in to), and the account
-//! page's "Resend".
+//! which verifies the address and signs in a browser nobody is signed in to, unless the person
+//! has two-step verification on), and the account page's "Resend".
 
 use crate::error::PageError;
 use crate::registration::{self, RegisterError, ResendError};
@@ -151,9 +151,18 @@ pub async fn verify(
         Ok(None) => return message(StatusCode::NOT_FOUND, "Link not valid", EXPIRED),
         Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
     };
+    // A link is one factor: someone with two-step verification signs in as usual.
+    let two_step = match crate::second_factor::has_totp(&state, &user.id).await {
+        Ok(on) => on,
+        Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
+    };
     match session::on_page(&state, &headers).await {
         Ok(Some(_)) => {
             let text = format!("{} is verified.", user.email);
+            return message(StatusCode::OK, "Email address verified", &text);
+        }
+        Ok(None) if two_step => {
+            let text = format!("{} is verified. Sign in to go on.", user.email);
             return message(StatusCode::OK, "Email address verified", &text);
         }
         Ok(None) => {}
