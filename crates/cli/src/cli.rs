@@ -260,6 +260,10 @@ pub enum ClientCommand {
         /// Only people whose email address is verified may sign in to this client.
         #[arg(long)]
         require_verified_email: bool,
+        /// People must use a second factor to sign in to this client (a session without one
+        /// is asked for it: step-up).
+        #[arg(long)]
+        require_mfa: bool,
         #[arg(long, value_enum, default_value = "jwt")]
         access_token_format: TokenFormatArg,
         /// Access-token lifetime in seconds (default: tokens.access_token_ttl_secs).
@@ -297,6 +301,8 @@ pub enum ClientCommand {
         always_refresh_token: Option<bool>,
         #[arg(long, value_name = "true|false")]
         require_verified_email: Option<bool>,
+        #[arg(long, value_name = "true|false")]
+        require_mfa: Option<bool>,
         #[arg(long, value_enum)]
         access_token_format: Option<TokenFormatArg>,
         #[arg(long)]

@@ -23,6 +23,10 @@ pub struct IdClaims {
     pub at_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// The authentication context: [`ACR_MFA`] when a second factor was used, else
+    /// [`ACR_SINGLE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// OIDC Core §2: "azp" when the ID token has a single audience equal to the client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azp: Option<String>,
@@ -32,6 +36,17 @@ pub struct IdClaims {
     pub email_verified: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+/// The `acr` of a sign-in with a second factor; a request naming it in `acr_values` (or a
+/// client registered with `require_mfa`) gets a second step even inside a session without one.
+pub const ACR_MFA: &str = "urn:postern:mfa";
+/// The `acr` of a sign-in with one factor (a password, or a link from an email).
+pub const ACR_SINGLE: &str = "urn:postern:single-factor";
+
+/// The `acr` for what a sign-in used (its `amr` values).
+pub fn acr_for(amr: &[String]) -> &'static str {
+    if amr.iter().any(|a| a == "mfa") { ACR_MFA } else { ACR_SINGLE }
 }
 
 /// OIDC Core §3.1.3.6: the base64url of the left half of the SHA-256 of the access token (for

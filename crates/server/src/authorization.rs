@@ -41,6 +41,10 @@ pub struct Pending {
     code_challenge: String,
     prompt: Prompt,
     max_age: Option<i64>,
+    /// A second factor is required: the client's `require_mfa`, or `acr_values` naming
+    /// `urn:postern:mfa`.
+    #[serde(default)]
+    mfa: bool,
     created_at: i64,
 }
 
@@ -76,6 +80,11 @@ pub enum Outcome {
     SignIn { token: String },
     /// The person must allow the client: the consent page for the request kept under `handle`.
     Consent(Box<ConsentNeeded>),
+    /// The session did not use a second factor and one is required: the person gives it on
+    /// the second-step page (the sign-in paused under this token, for a cookie).
+    SecondStep { token: String },
+    /// A second factor is required and the person has none: they are told to set one up.
+    NoSecondFactor { client_name: String },
     /// The client admits only verified email addresses, and this person's is not verified:
     /// a page that says so and offers a new link (the client is not told).
     Unverified { client_name: String, email: String },
@@ -218,6 +227,7 @@ async fn validate(
         code_challenge: String::new(),
         prompt: Prompt::default(),
         max_age: None,
+        mfa: false,
         created_at: state.now(),
     };
     let rest = check(q, &client, &mut pending);
@@ -269,6 +279,8 @@ fn check(q: &OAuthForm, client: &Client, p: &mut Pending) -> Result<(), OAuthErr
     let requested = parse_scope_param(q.one("scope")?.unwrap_or_default())?;
     p.scope = scope_string(&grant_user_scopes(&requested, &client.allowed_scopes)?);
     p.prompt = Prompt::parse(q.one("prompt")?).map_err(OAuthError::InvalidRequest)?;
+    let acr_values = q.one("acr_values")?.unwrap_or_default();
+    p.mfa = client.policy.require_mfa || acr_values.split(' ').any(|v| v == postern_core::oidc::ACR_MFA);
     p.max_age = match q.one("max_age")? {
         Some(v) => Some(
             v.parse::<i64>()
@@ -357,6 +369,26 @@ async fn proceed(
             return error(pending, "access_denied", "the user's email address is not verified");
         }
         return Outcome::Unverified { client_name: client.name.clone(), email: user.email.clone() };
+    }
+    if pending.mfa && !session.amr.split(' ').any(|a| a == "mfa") {
+        if pending.prompt.none {
+            return error(pending, "interaction_required", "a second factor is required");
+        }
+        match crate::second_factor::has_totp(state, &user.id).await {
+            Ok(true) => {}
+            Ok(false) => return Outcome::NoSecondFactor { client_name: client.name.clone() },
+            Err(e) => return failed(e, UNCHECKED),
+        }
+        let handle = match kept(state, meta, &pending, handle).await {
+            Ok(h) => h,
+            Err(outcome) => return outcome,
+        };
+        let waiting = sign_in::SignIn { token: String::new(), continuation: Continuation::Authorize(handle) };
+        let so_far = sign_in::Amr::from_stored(&session.amr);
+        return match sign_in::pause(state, &waiting, &user, &so_far).await {
+            Ok(token) => Outcome::SecondStep { token },
+            Err(e) => failed(e, NOT_KEPT),
+        };
     }
     let remembered = match state.store.consent(&user.id, &client.client_id).await {
         Ok(c) => ScopeSet::parse_list(&c.unwrap_or_default()),

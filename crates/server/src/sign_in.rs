@@ -104,15 +104,26 @@ impl Amr {
         Amr(vec!["pwd"])
     }
 
-    /// The password, then a one-time code (TOTP or a recovery code): `pwd otp mfa`.
-    pub fn password_and_otp() -> Self {
-        Amr(vec!["pwd", "otp", "mfa"])
-    }
-
     /// A link sent by email was followed (verifying the address): `email`, a value RFC 8176
     /// does not register (OpenID Connect allows others), single-factor.
     pub fn email_link() -> Self {
         Amr(vec!["email"])
+    }
+
+    /// What a stored sign-in or session says was used (unknown values are left out).
+    pub fn from_stored(stored: &str) -> Self {
+        const KNOWN: [&str; 6] = ["pwd", "otp", "mfa", "email", "hwk", "user"];
+        Amr(stored.split(' ').filter_map(|a| KNOWN.iter().find(|k| **k == a).copied()).collect())
+    }
+
+    /// These methods and a one-time code: `otp` and `mfa` added.
+    pub fn with_otp(mut self) -> Self {
+        for a in ["otp", "mfa"] {
+            if !self.0.contains(&a) {
+                self.0.push(a);
+            }
+        }
+        self
     }
 
     /// The space-separated form sessions store.
@@ -377,16 +388,17 @@ pub async fn pause(state: &AppState, sign_in: &SignIn, user: &User, amr: &Amr) -
 
 /// A sign-in waiting for its second step: the sign-in, whose it is (still enabled), and what
 /// was used so far. `None` for an unknown or expired token, or one whose first step was not done.
-pub async fn resume_second(state: &AppState, token: &str) -> Result<Option<(SignIn, User)>, StoreError> {
+pub async fn resume_second(state: &AppState, token: &str) -> Result<Option<(SignIn, User, Amr)>, StoreError> {
     if token.len() != 43 {
         return Ok(None);
     }
     let hash = TokenHash::of(token);
     let Some(row) = state.store.sign_in(&hash, state.now()).await? else { return Ok(None) };
     let Some(user_id) = row.user_id else { return Ok(None) };
+    let so_far = Amr::from_stored(row.amr.as_deref().unwrap_or_default());
     let sign_in = resume(state, token).await?;
     let user = state.store.user_by_id(&user_id).await?.filter(|u| !u.disabled);
-    Ok(user.map(|u| (sign_in, u)))
+    Ok(user.map(|u| (sign_in, u, so_far)))
 }
 
 /// An authenticated sign-in becomes a session: a new token (the browser's older session, if

@@ -201,6 +201,7 @@ pub struct IdTokenFor<'a> {
 pub fn id_token(state: &AppState, t: &IdTokenFor<'_>) -> Result<String, OAuthError> {
     let now = state.now();
     let has = |s: &str| t.scope.split(' ').any(|x| x == s);
+    let amr: Vec<String> = t.amr.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect();
     let claims = postern_core::oidc::IdClaims {
         iss: state.issuer.to_string(),
         sub: t.user.id.to_string(),
@@ -210,7 +211,8 @@ pub fn id_token(state: &AppState, t: &IdTokenFor<'_>) -> Result<String, OAuthErr
         auth_time: t.auth_time,
         nonce: t.nonce.map(str::to_owned),
         at_hash: Some(postern_core::oidc::at_hash(t.access_token)),
-        amr: t.amr.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
+        amr: amr.clone(),
+        acr: Some(postern_core::oidc::acr_for(&amr).to_owned()),
         azp: Some(t.client_id.to_owned()),
         email: has("email").then(|| t.user.email.clone()),
         email_verified: has("email").then_some(t.user.email_verified),

@@ -17,6 +17,8 @@ pub struct ClientPolicy {
     pub always_refresh: bool,
     /// People whose email address is not verified cannot sign in to this client.
     pub require_verified_email: bool,
+    /// People must have used a second factor to sign in to this client (step-up if not).
+    pub require_mfa: bool,
 }
 
 impl Default for ClientPolicy {
@@ -26,6 +28,7 @@ impl Default for ClientPolicy {
             id_token_alg: Algorithm::RS256,
             always_refresh: false,
             require_verified_email: false,
+            require_mfa: false,
         }
     }
 }
@@ -116,6 +119,7 @@ struct ClientRow {
     id_token_alg: String,
     always_refresh: bool,
     require_verified_email: bool,
+    require_mfa: bool,
     grant_types: String,
     allowed_scopes: String,
     first_party: bool,
@@ -141,6 +145,7 @@ impl TryFrom<ClientRow> for Client {
                     .ok_or_else(|| StoreError::Corrupt("id_token_alg".into()))?,
                 always_refresh: r.always_refresh,
                 require_verified_email: r.require_verified_email,
+                require_mfa: r.require_mfa,
             },
             grant_types: json_list("grant_types", &r.grant_types)?,
             allowed_scopes: json_list("allowed_scopes", &r.allowed_scopes)?,
@@ -183,6 +188,7 @@ impl Store {
             .bind(c.policy.id_token_alg.as_str())
             .bind(c.policy.always_refresh)
             .bind(c.policy.require_verified_email)
+            .bind(c.policy.require_mfa)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))
@@ -218,6 +224,7 @@ impl Store {
             .bind(u.policy.id_token_alg.as_str())
             .bind(u.policy.always_refresh)
             .bind(u.policy.require_verified_email)
+            .bind(u.policy.require_mfa)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;

@@ -25,6 +25,7 @@ fn to_json(c: &Client) -> serde_json::Value {
         "id_token_alg": c.policy.id_token_alg.as_str(),
         "always_refresh_token": c.policy.always_refresh,
         "require_verified_email": c.policy.require_verified_email,
+        "require_mfa": c.policy.require_mfa,
         "access_token_format": c.access_token_format.as_str(),
         "access_token_ttl": c.access_token_ttl,
         "refresh_token_ttl": c.refresh_token_ttl,
@@ -128,6 +129,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             id_token_alg,
             always_refresh_token,
             require_verified_email,
+            require_mfa,
             access_token_format,
             access_token_ttl,
             refresh_token_ttl,
@@ -144,6 +146,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                     id_token_alg: alg_of(id_token_alg),
                     always_refresh: always_refresh_token,
                     require_verified_email,
+                    require_mfa,
                 },
                 access_token_format: format_of(access_token_format),
                 access_token_ttl,
@@ -205,6 +208,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             id_token_alg,
             always_refresh_token,
             require_verified_email,
+            require_mfa,
             access_token_format,
             access_token_ttl,
             refresh_token_ttl,
@@ -245,6 +249,9 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                 }
                 if let Some(v) = require_verified_email {
                     u.policy.require_verified_email = v;
+                }
+                if let Some(v) = require_mfa {
+                    u.policy.require_mfa = v;
                 }
                 if let Some(f) = access_token_format {
                     u.access_token_format = format_of(f);

@@ -196,6 +196,7 @@ pub async fn entitle(app: &TestApp, principal: &str, scopes: &[&str]) {
 
 pub const VERIFIER: &str = "a-perfectly-fine-pkce-verifier-of-sufficient-length-0123456789";
 
+#[derive(Debug, Clone)]
 pub struct Rp {
     pub id: String,
     pub secret: Option<String>,

@@ -271,3 +271,104 @@ async fn a_verification_link_does_not_sign_in_someone_with_two_step_verification
     assert!(!signed_in(&mut fresh).await, "the link is one factor; two are needed");
     assert!(app.state.store.user_by_id(&user.id).await.unwrap().unwrap().email_verified);
 }
+
+/// Requires a second factor of `rp`'s users.
+async fn require_mfa(app: &TestApp, rp: &Rp) {
+    let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
+    c.policy.require_mfa = true;
+    app.state.store.update_client(&rp.id, &c, NOW).await.unwrap();
+}
+
+both!(a_client_requiring_a_second_factor_steps_up_a_password_only_session, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    create_user(&app, "bob@example.org", "bobs password").await;
+    let plain = relying_party(&app, true).await;
+    let strict = relying_party(&app, true).await;
+    require_mfa(&app, &strict).await;
+
+    // Signed in with the password alone (then TOTP turned on in that same session).
+    let (mut v, mut w) = (visitor(&app), visitor(&app));
+    v.sign_in("ann@example.org", "correct horse").await;
+    w.sign_in("ann@example.org", "correct horse").await;
+    let (secret, _) = turn_on(&app, &mut v).await;
+    let tokens = |rp: &Rp, params: std::collections::HashMap<String, String>| {
+        let (app, rp) = (&app, rp.clone());
+        async move {
+            let t: Value = exchange(app, &rp, &params["code"], VERIFIER).await.json().await.unwrap();
+            verify_id_token(app, t["id_token"].as_str().unwrap()).await
+        }
+    };
+    let (_, params) = location_params(&v.get(&authorize_url(&plain, "")).await);
+    let claims = tokens(&plain, params).await;
+    assert_eq!(
+        (claims.amr.clone(), claims.acr.as_deref()),
+        (vec!["pwd".to_owned()], Some("urn:postern:single-factor"))
+    );
+
+    let none = v.get(&authorize_url(&strict, "&prompt=none")).await;
+    assert_eq!(location_params(&none).1["error"], "interaction_required");
+    // Two sessions with the password alone: one asked by the client, one by the request.
+    for (browser, rp, extra) in [(&mut v, &strict, ""), (&mut w, &plain, "&acr_values=urn%3Apostern%3Amfa")] {
+        let r = browser.get(&authorize_url(rp, extra)).await;
+        assert_eq!(Visitor::location(&r), "/login/verify", "step-up, not a code");
+        app.clock.advance(30);
+        let r = second_step(browser, "code", &code(&secret, app.clock.now())).await;
+        let (_, params) = location_params(&browser.get(&Visitor::location(&r)).await);
+        let claims = tokens(rp, params).await;
+        assert_eq!(claims.amr, ["pwd", "otp", "mfa"]);
+        assert_eq!(claims.acr.as_deref(), Some("urn:postern:mfa"));
+    }
+    // Now the session has a second factor: no more steps.
+    let (_, params) = location_params(&v.get(&authorize_url(&strict, "")).await);
+    assert!(params.contains_key("code"), "{params:?}");
+
+    // Someone without a second factor is told to set one up.
+    let mut bob = visitor(&app);
+    bob.sign_in("bob@example.org", "bobs password").await;
+    let r = bob.get(&authorize_url(&strict, "")).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("Two-step verification needed"));
+});
+
+#[tokio::test]
+async fn step_up_for_a_client_on_another_origin_in_a_browser() {
+    use postern_testkit::client_app::ClientApp;
+    let Some(browser) = Browser::start().await else { return };
+    let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else { return };
+    let app = start_real_time(test_config(&db)).await.unwrap();
+    let client = ClientApp::start().await;
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut rp = relying_party(&app, true).await;
+    rp.redirect = client.redirect_uri();
+    let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
+    c.redirect_uris = vec![postern_core::client::RedirectUri::parse(&rp.redirect).unwrap()];
+    c.policy.require_mfa = true;
+    app.state.store.update_client(&rp.id, &c, NOW).await.unwrap();
+
+    browser.goto(&app.url("/login")).await;
+    browser.fill("Email", "ann@example.org").await;
+    browser.fill("Password", "correct horse").await;
+    browser.press("Sign in").await;
+    browser.wait_for_text("Signed in as ann@example.org").await;
+    browser.press("Set up authenticator app").await;
+    let page = browser.wait_for_text("Enter this key instead").await;
+    let key = page.split("Enter this key instead: ").nth(1).unwrap().lines().next().unwrap().to_owned();
+    let secret = TotpSecret::from_bytes(base32_decode(&key));
+    let now = || postern_core::system::SystemClock.now();
+    let used = totp::step_at(now());
+    browser.fill("Code", &totp::code_at(&secret, used)).await;
+    browser.press("Turn on").await;
+    browser.wait_for_text("Your recovery codes").await;
+
+    // The session used the password alone; the client requires more.
+    browser.goto(&app.url(&authorize_url(&rp, ""))).await;
+    browser.wait_for_text("Two-step verification").await;
+    browser.fill("Code", &totp::code_at(&secret, totp::step_at(now()).max(used + 1))).await;
+    browser.press("Verify").await;
+    browser.wait_for_text("Application: code received").await;
+    let answer = client.wait_for("/callback").await;
+    let tokens: Value = exchange(&app, &rp, &answer.params["code"], VERIFIER).await.json().await.unwrap();
+    assert_eq!(verify_id_token(&app, tokens["id_token"].as_str().unwrap()).await.amr, ["pwd", "otp", "mfa"]);
+    browser.quit().await;
+}

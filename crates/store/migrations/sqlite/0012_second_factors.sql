@@ -23,3 +23,6 @@ CREATE INDEX recovery_codes_user ON recovery_codes (user_id);
 -- what was used so far. Nothing signed in exists until the second step succeeds.
 ALTER TABLE sign_ins ADD COLUMN user_id TEXT REFERENCES users (id) ON DELETE CASCADE;
 ALTER TABLE sign_ins ADD COLUMN amr TEXT;
+
+-- Clients whose users must have used a second factor (a request may also ask, acr_values).
+ALTER TABLE oauth_clients ADD COLUMN require_mfa BOOLEAN NOT NULL DEFAULT FALSE;

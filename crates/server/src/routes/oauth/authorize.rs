@@ -59,6 +59,14 @@ async fn render_outcome(state: &AppState, headers: &HeaderMap, outcome: Outcome)
         Outcome::SignIn { token } => Redirect::to(&format!("/login?request={token}")).into_response(),
         Outcome::Consent(c) => consent_page(state, headers, &c).await,
         Outcome::Code { pending, code } => back_to_client(state, &pending, &[("code", &code)]),
+        Outcome::SecondStep { token } => crate::routes::pages::second_step::to_second_step(state, &token),
+        Outcome::NoSecondFactor { client_name } => {
+            let text = format!(
+                "{client_name} needs two-step verification, and your account has none yet. Set up an \
+                 authenticator app on your account page (/account), then go back to {client_name}."
+            );
+            PageError::refused(StatusCode::FORBIDDEN, "Two-step verification needed", text).into_response()
+        }
         Outcome::Unverified { client_name, email } => {
             crate::routes::pages::registration::unverified_page(state, headers, &client_name, &email)
         }

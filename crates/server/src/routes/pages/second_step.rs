@@ -39,7 +39,7 @@ fn clear_cookie(state: &AppState) -> HeaderValue {
 }
 
 /// The paused sign-in this browser holds, or the page to show instead.
-async fn paused(state: &AppState, headers: &HeaderMap) -> Result<(SignIn, User), Response> {
+async fn paused(state: &AppState, headers: &HeaderMap) -> Result<(SignIn, User, Amr), Response> {
     let token = session::cookie_value(headers, &session::cookie_name(state, SECOND_STEP_COOKIE)).unwrap_or_default();
     match sign_in::resume_second(state, token).await {
         Ok(Some(found)) => Ok(found),
@@ -82,7 +82,7 @@ pub async fn form(
 ) -> Response {
     let recovery = query.is_ok_and(|q| q.0.recovery.is_some());
     match paused(&state, &headers).await {
-        Ok((sign_in, user)) => page(&state, &headers, StatusCode::OK, &sign_in, &user, recovery, None).await,
+        Ok((sign_in, user, _)) => page(&state, &headers, StatusCode::OK, &sign_in, &user, recovery, None).await,
         Err(r) => r,
     }
 }
@@ -106,7 +106,7 @@ pub async fn submit(
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
-    let (sign_in, user) = match paused(&state, &headers).await {
+    let (sign_in, user, so_far) = match paused(&state, &headers).await {
         Ok(found) => found,
         Err(r) => return r,
     };
@@ -117,7 +117,7 @@ pub async fn submit(
     };
     match checked {
         Ok(()) => {
-            let mut r = signed_in(&state, &meta, &headers, &sign_in, &user, &Amr::password_and_otp()).await;
+            let mut r = signed_in(&state, &meta, &headers, &sign_in, &user, &so_far.with_otp()).await;
             r.headers_mut().append(axum::http::header::SET_COOKIE, clear_cookie(&state));
             r
         }
