@@ -372,3 +372,34 @@ async fn step_up_for_a_client_on_another_origin_in_a_browser() {
     assert_eq!(verify_id_token(&app, tokens["id_token"].as_str().unwrap()).await.amr, ["pwd", "otp", "mfa"]);
     browser.quit().await;
 }
+
+both!(a_device_client_requiring_a_second_factor_steps_up_too, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut v = visitor(&app);
+    v.sign_in("ann@example.org", "correct horse").await;
+    let (secret, _) = turn_on(&app, &mut v).await;
+    let client = crate::device::device_client(&app, "TV").await;
+    let mut c = app.state.store.client_by_id(&client).await.unwrap().unwrap().settings();
+    c.policy.require_mfa = true;
+    app.state.store.update_client(&client, &c, NOW).await.unwrap();
+    let started = crate::device::start_device(&app, &client, "openid").await;
+    let user_code = started["user_code"].as_str().unwrap().replace('-', "");
+
+    // Approving straight away, with the password-only session, is refused.
+    let page = v.get("/account").await.text().await.unwrap();
+    let csrf = Visitor::hidden(&page, "csrf");
+    let fields = [("csrf", csrf.as_str()), ("user_code", &user_code), ("decision", "approve")];
+    assert_eq!(v.post_form("/device/confirm", &fields).await.status(), 403);
+    // The confirmation page asks for the code first, then comes back.
+    let r = v.get(&format!("/device/confirm?user_code={user_code}")).await;
+    assert_eq!(Visitor::location(&r), "/login/verify");
+    app.clock.advance(30);
+    let r = second_step(&mut v, "code", &code(&secret, app.clock.now())).await;
+    let back = Visitor::location(&r);
+    assert!(back.starts_with("/device/confirm"), "{back}");
+    let page = v.get(&back).await.text().await.unwrap();
+    let csrf = Visitor::hidden(&page, "csrf");
+    let fields = [("csrf", csrf.as_str()), ("user_code", &user_code), ("decision", "approve")];
+    assert_eq!(v.post_form("/device/confirm", &fields).await.status(), 200);
+});

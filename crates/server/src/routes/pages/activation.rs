@@ -194,6 +194,9 @@ pub async fn confirm(
     if client.policy.require_verified_email && !user.email_verified {
         return unverified_page(&state, &headers, &client.name, &user.email);
     }
+    if client.policy.require_mfa && !has_mfa(&session) {
+        return step_up(&state, &client.name, &user, &session, code).await;
+    }
     let (csrf, cookie) = session::csrf_token(&state, &headers);
     let scopes = crate::apikeys::describe_scopes(&state.store, &auth.scope).await;
     let view = DeviceConfirmPage {
@@ -238,7 +241,7 @@ pub async fn decide(
         return entry_page(&state, &headers, StatusCode::BAD_REQUEST, "", Some(NOT_VALID));
     };
     let approve = form.decision == "approve";
-    if approve && let Some(gate) = verified_email_gate(&state, &headers, &code, &session.user_id, now).await {
+    if approve && let Some(gate) = approval_gate(&state, &headers, &code, &session, now).await {
         end_attempt(&state, &keys, now, false);
         return gate;
     }
@@ -275,13 +278,48 @@ pub async fn decide(
     }
 }
 
-/// The verified-email gate for approving `code`: the page to show instead when its client
-/// admits only verified addresses and the user's is not (or when that cannot be checked).
-async fn verified_email_gate(
+/// Whether the session used a second factor.
+fn has_mfa(session: &postern_store::Session) -> bool {
+    session.amr.split(' ').any(|a| a == "mfa")
+}
+
+/// A client that requires a second factor, and a session without one: the person gives a code
+/// (and comes back to this confirmation), or is told to set a second factor up.
+async fn step_up(
+    state: &AppState,
+    client_name: &str,
+    user: &postern_store::User,
+    session: &postern_store::Session,
+    code: UserCode,
+) -> Response {
+    match crate::second_factor::has_totp(state, &user.id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let text = format!(
+                "{client_name} needs two-step verification, and your account has none yet. Set up an authenticator \
+                 app on your account page (/account), then enter the code again."
+            );
+            return PageError::refused(StatusCode::FORBIDDEN, "Two-step verification needed", text).into_response();
+        }
+        Err(e) => return PageError::failed(e, "The code could not be checked. Try again shortly.").into_response(),
+    }
+    let waiting =
+        crate::sign_in::SignIn { token: String::new(), continuation: crate::sign_in::Continuation::Device(code) };
+    let so_far = crate::sign_in::Amr::from_stored(&session.amr);
+    match crate::sign_in::pause(state, &waiting, user, &so_far).await {
+        Ok(token) => crate::routes::pages::second_step::to_second_step(state, &token),
+        Err(e) => e.into_page("The code could not be checked. Try again shortly.").into_response(),
+    }
+}
+
+/// The gates for approving `code`: the page to show instead when its client admits only
+/// verified addresses and the user's is not, or requires a second factor the session did not
+/// use (or when that cannot be checked).
+async fn approval_gate(
     state: &AppState,
     headers: &HeaderMap,
     code: &UserCode,
-    user_id: &str,
+    session: &postern_store::Session,
     now: i64,
 ) -> Option<Response> {
     let checked = async {
@@ -289,15 +327,24 @@ async fn verified_email_gate(
             return Ok(None);
         };
         let client = state.store.client_by_id(&auth.client_id).await?;
-        let user = state.store.user_by_id(user_id).await?;
+        let user = state.store.user_by_id(&session.user_id).await?;
         Ok::<_, postern_store::StoreError>(match (client, user) {
-            (Some(c), Some(u)) if c.policy.require_verified_email && !u.email_verified => Some((c.name, u.email)),
+            (Some(c), Some(u)) if c.policy.require_verified_email && !u.email_verified => {
+                Some(unverified_page(state, headers, &c.name, &u.email))
+            }
+            (Some(c), Some(_)) if c.policy.require_mfa && !has_mfa(session) => Some(
+                PageError::refused(
+                    StatusCode::FORBIDDEN,
+                    "Two-step verification needed",
+                    format!("{} needs a sign-in with two-step verification. Enter the code again.", c.name),
+                )
+                .into_response(),
+            ),
             _ => None,
         })
     };
     match checked.await {
-        Ok(Some((client_name, email))) => Some(unverified_page(state, headers, &client_name, &email)),
-        Ok(None) => None,
+        Ok(page) => page,
         Err(e) => Some(PageError::failed(e, "Your answer could not be saved. Try again shortly.").into_response()),
     }
 }
