@@ -53,6 +53,8 @@ fn jwts(c: &mut Criterion) {
         iat: 1_800_000_000,
         exp: 1_800_000_900,
         auth_time: None,
+        amr: Vec::new(),
+        acr: None,
     };
     for alg in [Algorithm::EdDSA, Algorithm::RS256] {
         let key = PrivateKey::generate(alg, &mut rng(2)).unwrap();

@@ -66,6 +66,8 @@ fn bench(c: &mut Criterion) {
             iat: now,
             exp,
             auth_time: None,
+            amr: Vec::new(),
+            acr: None,
         };
         let jwt = jwt::sign(&claims, &key, "k1", ACCESS_TOKEN_TYP).unwrap();
         let api_key = postern_core::apikey::NewApiKey::generate(

@@ -21,6 +21,10 @@ pub enum GuardError {
     /// Valid, but without the scope the resource needs: 403 `insufficient_scope`.
     #[error("the {0} scope is required")]
     InsufficientScope(String),
+    /// Valid, but the person did not sign in strongly enough: 401
+    /// `insufficient_user_authentication` naming the `acr_values` to ask for (RFC 9470).
+    #[error("a sign-in with {0} is required")]
+    InsufficientUserAuthentication(String),
     /// Postern could not be asked (network, 5xx, our own client refused): 503, never cached.
     #[error("the authorization server is unavailable: {0}")]
     Unavailable(String),
@@ -29,7 +33,9 @@ pub enum GuardError {
 impl GuardError {
     pub fn status(&self) -> StatusCode {
         match self {
-            GuardError::Missing | GuardError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            GuardError::Missing | GuardError::InvalidToken(_) | GuardError::InsufficientUserAuthentication(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             GuardError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             GuardError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             GuardError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -43,6 +49,7 @@ impl GuardError {
             GuardError::InvalidRequest(_) => Some("invalid_request"),
             GuardError::InvalidToken(_) => Some("invalid_token"),
             GuardError::InsufficientScope(_) => Some("insufficient_scope"),
+            GuardError::InsufficientUserAuthentication(_) => Some("insufficient_user_authentication"),
             GuardError::Unavailable(_) => Some("temporarily_unavailable"),
         }
     }
@@ -52,6 +59,7 @@ impl GuardError {
             GuardError::Missing => "a bearer token or an API key is required".into(),
             GuardError::InvalidRequest(d) | GuardError::InvalidToken(d) | GuardError::Unavailable(d) => d.clone(),
             GuardError::InsufficientScope(scope) => format!("the {scope} scope is required"),
+            GuardError::InsufficientUserAuthentication(_) => "a sign-in with a second factor is required".into(),
         }
     }
 
@@ -66,6 +74,9 @@ impl GuardError {
         if let GuardError::InsufficientScope(scope) = self {
             value.push_str(&format!(", scope=\"{}\"", quoted(scope)));
         }
+        if let GuardError::InsufficientUserAuthentication(acr) = self {
+            value.push_str(&format!(", acr_values=\"{}\"", quoted(acr)));
+        }
         value
     }
 }
@@ -78,8 +89,13 @@ impl IntoResponse for GuardError {
         };
         let mut response = (self.status(), Json(body)).into_response();
         let h = response.headers_mut();
-        if matches!(self, GuardError::Missing | GuardError::InvalidToken(_) | GuardError::InsufficientScope(_))
-            && let Ok(v) = HeaderValue::from_str(&self.challenge())
+        if matches!(
+            self,
+            GuardError::Missing
+                | GuardError::InvalidToken(_)
+                | GuardError::InsufficientScope(_)
+                | GuardError::InsufficientUserAuthentication(_)
+        ) && let Ok(v) = HeaderValue::from_str(&self.challenge())
         {
             h.insert(header::WWW_AUTHENTICATE, v);
         }
@@ -107,6 +123,10 @@ mod tests {
         let r = GuardError::InsufficientScope("a".into()).into_response();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert!(r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().contains("insufficient_scope"));
+        assert_eq!(
+            GuardError::InsufficientUserAuthentication("urn:postern:mfa".into()).challenge(),
+            r#"Bearer error="insufficient_user_authentication", error_description="a sign-in with a second factor is required", acr_values="urn:postern:mfa""#
+        );
         let r = GuardError::Unavailable("down".into()).into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());

@@ -46,7 +46,7 @@ mod principal;
 
 pub use error::GuardError;
 pub use layer::{GuardLayer, GuardService};
-pub use principal::{CredentialKind, Principal, PrincipalKind};
+pub use principal::{CredentialKind, MFA_ACR, Principal, PrincipalKind};
 
 use axum::http::{HeaderMap, header};
 use cache::TtlCache;
@@ -245,6 +245,10 @@ struct Claims {
     nbf: Option<i64>,
     #[serde(default)]
     iat: Option<i64>,
+    #[serde(default)]
+    amr: Vec<String>,
+    #[serde(default)]
+    acr: Option<String>,
 }
 
 impl Guard {
@@ -339,6 +343,8 @@ impl Guard {
             client_id: claims.client_id,
             scopes: parse_list(&claims.scope),
             expires_at: Some(claims.exp),
+            amr: claims.amr,
+            acr: claims.acr,
         })
     }
 
@@ -393,6 +399,9 @@ impl Guard {
             client_id: answer.client_id.clone(),
             scopes: parse_list(answer.scope.as_deref().unwrap_or_default()),
             expires_at: answer.exp,
+            // Introspection does not describe how a person signed in: `require_mfa` refuses.
+            amr: Vec::new(),
+            acr: None,
         })
     }
 }

@@ -3,6 +3,9 @@
 use crate::GuardError;
 use postern_verify::scope::{Scope, any_covers};
 
+/// The `acr` of a sign-in with a second factor.
+pub const MFA_ACR: &str = "urn:postern:mfa";
+
 /// What kind of principal presented the credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalKind {
@@ -38,12 +41,30 @@ pub struct Principal {
     pub scopes: Vec<Scope>,
     /// Unix time after which the credential is no longer valid; `None` for a key without expiry.
     pub expires_at: Option<i64>,
+    /// How the person signed in (RFC 8176: `pwd`, `otp`, `mfa`, …), from a JWT access token;
+    /// empty for clients, API keys and opaque tokens.
+    pub amr: Vec<String>,
+    /// The authentication context of a JWT access token (`urn:postern:mfa` after a second
+    /// factor).
+    pub acr: Option<String>,
 }
 
 impl Principal {
     /// Whether the granted scopes cover `scope` (`project:*` covers `project:web`).
     pub fn has_scope(&self, scope: &str) -> bool {
         Scope::parse(scope).is_ok_and(|required| any_covers(&self.scopes, &required))
+    }
+
+    /// Whether the person signed in with a second factor.
+    pub fn used_mfa(&self) -> bool {
+        self.amr.iter().any(|a| a == "mfa") || self.acr.as_deref() == Some(MFA_ACR)
+    }
+
+    /// `Ok` when the person signed in with a second factor, else 401
+    /// `insufficient_user_authentication` with `acr_values="urn:postern:mfa"` (RFC 9470), which
+    /// tells the client to ask for a new token with that `acr_values`.
+    pub fn require_mfa(&self) -> Result<(), GuardError> {
+        if self.used_mfa() { Ok(()) } else { Err(GuardError::InsufficientUserAuthentication(MFA_ACR.to_owned())) }
     }
 
     /// `Ok` when the scopes cover `scope`, else 403 `insufficient_scope` naming it:
@@ -87,10 +108,15 @@ mod tests {
             client_id: None,
             scopes: postern_verify::scope::parse_list("project:* read"),
             expires_at: None,
+            amr: Vec::new(),
+            acr: None,
         };
         assert!(p.has_scope("project:web") && p.has_scope("read"));
         assert!(!p.has_scope("write") && !p.has_scope("projects") && !p.has_scope("bad scope"));
         assert_eq!(p.require("write"), Err(GuardError::InsufficientScope("write".into())));
         assert_eq!(p.require("project:x"), Ok(()));
+        assert_eq!(p.require_mfa(), Err(GuardError::InsufficientUserAuthentication(MFA_ACR.into())));
+        let stepped_up = Principal { amr: vec!["pwd".into(), "otp".into(), "mfa".into()], ..p };
+        assert_eq!(stepped_up.require_mfa(), Ok(()));
     }
 }

@@ -52,6 +52,8 @@ fn claims() -> Claims {
         exp: 1_000,
         nbf: None,
         iat: Some(900),
+        amr: Vec::new(),
+        acr: None,
     }
 }
 

@@ -47,6 +47,7 @@ pub async fn issue_access_token(state: &AppState, grant: &Grant<'_>) -> Result<I
         scope: &scope,
         audience: &grant.audience,
         auth_time: grant.auth_time,
+        amr: "",
     };
     if let Some(hash) = plan.opaque_hash() {
         let record = plan.record(grant.client, &bearer);
@@ -281,6 +282,7 @@ impl AccessPlan {
     pub fn into_token(self, state: &AppState, client: &Client, b: &Bearer<'_>) -> Result<String, OAuthError> {
         match (self.jti, self.opaque) {
             (Some(jti), _) => {
+                let amr: Vec<String> = b.amr.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect();
                 let claims = AccessClaims {
                     iss: state.issuer.to_string(),
                     sub: b.subject.to_owned(),
@@ -291,6 +293,8 @@ impl AccessPlan {
                     iat: self.expires_at - client.access_token_ttl,
                     exp: self.expires_at,
                     auth_time: b.auth_time,
+                    amr: amr.clone(),
+                    acr: b.user_id.map(|_| postern_core::oidc::acr_for(&amr).to_owned()),
                 };
                 let keys = state.keys.keys();
                 let key = keys.active.get(&ACCESS_TOKEN_ALG).ok_or_else(|| server_error("no active EdDSA key"))?;
@@ -310,6 +314,8 @@ pub struct Bearer<'a> {
     pub scope: &'a str,
     pub audience: &'a [String],
     pub auth_time: Option<i64>,
+    /// How the user signed in (space-separated RFC 8176 values; empty for a client).
+    pub amr: &'a str,
 }
 
 /// When `client`'s grants start a refresh-token family.
@@ -378,6 +384,7 @@ pub async fn user_token_response(
         scope: grant.scope,
         audience: &audience,
         auth_time: Some(grant.auth_time),
+        amr: grant.amr,
     };
     let access_token = plan.into_token(state, client, &bearer)?;
     let id_token = if grant.scope.split(' ').any(|s| s == "openid") {

@@ -21,6 +21,12 @@ pub struct AccessClaims {
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// How the user signed in (RFC 8176 values); empty for client credentials.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// The authentication context (`urn:postern:mfa` after a second factor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 impl AccessClaims {
@@ -46,10 +52,13 @@ mod tests {
             iat: 100,
             exp: 200,
             auth_time: None,
+            amr: Vec::new(),
+            acr: None,
         };
         assert!(c.is_current(100) && c.is_current(199) && !c.is_current(200));
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(json["aud"], "https://api");
         assert!(json.get("scope").is_none() && json.get("auth_time").is_none());
+        assert!(json.get("amr").is_none() && json.get("acr").is_none());
     }
 }

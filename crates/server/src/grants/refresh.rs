@@ -75,6 +75,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
         scope: &access_scope,
         audience: &audience,
         auth_time: Some(record.auth_time),
+        amr: &record.amr,
     };
     let opaque_record = opaque_hash.map(|_| plan.record(client, &bearer));
     let new_refresh = BearerSecret::generate(&mut rng);

@@ -319,9 +319,28 @@ both!(a_client_requiring_a_second_factor_steps_up_a_password_only_session, |kind
         assert_eq!(claims.amr, ["pwd", "otp", "mfa"]);
         assert_eq!(claims.acr.as_deref(), Some("urn:postern:mfa"));
     }
-    // Now the session has a second factor: no more steps.
+    // Now the session has a second factor: no more steps. Its access token says so, and a
+    // resource guarded with require_mfa lets it in (a password-only token gets RFC 9470's
+    // insufficient_user_authentication).
     let (_, params) = location_params(&v.get(&authorize_url(&strict, "")).await);
     assert!(params.contains_key("code"), "{params:?}");
+    let stepped_up: Value = exchange(&app, &strict, &params["code"], VERIFIER).await.json().await.unwrap();
+    let guard =
+        postern_guard::Guard::builder(app.state.issuer.to_string()).clock(app.clock.clone()).build().await.unwrap();
+    let principal = guard.verify(stepped_up["access_token"].as_str().unwrap()).await.unwrap();
+    assert_eq!((principal.amr.len(), principal.acr.as_deref()), (3, Some("urn:postern:mfa")));
+    assert_eq!(principal.require_mfa(), Ok(()));
+    let (_, params) = location_params(&visitor(&app).get(&authorize_url(&plain, "")).await);
+    assert!(!params.contains_key("code"), "not signed in: to the sign-in page");
+    let mut bob_first = visitor(&app);
+    bob_first.sign_in("bob@example.org", "bobs password").await;
+    let (_, params) = location_params(&bob_first.get(&authorize_url(&plain, "")).await);
+    let password_only: Value = exchange(&app, &plain, &params["code"], VERIFIER).await.json().await.unwrap();
+    let principal = guard.verify(password_only["access_token"].as_str().unwrap()).await.unwrap();
+    assert_eq!(principal.amr, ["pwd"]);
+    let refused = principal.require_mfa().unwrap_err();
+    assert_eq!(refused.code(), Some("insufficient_user_authentication"));
+    assert!(refused.challenge().contains("acr_values=\"urn:postern:mfa\""));
 
     // Someone without a second factor is told to set one up.
     let mut bob = visitor(&app);
