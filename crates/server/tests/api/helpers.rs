@@ -171,6 +171,17 @@ pub async fn create_user(app: &TestApp, email: &str, password: &str) -> String {
     postern_server::accounts::create_user(&app.state.store, params, &account, NOW).await.unwrap().id.into()
 }
 
+/// Creates a user whose address is not verified (as registration leaves an account).
+pub async fn create_unverified_user(app: &TestApp, email: &str, password: &str) -> postern_store::User {
+    let account = postern_server::accounts::NewAccount {
+        email,
+        password: Some(password),
+        ..postern_server::accounts::NewAccount::default()
+    };
+    let params = Argon2Params::INSECURE_FOR_TESTS;
+    postern_server::accounts::create_user(&app.state.store, params, &account, NOW).await.unwrap()
+}
+
 /// A browser played by an HTTP client, on this server, posting with the issuer's origin.
 pub fn visitor(app: &TestApp) -> Visitor {
     Visitor::new(&app.base, app.state.issuer_origin())

@@ -152,14 +152,7 @@ async fn a_verification_link_expires_after_24_hours() {
 both!(a_client_requiring_verified_email_refuses_until_verified, |kind| async move {
     let Some((app, _db, mailbox)) = spawn_open(kind, &[]).await else { return };
     let ann = unique_email("ann");
-    // Unverified, as registration leaves an account.
-    let account = postern_server::accounts::NewAccount {
-        email: &ann,
-        password: Some("correct horse"),
-        ..postern_server::accounts::NewAccount::default()
-    };
-    let params = postern_core::password::Argon2Params::INSECURE_FOR_TESTS;
-    postern_server::accounts::create_user(&app.state.store, params, &account, NOW).await.unwrap();
+    create_unverified_user(&app, &ann, "correct horse").await;
     let rp = relying_party(&app, true).await;
     let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
     c.policy.require_verified_email = true;
@@ -223,13 +216,7 @@ async fn register_verify_and_land_signed_in_in_a_browser() {
 #[tokio::test]
 async fn the_verified_email_gate_holds_in_the_device_flow_too() {
     let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
-    let account = postern_server::accounts::NewAccount {
-        email: "ann@example.org",
-        password: Some("correct horse"),
-        ..postern_server::accounts::NewAccount::default()
-    };
-    let params = postern_core::password::Argon2Params::INSECURE_FOR_TESTS;
-    postern_server::accounts::create_user(&app.state.store, params, &account, NOW).await.unwrap();
+    create_unverified_user(&app, "ann@example.org", "correct horse").await;
     let client = crate::device::device_client(&app, "TV").await;
     let mut c = app.state.store.client_by_id(&client).await.unwrap().unwrap().settings();
     c.policy.require_verified_email = true;

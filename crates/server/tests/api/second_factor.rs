@@ -202,13 +202,9 @@ both!(the_code_flow_and_the_device_flow_wait_for_the_second_step, |kind| async m
     assert!(tokens["access_token"].is_string(), "{tokens}");
 });
 
-#[tokio::test]
-async fn set_up_totp_then_sign_in_with_a_code_in_a_browser() {
-    let Some(browser) = Browser::start().await else { return };
-    // The real clock: the browser's codes are computed for now.
-    let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else { return };
-    let app = start_real_time(test_config(&db)).await.unwrap();
-    create_user(&app, "ann@example.org", "correct horse").await;
+/// In a browser: signs ann in with the password and turns TOTP on from the key the page shows
+/// (on the real clock); returns the secret and the step the first code used.
+async fn browser_turn_on(browser: &Browser, app: &TestApp) -> (TotpSecret, i64) {
     browser.goto(&app.url("/login")).await;
     browser.fill("Email", "ann@example.org").await;
     browser.fill("Password", "correct horse").await;
@@ -218,11 +214,22 @@ async fn set_up_totp_then_sign_in_with_a_code_in_a_browser() {
     let page = browser.wait_for_text("Enter this key instead").await;
     let key = page.split("Enter this key instead: ").nth(1).unwrap().lines().next().unwrap().to_owned();
     let secret = TotpSecret::from_bytes(base32_decode(&key));
-    let now = || postern_core::system::SystemClock.now();
-    let used = totp::step_at(now());
+    let used = totp::step_at(postern_core::system::SystemClock.now());
     browser.fill("Code", &totp::code_at(&secret, used)).await;
     browser.press("Turn on").await;
     browser.wait_for_text("Your recovery codes").await;
+    (secret, used)
+}
+
+#[tokio::test]
+async fn set_up_totp_then_sign_in_with_a_code_in_a_browser() {
+    let Some(browser) = Browser::start().await else { return };
+    // The real clock: the browser's codes are computed for now.
+    let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else { return };
+    let app = start_real_time(test_config(&db)).await.unwrap();
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let (secret, used) = browser_turn_on(&browser, &app).await;
+    let now = || postern_core::system::SystemClock.now();
     browser.press("Sign out").await;
     browser.wait_for_text("You are signed out.").await;
 
@@ -242,13 +249,7 @@ async fn set_up_totp_then_sign_in_with_a_code_in_a_browser() {
 #[tokio::test]
 async fn a_verification_link_does_not_sign_in_someone_with_two_step_verification() {
     let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
-    let account = postern_server::accounts::NewAccount {
-        email: "ann@example.org",
-        password: Some("correct horse"),
-        ..postern_server::accounts::NewAccount::default()
-    };
-    let params = postern_core::password::Argon2Params::INSECURE_FOR_TESTS;
-    let user = postern_server::accounts::create_user(&app.state.store, params, &account, NOW).await.unwrap();
+    let user = create_unverified_user(&app, "ann@example.org", "correct horse").await;
     let mut v = visitor(&app);
     v.sign_in("ann@example.org", "correct horse").await;
     turn_on(&app, &mut v).await;
@@ -365,20 +366,8 @@ async fn step_up_for_a_client_on_another_origin_in_a_browser() {
     c.policy.require_mfa = true;
     app.state.store.update_client(&rp.id, &c, NOW).await.unwrap();
 
-    browser.goto(&app.url("/login")).await;
-    browser.fill("Email", "ann@example.org").await;
-    browser.fill("Password", "correct horse").await;
-    browser.press("Sign in").await;
-    browser.wait_for_text("Signed in as ann@example.org").await;
-    browser.press("Set up authenticator app").await;
-    let page = browser.wait_for_text("Enter this key instead").await;
-    let key = page.split("Enter this key instead: ").nth(1).unwrap().lines().next().unwrap().to_owned();
-    let secret = TotpSecret::from_bytes(base32_decode(&key));
+    let (secret, used) = browser_turn_on(&browser, &app).await;
     let now = || postern_core::system::SystemClock.now();
-    let used = totp::step_at(now());
-    browser.fill("Code", &totp::code_at(&secret, used)).await;
-    browser.press("Turn on").await;
-    browser.wait_for_text("Your recovery codes").await;
 
     // The session used the password alone; the client requires more.
     browser.goto(&app.url(&authorize_url(&rp, ""))).await;
