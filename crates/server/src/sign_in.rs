@@ -218,20 +218,28 @@ impl BeginError {
     }
 }
 
+/// The continuation's target (if it has one) sealed under a key derived from the sign-in's
+/// token, bound to the token's hash.
+fn seal_target(
+    continuation: &Continuation,
+    token: &str,
+    hash: &TokenHash,
+) -> Result<Option<Vec<u8>>, postern_core::kek::KekError> {
+    continuation
+        .target()
+        .map(|target| {
+            sealing_key(token).seal(target.as_bytes(), &target_aad(hash), &mut postern_core::system::os_rng())
+        })
+        .transpose()
+}
+
 /// Starts a sign-in that continues with `continuation`: stored (so rate-limited per client
 /// address), and its token returned for `/login?request=…`.
 pub async fn begin(state: &AppState, meta: &ClientMeta, continuation: Continuation) -> Result<String, BeginError> {
     state.node.anonymous_writes.sign_in(&meta.limit_key(), state.now()).map_err(BeginError::TooMany)?;
     let token = BearerSecret::generate(&mut postern_core::system::os_rng());
     let hash = token.hash();
-    let sealed = match continuation.target() {
-        Some(target) => Some(sealing_key(token.expose()).seal(
-            target.as_bytes(),
-            &target_aad(&hash),
-            &mut postern_core::system::os_rng(),
-        )?),
-        None => None,
-    };
+    let sealed = seal_target(&continuation, token.expose(), &hash)?;
     let now = state.now();
     let new = NewSignIn {
         token_hash: hash,
@@ -366,14 +374,7 @@ pub async fn pause(state: &AppState, sign_in: &SignIn, user: &User, amr: &Amr) -
     let token = BearerSecret::generate(&mut postern_core::system::os_rng());
     let hash = token.hash();
     let continuation = &sign_in.continuation;
-    let sealed = match continuation.target() {
-        Some(target) => Some(sealing_key(token.expose()).seal(
-            target.as_bytes(),
-            &target_aad(&hash),
-            &mut postern_core::system::os_rng(),
-        )?),
-        None => None,
-    };
+    let sealed = seal_target(continuation, token.expose(), &hash)?;
     let new = NewSignIn {
         token_hash: hash,
         continuation: continuation.kind(),

@@ -36,8 +36,15 @@ async fn a_message_leaves_over_smtp_with_a_text_and_an_html_part() {
         assert!(message.contains(part), "{part} in {message}");
     }
     assert!(message.contains("this is the text part.") && message.contains("this is the HTML part."), "{message}");
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("postern_email_events_total{event=\"sent\"} 1"), "{metrics}");
+    // The SMTP server writes the message before it answers; the worker counts it after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        if metrics.contains("postern_email_events_total{event=\"sent\"} 1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+    }
 
     // A message that cannot be addressed fails at once, counted, and is not sent.
     assert!(app.state.mail.send(Mail { to: "not an address".into(), ..mail("unaddressed") }));

@@ -145,6 +145,15 @@ pub async fn form_target(state: &AppState, handle: &authorization::RequestHandle
     FormTarget::of(&authorization::waiting_redirect_uri(state, handle).await?)
 }
 
+/// Where a form continuing `continuation` may end: the waiting client's origin for an
+/// authorization request (a sign-in may end there without another page), else nowhere else.
+pub async fn continuation_target(state: &AppState, continuation: &crate::sign_in::Continuation) -> Option<FormTarget> {
+    match continuation {
+        crate::sign_in::Continuation::Authorize(handle) => form_target(state, handle).await,
+        _ => None,
+    }
+}
+
 #[derive(Deserialize)]
 pub struct ContinueQuery {
     #[serde(default)]

@@ -75,10 +75,7 @@ async fn login_page(
     error: Option<&str>,
 ) -> Response {
     let (csrf, cookie) = session::csrf_token(state, headers);
-    let target = match &sign_in.continuation {
-        Continuation::Authorize(handle) => crate::routes::oauth::authorize::form_target(state, handle).await,
-        _ => None,
-    };
+    let target = crate::routes::oauth::authorize::continuation_target(state, &sign_in.continuation).await;
     let can_register = state.config.accounts.registration == crate::config::Registration::Open;
     let view = LoginPage { csrf: &csrf, request: &sign_in.token, email, client_name: None, error, can_register };
     let policy = Policy { own_scripts: false, form_target: target.as_ref() };

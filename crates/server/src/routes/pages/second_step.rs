@@ -11,7 +11,7 @@ use crate::routes::pages::login::{signed_in, with_cookie};
 use crate::routes::pages::{Policy, checked_form, page_with};
 use crate::second_factor::{self, FactorError};
 use crate::session;
-use crate::sign_in::{self, Amr, Continuation, SignIn};
+use crate::sign_in::{self, Amr, SignIn};
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -65,10 +65,7 @@ async fn page(
 ) -> Response {
     let (csrf, cookie) = session::csrf_token(state, headers);
     // A right code may end at the client without another page: the policy names its origin.
-    let target = match &sign_in.continuation {
-        Continuation::Authorize(handle) => crate::routes::oauth::authorize::form_target(state, handle).await,
-        _ => None,
-    };
+    let target = crate::routes::oauth::authorize::continuation_target(state, &sign_in.continuation).await;
     let view = SecondStepPage { csrf: &csrf, email: &user.email, recovery, error };
     let policy = Policy { own_scripts: false, form_target: target.as_ref() };
     with_cookie(page_with(status, render(&view), &policy), cookie)
