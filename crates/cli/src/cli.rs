@@ -194,9 +194,9 @@ pub enum UserCommand {
     /// Delete a user: cut off everywhere, their API keys and service accounts deleted, the
     /// account removed (audit events keep the id, without personal details).
     Delete { user: String },
-    /// Turn off a user's two-step verification (their authenticator app and recovery codes),
-    /// for the person who lost both; they sign in with the password alone until they set it up
-    /// again.
+    /// Turn off a user's two-step verification (their authenticator app, recovery codes and
+    /// passkeys), for the person who lost them; they sign in with the password alone until they
+    /// set it up again.
     ResetMfa { user: String },
     /// List where a user is signed in (their browser sessions).
     Sessions { user: String },

@@ -7,6 +7,8 @@ use askama::Template;
 /// The account page's script (the copy button), served from `/assets/account.js` so that the
 /// page's content security policy can stay `script-src 'self'`.
 pub const ACCOUNT_JS: &str = include_str!("../assets/account.js");
+/// The passkey script of the sign-in, second-step and account pages.
+pub const PASSKEY_JS: &str = include_str!("../assets/passkey.js");
 
 /// Renders a page; a template error (which askama checks at compile time, so it is only a
 /// formatting failure) becomes a plain message rather than a panic.
@@ -37,6 +39,8 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
     /// Whether to offer "Create an account" (registration is open).
     pub can_register: bool,
+    /// Whether to offer "Sign in with a passkey" (the issuer is a domain name).
+    pub passkeys: bool,
 }
 
 /// Asks the user to allow a client the scopes it requested, each described in plain words.
@@ -106,6 +110,22 @@ pub struct AccountPage<'a> {
     pub sessions: &'a [SessionRow],
     pub apps: &'a [AppRow],
     pub totp: TotpView<'a>,
+    pub passkeys: PasskeysView<'a>,
+}
+
+/// Passkeys on the account page.
+pub struct PasskeysView<'a> {
+    /// Whether passkeys can be made here (the issuer is a domain name).
+    pub available: bool,
+    pub list: &'a [PasskeyRow],
+}
+
+/// One passkey in the account page's list (times already formatted).
+pub struct PasskeyRow {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
 }
 
 /// Two-step verification on the account page.
@@ -247,6 +267,10 @@ pub struct SecondStepPage<'a> {
     pub email: &'a str,
     /// Ask for a recovery code instead of a TOTP code.
     pub recovery: bool,
+    /// The user has TOTP (the "Code" input and recovery codes).
+    pub totp: bool,
+    /// The user has a passkey ("Use a passkey").
+    pub passkey: bool,
     pub error: Option<&'a str>,
 }
 

@@ -374,7 +374,7 @@ async fn proceed(
         if pending.prompt.none {
             return error(pending, "interaction_required", "a second factor is required");
         }
-        match crate::second_factor::has_totp(state, &user.id).await {
+        match sign_in::has_second_factor(state, &user).await {
             Ok(true) => {}
             Ok(false) => return Outcome::NoSecondFactor { client_name: client.name.clone() },
             Err(e) => return failed(e, UNCHECKED),

@@ -29,6 +29,7 @@ pub mod mail;
 pub mod maintenance;
 pub mod metrics;
 pub mod node;
+pub mod passkeys;
 pub mod passwords;
 pub mod recovery;
 pub mod registration;

@@ -8,7 +8,7 @@
 //!                                        └──────(no second factor enrolled)──────▶┘
 //! ```
 //!
-//! A user with TOTP turned on ([`SecondFactor::Totp`]) goes from `FirstFactorDone` to
+//! A user with TOTP turned on ([`SecondFactor::Totp`]) or a passkey ([`SecondFactor::Passkey`]) goes from `FirstFactorDone` to
 //! `NeedsSecondFactor`: the sign-in is stored with whose it is ([`pause`]), the browser holds
 //! its token in a cookie, and only a right code ([`resume_second`], then [`establish`]) makes a
 //! session. Nothing that needs a signed-in person (a session, a code, an approved device)
@@ -126,6 +126,22 @@ impl Amr {
         self
     }
 
+    /// A passkey alone, with user verification: possession of the authenticator and the PIN
+    /// or biometric that unlocked it (`hwk`, `user`), so `mfa`.
+    pub fn passkey() -> Self {
+        Amr(Vec::new()).with_passkey()
+    }
+
+    /// These methods and a passkey: `hwk`, `user` and `mfa` added.
+    pub fn with_passkey(mut self) -> Self {
+        for a in ["hwk", "user", "mfa"] {
+            if !self.0.contains(&a) {
+                self.0.push(a);
+            }
+        }
+        self
+    }
+
     /// The space-separated form sessions store.
     pub fn as_stored(&self) -> String {
         self.0.join(" ")
@@ -137,6 +153,8 @@ impl Amr {
 pub enum SecondFactor {
     /// An authenticator app (RFC 6238), with recovery codes.
     Totp,
+    /// A passkey (WebAuthn).
+    Passkey,
 }
 
 /// Where a sign-in stands.
@@ -352,11 +370,19 @@ fn next(step: Step, methods: Vec<SecondFactor>) -> Step {
     }
 }
 
+/// Whether `user` has any second factor (TOTP or a passkey).
+pub async fn has_second_factor(state: &AppState, user: &User) -> Result<bool, StoreError> {
+    Ok(!second_factors(state, user).await?.is_empty())
+}
+
 /// The second factors `user` has turned on.
-async fn second_factors(state: &AppState, user: &User) -> Result<Vec<SecondFactor>, StoreError> {
+pub async fn second_factors(state: &AppState, user: &User) -> Result<Vec<SecondFactor>, StoreError> {
     let mut methods = Vec::new();
     if crate::second_factor::has_totp(state, &user.id).await? {
         methods.push(SecondFactor::Totp);
+    }
+    if crate::passkeys::has_passkeys(state, &user.id).await? {
+        methods.push(SecondFactor::Passkey);
     }
     Ok(methods)
 }
@@ -433,6 +459,15 @@ pub async fn establish(
         state.store.delete_sign_in(&TokenHash::of(&sign_in.token)).await?;
     }
     Ok(token)
+}
+
+/// Records a sign-in with a passkey alone (audit action `login`, method `passkey`).
+pub async fn record_passkey_sign_in(state: &AppState, meta: &ClientMeta, user: &User) {
+    let event = NewAuditEvent {
+        details: Some(serde_json::json!({ "email": user.email, "method": "passkey" })),
+        ..login_event(meta, &user.email, "login", "success", Some(&user.id))
+    };
+    crate::audit::record(state, &event).await;
 }
 
 fn login_event<'a>(

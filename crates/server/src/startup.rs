@@ -174,7 +174,9 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let (mail, mail_worker) =
             crate::mail::Outbox::new(&config.email, metrics.clone()).map_err(|e| StartError::Config(e.to_string()))?;
+        let webauthn = crate::passkeys::relying_party(&issuer, &config.webauthn);
         let state = AppState {
+            webauthn,
             store,
             issuer: issuer.into(),
             clock,

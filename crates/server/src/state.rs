@@ -24,6 +24,8 @@ pub struct AppState {
     pub node: Arc<NodeState>,
     /// Outgoing email (queued; see `crate::mail`).
     pub mail: crate::mail::Outbox,
+    /// The WebAuthn relying party; `None` when the issuer is not a domain name (no passkeys).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl AppState {

@@ -15,6 +15,7 @@ impl Store {
             sql::CLEANUP_SESSIONS,
             sql::CLEANUP_AUTHZ_REQUESTS,
             sql::CLEANUP_SIGN_INS,
+            sql::CLEANUP_CEREMONIES,
             sql::CLEANUP_EMAIL_LINKS,
             sql::CLEANUP_CODES,
             sql::CLEANUP_GRANTS,

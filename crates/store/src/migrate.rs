@@ -28,6 +28,7 @@ const SQLITE: &[Migration] = &[
     m(10, "sign_ins", include_str!("../migrations/sqlite/0010_sign_ins.sql")),
     m(11, "accounts", include_str!("../migrations/sqlite/0011_accounts.sql")),
     m(12, "second_factors", include_str!("../migrations/sqlite/0012_second_factors.sql")),
+    m(13, "passkeys", include_str!("../migrations/sqlite/0013_passkeys.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -43,6 +44,7 @@ const POSTGRES: &[Migration] = &[
     m(10, "sign_ins", include_str!("../migrations/postgres/0010_sign_ins.sql")),
     m(11, "accounts", include_str!("../migrations/postgres/0011_accounts.sql")),
     m(12, "second_factors", include_str!("../migrations/postgres/0012_second_factors.sql")),
+    m(13, "passkeys", include_str!("../migrations/postgres/0013_passkeys.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

@@ -118,6 +118,18 @@ statements! {
     RECOVERY_CODE_INSERT = "INSERT INTO recovery_codes (code_hash, user_id, created_at) VALUES ($1, $2, $3)";
     RECOVERY_CODE_USE = "UPDATE recovery_codes SET used_at = $3 WHERE code_hash = $1 AND user_id = $2 AND used_at IS NULL";
     RECOVERY_CODES_LEFT = "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL";
+    // --- passkeys and WebAuthn ceremonies
+    PASSKEYS_OF_USER = "SELECT id, user_id, credential_id, name, credential, created_at, last_used_at FROM passkeys WHERE user_id = $1 ORDER BY created_at, id";
+    PASSKEY_INSERT = "INSERT INTO passkeys (id, user_id, credential_id, name, credential, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    PASSKEY_USED = "UPDATE passkeys SET credential = $3, last_used_at = $4 WHERE user_id = $1 AND credential_id = $2";
+    PASSKEY_DELETE = "DELETE FROM passkeys WHERE id = $1 AND user_id = $2";
+    PASSKEYS_DELETE_USER = "DELETE FROM passkeys WHERE user_id = $1";
+    PASSKEY_HANDLE_OF_USER = "SELECT handle FROM passkey_handles WHERE user_id = $1";
+    PASSKEY_HANDLE_INSERT = "INSERT INTO passkey_handles (user_id, handle) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING";
+    PASSKEY_USER_OF_HANDLE = "SELECT user_id FROM passkey_handles WHERE handle = $1";
+    CEREMONY_INSERT = "INSERT INTO webauthn_ceremonies (id_hash, purpose, user_id, state, expires_at) VALUES ($1, $2, $3, $4, $5)";
+    // Taking a ceremony deletes it: a challenge answers once.
+    CEREMONY_TAKE = "DELETE FROM webauthn_ceremonies WHERE id_hash = $1 AND purpose = $2 AND expires_at > $3 RETURNING user_id, state";
     SIGN_IN_INSERT_PAUSED = "INSERT INTO sign_ins (token_hash, continuation, target_sealed, created_at, expires_at, user_id, amr) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
     // --- sign-ins under way
@@ -187,6 +199,7 @@ statements! {
     CLEANUP_REVOKED_JWTS = "DELETE FROM revoked_jwts WHERE jti IN (SELECT jti FROM revoked_jwts WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_SESSIONS = "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1 LIMIT $2)";
     CLEANUP_EMAIL_LINKS = "DELETE FROM email_links WHERE token_hash IN (SELECT token_hash FROM email_links WHERE expires_at < $1 LIMIT $2)";
+    CLEANUP_CEREMONIES = "DELETE FROM webauthn_ceremonies WHERE id_hash IN (SELECT id_hash FROM webauthn_ceremonies WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_SIGN_INS = "DELETE FROM sign_ins WHERE token_hash IN (SELECT token_hash FROM sign_ins WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_AUTHZ_REQUESTS = "DELETE FROM authorization_requests WHERE id_hash IN (SELECT id_hash FROM authorization_requests WHERE expires_at < $1 LIMIT $2)";
     CLEANUP_CODES = "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash FROM authorization_codes WHERE expires_at + 3600 < $1 LIMIT $2)";

@@ -194,6 +194,29 @@ impl Browser {
         self.call(reqwest::Method::POST, &format!("/element/{el}/click"), Some(json!({}))).await;
     }
 
+    /// Adds a virtual authenticator to the browser (the WebAuthn WebDriver extension): a
+    /// platform authenticator that keeps discoverable credentials and verifies its user, as a
+    /// laptop's fingerprint reader does. Returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+        });
+        let id = self.call(reqwest::Method::POST, "/webauthn/authenticator", Some(options)).await;
+        id.as_str().unwrap_or_else(|| panic!("no authenticator id: {id}")).to_owned()
+    }
+
+    /// The credentials a virtual authenticator holds (WebDriver's JSON: `credentialId`,
+    /// `isResidentCredential`, `rpId`, `userHandle`, `signCount`, …).
+    pub async fn authenticator_credentials(&self, authenticator: &str) -> Vec<Value> {
+        let path = format!("/webauthn/authenticator/{authenticator}/credentials");
+        self.call(reqwest::Method::GET, &path, None).await.as_array().cloned().unwrap_or_default()
+    }
+
     /// The visible text of the page as it is now (empty while a navigation replaces it).
     pub async fn text(&self) -> String {
         let Ok(found) =

@@ -114,10 +114,15 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
             let u = find(ctx, &user).await?;
             let had = ctx.store.totp_factor(&u.id).await?.is_some();
             ctx.store.remove_totp(&u.id).await?;
-            ctx.audit("user.reset_mfa", &u.id, json!({ "email": u.email, "had_totp": had })).await?;
-            emit(ctx.json, &json!({ "user": u.id, "had_totp": had }), || {
-                if had {
-                    format!("two-step verification of {} is off; they sign in with the password alone", u.email)
+            let passkeys = ctx.store.remove_passkeys(&u.id).await?;
+            let details = json!({ "email": u.email, "had_totp": had, "passkeys_removed": passkeys });
+            ctx.audit("user.reset_mfa", &u.id, details).await?;
+            emit(ctx.json, &json!({ "user": u.id, "had_totp": had, "passkeys_removed": passkeys }), || {
+                if had || passkeys > 0 {
+                    format!(
+                        "two-step verification of {} is off ({passkeys} passkeys removed); they sign in with the password alone",
+                        u.email
+                    )
                 } else {
                     format!("{} had no two-step verification", u.email)
                 }

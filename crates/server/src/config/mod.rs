@@ -104,6 +104,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub email: EmailConfig,
     pub accounts: AccountsConfig,
+    pub webauthn: WebauthnConfig,
 }
 
 impl Default for Config {
@@ -127,6 +128,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             email: EmailConfig::default(),
             accounts: AccountsConfig::default(),
+            webauthn: WebauthnConfig::default(),
         }
     }
 }
@@ -338,6 +340,22 @@ impl AccountsConfig {
     }
 }
 
+/// Passkeys (WebAuthn). The relying-party id is the issuer's host and the only origin allowed
+/// is the issuer's: passkeys need the issuer to be a domain name (`localhost` included), never
+/// an IP address, which WebAuthn does not accept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebauthnConfig {
+    /// The name authenticators show for this instance when a passkey is made.
+    pub rp_name: String,
+}
+
+impl Default for WebauthnConfig {
+    fn default() -> Self {
+        Self { rp_name: "Postern".into() }
+    }
+}
+
 /// The Device Authorization Grant (RFC 8628).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -449,7 +467,15 @@ impl Config {
     /// The issuer for a server listening on `bound` (the real port when configured with 0).
     pub fn issuer_for(&self, bound: SocketAddr) -> String {
         match &self.issuer {
-            Some(i) => i.trim_end_matches('/').to_owned(),
+            // Port 0 in a configured issuer stands for the port bound (a server on an ephemeral
+            // port that must be reached by name, as passkeys need: `http://localhost:0`).
+            Some(i) => match url::Url::parse(i) {
+                Ok(mut url) if url.port() == Some(0) => {
+                    let _ = url.set_port(Some(bound.port()));
+                    url.as_str().trim_end_matches('/').to_owned()
+                }
+                _ => i.trim_end_matches('/').to_owned(),
+            },
             None => {
                 let host =
                     if bound.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], bound.port())) } else { bound };

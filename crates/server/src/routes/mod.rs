@@ -13,6 +13,7 @@ use api::access as api_access;
 use api::admin as api_admin;
 use api::keys as api_keys;
 use oauth::{authorize, device, discovery, introspection, token, userinfo};
+use pages::passkeys as page_passkeys;
 use pages::{
     account, account_access, account_security, activation, invitation, login, logout, password, registration,
     second_step, setup,
@@ -77,6 +78,13 @@ pub fn router(state: AppState) -> Router {
         .route("/account/keys/{id}/revoke", post(account::revoke_key))
         .route("/account/service-accounts", post(account::create_service_account))
         .route("/assets/account.js", get(account::script))
+        .route("/assets/passkey.js", get(account::passkey_script))
+        .route("/account/passkeys/options", post(page_passkeys::account_options))
+        .route("/account/passkeys", post(page_passkeys::add))
+        .route("/account/passkeys/remove", post(page_passkeys::remove))
+        .route("/login/passkey/options", post(page_passkeys::sign_in_options))
+        .route("/login/passkey", post(page_passkeys::sign_in))
+        .route("/login/verify/passkey/options", post(page_passkeys::second_step_options))
         .route(AUTHORIZATION_PATH, get(authorize::authorize).post(authorize::authorize_posted))
         .route("/oauth/authorize/continue", get(authorize::resume))
         .route("/oauth/authorize/consent", post(authorize::consent))

@@ -24,6 +24,7 @@ mod mail;
 mod mailbox;
 mod ops;
 mod pages;
+mod passkeys;
 mod protocol;
 mod recovery;
 mod refresh;

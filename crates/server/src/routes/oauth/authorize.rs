@@ -63,7 +63,7 @@ async fn render_outcome(state: &AppState, headers: &HeaderMap, outcome: Outcome)
         Outcome::NoSecondFactor { client_name } => {
             let text = format!(
                 "{client_name} needs two-step verification, and your account has none yet. Set up an \
-                 authenticator app on your account page (/account), then go back to {client_name}."
+                 authenticator app or a passkey on your account page (/account), then go back to {client_name}."
             );
             PageError::refused(StatusCode::FORBIDDEN, "Two-step verification needed", text).into_response()
         }

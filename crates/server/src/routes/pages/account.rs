@@ -19,7 +19,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use postern_core::scope::Scope;
 use postern_pages::{
-    ACCOUNT_JS, AccountPage, AppRow, KeyRow, ScopeChoice, ServiceAccountRow, SessionRow, TotpView, render,
+    ACCOUNT_JS, AccountPage, AppRow, KeyRow, PASSKEY_JS, PasskeyRow, PasskeysView, ScopeChoice, ServiceAccountRow,
+    SessionRow, TotpView, render,
 };
 use postern_store::{ApiKeyRecord, KeyOwner, User};
 use serde_json::json;
@@ -36,7 +37,16 @@ pub(crate) struct Banner<'a> {
 
 /// `GET /assets/account.js`.
 pub async fn script() -> Response {
-    let mut r = ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], ACCOUNT_JS).into_response();
+    script_file(ACCOUNT_JS)
+}
+
+/// `GET /assets/passkey.js`.
+pub async fn passkey_script() -> Response {
+    script_file(PASSKEY_JS)
+}
+
+fn script_file(text: &'static str) -> Response {
+    let mut r = ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], text).into_response();
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     r
 }
@@ -266,6 +276,18 @@ pub(crate) async fn render_page(
             new_recovery_codes: b.recovery_codes,
         },
     };
+    let passkeys: Vec<PasskeyRow> = match crate::passkeys::list(state, &user.id).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|p| PasskeyRow {
+                id: p.id,
+                name: p.name,
+                created: postern_core::time::utc_minutes(p.created_at),
+                last_used: p.last_used_at.map_or_else(|| "never".into(), postern_core::time::utc_minutes),
+            })
+            .collect(),
+        Err(e) => return PageError::failed(e, "Your account could not be shown. Try again shortly.").into_response(),
+    };
     let (csrf, cookie) = session::csrf_token(state, headers);
     let view = AccountPage {
         csrf: &csrf,
@@ -282,8 +304,9 @@ pub(crate) async fn render_page(
         sessions: &sessions,
         apps: &apps,
         totp,
+        passkeys: PasskeysView { available: state.webauthn.is_some(), list: &passkeys },
     };
-    // The one script this page runs is our own file.
+    // The scripts this page runs are our own files.
     let policy = Policy { own_scripts: true, form_target: None };
     crate::routes::pages::login::with_cookie(page_with(status, render(&view), &policy), cookie)
 }

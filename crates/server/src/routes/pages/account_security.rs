@@ -50,7 +50,7 @@ async fn reauthenticate(
 
 /// A posted form of the account page whose field `password_field` holds the password, asked
 /// for again: the user and the fields, or the page to answer with.
-async fn posted_with_password(
+pub(crate) async fn posted_with_password(
     state: &AppState,
     meta: &ClientMeta,
     headers: &HeaderMap,

@@ -292,12 +292,12 @@ async fn step_up(
     session: &postern_store::Session,
     code: UserCode,
 ) -> Response {
-    match crate::second_factor::has_totp(state, &user.id).await {
+    match crate::sign_in::has_second_factor(state, user).await {
         Ok(true) => {}
         Ok(false) => {
             let text = format!(
                 "{client_name} needs two-step verification, and your account has none yet. Set up an authenticator \
-                 app on your account page (/account), then enter the code again."
+                 app or a passkey on your account page (/account), then enter the code again."
             );
             return PageError::refused(StatusCode::FORBIDDEN, "Two-step verification needed", text).into_response();
         }

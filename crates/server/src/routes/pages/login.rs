@@ -66,7 +66,7 @@ pub async fn signed_in_at(
 
 /// The sign-in form. Signing in for an authorization request may end at the client without
 /// another page (consent remembered, first-party client), so the policy names its origin.
-async fn login_page(
+pub(crate) async fn login_page(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
@@ -77,8 +77,10 @@ async fn login_page(
     let (csrf, cookie) = session::csrf_token(state, headers);
     let target = crate::routes::oauth::authorize::continuation_target(state, &sign_in.continuation).await;
     let can_register = state.config.accounts.registration == crate::config::Registration::Open;
-    let view = LoginPage { csrf: &csrf, request: &sign_in.token, email, client_name: None, error, can_register };
-    let policy = Policy { own_scripts: false, form_target: target.as_ref() };
+    let passkeys = state.webauthn.is_some();
+    let view =
+        LoginPage { csrf: &csrf, request: &sign_in.token, email, client_name: None, error, can_register, passkeys };
+    let policy = Policy { own_scripts: passkeys, form_target: target.as_ref() };
     with_cookie(page_with(status, render(&view), &policy), cookie)
 }
 

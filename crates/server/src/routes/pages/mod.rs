@@ -9,6 +9,7 @@ pub mod activation;
 pub mod invitation;
 pub mod login;
 pub mod logout;
+pub mod passkeys;
 pub mod password;
 pub mod registration;
 pub mod second_step;
@@ -30,7 +31,8 @@ pub fn page(status: StatusCode, html: String) -> Response {
 /// inline styles, nothing frames the page, and forms post to our own origin only.
 #[derive(Default)]
 pub struct Policy<'a> {
-    /// Scripts from our own origin (`script-src 'self'`); no page runs inline scripts.
+    /// Scripts from our own origin (`script-src 'self'`), which may call our own origin
+    /// (`connect-src 'self'`); no page runs inline scripts.
     pub own_scripts: bool,
     /// The client a form on this page ends at. Chromium and Safari check `form-action` against
     /// every hop of the redirect chain a form submission starts, so the sign-in form of an
@@ -63,7 +65,8 @@ impl FormTarget {
 
 /// The policy header: `default-src 'none'` and only what `policy` adds.
 fn content_security_policy(policy: &Policy) -> HeaderValue {
-    let script = if policy.own_scripts { "script-src 'self'; " } else { "" };
+    // The passkey script asks our own origin for WebAuthn options (fetch: connect-src).
+    let script = if policy.own_scripts { "script-src 'self'; connect-src 'self'; " } else { "" };
     let target = policy.form_target.map(|t| format!(" {}", t.as_str())).unwrap_or_default();
     let value = format!(
         "default-src 'none'; {script}style-src 'unsafe-inline'; form-action 'self'{target}; frame-ancestors 'none'"
@@ -172,8 +175,8 @@ mod tests {
     }
 
     #[test]
-    fn own_scripts_add_script_src_self() {
+    fn own_scripts_add_script_src_and_connect_src_self() {
         let policy = Policy { own_scripts: true, form_target: None };
-        assert!(csp(&policy).starts_with("default-src 'none'; script-src 'self'; style-src"));
+        assert!(csp(&policy).starts_with("default-src 'none'; script-src 'self'; connect-src 'self'; style-src"));
     }
 }

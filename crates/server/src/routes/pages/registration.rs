@@ -152,7 +152,7 @@ pub async fn verify(
         Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
     };
     // A link is one factor: someone with two-step verification signs in as usual.
-    let two_step = match crate::second_factor::has_totp(&state, &user.id).await {
+    let two_step = match crate::sign_in::has_second_factor(&state, &user).await {
         Ok(on) => on,
         Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
     };

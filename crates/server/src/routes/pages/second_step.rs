@@ -1,17 +1,19 @@
 //! The second step of a sign-in (`/login/verify`): after a right password, a user with
-//! two-step verification gives a code from their authenticator app or a recovery code. The
+//! two-step verification gives a code from their authenticator app, a recovery code, or uses
+//! a passkey (its options come from `routes::pages::passkeys`). The
 //! browser holds the paused sign-in's token in an `HttpOnly` cookie (never in a URL); a right
 //! code makes the session and goes on to what the sign-in continues with (an authorization
 //! request, a device confirmation, the account page). Thin over `crate::sign_in` and
 //! `crate::second_factor`.
 
 use crate::error::PageError;
+use crate::passkeys::{self, PasskeyError};
 use crate::routes::ClientMeta;
 use crate::routes::pages::login::{signed_in, with_cookie};
 use crate::routes::pages::{Policy, checked_form, page_with};
 use crate::second_factor::{self, FactorError};
 use crate::session;
-use crate::sign_in::{self, Amr, SignIn};
+use crate::sign_in::{self, Amr, SecondFactor, SignIn};
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -39,7 +41,7 @@ fn clear_cookie(state: &AppState) -> HeaderValue {
 }
 
 /// The paused sign-in this browser holds, or the page to show instead.
-async fn paused(state: &AppState, headers: &HeaderMap) -> Result<(SignIn, User, Amr), Response> {
+pub(crate) async fn paused(state: &AppState, headers: &HeaderMap) -> Result<(SignIn, User, Amr), Response> {
     let token = session::cookie_value(headers, &session::cookie_name(state, SECOND_STEP_COOKIE)).unwrap_or_default();
     match sign_in::resume_second(state, token).await {
         Ok(Some(found)) => Ok(found),
@@ -63,11 +65,17 @@ async fn page(
     recovery: bool,
     error: Option<&str>,
 ) -> Response {
+    let methods = match sign_in::second_factors(state, user).await {
+        Ok(m) => m,
+        Err(e) => return PageError::failed(e, UNAVAILABLE).into_response(),
+    };
+    let totp = methods.contains(&SecondFactor::Totp);
+    let passkey = methods.contains(&SecondFactor::Passkey);
     let (csrf, cookie) = session::csrf_token(state, headers);
     // A right code may end at the client without another page: the policy names its origin.
     let target = crate::routes::oauth::authorize::continuation_target(state, &sign_in.continuation).await;
-    let view = SecondStepPage { csrf: &csrf, email: &user.email, recovery, error };
-    let policy = Policy { own_scripts: false, form_target: target.as_ref() };
+    let view = SecondStepPage { csrf: &csrf, email: &user.email, recovery, totp, passkey, error };
+    let policy = Policy { own_scripts: passkey, form_target: target.as_ref() };
     with_cookie(page_with(status, render(&view), &policy), cookie)
 }
 
@@ -90,6 +98,16 @@ pub struct VerifyForm {
     csrf: String,
     code: Option<String>,
     recovery_code: Option<String>,
+    /// A passkey's answer (`credential`) to the ceremony `ceremony`.
+    ceremony: Option<String>,
+    credential: Option<String>,
+}
+
+/// What the second step was given.
+enum Proof {
+    Code,
+    RecoveryCode,
+    Passkey,
 }
 
 /// `POST /login/verify`: a right code signs in; a wrong one asks again (throttled per account).
@@ -107,20 +125,41 @@ pub async fn submit(
         Ok(found) => found,
         Err(r) => return r,
     };
-    let (checked, recovery) = match (&form.code, &form.recovery_code) {
-        (_, Some(code)) => (second_factor::use_recovery_code(&state, &meta, &user, code).await, true),
-        (Some(code), None) => (second_factor::check_code(&state, &meta, &user.id, code).await, false),
-        (None, None) => (Err(FactorError::WrongCode), false),
+    let (checked, proof) = match (&form.code, &form.recovery_code, &form.ceremony) {
+        (_, _, Some(ceremony)) => {
+            let credential = form.credential.as_deref().unwrap_or_default();
+            let checked = match passkeys::finish_second_step(&state, &user, ceremony, credential).await {
+                Ok(()) => Ok(()),
+                Err(PasskeyError::Store(e)) => Err(FactorError::Store(e)),
+                Err(e) => {
+                    tracing::info!(error = %e, "a passkey was refused at the second step");
+                    Err(FactorError::WrongCode)
+                }
+            };
+            (checked, Proof::Passkey)
+        }
+        (_, Some(code), None) => {
+            (second_factor::use_recovery_code(&state, &meta, &user, code).await, Proof::RecoveryCode)
+        }
+        (Some(code), None, None) => (second_factor::check_code(&state, &meta, &user.id, code).await, Proof::Code),
+        (None, None, None) => (Err(FactorError::WrongCode), Proof::Code),
     };
     match checked {
         Ok(()) => {
-            let mut r = signed_in(&state, &meta, &headers, &sign_in, &user, &so_far.with_otp()).await;
+            let amr = match proof {
+                Proof::Passkey => so_far.with_passkey(),
+                Proof::Code | Proof::RecoveryCode => so_far.with_otp(),
+            };
+            let mut r = signed_in(&state, &meta, &headers, &sign_in, &user, &amr).await;
             r.headers_mut().append(axum::http::header::SET_COOKIE, clear_cookie(&state));
             r
         }
         Err(FactorError::WrongCode) => {
-            let text =
-                if recovery { "That recovery code is not right or was used." } else { "That code is not right." };
+            let (text, recovery) = match proof {
+                Proof::RecoveryCode => ("That recovery code is not right or was used.", true),
+                Proof::Code => ("That code is not right.", false),
+                Proof::Passkey => ("That passkey could not be used. Try again.", false),
+            };
             page(&state, &headers, StatusCode::UNAUTHORIZED, &sign_in, &user, recovery, Some(text)).await
         }
         Err(FactorError::TooMany(wait)) => {
