@@ -20,7 +20,7 @@ pub struct Browser {
     session: String,
     /// Kept for its `Drop`, which ends ChromeDriver and its browser.
     _driver: Driver,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 /// The ChromeDriver process, in a process group of its own with the Chromium it starts; the
@@ -85,7 +85,10 @@ impl Browser {
         ];
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args, "prefs": {
+                "download.default_directory": profile.path().join("downloads"),
+                "download.prompt_for_download": false,
+            }},
         }}});
         let created: Value = http
             .post(format!("{base}/session"))
@@ -100,7 +103,7 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
             .to_owned();
-        Some(Browser { http, session: format!("{base}/session/{session}"), _driver: driver, _profile: profile })
+        Some(Browser { http, session: format!("{base}/session/{session}"), _driver: driver, profile })
     }
 
     async fn try_call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
@@ -215,6 +218,26 @@ impl Browser {
     pub async fn authenticator_credentials(&self, authenticator: &str) -> Vec<Value> {
         let path = format!("/webauthn/authenticator/{authenticator}/credentials");
         self.call(reqwest::Method::GET, &path, None).await.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Clicks the link with this visible text.
+    pub async fn follow(&self, link: &str) {
+        let el = self.find_xpath(&format!("//a[normalize-space()='{link}']")).await;
+        self.call(reqwest::Method::POST, &format!("/element/{el}/click"), Some(json!({}))).await;
+    }
+
+    /// Waits (10 s at most) until the browser has finished downloading a file of this name;
+    /// returns its contents.
+    pub async fn downloaded(&self, name: &str) -> String {
+        let file = self.profile.path().join("downloads").join(name);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "the browser never downloaded {name}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// The visible text of the page as it is now (empty while a navigation replaces it).

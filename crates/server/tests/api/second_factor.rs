@@ -222,7 +222,7 @@ async fn browser_turn_on(browser: &Browser, app: &TestApp) -> (TotpSecret, i64) 
 }
 
 #[tokio::test]
-async fn set_up_totp_then_sign_in_with_a_code_in_a_browser() {
+async fn set_up_totp_then_sign_in_with_codes_recovery_codes_and_turn_it_off_in_a_browser() {
     let Some(browser) = Browser::start().await else { return };
     // The real clock: the browser's codes are computed for now.
     let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else { return };
@@ -230,18 +230,75 @@ async fn set_up_totp_then_sign_in_with_a_code_in_a_browser() {
     create_user(&app, "ann@example.org", "correct horse").await;
     let (secret, used) = browser_turn_on(&browser, &app).await;
     let now = || postern_core::system::SystemClock.now();
+    // The codes shown once, and the same in the file "Download" saves.
+    let page = browser.text().await;
+    let recovery: Vec<String> = page
+        .split_whitespace()
+        .filter(|w| {
+            w.len() == 11 && w.as_bytes()[5] == b'-' && w.bytes().all(|b| b == b'-' || b.is_ascii_alphanumeric())
+        })
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(recovery.len(), 10, "{page}");
+    browser.follow("Download").await;
+    let file = browser.downloaded("postern-recovery-codes.txt").await;
+    assert_eq!(file.lines().collect::<Vec<_>>(), recovery);
     browser.press("Sign out").await;
     browser.wait_for_text("You are signed out.").await;
 
+    let password_step = || async {
+        browser.goto(&app.url("/login")).await;
+        browser.fill("Email", "ann@example.org").await;
+        browser.fill("Password", "correct horse").await;
+        browser.press("Sign in").await;
+        browser.wait_for_text("Two-step verification").await;
+    };
+    password_step().await;
+    // The step the set-up used cannot be used again; the next one is within the window.
+    let step = totp::step_at(now()).max(used + 1);
+    let code = totp::code_at(&secret, step);
+    browser.fill("Code", &code).await;
+    browser.press("Verify").await;
+    browser.wait_for_text("Signed in as ann@example.org").await;
+    browser.press("Sign out").await;
+    browser.wait_for_text("You are signed out.").await;
+
+    // The same code again is refused; a recovery code works, once.
+    password_step().await;
+    browser.fill("Code", &code).await;
+    browser.press("Verify").await;
+    browser.wait_for_text("That code is not right.").await;
+    browser.follow("Use a recovery code").await;
+    browser.wait_for_text("Recovery code").await;
+    browser.fill("Recovery code", &recovery[0]).await;
+    browser.press("Verify").await;
+    browser.wait_for_text("Signed in as ann@example.org").await;
+    browser.wait_for_text("9 recovery codes are left").await;
+    browser.press("Sign out").await;
+    browser.wait_for_text("You are signed out.").await;
+    password_step().await;
+    browser.follow("Use a recovery code").await;
+    browser.wait_for_text("Recovery code").await;
+    browser.fill("Recovery code", &recovery[0]).await;
+    browser.press("Verify").await;
+    browser.wait_for_text("That recovery code is not right or was used.").await;
+    browser.fill("Recovery code", &recovery[1]).await;
+    browser.press("Verify").await;
+    browser.wait_for_text("Signed in as ann@example.org").await;
+
+    // Turning it off needs the password again; then the password alone signs in.
+    browser.fill("Password (to turn off two-step verification)", "not my password").await;
+    browser.press("Turn off").await;
+    browser.wait_for_text("That is not your current password.").await;
+    browser.fill("Password (to turn off two-step verification)", "correct horse").await;
+    browser.press("Turn off").await;
+    browser.wait_for_text("Two-step verification is off.").await;
+    browser.press("Sign out").await;
+    browser.wait_for_text("You are signed out.").await;
     browser.goto(&app.url("/login")).await;
     browser.fill("Email", "ann@example.org").await;
     browser.fill("Password", "correct horse").await;
     browser.press("Sign in").await;
-    browser.wait_for_text("Two-step verification").await;
-    // The step the set-up used cannot be used again; the next one is within the window.
-    let step = totp::step_at(now()).max(used + 1);
-    browser.fill("Code", &totp::code_at(&secret, step)).await;
-    browser.press("Verify").await;
     browser.wait_for_text("Signed in as ann@example.org").await;
     browser.quit().await;
 }
