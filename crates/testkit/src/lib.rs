@@ -89,3 +89,20 @@ pub async fn tokens_issued(base: &str) -> u64 {
     let series = r#"postern_http_requests_total{method="POST",route="/oauth/token",status="200"} "#;
     metrics.lines().find_map(|l| l.strip_prefix(series)).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
+
+/// RFC 4648 base32 (a TOTP key as a page shows it, spaces ignored) back to bytes: the tests'
+/// own decoder, independent of the server's encoder.
+pub fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);
+    for c in text.chars().filter(|c| !c.is_whitespace()) {
+        let value = ALPHABET.find(c).unwrap_or_else(|| panic!("{c:?} is not base32"));
+        buffer = (buffer << 5) | value as u32;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}

@@ -243,6 +243,69 @@ async fn browser_login_in_chromium_then_token() {
 }
 
 #[tokio::test]
+async fn browser_login_with_two_step_verification_in_chromium() {
+    use postern_core::totp::{self, TotpSecret};
+    let Some(browser) = postern_testkit::browser::Browser::start().await else { return };
+    let w = World::start();
+    // `postern serve` runs on the real clock; so do the codes.
+    let now = || postern_core::system::Clock::now(&postern_core::system::SystemClock);
+    // Ann turns TOTP on in the browser (the key from the page), then signs out.
+    browser.goto(&format!("{}/login", w.base)).await;
+    browser.fill("Email", "ann@example.org").await;
+    browser.fill("Password", "correct horse").await;
+    browser.press("Sign in").await;
+    browser.wait_for_text("Signed in as ann@example.org").await;
+    browser.press("Set up authenticator app").await;
+    let page = browser.wait_for_text("Enter this key instead").await;
+    let key = page.split("Enter this key instead: ").nth(1).unwrap().lines().next().unwrap().to_owned();
+    let secret = TotpSecret::from_bytes(postern_testkit::base32_decode(&key));
+    let used = totp::step_at(now());
+    browser.fill("Code", &totp::code_at(&secret, used)).await;
+    browser.press("Turn on").await;
+    browser.wait_for_text("Your recovery codes").await;
+    browser.press("Sign out").await;
+    browser.wait_for_text("You are signed out.").await;
+
+    let opener = chromium_opener(w.config.path(), browser.webdriver_session());
+    let child = w
+        .client(&["login", "--browser", "--issuer", &w.base])
+        .env("BROWSER", &opener)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = std::thread::spawn(move || child.wait_with_output().unwrap());
+    browser.wait_for_text("Sign in").await;
+    browser.fill("Email", "ann@example.org").await;
+    browser.fill("Password", "correct horse").await;
+    browser.press("Sign in").await;
+    // The password alone does not reach the CLI: the code comes first.
+    browser.wait_for_text("Two-step verification").await;
+    browser.fill("Code", &totp::code_at(&secret, totp::step_at(now()).max(used + 1))).await;
+    browser.press("Verify").await;
+    browser.wait_for_text("Allow Postern CLI to access your account?").await;
+    browser.press("Allow").await;
+    browser.wait_for_text("You are logged in. You can close this window.").await;
+
+    let out = waiting.join().unwrap();
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let token = w.run(&["token"]);
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    // The CLI's access token (a JWT, active) says how ann signed in.
+    let access = text(&token.stdout).trim().to_owned();
+    assert_eq!(w.introspect(&access).await["active"], true);
+    let payload = access.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]), "{claims}");
+    assert_eq!(claims["acr"], postern_core::oidc::ACR_MFA);
+    browser.quit().await;
+    w.stop();
+}
+
+#[tokio::test]
 async fn two_token_processes_after_expiry_refresh_once() {
     let w = World::start();
     assert!(w.login("approve").await.status.success());

@@ -33,7 +33,7 @@ pub(crate) async fn start_device(app: &TestApp, client_id: &str, scope: &str) ->
     r.json().await.unwrap()
 }
 
-async fn poll(app: &TestApp, client_id: &str, device_code: &str) -> (u16, Value) {
+pub(crate) async fn poll(app: &TestApp, client_id: &str, device_code: &str) -> (u16, Value) {
     let form = [("grant_type", DEVICE), ("device_code", device_code), ("client_id", client_id)];
     let r = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap())

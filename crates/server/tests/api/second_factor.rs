@@ -12,26 +12,11 @@ use postern_core::totp::{self, TotpSecret};
 use postern_testkit::browser::Browser;
 use serde_json::Value;
 
-/// RFC 4648 base32 (what the page shows, spaces ignored) back to bytes.
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);
-    for c in text.chars().filter(|c| !c.is_whitespace()) {
-        buffer = (buffer << 5) | ALPHABET.find(c).unwrap() as u32;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
 /// The key the account page shows while TOTP is being set up.
 fn shown_key(page: &str) -> TotpSecret {
     let start = page.find("id=\"totp-key\">").unwrap() + "id=\"totp-key\">".len();
     let key = &page[start..start + page[start..].find('<').unwrap()];
-    TotpSecret::from_bytes(base32_decode(key))
+    TotpSecret::from_bytes(postern_testkit::base32_decode(key))
 }
 
 /// The code an authenticator app shows at `now`.
@@ -213,7 +198,7 @@ async fn browser_turn_on(browser: &Browser, app: &TestApp) -> (TotpSecret, i64) 
     browser.press("Set up authenticator app").await;
     let page = browser.wait_for_text("Enter this key instead").await;
     let key = page.split("Enter this key instead: ").nth(1).unwrap().lines().next().unwrap().to_owned();
-    let secret = TotpSecret::from_bytes(base32_decode(&key));
+    let secret = TotpSecret::from_bytes(postern_testkit::base32_decode(&key));
     let used = totp::step_at(postern_core::system::SystemClock.now());
     browser.fill("Code", &totp::code_at(&secret, used)).await;
     browser.press("Turn on").await;
@@ -468,3 +453,46 @@ both!(a_device_client_requiring_a_second_factor_steps_up_too, |kind| async move 
     let fields = [("csrf", csrf.as_str()), ("user_code", &user_code), ("decision", "approve")];
     assert_eq!(v.post_form("/device/confirm", &fields).await.status(), 200);
 });
+
+#[tokio::test]
+async fn a_device_is_approved_through_the_second_step_while_it_polls_in_a_browser() {
+    let Some(browser) = Browser::start().await else { return };
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let mut v = visitor(&app);
+    v.sign_in("ann@example.org", "correct horse").await;
+    let (secret, _) = turn_on(&app, &mut v).await;
+    let client = crate::device::device_client(&app, "Living-room TV").await;
+    let started = crate::device::start_device(&app, &client, "openid").await;
+    let device_code = started["device_code"].as_str().unwrap().to_owned();
+    let pending = || async {
+        app.clock.advance(5);
+        let (status, body) = crate::device::poll(&app, &client, &device_code).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("authorization_pending")), "{body}");
+    };
+
+    pending().await;
+    browser.goto(started["verification_uri_complete"].as_str().unwrap()).await;
+    browser.wait_for_text("Enter the code shown on your device.").await;
+    browser.press("Continue").await;
+    browser.wait_for_text("Sign in").await;
+    browser.fill("Email", "ann@example.org").await;
+    browser.fill("Password", "correct horse").await;
+    browser.press("Sign in").await;
+    browser.wait_for_text("Two-step verification").await;
+    // A right password alone approves nothing: the device still waits.
+    pending().await;
+    app.clock.advance(30);
+    browser.fill("Code", &code(&secret, app.clock.now())).await;
+    browser.press("Verify").await;
+    browser.wait_for_text("Approve only if you started this on your own device").await;
+    pending().await;
+    browser.press("Approve").await;
+    browser.wait_for_text("You can return to your device now.").await;
+    app.clock.advance(5);
+    let (status, tokens) = crate::device::poll(&app, &client, &device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = verify_id_token(&app, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(claims.amr, ["pwd", "otp", "mfa"]);
+    browser.quit().await;
+}
