@@ -399,9 +399,10 @@ impl Guard {
             client_id: answer.client_id.clone(),
             scopes: parse_list(answer.scope.as_deref().unwrap_or_default()),
             expires_at: answer.exp,
-            // Introspection does not describe how a person signed in: `require_mfa` refuses.
-            amr: Vec::new(),
-            acr: None,
+            // Postern's introspection says how the person behind a token signed in (RFC 9470);
+            // API keys carry no sign-in, so `require_mfa` refuses them.
+            amr: answer.amr.clone().unwrap_or_default(),
+            acr: answer.acr.clone(),
         })
     }
 }

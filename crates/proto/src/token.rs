@@ -39,6 +39,15 @@ pub struct IntrospectionResponse {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// When the person signed in (OpenID Connect), for a token issued on a person's sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// How the person signed in (RFC 8176 values), as the JWT access token's `amr` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// The sign-in's authentication context class (RFC 9470 asks introspection to carry it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// For an API key: `personal` or `service_account` (a Postern extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_kind: Option<String>,

@@ -69,6 +69,10 @@ pub struct ActiveToken {
     pub auth_time: Option<i64>,
     /// Set for JWTs.
     pub jti: Option<String>,
+    /// How the person signed in (RFC 8176); empty for a client's own token.
+    pub amr: Vec<String>,
+    /// The sign-in's `acr`, for a token issued on a person's sign-in.
+    pub acr: Option<String>,
 }
 
 impl ActiveToken {
@@ -109,20 +113,28 @@ pub async fn inspect_access_token(
             expires_at: claims.exp,
             auth_time: claims.auth_time,
             jti: Some(claims.jti),
+            amr: claims.amr,
+            acr: claims.acr,
         }));
     }
     if token.is_empty() || token.len() > 512 {
         return Ok(None);
     }
-    Ok(state.store.access_token(&TokenHash::of(token), now).await?.map(|r| ActiveToken {
-        client_id: r.client_id.into(),
-        subject: r.subject,
-        scope: r.scope,
-        audience: r.audience.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
-        issued_at: r.issued_at,
-        expires_at: r.expires_at,
-        auth_time: r.auth_time,
-        jti: None,
+    Ok(state.store.access_token(&TokenHash::of(token), now).await?.map(|r| {
+        let amr: Vec<String> = r.amr.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect();
+        let acr = r.user_id.as_ref().map(|_| postern_core::oidc::acr_for(&amr).to_owned());
+        ActiveToken {
+            client_id: r.client_id.into(),
+            subject: r.subject,
+            scope: r.scope,
+            audience: r.audience.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            auth_time: r.auth_time,
+            jti: None,
+            amr,
+            acr,
+        }
     }))
 }
 
@@ -273,6 +285,7 @@ impl AccessPlan {
             auth_time: b.auth_time,
             issued_at: self.expires_at - client.access_token_ttl,
             expires_at: self.expires_at,
+            amr: b.amr.to_owned(),
         }
     }
 

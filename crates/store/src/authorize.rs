@@ -132,6 +132,7 @@ impl Store {
                     auth_time: Some(g.auth_time),
                     issued_at: now,
                     expires_at: r.access_expires_at,
+                    amr: g.amr.clone(),
                 };
                 crate::tokens::insert_access(token, &record).execute(&mut *tx).await?;
             }

@@ -207,7 +207,7 @@ fn device_insert<'a>(rows: &[&'a DeviceRow]) -> QueryBuilder<'a, Sqlite> {
 
 fn access_insert<'a>(rows: &[&'a AccessRow]) -> QueryBuilder<'a, Sqlite> {
     let mut q = QueryBuilder::new(
-        "INSERT INTO access_tokens (token_hash, client_id, user_id, subject, scope, audience, auth_time, issued_at, expires_at) ",
+        "INSERT INTO access_tokens (token_hash, client_id, user_id, subject, scope, audience, auth_time, issued_at, expires_at, amr) ",
     );
     q.push_values(rows, |mut b, a| {
         let r = &a.record;
@@ -219,7 +219,8 @@ fn access_insert<'a>(rows: &[&'a AccessRow]) -> QueryBuilder<'a, Sqlite> {
             .push_bind(&r.audience)
             .push_bind(r.auth_time)
             .push_bind(r.issued_at)
-            .push_bind(r.expires_at);
+            .push_bind(r.expires_at)
+            .push_bind(&r.amr);
     });
     q.push(" ON CONFLICT DO NOTHING RETURNING token_hash");
     q

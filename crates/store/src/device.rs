@@ -208,6 +208,7 @@ impl Store {
                     auth_time: g.auth_time,
                     issued_at: now,
                     expires_at: issuance.access_expires_at,
+                    amr: g.amr.clone().unwrap_or_default(),
                 };
                 crate::tokens::insert_access(token, &record).execute(&mut *tx).await?;
             }

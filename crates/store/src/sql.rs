@@ -62,8 +62,8 @@ statements! {
     SETUP_IS_USABLE = "SELECT COUNT(*) FROM setup_tokens WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2";
 
     // --- access tokens
-    ACCESS_TOKEN_INSERT = "INSERT INTO access_tokens (token_hash, client_id, user_id, subject, scope, audience, auth_time, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    ACCESS_TOKEN_BY_HASH = "SELECT client_id, user_id, subject, scope, audience, auth_time, issued_at, expires_at FROM access_tokens WHERE token_hash = $1 AND expires_at > $2";
+    ACCESS_TOKEN_INSERT = "INSERT INTO access_tokens (token_hash, client_id, user_id, subject, scope, audience, auth_time, issued_at, expires_at, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    ACCESS_TOKEN_BY_HASH = "SELECT client_id, user_id, subject, scope, audience, auth_time, issued_at, expires_at, amr FROM access_tokens WHERE token_hash = $1 AND expires_at > $2";
     ACCESS_TOKEN_DELETE = "DELETE FROM access_tokens WHERE token_hash = $1";
     ACCESS_TOKEN_REVOKE = "DELETE FROM access_tokens WHERE token_hash = $1 AND client_id = $2";
     JWT_REVOKE = "INSERT INTO revoked_jwts (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING";

@@ -15,6 +15,8 @@ pub struct AccessTokenRecord {
     pub auth_time: Option<i64>,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// How the person signed in (RFC 8176, space-separated); empty for a client's own token.
+    pub amr: String,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,7 @@ where
         .bind(r.auth_time)
         .bind(r.issued_at)
         .bind(r.expires_at)
+        .bind(r.amr.as_str())
 }
 
 impl Store {

@@ -496,3 +496,72 @@ async fn a_device_is_approved_through_the_second_step_while_it_polls_in_a_browse
     assert_eq!(claims.amr, ["pwd", "otp", "mfa"]);
     browser.quit().await;
 }
+
+/// The access token the signed-in visitor's code flow to `rp` ends with.
+async fn access_token(app: &TestApp, rp: &Rp, v: &mut Visitor) -> String {
+    let (_, params) = location_params(&v.get(&authorize_url(rp, "")).await);
+    let t: Value = exchange(app, rp, &params["code"], VERIFIER).await.json().await.unwrap();
+    t["access_token"].as_str().unwrap().to_owned()
+}
+
+both!(introspection_says_how_the_person_behind_an_opaque_token_signed_in, |kind| async move {
+    use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    create_user(&app, "bob@example.org", "bobs password").await;
+    let rp = relying_party(&app, true).await;
+    let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
+    c.access_token_format = AccessTokenFormat::Opaque;
+    app.state.store.update_client(&rp.id, &c, NOW).await.unwrap();
+    let (rs, rs_secret) =
+        register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "", AccessTokenFormat::Opaque).await;
+    let guard = postern_guard::Guard::builder(app.state.issuer.to_string())
+        .introspection_client(rs.clone(), rs_secret.clone().unwrap())
+        .audience(app.state.issuer.to_string())
+        .clock(app.clock.clone())
+        .build()
+        .await
+        .unwrap();
+
+    // Ann signs in with the password and a code.
+    let mut v = visitor(&app);
+    v.sign_in("ann@example.org", "correct horse").await;
+    let (secret, _) = turn_on(&app, &mut v).await;
+    let mut ann = visitor(&app);
+    let r = password_step(&mut ann, "/login", "ann@example.org").await;
+    assert_eq!(Visitor::location(&r), "/login/verify");
+    app.clock.advance(30);
+    second_step(&mut ann, "code", &code(&secret, app.clock.now())).await;
+    let strong = access_token(&app, &rp, &mut ann).await;
+    assert!(!strong.contains('.'), "an opaque token");
+    let described = crate::refresh::introspect(&app, &strong).await;
+    assert_eq!(described["amr"], serde_json::json!(["pwd", "otp", "mfa"]), "{described}");
+    assert_eq!(described["acr"], "urn:postern:mfa");
+    assert!(described["auth_time"].is_i64());
+    let principal = guard.verify(&strong).await.unwrap();
+    assert_eq!(principal.require_mfa(), Ok(()));
+
+    // Bob, with the password alone: single-factor, refused by require_mfa.
+    let mut bob = visitor(&app);
+    bob.sign_in("bob@example.org", "bobs password").await;
+    let weak = access_token(&app, &rp, &mut bob).await;
+    let described = crate::refresh::introspect(&app, &weak).await;
+    assert_eq!(described["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(described["acr"], "urn:postern:single-factor");
+    let refused = guard.verify(&weak).await.unwrap().require_mfa().unwrap_err();
+    assert_eq!(refused.code(), Some("insufficient_user_authentication"));
+
+    // A client's own token describes no sign-in.
+    let r = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(&rs, rs_secret.as_deref())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let own = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let described = crate::refresh::introspect(&app, &own).await;
+    assert_eq!(described["active"], true, "{described}");
+    assert!(described.get("amr").is_none() && described.get("acr").is_none(), "{described}");
+});

@@ -518,6 +518,7 @@ both!(concurrent_inserts_each_get_their_own_answer, |store: Store, _url| async m
         auth_time: None,
         issued_at: NOW,
         expires_at: NOW + 900,
+        amr: String::new(),
     };
     let tokens: Vec<_> = (0..60)
         .map(|i| {

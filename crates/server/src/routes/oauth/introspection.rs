@@ -49,6 +49,9 @@ pub async fn introspect(
                 aud: Some(t.audience),
                 iss: Some(state.issuer.to_string()),
                 jti: t.jti,
+                auth_time: t.auth_time,
+                amr: (!t.amr.is_empty()).then_some(t.amr),
+                acr: t.acr,
                 key_kind: None,
             },
             None => match tokens::inspect_refresh_token(&state, token).await.map_err(server_error)? {
@@ -61,10 +64,8 @@ pub async fn introspect(
                     exp: Some(r.idle_expires_at.min(r.grant_expires_at)),
                     iat: Some(r.issued_at),
                     sub: Some(r.user_id.into()),
-                    aud: None,
                     iss: Some(state.issuer.to_string()),
-                    jti: None,
-                    key_kind: None,
+                    ..Default::default()
                 },
                 None => IntrospectionResponse::default(),
             },
