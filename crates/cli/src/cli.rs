@@ -115,6 +115,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Manage protected resources (RFC 8707): the APIs tokens are minted for.
+    Resource {
+        #[command(subcommand)]
+        command: ResourceCommand,
+    },
     /// Manage the scope registry (names and plain-language descriptions).
     Scope {
         #[command(subcommand)]
@@ -245,6 +250,10 @@ pub enum ClientCommand {
         /// An allowed scope (repeatable).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        /// A registered resource the client may ask tokens for (repeatable); with exactly one,
+        /// it is the audience of tokens that name none.
+        #[arg(long = "resource", value_name = "URI")]
+        resources: Vec<String>,
         /// A first-party client: users are not asked for consent.
         #[arg(long)]
         first_party: bool,
@@ -309,11 +318,43 @@ pub enum ClientCommand {
         access_token_ttl: Option<i64>,
         #[arg(long)]
         refresh_token_ttl: Option<i64>,
+        /// The resources the client may ask tokens for (repeatable; replaces the list).
+        #[arg(long = "resource", value_name = "URI")]
+        resources: Vec<String>,
+        /// The client may ask for no resource but the issuer.
+        #[arg(long, conflicts_with = "resources")]
+        no_resources: bool,
     },
     /// Delete a client.
     Delete { client_id: String },
     /// Replace a confidential client's secret; the new one is printed once.
     RotateSecret { client_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ResourceCommand {
+    /// Register a resource: its identifier (an absolute URI) is the audience of its tokens.
+    Add {
+        identifier: String,
+        #[arg(long)]
+        name: String,
+        /// A scope the resource defines (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// List resources.
+    List,
+    /// Rename a resource or replace its scopes.
+    Update {
+        identifier: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// The scopes it defines (repeatable; replaces the list).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// Remove a resource: no client may ask tokens for it any more.
+    Remove { identifier: String },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

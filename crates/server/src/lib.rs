@@ -33,6 +33,7 @@ pub mod passkeys;
 pub mod passwords;
 pub mod recovery;
 pub mod registration;
+pub mod resources;
 pub mod revocations;
 pub mod routes;
 pub mod second_factor;

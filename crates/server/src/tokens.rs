@@ -175,19 +175,26 @@ pub async fn inspect_refresh_token(
     Ok(state.store.refresh_token(&TokenHash::of(token)).await?.filter(|r| r.is_current(state.now())))
 }
 
-/// The audiences of a new token: the `resource` parameters (RFC 8707: absolute URIs without a
-/// fragment), or the issuer when none is given.
-pub fn audiences(state: &AppState, resources: &[&str]) -> Result<Vec<String>, OAuthError> {
+/// The audiences of a new token for `client` (RFC 8707): the `resource` parameters, each an
+/// absolute URI without a fragment that is the issuer (Postern's own APIs) or a registered
+/// resource the client may use (`invalid_target` otherwise). Without `resource`: the client's
+/// one resource if it has exactly one, else the issuer.
+pub fn audiences(state: &AppState, client: &Client, resources: &[&str]) -> Result<Vec<String>, OAuthError> {
     if resources.is_empty() {
-        return Ok(vec![state.issuer.to_string()]);
+        return Ok(match client.resources.as_slice() {
+            [only] => vec![only.clone()],
+            _ => vec![state.issuer.to_string()],
+        });
     }
     let mut out: Vec<String> = Vec::new();
     for r in resources {
-        let ok = url::Url::parse(r).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base()) && !r.contains(' ');
-        if !ok {
+        if !crate::resources::is_identifier(r) {
             return Err(OAuthError::InvalidTarget(format!(
                 "resource {r:?} must be an absolute URI without a fragment"
             )));
+        }
+        if **r != *state.issuer && !client.resources.iter().any(|allowed| allowed == r) {
+            return Err(OAuthError::InvalidTarget(format!("this client may not ask for the resource {r}")));
         }
         if !out.iter().any(|o| o == r) {
             out.push((*r).to_owned());

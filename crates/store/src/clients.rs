@@ -52,6 +52,9 @@ pub struct Client {
     pub refresh_token_ttl: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The registered resources this client may ask tokens for (RFC 8707), set apart from the
+    /// other settings (`Store::set_client_resources`).
+    pub resources: Vec<String>,
 }
 
 /// What it takes to register a client.
@@ -157,6 +160,7 @@ impl TryFrom<ClientRow> for Client {
             refresh_token_ttl: r.refresh_token_ttl,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            resources: Vec::new(),
         })
     }
 }
@@ -199,12 +203,18 @@ impl Store {
     pub async fn client_by_id(&self, client_id: &str) -> Result<Option<Client>> {
         let row: Option<ClientRow> =
             on_db!(self, p => sqlx::query_as(sql::CLIENT_BY_ID).bind(client_id).fetch_optional(p).await)?;
-        row.map(Client::try_from).transpose()
+        let Some(mut client) = row.map(Client::try_from).transpose()? else { return Ok(None) };
+        client.resources = self.client_resources(client_id).await?;
+        Ok(Some(client))
     }
 
     pub async fn list_clients(&self) -> Result<Vec<Client>> {
         let rows: Vec<ClientRow> = on_db!(self, p => sqlx::query_as(sql::CLIENT_LIST).fetch_all(p).await)?;
-        rows.into_iter().map(Client::try_from).collect()
+        let mut clients = rows.into_iter().map(Client::try_from).collect::<Result<Vec<Client>>>()?;
+        for c in &mut clients {
+            c.resources = self.client_resources(c.client_id.as_str()).await?;
+        }
+        Ok(clients)
     }
 
     pub async fn update_client(&self, client_id: &str, u: &ClientUpdate, now: i64) -> Result<Client> {

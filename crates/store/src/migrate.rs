@@ -30,6 +30,7 @@ const SQLITE: &[Migration] = &[
     m(12, "second_factors", include_str!("../migrations/sqlite/0012_second_factors.sql")),
     m(13, "passkeys", include_str!("../migrations/sqlite/0013_passkeys.sql")),
     m(14, "access_token_amr", include_str!("../migrations/sqlite/0014_access_token_amr.sql")),
+    m(15, "resources", include_str!("../migrations/sqlite/0015_resources.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -47,6 +48,7 @@ const POSTGRES: &[Migration] = &[
     m(12, "second_factors", include_str!("../migrations/postgres/0012_second_factors.sql")),
     m(13, "passkeys", include_str!("../migrations/postgres/0013_passkeys.sql")),
     m(14, "access_token_amr", include_str!("../migrations/postgres/0014_access_token_amr.sql")),
+    m(15, "resources", include_str!("../migrations/postgres/0015_resources.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

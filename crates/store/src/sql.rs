@@ -118,6 +118,16 @@ statements! {
     RECOVERY_CODE_INSERT = "INSERT INTO recovery_codes (code_hash, user_id, created_at) VALUES ($1, $2, $3)";
     RECOVERY_CODE_USE = "UPDATE recovery_codes SET used_at = $3 WHERE code_hash = $1 AND user_id = $2 AND used_at IS NULL";
     RECOVERY_CODES_LEFT = "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL";
+    // --- protected resources
+    RESOURCE_INSERT = "INSERT INTO resources (identifier, name, scopes, introspector_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)";
+    RESOURCE_GET = "SELECT identifier, name, scopes, introspector_id, created_at, updated_at FROM resources WHERE identifier = $1";
+    RESOURCE_LIST = "SELECT identifier, name, scopes, introspector_id, created_at, updated_at FROM resources ORDER BY identifier";
+    RESOURCE_UPDATE = "UPDATE resources SET name = $2, scopes = $3, updated_at = $4 WHERE identifier = $1";
+    RESOURCE_DELETE = "DELETE FROM resources WHERE identifier = $1";
+    CLIENT_RESOURCES = "SELECT resource FROM client_resources WHERE client_id = $1 ORDER BY resource";
+    CLIENT_RESOURCES_DELETE = "DELETE FROM client_resources WHERE client_id = $1";
+    CLIENT_RESOURCE_INSERT = "INSERT INTO client_resources (client_id, resource) VALUES ($1, $2)";
+
     // --- passkeys and WebAuthn ceremonies
     PASSKEYS_OF_USER = "SELECT id, user_id, credential_id, name, credential, created_at, last_used_at FROM passkeys WHERE user_id = $1 ORDER BY created_at, id";
     PASSKEY_INSERT = "INSERT INTO passkeys (id, user_id, credential_id, name, credential, created_at) VALUES ($1, $2, $3, $4, $5, $6)";

@@ -20,6 +20,7 @@ fn to_json(c: &Client) -> serde_json::Value {
         "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "grant_types": c.grant_types,
         "scopes": c.allowed_scopes,
+        "resources": c.resources,
         "first_party": c.first_party,
         "require_state": c.policy.require_state,
         "id_token_alg": c.policy.id_token_alg.as_str(),
@@ -39,13 +40,14 @@ fn describe(c: &Client) -> String {
         if items.is_empty() { "-".to_owned() } else { items.join(" ") }
     };
     format!(
-        "client_id:    {}\nname:         {}\ntype:         {}\nredirect_uris: {}\ngrant_types:  {}\nscopes:       {}\nfirst_party:  {}\naccess_token: {} ({} s)\nrefresh_ttl:  {} s\ncreated:      {}\nupdated:      {}\n",
+        "client_id:    {}\nname:         {}\ntype:         {}\nredirect_uris: {}\ngrant_types:  {}\nscopes:       {}\nresources:    {}\nfirst_party:  {}\naccess_token: {} ({} s)\nrefresh_ttl:  {} s\ncreated:      {}\nupdated:      {}\n",
         c.client_id,
         c.name,
         c.client_type.as_str(),
         list(c.redirect_uris.iter().map(|r| r.as_str().to_owned()).collect()),
         list(c.grant_types.iter().map(|g| g.as_str().to_owned()).collect()),
         list(c.allowed_scopes.iter().map(|s| s.as_str().to_owned()).collect()),
+        list(c.resources.clone()),
         c.first_party,
         c.access_token_format.as_str(),
         c.access_token_ttl,
@@ -111,6 +113,15 @@ fn client_error(e: ClientError) -> anyhow::Error {
     }
 }
 
+/// Replaces the resources a client may ask for; an unregistered one is the caller's mistake.
+async fn allow_resources(ctx: &Ctx, client_id: &str, resources: &[String]) -> anyhow::Result<Client> {
+    postern_server::resources::allow(&ctx.store, client_id, resources).await.map_err(|e| match e {
+        postern_server::resources::ResourceError::Store(e) => e.into(),
+        other => usage(format!("--resource: {other}")),
+    })?;
+    find(ctx, client_id).await
+}
+
 async fn find(ctx: &Ctx, client_id: &str) -> anyhow::Result<Client> {
     ctx.store.client_by_id(client_id).await?.ok_or_else(|| anyhow::anyhow!("no client {client_id:?}"))
 }
@@ -124,6 +135,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             post_logout_redirect_uris,
             grant_types,
             scopes,
+            resources,
             first_party,
             require_state,
             id_token_alg,
@@ -134,6 +146,11 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             access_token_ttl,
             refresh_token_ttl,
         } => {
+            for r in &resources {
+                if ctx.store.resource(r).await?.is_none() {
+                    return Err(usage(format!("--resource: no resource {r} is registered")));
+                }
+            }
             let client_type = if public { ClientType::Public } else { ClientType::Confidential };
             let registration = Registration {
                 redirect_uris: parse_redirects(&redirect_uris)?,
@@ -153,8 +170,11 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                 refresh_token_ttl,
                 ..Registration::new(&name, client_type)
             };
-            let Registered { client, secret } =
+            let Registered { mut client, secret } =
                 clients::register(&ctx.store, &ctx.config.tokens, registration, ctx.now).await.map_err(client_error)?;
+            if !resources.is_empty() {
+                client = allow_resources(ctx, client.client_id.as_str(), &resources).await?;
+            }
             ctx.audit("client.create", &client.client_id, json!({ "name": client.name, "type": client_type.as_str() }))
                 .await?;
             let mut value = to_json(&client);
@@ -212,6 +232,8 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             access_token_format,
             access_token_ttl,
             refresh_token_ttl,
+            resources,
+            no_resources,
         } => {
             let redirect_uris = (!redirect_uris.is_empty()).then(|| parse_redirects(&redirect_uris)).transpose()?;
             let post_logout = (!post_logout_redirect_uris.is_empty())
@@ -263,11 +285,14 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                     u.refresh_token_ttl = t;
                 }
             };
-            let c = clients::update(&ctx.store, &client_id, change, ctx.now).await.map_err(|e| match e {
+            let mut c = clients::update(&ctx.store, &client_id, change, ctx.now).await.map_err(|e| match e {
                 ClientError::NotFound => anyhow::anyhow!("no client {client_id:?}"),
                 other => client_error(other),
             })?;
-            ctx.audit("client.update", &c.client_id, json!({ "name": c.name })).await?;
+            if !resources.is_empty() || no_resources {
+                c = allow_resources(ctx, &client_id, &resources).await?;
+            }
+            ctx.audit("client.update", &c.client_id, json!({ "name": c.name, "resources": c.resources })).await?;
             emit(ctx.json, &to_json(&c), || format!("updated client {}", c.client_id));
         }
         ClientCommand::Delete { client_id } => {

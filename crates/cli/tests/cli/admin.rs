@@ -244,6 +244,65 @@ async fn clients_round_trip(p: &Postern, url: &str) {
     store.close().await;
 }
 
+fn resources_round_trip(p: &Postern) {
+    const API: &str = "https://api.example.org";
+    let added =
+        p.json(&["admin", "resource", "add", API, "--name", "Projects API", "--scope", "projects", "--json"], None);
+    assert_eq!((added["identifier"].as_str(), added["name"].as_str()), (Some(API), Some("Projects API")));
+    assert_eq!(added["scopes"], serde_json::json!(["projects"]));
+    let stderr = p.fails(&["admin", "resource", "add", API, "--name", "Again"], None, 2);
+    assert!(stderr.contains("registered already"), "{stderr}");
+    let stderr = p.fails(&["admin", "resource", "add", "api.example.org", "--name", "Relative"], None, 2);
+    assert!(stderr.contains("absolute URI"), "{stderr}");
+    let updated = p.json(&["admin", "resource", "update", API, "--name", "Projects", "--json"], None);
+    assert_eq!((updated["name"].as_str(), &updated["scopes"]), (Some("Projects"), &serde_json::json!(["projects"])));
+    assert_eq!(p.json(&["admin", "resource", "list", "--json"], None).as_array().unwrap().len(), 1);
+
+    // Clients are allowed registered resources only.
+    let stderr = p.fails(
+        &[
+            "admin",
+            "client",
+            "create",
+            "--name",
+            "X",
+            "--grant-type",
+            "client_credentials",
+            "--resource",
+            "https://nope.example.org",
+        ],
+        None,
+        2,
+    );
+    assert!(stderr.contains("no resource https://nope.example.org"), "{stderr}");
+    let created = p.json(
+        &[
+            "admin",
+            "client",
+            "create",
+            "--name",
+            "Worker",
+            "--grant-type",
+            "client_credentials",
+            "--resource",
+            API,
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(created["resources"], serde_json::json!([API]));
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let cleared = p.json(&["admin", "client", "update", &id, "--no-resources", "--json"], None);
+    assert_eq!(cleared["resources"], serde_json::json!([]));
+    p.json(&["admin", "client", "update", &id, "--resource", API, "--json"], None);
+    // Removing the resource takes it from every client.
+    p.json(&["admin", "resource", "remove", API, "--json"], None);
+    assert_eq!(p.json(&["admin", "client", "show", &id, "--json"], None)["resources"], serde_json::json!([]));
+    p.fails(&["admin", "resource", "remove", API], None, 2);
+    let audit = p.json(&["admin", "audit", "--action", "resource.add", "--json"], None);
+    assert_eq!(audit.as_array().unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn admin_round_trips_on_sqlite() {
     let p = Postern::sqlite();
@@ -252,6 +311,7 @@ async fn admin_round_trips_on_sqlite() {
     sessions_round_trip(&p, &url).await;
     invitations_round_trip(&p);
     clients_round_trip(&p, &url).await;
+    resources_round_trip(&p);
 }
 
 #[tokio::test]
@@ -262,6 +322,7 @@ async fn admin_round_trips_on_postgres() {
     sessions_round_trip(&p, &url).await;
     invitations_round_trip(&p);
     clients_round_trip(&p, &url).await;
+    resources_round_trip(&p);
 }
 
 #[test]

@@ -26,7 +26,7 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         return Err(OAuthError::invalid_request("code_verifier must be 43-128 unreserved characters"));
     }
     let challenge = postern_core::pkce::s256(verifier);
-    let audience = tokens::audiences(state, &form.all("resource")?)?;
+    let audience = tokens::audiences(state, client, &form.all("resource")?)?;
     let now = state.now();
     let plan = AccessPlan::new(client, now);
     let audience_text = audience.join(" ");

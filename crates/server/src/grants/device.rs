@@ -54,13 +54,15 @@ pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result
 
 /// Consumes an approved authorization and issues its tokens.
 async fn issue(state: &AppState, client: &Client, code: &TokenHash, now: i64) -> Result<TokenResponse, OAuthError> {
+    let audience = tokens::audiences(state, client, &[])?;
+    let audience_text = audience.join(" ");
     let plan = AccessPlan::new(client, now);
     let refresh_rule = tokens::refresh_rule(client);
     let (refresh, family) = tokens::planned_family(state, client, now).unzip();
     let issuance = DeviceIssuance {
         access_jti: plan.jti.as_deref(),
         access_token_hash: plan.opaque_hash(),
-        audience: state.issuer.as_ref(),
+        audience: &audience_text,
         access_expires_at: plan.expires_at,
         refresh: family,
         refresh_rule,
@@ -81,5 +83,5 @@ async fn issue(state: &AppState, client: &Client, code: &TokenHash, now: i64) ->
         nonce: None,
     };
     let refresh_token = refresh.filter(|_| refresh_rule.issues_for(&grant.scope)).map(|r| r.expose().to_owned());
-    tokens::user_token_response(state, client, plan, vec![state.issuer.to_string()], &user, None, refresh_token).await
+    tokens::user_token_response(state, client, plan, audience, &user, None, refresh_token).await
 }

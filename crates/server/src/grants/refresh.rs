@@ -66,7 +66,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
     };
 
     let mut rng = postern_core::system::os_rng();
-    let audience = tokens::audiences(state, &form.all("resource")?)?;
+    let audience = tokens::audiences(state, client, &form.all("resource")?)?;
     let plan = AccessPlan::new(client, now);
     let (access_jti, opaque_hash, access_expires_at) = (plan.jti.clone(), plan.opaque_hash(), plan.expires_at);
     let bearer = Bearer {

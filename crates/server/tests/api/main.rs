@@ -29,6 +29,7 @@ mod protocol;
 mod recovery;
 mod refresh;
 mod registration;
+mod resources;
 mod robustness;
 mod router;
 mod second_factor;

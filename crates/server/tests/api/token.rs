@@ -58,7 +58,14 @@ both!(client_credentials_issue_a_verifiable_jwt_without_storing_it, |kind| async
     let hash = postern_core::secret::TokenHash::of(body["access_token"].as_str().unwrap());
     assert!(app.state.store.access_token(&hash, NOW).await.unwrap().is_none());
 
-    // client_secret_post, no scope (all allowed), and RFC 8707 resources as audiences.
+    // client_secret_post, no scope (all allowed), and RFC 8707 resources the client may use as
+    // audiences.
+    for r in ["https://api.example.org", "https://b.example.org"] {
+        postern_server::resources::add(&app.state.store, r, "API", &[], NOW).await.unwrap();
+    }
+    let both = ["https://api.example.org".to_owned(), "https://b.example.org".to_owned()];
+    postern_server::resources::allow(&app.state.store, &id, &both).await.unwrap();
+    app.clock.advance(5); // past the client cache
     let body = format!(
         "grant_type=client_credentials&client_id={id}&client_secret={secret}&resource=https%3A%2F%2Fapi.example.org&resource=https%3A%2F%2Fb.example.org"
     );

@@ -1,0 +1,130 @@
+//! Protected resources (RFC 8707 resource indicators): the APIs tokens are minted for. A
+//! resource's identifier is an absolute URI without a fragment and becomes the audience of the
+//! tokens issued for it; it has a name and the scopes it defines. Clients are allowed resources
+//! explicitly, and a token request naming another gets `invalid_target` (see
+//! `crate::tokens::audiences`).
+
+use postern_store::{Resource, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a resource {0} is registered already")]
+    Exists(String),
+    #[error("no resource {0} is registered")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Whether `text` can name a resource (RFC 8707 §2): an absolute URI without a fragment, with
+/// no whitespace or control characters.
+pub fn is_identifier(text: &str) -> bool {
+    !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        && url::Url::parse(text).is_ok_and(|u| u.fragment().is_none())
+}
+
+/// A resource's scopes, checked and space-separated.
+fn scope_text(scopes: &[String]) -> Result<String, ResourceError> {
+    for s in scopes {
+        postern_core::scope::Scope::parse(s).map_err(|e| ResourceError::Invalid(format!("scope {s:?}: {e}")))?;
+    }
+    Ok(scopes.join(" "))
+}
+
+fn checked_name(name: &str) -> Result<String, ResourceError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ResourceError::Invalid("a name is 1 to 100 characters, without control characters".into()));
+    }
+    Ok(name.to_owned())
+}
+
+/// Registers a resource.
+pub async fn add(
+    store: &Store,
+    identifier: &str,
+    name: &str,
+    scopes: &[String],
+    now: i64,
+) -> Result<Resource, ResourceError> {
+    if !is_identifier(identifier) {
+        return Err(ResourceError::Invalid(format!("{identifier:?} is not an absolute URI without a fragment")));
+    }
+    let resource = Resource {
+        identifier: identifier.to_owned(),
+        name: checked_name(name)?,
+        scopes: scope_text(scopes)?,
+        introspector_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store.add_resource(&resource).await.map_err(|e| match e {
+        StoreError::Conflict(_) => ResourceError::Exists(identifier.to_owned()),
+        other => ResourceError::Store(other),
+    })?;
+    Ok(resource)
+}
+
+/// Renames a resource or replaces its scopes (what is `None` stays).
+pub async fn update(
+    store: &Store,
+    identifier: &str,
+    name: Option<&str>,
+    scopes: Option<&[String]>,
+    now: i64,
+) -> Result<Resource, ResourceError> {
+    let found = store.resource(identifier).await.map_err(ResourceError::Store)?;
+    let mut resource = found.ok_or_else(|| ResourceError::NotFound(identifier.to_owned()))?;
+    if let Some(name) = name {
+        resource.name = checked_name(name)?;
+    }
+    if let Some(scopes) = scopes {
+        resource.scopes = scope_text(scopes)?;
+    }
+    resource.updated_at = now;
+    store.update_resource(identifier, &resource.name, &resource.scopes, now).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ResourceError::NotFound(identifier.to_owned()),
+        other => ResourceError::Store(other),
+    })?;
+    Ok(resource)
+}
+
+/// Removes a resource; no client may ask for it any more.
+pub async fn remove(store: &Store, identifier: &str) -> Result<(), ResourceError> {
+    store.remove_resource(identifier).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ResourceError::NotFound(identifier.to_owned()),
+        other => ResourceError::Store(other),
+    })
+}
+
+/// Replaces the resources `client_id` may ask tokens for; each must be registered.
+pub async fn allow(store: &Store, client_id: &str, resources: &[String]) -> Result<(), ResourceError> {
+    for r in resources {
+        if store.resource(r).await.map_err(ResourceError::Store)?.is_none() {
+            return Err(ResourceError::NotFound(r.clone()));
+        }
+    }
+    store.set_client_resources(client_id, resources).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ResourceError::NotFound(resources.join(", ")),
+        other => ResourceError::Store(other),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_absolute_uris_without_fragments() {
+        assert!(is_identifier("https://api.example.org"));
+        assert!(is_identifier("https://api.example.org/v1?tenant=a"));
+        assert!(is_identifier("urn:example:api"));
+        assert!(!is_identifier("api.example.org"));
+        assert!(!is_identifier("/relative"));
+        assert!(!is_identifier("https://api.example.org/#part"));
+        assert!(!is_identifier("https://api.example.org/a b"));
+        assert!(!is_identifier("https://api.example.org/\u{0}"));
+    }
+}
