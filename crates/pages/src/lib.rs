@@ -52,6 +52,8 @@ pub struct ConsentPage<'a> {
     pub client_name: &'a str,
     pub email: &'a str,
     pub scopes: &'a [String],
+    /// The APIs the access is for (RFC 8707 resources, "Name (identifier)"); empty: none named.
+    pub resources: &'a [String],
     /// Where the browser goes next, shown for public clients: anything on the machine can
     /// listen on a loopback port and claim a public client's name.
     pub redirect: Option<&'a str>,
@@ -86,6 +88,8 @@ pub struct DeviceConfirmPage<'a> {
     pub client_name: &'a str,
     pub email: &'a str,
     pub scopes: &'a [String],
+    /// The APIs the access is for ("Name (identifier)"); empty: none named.
+    pub resources: &'a [String],
     pub requested_at: &'a str,
     pub ip: &'a str,
     pub user_agent: &'a str,

@@ -45,6 +45,9 @@ pub struct Pending {
     /// `urn:postern:mfa`.
     #[serde(default)]
     mfa: bool,
+    /// The resources the request named (RFC 8707), bound to the code.
+    #[serde(default)]
+    pub resources: Vec<String>,
     created_at: i64,
 }
 
@@ -228,13 +231,14 @@ async fn validate(
         prompt: Prompt::default(),
         max_age: None,
         mfa: false,
+        resources: Vec::new(),
         created_at: state.now(),
     };
-    let rest = check(q, &client, &mut pending);
+    let rest = check(q, &client, &state.issuer, &mut pending);
     Ok((client, rest.map(|()| pending.clone()).map_err(|e| (pending, e))))
 }
 
-fn check(q: &OAuthForm, client: &Client, p: &mut Pending) -> Result<(), OAuthError> {
+fn check(q: &OAuthForm, client: &Client, issuer: &str, p: &mut Pending) -> Result<(), OAuthError> {
     p.state = q.one("state")?.map(str::to_owned);
     if client.policy.require_state && p.state.is_none() {
         return Err(OAuthError::invalid_request("this client must send state"));
@@ -278,6 +282,12 @@ fn check(q: &OAuthForm, client: &Client, p: &mut Pending) -> Result<(), OAuthErr
     p.code_challenge = challenge.to_owned();
     let requested = parse_scope_param(q.one("scope")?.unwrap_or_default())?;
     p.scope = scope_string(&grant_user_scopes(&requested, &client.allowed_scopes)?);
+    // RFC 8707 §2: each resource must be one the client may use, refused here (invalid_target)
+    // rather than at the token endpoint after the person has consented.
+    let resources = q.all("resource")?;
+    if !resources.is_empty() {
+        p.resources = crate::resources::audiences(issuer, client, &resources)?;
+    }
     p.prompt = Prompt::parse(q.one("prompt")?).map_err(OAuthError::InvalidRequest)?;
     let acr_values = q.one("acr_values")?.unwrap_or_default();
     p.mfa = client.policy.require_mfa || acr_values.split(' ').any(|v| v == postern_core::oidc::ACR_MFA);
@@ -427,6 +437,7 @@ async fn issue_code(state: &AppState, pending: Pending, session: &Session, handl
         scope: pending.scope.clone(),
         auth_time: session.auth_time,
         amr: session.amr.clone(),
+        resource: pending.resources.join(" "),
     };
     let new = NewCode { hash: code.hash(), grant: &grant, issued_at: now, expires_at: now + CODE_SECS };
     if let Err(e) = state.store.create_code(&new).await {

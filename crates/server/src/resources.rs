@@ -4,7 +4,8 @@
 //! explicitly, and a token request naming another gets `invalid_target` (see
 //! `crate::tokens::audiences`).
 
-use postern_store::{Resource, Store, StoreError};
+use postern_core::oauth::OAuthError;
+use postern_store::{Client, Resource, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResourceError {
@@ -23,6 +24,68 @@ pub enum ResourceError {
 pub fn is_identifier(text: &str) -> bool {
     !text.chars().any(|c| c.is_whitespace() || c.is_control())
         && url::Url::parse(text).is_ok_and(|u| u.fragment().is_none())
+}
+
+/// The audiences of a new token for `client` (RFC 8707): the `resource` parameters, each an
+/// absolute URI without a fragment that is the issuer (Postern's own APIs) or a registered
+/// resource the client may use (`invalid_target` otherwise). Without `resource`: the client's
+/// one resource if it has exactly one, else the issuer.
+pub fn audiences(issuer: &str, client: &Client, requested: &[&str]) -> Result<Vec<String>, OAuthError> {
+    if requested.is_empty() {
+        return Ok(match client.resources.as_slice() {
+            [only] => vec![only.clone()],
+            _ => vec![issuer.to_owned()],
+        });
+    }
+    let mut out: Vec<String> = Vec::new();
+    for r in requested {
+        if !is_identifier(r) {
+            return Err(OAuthError::InvalidTarget(format!(
+                "resource {r:?} must be an absolute URI without a fragment"
+            )));
+        }
+        if *r != issuer && !client.resources.iter().any(|allowed| allowed == r) {
+            return Err(OAuthError::InvalidTarget(format!("this client may not ask for the resource {r}")));
+        }
+        if !out.iter().any(|o| o == r) {
+            out.push((*r).to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// The audiences of a token issued on a grant whose audience was fixed earlier (`bound`,
+/// space-separated: the resources an authorization request named, a refresh family's first
+/// audience): the request may narrow it, never name another (`invalid_target`); without
+/// `resource`, all of it. An empty `bound` fixes nothing ([`audiences`] decides).
+pub fn bound_audiences(
+    issuer: &str,
+    client: &Client,
+    bound: &str,
+    requested: &[&str],
+) -> Result<Vec<String>, OAuthError> {
+    let bound: Vec<&str> = bound.split_whitespace().collect();
+    if bound.is_empty() {
+        return audiences(issuer, client, requested);
+    }
+    if let Some(other) = requested.iter().find(|r| !bound.contains(r)) {
+        return Err(OAuthError::InvalidTarget(format!("the resource {other} was not granted")));
+    }
+    // Still allowed now (a resource removed since stops being issued for).
+    audiences(issuer, client, if requested.is_empty() { &bound } else { requested })
+}
+
+/// The resources `bound` names (space-separated), as the consent pages show them:
+/// "Projects API (https://api.example.org)", or the identifier alone if it is not registered.
+pub async fn describe(store: &Store, bound: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in bound.split_whitespace() {
+        out.push(match store.resource(id).await {
+            Ok(Some(r)) => format!("{} ({id})", r.name),
+            _ => id.to_owned(),
+        });
+    }
+    out
 }
 
 /// A resource's scopes, checked and space-separated.

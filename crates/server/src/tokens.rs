@@ -175,34 +175,6 @@ pub async fn inspect_refresh_token(
     Ok(state.store.refresh_token(&TokenHash::of(token)).await?.filter(|r| r.is_current(state.now())))
 }
 
-/// The audiences of a new token for `client` (RFC 8707): the `resource` parameters, each an
-/// absolute URI without a fragment that is the issuer (Postern's own APIs) or a registered
-/// resource the client may use (`invalid_target` otherwise). Without `resource`: the client's
-/// one resource if it has exactly one, else the issuer.
-pub fn audiences(state: &AppState, client: &Client, resources: &[&str]) -> Result<Vec<String>, OAuthError> {
-    if resources.is_empty() {
-        return Ok(match client.resources.as_slice() {
-            [only] => vec![only.clone()],
-            _ => vec![state.issuer.to_string()],
-        });
-    }
-    let mut out: Vec<String> = Vec::new();
-    for r in resources {
-        if !crate::resources::is_identifier(r) {
-            return Err(OAuthError::InvalidTarget(format!(
-                "resource {r:?} must be an absolute URI without a fragment"
-            )));
-        }
-        if **r != *state.issuer && !client.resources.iter().any(|allowed| allowed == r) {
-            return Err(OAuthError::InvalidTarget(format!("this client may not ask for the resource {r}")));
-        }
-        if !out.iter().any(|o| o == r) {
-            out.push((*r).to_owned());
-        }
-    }
-    Ok(out)
-}
-
 /// What an ID token says about its user.
 pub struct IdTokenFor<'a> {
     pub client_id: &'a str,
@@ -348,7 +320,12 @@ pub fn refresh_rule(client: &Client) -> RefreshRule {
 
 /// A refresh token and the family it would start, decided before the write that may start it
 /// (a code redemption, a device consumption); `None` when the client has no refresh grant.
-pub fn planned_family(state: &AppState, client: &Client, now: i64) -> Option<(BearerSecret, NewFamily)> {
+pub fn planned_family(
+    state: &AppState,
+    client: &Client,
+    audience: &[String],
+    now: i64,
+) -> Option<(BearerSecret, NewFamily)> {
     if !refresh_rule(client).client_allows_refresh {
         return None;
     }
@@ -359,6 +336,7 @@ pub fn planned_family(state: &AppState, client: &Client, now: i64) -> Option<(Be
         token_hash: token.hash(),
         expires_at: now + state.config.tokens.refresh_absolute_secs,
         idle_expires_at: now + client.refresh_token_ttl,
+        audience: audience.join(" "),
     };
     Some((token, family))
 }

@@ -16,6 +16,8 @@ pub struct CodeGrant {
     pub scope: String,
     pub auth_time: i64,
     pub amr: String,
+    /// The resources the authorization request named (space-separated; empty: none).
+    pub resource: String,
 }
 
 #[derive(Debug, Clone)]
@@ -106,8 +108,15 @@ impl Store {
         on_db!(self, p => sqlx::query(sql::CODE_INSERT)
             .bind(c.hash.as_bytes()).bind(&g.client_id).bind(&g.user_id).bind(&g.redirect_uri).bind(&g.code_challenge)
             .bind(&g.nonce).bind(&g.scope).bind(g.auth_time).bind(&g.amr).bind(c.issued_at).bind(c.expires_at)
+            .bind(&g.resource)
             .execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    /// The resources a code was bound to (space-separated; empty: none), whether or not it is
+    /// still usable; `None` for an unknown code.
+    pub async fn code_resource(&self, hash: &TokenHash) -> Result<Option<String>> {
+        Ok(on_db!(self, p => sqlx::query_scalar(sql::CODE_RESOURCE).bind(hash.as_bytes()).fetch_optional(p).await)?)
     }
 
     /// Redeems a code in one transaction: the conditional update that consumes it (of any
@@ -140,7 +149,7 @@ impl Store {
             if let (Some(g), Some(f)) = (&won, family) {
                 sqlx::query(sql::GRANT_INSERT)
                     .bind(&f.grant_id).bind(&g.client_id).bind(&g.user_id).bind(&g.scope).bind(g.auth_time).bind(&g.amr)
-                    .bind(now).bind(f.expires_at)
+                    .bind(now).bind(f.expires_at).bind(&f.audience)
                     .execute(&mut *tx).await?;
                 let first = crate::refresh::NewRefresh {
                     hash: f.token_hash,

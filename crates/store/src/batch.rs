@@ -34,6 +34,7 @@ pub(crate) struct DeviceRow {
     pub expires_at: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub resource: String,
 }
 
 /// A new opaque access token.
@@ -188,7 +189,7 @@ fn collect_keys(rows: &[sqlx::sqlite::SqliteRow], into: &mut HashSet<[u8; 32]>) 
 
 fn device_insert<'a>(rows: &[&'a DeviceRow]) -> QueryBuilder<'a, Sqlite> {
     let mut q = QueryBuilder::new(
-        "INSERT INTO device_authorizations (device_code_hash, user_code_hash, client_id, scope, status, created_at, expires_at, ip, user_agent) ",
+        "INSERT INTO device_authorizations (device_code_hash, user_code_hash, client_id, scope, status, created_at, expires_at, ip, user_agent, resource) ",
     );
     q.push_values(rows, |mut b, d| {
         b.push_bind(&d.device_code[..])
@@ -199,7 +200,8 @@ fn device_insert<'a>(rows: &[&'a DeviceRow]) -> QueryBuilder<'a, Sqlite> {
             .push_bind(d.now)
             .push_bind(d.expires_at)
             .push_bind(&d.ip)
-            .push_bind(&d.user_agent);
+            .push_bind(&d.user_agent)
+            .push_bind(&d.resource);
     });
     q.push(" ON CONFLICT DO NOTHING RETURNING device_code_hash");
     q

@@ -50,6 +50,8 @@ pub struct DeviceAuthorization {
     pub expires_at: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The resources the device asked for (space-separated; empty: none).
+    pub resource: String,
 }
 
 /// [`DeviceAuthorization`] as stored, its status as text.
@@ -62,6 +64,7 @@ struct DeviceRow {
     expires_at: i64,
     ip: Option<String>,
     user_agent: Option<String>,
+    resource: String,
 }
 
 impl TryFrom<DeviceRow> for DeviceAuthorization {
@@ -75,6 +78,7 @@ impl TryFrom<DeviceRow> for DeviceAuthorization {
             expires_at: r.expires_at,
             ip: r.ip,
             user_agent: r.user_agent,
+            resource: r.resource,
         })
     }
 }
@@ -89,6 +93,8 @@ pub struct NewDeviceAuthorization<'a> {
     pub expires_at: i64,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    /// The resources asked for (space-separated; empty: none).
+    pub resource: &'a str,
 }
 
 /// The user's decision.
@@ -135,12 +141,13 @@ impl Store {
                 expires_at: d.expires_at,
                 ip: d.ip.map(str::to_owned),
                 user_agent: d.user_agent.map(str::to_owned),
+                resource: d.resource.to_owned(),
             };
             return writer.insert(crate::batch::Insert::Device(row)).await;
         }
         on_db!(self, p => sqlx::query(sql::DEVICE_INSERT)
             .bind(d.device_code.as_bytes()).bind(d.user_code.as_bytes()).bind(d.client_id).bind(d.scope)
-            .bind(d.now).bind(d.expires_at).bind(d.ip).bind(d.user_agent)
+            .bind(d.now).bind(d.expires_at).bind(d.ip).bind(d.user_agent).bind(d.resource)
             .execute(p).await.map(|r| r.rows_affected()))
         .map_err(StoreError::conflict_as("user code"))?;
         Ok(())
@@ -217,7 +224,7 @@ impl Store {
             if let (Some(g), Some(f), Some(user_id)) = (&won, family, won.as_ref().and_then(|g| g.user_id.as_deref())) {
                 sqlx::query(sql::GRANT_INSERT)
                     .bind(&f.grant_id).bind(client_id).bind(user_id).bind(&g.scope).bind(g.auth_time.unwrap_or(now))
-                    .bind(g.amr.as_deref().unwrap_or("pwd")).bind(now).bind(f.expires_at)
+                    .bind(g.amr.as_deref().unwrap_or("pwd")).bind(now).bind(f.expires_at).bind(&f.audience)
                     .execute(&mut *tx).await?;
                 let first = NewRefresh {
                     hash: f.token_hash,

@@ -31,6 +31,7 @@ const SQLITE: &[Migration] = &[
     m(13, "passkeys", include_str!("../migrations/sqlite/0013_passkeys.sql")),
     m(14, "access_token_amr", include_str!("../migrations/sqlite/0014_access_token_amr.sql")),
     m(15, "resources", include_str!("../migrations/sqlite/0015_resources.sql")),
+    m(16, "bound_resources", include_str!("../migrations/sqlite/0016_bound_resources.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -49,6 +50,7 @@ const POSTGRES: &[Migration] = &[
     m(13, "passkeys", include_str!("../migrations/postgres/0013_passkeys.sql")),
     m(14, "access_token_amr", include_str!("../migrations/postgres/0014_access_token_amr.sql")),
     m(15, "resources", include_str!("../migrations/postgres/0015_resources.sql")),
+    m(16, "bound_resources", include_str!("../migrations/postgres/0016_bound_resources.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

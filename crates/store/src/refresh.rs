@@ -14,6 +14,9 @@ pub struct NewFamily {
     pub expires_at: i64,
     /// End of the first token if unused.
     pub idle_expires_at: i64,
+    /// The audience the family's first access token was issued for (space-separated): later
+    /// tokens may narrow it, never widen it.
+    pub audience: String,
 }
 
 /// A refresh token to store.
@@ -45,6 +48,8 @@ pub struct RefreshRecord {
     pub amr: String,
     pub grant_expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The family's audience (space-separated; empty for a family made before it was kept).
+    pub audience: String,
 }
 
 impl RefreshRecord {

@@ -153,23 +153,24 @@ statements! {
     AUTHZ_REQUEST_DELETE = "DELETE FROM authorization_requests WHERE id_hash = $1";
     CONSENT_SAVE = "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
     CONSENT_GET = "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2";
-    CODE_INSERT = "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-    CODE_REDEEM = "UPDATE authorization_codes SET consumed_at = $2, access_jti = $3, access_token_hash = $4, access_expires_at = $5, grant_id = $9 WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND client_id = $6 AND (redirect_uri = $7 OR redirect_uri = '') AND code_challenge = $8 RETURNING client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr";
+    CODE_INSERT = "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, issued_at, expires_at, resource) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+    CODE_RESOURCE = "SELECT resource FROM authorization_codes WHERE code_hash = $1";
+    CODE_REDEEM = "UPDATE authorization_codes SET consumed_at = $2, access_jti = $3, access_token_hash = $4, access_expires_at = $5, grant_id = $9 WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND client_id = $6 AND (redirect_uri = $7 OR redirect_uri = '') AND code_challenge = $8 RETURNING client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, resource";
     CODE_REPLAYED = "SELECT access_jti, access_token_hash, access_expires_at, grant_id FROM authorization_codes WHERE code_hash = $1 AND consumed_at IS NOT NULL";
 
     // --- refresh-token families
-    GRANT_INSERT = "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    GRANT_INSERT = "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, created_at, expires_at, audience) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     GRANT_REVOKE = "UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
     GRANT_ACCESS_TOKENS = "SELECT access_jti, access_token_hash, access_expires_at, grant_id FROM refresh_tokens WHERE grant_id = $1 AND access_expires_at > $2";
     REFRESH_INSERT = "INSERT INTO refresh_tokens (token_hash, grant_id, scope, issued_at, idle_expires_at, access_jti, access_token_hash, access_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-    REFRESH_GET = "SELECT r.grant_id, r.scope, r.issued_at, r.idle_expires_at, r.rotated_at, r.successor_sealed, g.client_id, g.user_id, g.auth_time, g.amr, g.expires_at AS grant_expires_at, g.revoked_at FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1";
+    REFRESH_GET = "SELECT r.grant_id, r.scope, r.issued_at, r.idle_expires_at, r.rotated_at, r.successor_sealed, g.client_id, g.user_id, g.auth_time, g.amr, g.expires_at AS grant_expires_at, g.revoked_at, g.audience FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1";
     REFRESH_ROTATE = "UPDATE refresh_tokens SET rotated_at = $2, successor_sealed = $3 WHERE token_hash = $1 AND rotated_at IS NULL";
     REFRESH_CLEAR_SUCCESSORS = "UPDATE refresh_tokens SET successor_sealed = NULL WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE successor_sealed IS NOT NULL AND rotated_at < $1 LIMIT $2)";
 
     // --- device authorizations (RFC 8628)
-    DEVICE_INSERT = "INSERT INTO device_authorizations (device_code_hash, user_code_hash, client_id, scope, status, created_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)";
-    DEVICE_BY_DEVICE_CODE = "SELECT client_id, scope, status, created_at, expires_at, ip, user_agent FROM device_authorizations WHERE device_code_hash = $1";
-    DEVICE_PENDING_BY_USER_CODE = "SELECT client_id, scope, status, created_at, expires_at, ip, user_agent FROM device_authorizations WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2";
+    DEVICE_INSERT = "INSERT INTO device_authorizations (device_code_hash, user_code_hash, client_id, scope, status, created_at, expires_at, ip, user_agent, resource) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9)";
+    DEVICE_BY_DEVICE_CODE = "SELECT client_id, scope, status, created_at, expires_at, ip, user_agent, resource FROM device_authorizations WHERE device_code_hash = $1";
+    DEVICE_PENDING_BY_USER_CODE = "SELECT client_id, scope, status, created_at, expires_at, ip, user_agent, resource FROM device_authorizations WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2";
     DEVICE_DECIDE = "UPDATE device_authorizations SET status = $3, user_id = $4, auth_time = $5, amr = $6, decided_at = $2 WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2";
     DEVICE_CONSUME = "UPDATE device_authorizations SET status = 'consumed' WHERE device_code_hash = $1 AND status = 'approved' AND expires_at > $2 AND client_id = $3 RETURNING user_id, scope, auth_time, amr";
 

@@ -16,7 +16,7 @@ pub async fn issue(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
     }
     let requested = parse_scope_param(form.one("scope")?.unwrap_or_default())?;
     let scopes = grant_scopes(&requested, &client.allowed_scopes)?;
-    let audience = tokens::audiences(state, client, &form.all("resource")?)?;
+    let audience = crate::resources::audiences(&state.issuer, client, &form.all("resource")?)?;
     let grant = Grant { client, user_id: None, subject: &client.client_id, scopes: &scopes, audience, auth_time: None };
     let issued = tokens::issue_access_token(state, &grant).await?;
     Ok(TokenResponse {

@@ -26,12 +26,15 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         return Err(OAuthError::invalid_request("code_verifier must be 43-128 unreserved characters"));
     }
     let challenge = postern_core::pkce::s256(verifier);
-    let audience = tokens::audiences(state, client, &form.all("resource")?)?;
+    // The resources the authorization request named bind the audience (RFC 8707 §2.2).
+    let hash = TokenHash::of(code);
+    let bound = state.store.code_resource(&hash).await.map_err(server_error)?.unwrap_or_default();
+    let audience = crate::resources::bound_audiences(&state.issuer, client, &bound, &form.all("resource")?)?;
     let now = state.now();
     let plan = AccessPlan::new(client, now);
     let audience_text = audience.join(" ");
     let refresh_rule = tokens::refresh_rule(client);
-    let (refresh, family) = tokens::planned_family(state, client, now).unzip();
+    let (refresh, family) = tokens::planned_family(state, client, &audience, now).unzip();
     let redemption = Redemption {
         client_id: &client.client_id,
         redirect_uri,
@@ -42,7 +45,7 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         refresh: family,
         refresh_rule,
     };
-    let outcome = state.store.redeem_code(&TokenHash::of(code), now, &redemption).await.map_err(server_error)?;
+    let outcome = state.store.redeem_code(&hash, now, &redemption).await.map_err(server_error)?;
     let grant = match outcome {
         CodeOutcome::Consumed(grant) => grant,
         CodeOutcome::Replayed(issued) => {

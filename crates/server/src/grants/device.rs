@@ -49,16 +49,22 @@ pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result
     if auth.status == DeviceStatus::Pending {
         return Err(OAuthError::AuthorizationPending);
     }
-    issue(state, client, &code, now).await
+    issue(state, client, &code, &auth.resource, now).await
 }
 
-/// Consumes an approved authorization and issues its tokens.
-async fn issue(state: &AppState, client: &Client, code: &TokenHash, now: i64) -> Result<TokenResponse, OAuthError> {
-    let audience = tokens::audiences(state, client, &[])?;
+/// Consumes an approved authorization and issues its tokens, for the resources it named.
+async fn issue(
+    state: &AppState,
+    client: &Client,
+    code: &TokenHash,
+    bound: &str,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let audience = crate::resources::bound_audiences(&state.issuer, client, bound, &[])?;
     let audience_text = audience.join(" ");
     let plan = AccessPlan::new(client, now);
     let refresh_rule = tokens::refresh_rule(client);
-    let (refresh, family) = tokens::planned_family(state, client, now).unzip();
+    let (refresh, family) = tokens::planned_family(state, client, &audience, now).unzip();
     let issuance = DeviceIssuance {
         access_jti: plan.jti.as_deref(),
         access_token_hash: plan.opaque_hash(),

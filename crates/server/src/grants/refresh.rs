@@ -66,7 +66,8 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
     };
 
     let mut rng = postern_core::system::os_rng();
-    let audience = tokens::audiences(state, client, &form.all("resource")?)?;
+    // The family's audience may narrow, never widen (RFC 8707 §2.2).
+    let audience = crate::resources::bound_audiences(&state.issuer, client, &record.audience, &form.all("resource")?)?;
     let plan = AccessPlan::new(client, now);
     let (access_jti, opaque_hash, access_expires_at) = (plan.jti.clone(), plan.opaque_hash(), plan.expires_at);
     let bearer = Bearer {

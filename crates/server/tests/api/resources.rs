@@ -77,3 +77,120 @@ both!(tokens_are_only_for_the_resources_a_client_is_allowed, |kind| async move {
     let (status, _) = ask(&app, &with_api, &with_api_secret, &[API]).await;
     assert_eq!(status, 400);
 });
+
+/// A token request of `rp` (client_secret_post) with `fields` and these `resource`s.
+async fn token(app: &TestApp, rp: &Rp, fields: &[(&str, &str)], resources: &[&str]) -> (u16, Value) {
+    let secret = rp.secret.clone().unwrap();
+    let mut form = vec![("client_id", rp.id.as_str()), ("client_secret", secret.as_str())];
+    form.extend_from_slice(fields);
+    form.extend(resources.iter().map(|r| ("resource", *r)));
+    let r = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+both!(the_resources_a_person_approved_bind_the_code_and_the_refresh_family, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let store = &app.state.store;
+    postern_server::resources::add(store, API, "Projects API", &[], NOW).await.unwrap();
+    postern_server::resources::add(store, OTHER, "Other API", &[], NOW).await.unwrap();
+    let rp = crate::refresh::offline_rp(&app, AccessTokenFormat::Jwt).await;
+    let mut c = store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
+    c.first_party = false;
+    store.update_client(&rp.id, &c, NOW).await.unwrap();
+    postern_server::resources::allow(store, &rp.id, &[API.into(), OTHER.into()]).await.unwrap();
+    let with = |resource: &str| {
+        format!("{}&resource={}", crate::refresh::url(&rp, "openid offline_access"), urlencode(resource))
+    };
+
+    // The consent page names the API; the code is for it alone.
+    let mut v = visitor(&app);
+    v.sign_in("ann@example.org", "correct horse").await;
+    let page = v.get(&with(API)).await.text().await.unwrap();
+    assert!(page.contains("Projects API (https://api.example.org)"), "{page}");
+    let params = sign_in_and_allow(&mut v, &with(API), "ann@example.org", "correct horse").await;
+    let code = params["code"].clone();
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &rp.redirect),
+            ("code_verifier", VERIFIER),
+        ],
+        &[OTHER],
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "another resource: {body}");
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &rp.redirect),
+            ("code_verifier", VERIFIER),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(audience(&app, &body).await, serde_json::json!([API]));
+
+    // Refreshing keeps the audience, or narrows it; never another resource, nor the issuer.
+    let refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
+    for other in [OTHER, app.state.issuer.as_ref()] {
+        let (status, body) =
+            token(&app, &rp, &[("grant_type", "refresh_token"), ("refresh_token", &refresh_token)], &[other]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{other}: {body}");
+    }
+    let (status, body) =
+        token(&app, &rp, &[("grant_type", "refresh_token"), ("refresh_token", &refresh_token)], &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(audience(&app, &body).await, serde_json::json!([API]));
+    let next = body["refresh_token"].as_str().unwrap().to_owned();
+    let (_, body) = token(&app, &rp, &[("grant_type", "refresh_token"), ("refresh_token", &next)], &[API]).await;
+    assert_eq!(audience(&app, &body).await, serde_json::json!([API]));
+
+    // A resource the client may not use is refused at the authorization endpoint, back at the
+    // client (RFC 8707 §2).
+    let r = v.get(&with("https://unregistered.example.org")).await;
+    let (location, params) = location_params(&r);
+    assert!(location.starts_with(&rp.redirect), "{location}");
+    assert_eq!(params["error"], "invalid_target");
+});
+
+both!(a_device_authorization_binds_the_resources_it_names, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let store = &app.state.store;
+    postern_server::resources::add(store, API, "Projects API", &[], NOW).await.unwrap();
+    postern_server::resources::add(store, OTHER, "Other API", &[], NOW).await.unwrap();
+    let client = crate::device::device_client(&app, "TV").await;
+    postern_server::resources::allow(store, &client, &[API.into()]).await.unwrap();
+    let start = |resource: &'static str| {
+        let (app, client) = (&app, client.clone());
+        async move {
+            let form = [("client_id", client.as_str()), ("scope", "openid"), ("resource", resource)];
+            let r = app.http.post(app.url("/oauth/device_authorization")).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = start(OTHER).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+    let (status, started) = start(API).await;
+    assert_eq!(status, 200, "{started}");
+    let user_code = started["user_code"].as_str().unwrap().replace('-', "");
+    let mut v = visitor(&app);
+    v.sign_in("ann@example.org", "correct horse").await;
+    let page = v.get(&format!("/device/confirm?user_code={user_code}")).await.text().await.unwrap();
+    assert!(page.contains("Projects API (https://api.example.org)"), "{page}");
+    let csrf = Visitor::hidden(&page, "csrf");
+    let fields = [("csrf", csrf.as_str()), ("user_code", &user_code), ("decision", "approve")];
+    assert_eq!(v.post_form("/device/confirm", &fields).await.status(), 200);
+    app.clock.advance(5);
+    let (status, tokens) = crate::device::poll(&app, &client, started["device_code"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(audience(&app, &tokens).await, serde_json::json!([API]));
+});

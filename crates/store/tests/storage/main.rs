@@ -402,9 +402,12 @@ both!(a_code_is_consumed_exactly_once_under_a_race, |store: Store, _url| async m
         scope: "openid".into(),
         auth_time: NOW,
         amr: "pwd".into(),
+        resource: "https://api.example.org".into(),
     };
     let hash = TokenHash::of("the-code");
     store.create_code(&NewCode { hash, grant: &grant, issued_at: NOW, expires_at: NOW + 60 }).await.unwrap();
+    assert_eq!(store.code_resource(&hash).await.unwrap().as_deref(), Some("https://api.example.org"));
+    assert_eq!(store.code_resource(&TokenHash::of("another code")).await.unwrap(), None);
     let redemption = |jti: &'static str| Redemption {
         client_id: "c1",
         redirect_uri: "https://app.example.org/cb",
@@ -482,6 +485,7 @@ both!(concurrent_inserts_each_get_their_own_answer, |store: Store, _url| async m
                     expires_at: NOW + 600,
                     ip: Some("192.0.2.1"),
                     user_agent: None,
+                    resource: "",
                 };
                 (i, store.create_device_authorization(&new).await)
             })

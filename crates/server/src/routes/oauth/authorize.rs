@@ -82,12 +82,14 @@ async fn render_outcome(state: &AppState, headers: &HeaderMap, outcome: Outcome)
 async fn consent_page(state: &AppState, headers: &HeaderMap, c: &ConsentNeeded) -> Response {
     let (csrf, cookie) = session::csrf_token(state, headers);
     let scopes = crate::apikeys::describe_scopes(&state.store, &c.pending.scope).await;
+    let resources = crate::resources::describe(&state.store, &c.pending.resources.join(" ")).await;
     let view = ConsentPage {
         csrf: &csrf,
         request: c.handle.as_str(),
         client_name: &c.client.name,
         email: &c.user.email,
         scopes: &scopes,
+        resources: &resources,
         redirect: c.public.then_some(c.pending.redirect_uri.as_str()),
     };
     let target = FormTarget::of(&c.pending.redirect_uri);

@@ -77,6 +77,13 @@ async fn start(
     limits.device_authorization(&meta.limit_key(), &client.client_id, state.now()).map_err(Refused::TooMany)?;
     let requested = parse_scope_param(form.one("scope")?.unwrap_or_default())?;
     let scope = scope_string(&grant_user_scopes(&requested, &client.allowed_scopes)?);
+    // RFC 8707 with RFC 8628: the resources named here bind the tokens' audience.
+    let resources = form.all("resource")?;
+    let resource = if resources.is_empty() {
+        String::new()
+    } else {
+        crate::resources::audiences(&state.issuer, &client, &resources)?.join(" ")
+    };
     let now = state.now();
     let expires_in = state.config.device.expires_secs;
     let mut rng = postern_core::system::os_rng();
@@ -93,6 +100,7 @@ async fn start(
             expires_at: now + expires_in,
             ip: meta.ip.as_deref(),
             user_agent: meta.user_agent.as_deref(),
+            resource: &resource,
         };
         match state.store.create_device_authorization(&new).await {
             Ok(()) => {

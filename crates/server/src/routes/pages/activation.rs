@@ -199,12 +199,14 @@ pub async fn confirm(
     }
     let (csrf, cookie) = session::csrf_token(&state, &headers);
     let scopes = crate::apikeys::describe_scopes(&state.store, &auth.scope).await;
+    let resources = crate::resources::describe(&state.store, &auth.resource).await;
     let view = DeviceConfirmPage {
         csrf: &csrf,
         code: code.as_str(),
         client_name: &client.name,
         email: &user.email,
         scopes: &scopes,
+        resources: &resources,
         requested_at: &postern_core::time::rfc3339(auth.created_at),
         ip: auth.ip.as_deref().unwrap_or("an unknown address"),
         user_agent: auth.user_agent.as_deref().unwrap_or("unknown device"),
