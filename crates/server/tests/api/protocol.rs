@@ -128,6 +128,9 @@ async fn userinfo_omits_empty_claims_and_takes_only_tokens_for_postern() {
     assert_eq!(info["sub"], ann);
 
     // A token minted for another API is not accepted by Postern's own endpoints.
+    postern_server::resources::add(&app.state.store, "https://api.example.org", "API", &[], NOW).await.unwrap();
+    postern_server::resources::allow(&app.state.store, &rp.id, &["https://api.example.org".into()]).await.unwrap();
+    app.clock.advance(5); // past the client cache
     let code = sign_in_and_allow(&mut v, &named, "ann@example.org", "correct horse").await;
     let form = [
         ("grant_type", "authorization_code"),

@@ -56,6 +56,14 @@ async fn refresh(app: &TestApp, rp: &Rp, token: &str, scope: Option<&str>) -> (u
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// Introspects `token` as the client `rp` (client_secret_basic).
+pub(crate) async fn introspect_as(app: &TestApp, rp: &Rp, token: &str) -> Value {
+    let r =
+        app.http.post(app.url("/oauth/introspect")).basic_auth(&rp.id, rp.secret.as_deref()).form(&[("token", token)]);
+    r.send().await.unwrap().json().await.unwrap()
+}
+
+/// Introspects `token` as a new confidential client.
 pub(crate) async fn introspect(app: &TestApp, token: &str) -> Value {
     let (rs, rs_secret) =
         register(app, ClientType::Confidential, &[GrantType::ClientCredentials], "", AccessTokenFormat::Jwt).await;
@@ -93,8 +101,10 @@ both!(rotation_grace_window_and_reuse, |kind| async move {
     let rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
     let first = tokens_for(&app, &rp, "openid offline_access read").await;
     let r1 = first["refresh_token"].as_str().unwrap().to_owned();
-    let info = introspect(&app, &r1).await;
+    // A refresh token is described to the client holding it, and to no other.
+    let info = introspect_as(&app, &rp, &r1).await;
     assert_eq!((info["active"].as_bool(), info["token_type"].as_str()), (Some(true), Some("refresh_token")));
+    assert_eq!(introspect(&app, &r1).await, serde_json::json!({"active": false}), "another client's");
 
     let (status, second) = refresh(&app, &rp, &r1, None).await;
     assert_eq!(status, 200, "{second}");
@@ -102,7 +112,7 @@ both!(rotation_grace_window_and_reuse, |kind| async move {
     assert_ne!(r2, r1, "rotated");
     assert!(second["id_token"].is_string() && second["access_token"].is_string());
     assert_eq!(second["scope"], "openid offline_access read");
-    assert_eq!(introspect(&app, &r1).await, serde_json::json!({"active": false}), "the old token is spent");
+    assert_eq!(introspect_as(&app, &rp, &r1).await, serde_json::json!({"active": false}), "the old token is spent");
 
     // Within the grace window, the old token gives the same pair back (a concurrent retry).
     app.clock.advance(10);

@@ -1,7 +1,8 @@
 //! Token introspection (RFC 7662) and revocation (RFC 7009).
 //!
 //! Introspection is for resource servers, which call as confidential clients; any token that is
-//! not ours, not valid now, or revoked is `{"active": false}` and nothing more. Revocation may be
+//! not ours, not valid now, or revoked is `{"active": false}` and nothing more. A refresh token
+//! is described only to the client holding it. Revocation may be
 //! called by the client the token was issued to (public clients with their `client_id`); it
 //! answers 200 whether or not the token existed, so it tells nothing about other clients' tokens.
 
@@ -31,7 +32,7 @@ pub async fn introspect(
 ) -> Response {
     let result = async {
         let form = oauth_form(form)?;
-        client_auth::authenticate_confidential(&state, &headers, &form).await?;
+        let caller = client_auth::authenticate_confidential(&state, &headers, &form).await?;
         let token = form.required("token")?;
         if postern_core::apikey::looks_like_key(token) {
             return api_key(&state, token).await;
@@ -55,8 +56,9 @@ pub async fn introspect(
                 key_kind: None,
             },
             None => match tokens::inspect_refresh_token(&state, token).await.map_err(server_error)? {
-                // RFC 7662 §2.2: refresh tokens are described too, never as access tokens.
-                Some(r) => IntrospectionResponse {
+                // RFC 7662 §2.2: refresh tokens are described too, never as access tokens, and
+                // only to the client holding them (§4: the server decides who may see what).
+                Some(r) if r.client_id == caller.client_id => IntrospectionResponse {
                     active: true,
                     scope: (!r.scope.is_empty()).then_some(r.scope),
                     client_id: Some(r.client_id.into()),
@@ -67,7 +69,7 @@ pub async fn introspect(
                     iss: Some(state.issuer.to_string()),
                     ..Default::default()
                 },
-                None => IntrospectionResponse::default(),
+                _ => IntrospectionResponse::default(),
             },
         })
     }
