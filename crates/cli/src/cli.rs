@@ -275,6 +275,10 @@ pub enum ClientCommand {
         require_mfa: bool,
         #[arg(long, value_enum, default_value = "jwt")]
         access_token_format: TokenFormatArg,
+        /// The algorithm of this client's JWT access tokens: EdDSA, or RS256 for resource
+        /// servers that verify nothing else.
+        #[arg(long, value_enum, default_value = "EdDSA")]
+        access_token_alg: IdTokenAlgArg,
         /// Access-token lifetime in seconds (default: tokens.access_token_ttl_secs).
         #[arg(long)]
         access_token_ttl: Option<i64>,
@@ -314,6 +318,8 @@ pub enum ClientCommand {
         require_mfa: Option<bool>,
         #[arg(long, value_enum)]
         access_token_format: Option<TokenFormatArg>,
+        #[arg(long, value_enum)]
+        access_token_alg: Option<IdTokenAlgArg>,
         #[arg(long)]
         access_token_ttl: Option<i64>,
         #[arg(long)]

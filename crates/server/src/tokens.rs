@@ -1,7 +1,8 @@
 //! Issuing and recognising access tokens.
 //!
-//! JWT access tokens (RFC 9068) are signed with the active EdDSA key and issued without any
-//! database write; they are recognised by signature, issuer, expiry and the `jti` deny-list.
+//! JWT access tokens (RFC 9068) are signed with the client's algorithm (EdDSA unless it asked
+//! for RS256) and issued without any database write; they are recognised by signature, issuer,
+//! expiry and the `jti` deny-list.
 //! Opaque access tokens are 256-bit random strings stored only as their SHA-256 hash, recognised
 //! by a lookup, and revoked by deleting the row.
 
@@ -15,9 +16,6 @@ use postern_core::secret::{BearerSecret, TokenHash};
 use postern_core::signing::Algorithm;
 use postern_core::token::{ACCESS_TOKEN_TYP, AccessClaims, new_jti};
 use postern_store::{AccessTokenRecord, Client, NewAccessToken, NewFamily};
-
-/// Access tokens are signed with the fast key.
-pub const ACCESS_TOKEN_ALG: Algorithm = Algorithm::EdDSA;
 
 /// What a new access token stands for.
 pub struct Grant<'a> {
@@ -269,8 +267,8 @@ impl AccessPlan {
     }
 
     /// The access token itself, once every write it depends on has succeeded: a JWT whose
-    /// claims (RFC 9068) are built here and nowhere else, signed with the active EdDSA key; or
-    /// the opaque token, already stored.
+    /// claims (RFC 9068) are built here and nowhere else, signed with the active key of the
+    /// client's algorithm; or the opaque token, already stored.
     pub fn into_token(self, state: &AppState, client: &Client, b: &Bearer<'_>) -> Result<String, OAuthError> {
         match (self.jti, self.opaque) {
             (Some(jti), _) => {
@@ -289,7 +287,8 @@ impl AccessPlan {
                     acr: b.user_id.map(|_| postern_core::oidc::acr_for(&amr).to_owned()),
                 };
                 let keys = state.keys.keys();
-                let key = keys.active.get(&ACCESS_TOKEN_ALG).ok_or_else(|| server_error("no active EdDSA key"))?;
+                let alg = client.policy.access_token_alg;
+                let key = keys.active.get(&alg).ok_or_else(|| server_error("no active key for access tokens"))?;
                 jwt::sign(&claims, &key.key, &key.kid, ACCESS_TOKEN_TYP).map_err(server_error)
             }
             (None, Some(secret)) => Ok(secret.expose().to_owned()),

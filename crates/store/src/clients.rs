@@ -19,6 +19,9 @@ pub struct ClientPolicy {
     pub require_verified_email: bool,
     /// People must have used a second factor to sign in to this client (step-up if not).
     pub require_mfa: bool,
+    /// The algorithm of this client's JWT access tokens (EdDSA by default; RS256 for resource
+    /// servers that verify nothing else).
+    pub access_token_alg: Algorithm,
 }
 
 impl Default for ClientPolicy {
@@ -29,6 +32,7 @@ impl Default for ClientPolicy {
             always_refresh: false,
             require_verified_email: false,
             require_mfa: false,
+            access_token_alg: Algorithm::EdDSA,
         }
     }
 }
@@ -123,6 +127,7 @@ struct ClientRow {
     always_refresh: bool,
     require_verified_email: bool,
     require_mfa: bool,
+    access_token_alg: String,
     grant_types: String,
     allowed_scopes: String,
     first_party: bool,
@@ -149,6 +154,8 @@ impl TryFrom<ClientRow> for Client {
                 always_refresh: r.always_refresh,
                 require_verified_email: r.require_verified_email,
                 require_mfa: r.require_mfa,
+                access_token_alg: Algorithm::parse(&r.access_token_alg)
+                    .ok_or_else(|| StoreError::Corrupt("access_token_alg".into()))?,
             },
             grant_types: json_list("grant_types", &r.grant_types)?,
             allowed_scopes: json_list("allowed_scopes", &r.allowed_scopes)?,
@@ -193,6 +200,7 @@ impl Store {
             .bind(c.policy.always_refresh)
             .bind(c.policy.require_verified_email)
             .bind(c.policy.require_mfa)
+            .bind(c.policy.access_token_alg.as_str())
             .execute(p)
             .await
             .map(|r| r.rows_affected()))
@@ -235,6 +243,7 @@ impl Store {
             .bind(u.policy.always_refresh)
             .bind(u.policy.require_verified_email)
             .bind(u.policy.require_mfa)
+            .bind(u.policy.access_token_alg.as_str())
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;

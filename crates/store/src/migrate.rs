@@ -32,6 +32,7 @@ const SQLITE: &[Migration] = &[
     m(14, "access_token_amr", include_str!("../migrations/sqlite/0014_access_token_amr.sql")),
     m(15, "resources", include_str!("../migrations/sqlite/0015_resources.sql")),
     m(16, "bound_resources", include_str!("../migrations/sqlite/0016_bound_resources.sql")),
+    m(17, "access_token_alg", include_str!("../migrations/sqlite/0017_access_token_alg.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -51,6 +52,7 @@ const POSTGRES: &[Migration] = &[
     m(14, "access_token_amr", include_str!("../migrations/postgres/0014_access_token_amr.sql")),
     m(15, "resources", include_str!("../migrations/postgres/0015_resources.sql")),
     m(16, "bound_resources", include_str!("../migrations/postgres/0016_bound_resources.sql")),
+    m(17, "access_token_alg", include_str!("../migrations/postgres/0017_access_token_alg.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

@@ -28,6 +28,7 @@ fn to_json(c: &Client) -> serde_json::Value {
         "require_verified_email": c.policy.require_verified_email,
         "require_mfa": c.policy.require_mfa,
         "access_token_format": c.access_token_format.as_str(),
+        "access_token_alg": c.policy.access_token_alg.as_str(),
         "access_token_ttl": c.access_token_ttl,
         "refresh_token_ttl": c.refresh_token_ttl,
         "created_at": c.created_at,
@@ -143,6 +144,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             require_verified_email,
             require_mfa,
             access_token_format,
+            access_token_alg,
             access_token_ttl,
             refresh_token_ttl,
         } => {
@@ -164,6 +166,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                     always_refresh: always_refresh_token,
                     require_verified_email,
                     require_mfa,
+                    access_token_alg: alg_of(access_token_alg),
                 },
                 access_token_format: format_of(access_token_format),
                 access_token_ttl,
@@ -230,6 +233,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             require_verified_email,
             require_mfa,
             access_token_format,
+            access_token_alg,
             access_token_ttl,
             refresh_token_ttl,
             resources,
@@ -277,6 +281,9 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                 }
                 if let Some(f) = access_token_format {
                     u.access_token_format = format_of(f);
+                }
+                if let Some(a) = access_token_alg {
+                    u.policy.access_token_alg = alg_of(a);
                 }
                 if let Some(t) = access_token_ttl {
                     u.access_token_ttl = t;

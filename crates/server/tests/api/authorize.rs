@@ -338,8 +338,7 @@ async fn client_policies_require_state_choose_the_id_token_algorithm_and_always_
         require_state: true,
         id_token_alg: postern_core::signing::Algorithm::EdDSA,
         always_refresh: true,
-        require_verified_email: false,
-        require_mfa: false,
+        ..Default::default()
     };
     app.state.store.update_client(&id, &c, NOW).await.unwrap();
     let rp = Rp { id, secret, redirect: "https://app.example.org/cb".into() };

@@ -56,6 +56,14 @@ async fn refresh(app: &TestApp, rp: &Rp, token: &str, scope: Option<&str>) -> (u
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// Whether a refresh token is current (family alive, token not rotated), as stored: a public
+/// client holding it cannot introspect it, and no other client may.
+pub(crate) async fn refresh_is_current(app: &TestApp, token: &str) -> bool {
+    let hash = postern_core::secret::TokenHash::of(token);
+    let now = postern_core::system::Clock::now(app.clock.as_ref());
+    app.state.store.refresh_token(&hash).await.unwrap().is_some_and(|r| r.is_current(now))
+}
+
 /// Introspects `token` as the client `rp` (client_secret_basic).
 pub(crate) async fn introspect_as(app: &TestApp, rp: &Rp, token: &str) -> Value {
     let r =

@@ -75,6 +75,35 @@ both!(client_credentials_issue_a_verifiable_jwt_without_storing_it, |kind| async
     assert_eq!(claims.aud.0, ["https://api.example.org", "https://b.example.org"]);
 });
 
+both!(a_client_may_have_rs256_access_tokens_for_resource_servers_without_eddsa, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    let (id, secret) = service(&app, AccessTokenFormat::Jwt).await;
+    let mut c = app.state.store.client_by_id(&id).await.unwrap().unwrap().settings();
+    c.policy.access_token_alg = postern_core::signing::Algorithm::RS256;
+    app.state.store.update_client(&id, &c, NOW).await.unwrap();
+    let r: Value =
+        post(&app, "/oauth/token", "grant_type=client_credentials", Some((&id, &secret))).await.json().await.unwrap();
+    let token = r["access_token"].as_str().unwrap();
+    // Verified with the published RSA key (the rsa crate; ring signed it), typ at+jwt.
+    let set: postern_proto::JwkSet = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let keys: Vec<_> =
+        set.keys.iter().map(|k| (k.kid.clone(), postern_core::signing::PublicKey::from_jwk(k).unwrap())).collect();
+    let (header, claims) = postern_core::jwt::verify::<AccessClaims>(token, Some("at+jwt"), |kid| {
+        keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
+    })
+    .unwrap();
+    assert_eq!(header.alg, "RS256");
+    assert_eq!(claims.client_id, id);
+    // Recognised like any access token: introspection and the guard.
+    let (rs, rs_secret) = service(&app, AccessTokenFormat::Jwt).await;
+    let info: Value =
+        post(&app, "/oauth/introspect", &format!("token={token}"), Some((&rs, &rs_secret))).await.json().await.unwrap();
+    assert_eq!(info["active"], true, "{info}");
+    let guard =
+        postern_guard::Guard::builder(app.state.issuer.to_string()).clock(app.clock.clone()).build().await.unwrap();
+    assert_eq!(guard.verify(token).await.unwrap().client_id.as_deref(), Some(id.as_str()));
+});
+
 both!(opaque_tokens_are_stored_hashed_and_introspected, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     let (id, secret) = service(&app, AccessTokenFormat::Opaque).await;
