@@ -54,8 +54,12 @@ fn bench(c: &mut Criterion) {
             );
         tokio::spawn(axum::serve(listener, app).into_future());
         // A cache time longer than the run, so that every measured check is a cache hit.
-        let guard =
-            Guard::builder(&issuer).introspection_client("rs", "secret").cache_secs(3600, 5).build().await.unwrap();
+        let guard = Guard::builder(&issuer, &issuer)
+            .introspection_client("rs", "secret")
+            .cache_secs(3600, 5)
+            .build()
+            .await
+            .unwrap();
         let claims = AccessClaims {
             iss: issuer.clone(),
             sub: "u1".into(),

@@ -2,14 +2,15 @@
 //!
 //! ```sh
 //! postern admin scope add project --description "Your projects" --takes-values
+//! postern admin resource add http://127.0.0.1:3000 --name "Example API"
 //! postern admin client create --name "Example API"   # the guard's own client, for introspection
-//! POSTERN_ISSUER=http://127.0.0.1:8080 GUARD_CLIENT_ID=… GUARD_CLIENT_SECRET=… \
-//!     cargo run -p postern-guard --example protected_api
+//! POSTERN_ISSUER=http://127.0.0.1:8080 GUARD_AUDIENCE=http://127.0.0.1:3000 \
+//!     GUARD_CLIENT_ID=… GUARD_CLIENT_SECRET=… cargo run -p postern-guard --example protected_api
 //! curl -H "Authorization: Bearer $(postern token)" http://127.0.0.1:3000/whoami
 //! curl -H "X-API-Key: pst_u_…" http://127.0.0.1:3000/projects/web
 //! ```
 //!
-//! - `GET /health`: public.
+//! - `GET /health` and `GET /.well-known/oauth-protected-resource` (RFC 9728): public.
 //! - `GET /whoami`: any valid credential; answers who the caller is.
 //! - `GET /projects/{name}`: needs `project:{name}` (or `project:*`), checked in the handler.
 //! - `GET /admin/stats`: needs `admin`, required by the layer for the whole sub-router.
@@ -25,7 +26,11 @@ pub fn app(guard: &Guard) -> Router {
     let user_routes =
         Router::new().route("/whoami", get(whoami)).route("/projects/{name}", get(project)).layer(guard.layer());
     let admin_routes = Router::new().route("/admin/stats", get(stats)).layer(guard.layer().require_scope("admin"));
-    Router::new().route("/health", get(|| async { "ok" })).merge(user_routes).merge(admin_routes)
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .merge(user_routes)
+        .merge(admin_routes)
+        .merge(guard.metadata_router())
 }
 
 async fn whoami(principal: Principal) -> Json<Value> {
@@ -51,10 +56,7 @@ async fn stats(principal: Principal) -> Json<Value> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let var = |name: &str| std::env::var(name).map_err(|_| format!("set {name}"));
-    let mut builder = Guard::builder(var("POSTERN_ISSUER")?);
-    if let Ok(audience) = var("GUARD_AUDIENCE") {
-        builder = builder.audience(audience);
-    }
+    let mut builder = Guard::builder(var("POSTERN_ISSUER")?, var("GUARD_AUDIENCE")?);
     if let (Ok(id), Ok(secret)) = (var("GUARD_CLIENT_ID"), var("GUARD_CLIENT_SECRET")) {
         builder = builder.introspection_client(id, secret);
     }

@@ -72,13 +72,15 @@ where
                 }
                 Ok::<_, GuardError>(principal)
             };
-            match checked.await {
+            let mut response = match checked.await {
                 Ok(principal) => {
                     parts.extensions.insert(principal);
-                    inner.call(Request::from_parts(parts, body)).await
+                    inner.call(Request::from_parts(parts, body)).await?
                 }
-                Err(e) => Ok(e.into_response()),
-            }
+                Err(e) => e.into_response(),
+            };
+            layer.guard.name_metadata(&mut response);
+            Ok(response)
         })
     }
 }

@@ -24,14 +24,21 @@
 //! }
 //!
 //! # async fn run() -> Result<(), postern_guard::BuildError> {
-//! let guard = Guard::builder("https://auth.example.org")
-//!     .audience("https://api.example.org")
+//! let guard = Guard::builder("https://auth.example.org", "https://api.example.org")
 //!     .introspection_client("api-gateway", "its secret")
 //!     .build()
 //!     .await?;
-//! let app: Router = Router::new().route("/projects", get(projects)).layer(guard.layer());
+//! let app: Router = Router::new()
+//!     .route("/projects", get(projects))
+//!     .layer(guard.layer())
+//!     .merge(guard.metadata_router());
 //! # Ok(()) }
 //! ```
+//!
+//! The audience is required: a token is accepted only if it was minted for this resource (RFC
+//! 8707). The guard serves the resource's RFC 9728 metadata ([`Guard::metadata_router`]) and
+//! names it in every challenge (`WWW-Authenticate: Bearer resource_metadata="…"`), so that a
+//! client that knows only the resource's address (an MCP client, say) finds Postern.
 //!
 //! JWTs are checked locally, so a JWT revoked at Postern stays valid here until it expires:
 //! keep access-token lifetimes short, or use opaque tokens where revocation must be immediate
@@ -42,6 +49,7 @@ mod error;
 mod introspect;
 mod jwks;
 mod layer;
+mod metadata;
 mod principal;
 
 pub use error::GuardError;
@@ -75,7 +83,9 @@ pub enum BuildError {
 /// Settings of a [`Guard`]; see each method for the default.
 pub struct GuardBuilder {
     issuer: String,
-    audience: Option<String>,
+    audience: String,
+    scopes_supported: Vec<String>,
+    resource_name: Option<String>,
     client: Option<(String, String)>,
     algorithms: Vec<String>,
     leeway: i64,
@@ -88,10 +98,15 @@ pub struct GuardBuilder {
 }
 
 impl GuardBuilder {
-    /// The `aud` this app expects in tokens (RFC 8707 `resource`). Default: the issuer itself,
-    /// which is what Postern puts in tokens requested without `resource`.
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audience = Some(audience.into());
+    /// The scopes this resource understands, listed in its metadata (`scopes_supported`).
+    pub fn scopes_supported(mut self, scopes: &[&str]) -> Self {
+        self.scopes_supported = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// A human-readable name for the resource, listed in its metadata (`resource_name`).
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
         self
     }
 
@@ -179,8 +194,11 @@ impl GuardBuilder {
         let now = self.clock.now();
         // The first fetch happens now, so a wrong JWKS address fails at start-up.
         jwks.refresh_for(&http, "", now).await.map_err(|e| discovery(e.to_string()))?;
+        let resource =
+            metadata::Resource::new(&self.audience, &metadata.issuer, self.scopes_supported, self.resource_name);
         Ok(Guard(Arc::new(Inner {
-            audience: self.audience.unwrap_or_else(|| metadata.issuer.clone()),
+            audience: self.audience,
+            resource,
             issuer: metadata.issuer,
             algorithms: self.algorithms,
             leeway: self.leeway,
@@ -196,6 +214,8 @@ impl GuardBuilder {
 struct Inner {
     issuer: String,
     audience: String,
+    /// What the resource's RFC 9728 metadata says, and where it is served.
+    resource: metadata::Resource,
     algorithms: Vec<String>,
     leeway: i64,
     clock: Arc<dyn Clock>,
@@ -252,11 +272,15 @@ struct Claims {
 }
 
 impl Guard {
-    /// Settings for a guard of the Postern server at `issuer` (its exact issuer URL).
-    pub fn builder(issuer: impl Into<String>) -> GuardBuilder {
+    /// Settings for a guard of the Postern server at `issuer` (its exact issuer URL) in front
+    /// of the resource `audience`: its identifier as registered at Postern (`postern admin
+    /// resource add`), which tokens must carry in `aud`.
+    pub fn builder(issuer: impl Into<String>, audience: impl Into<String>) -> GuardBuilder {
         GuardBuilder {
             issuer: issuer.into(),
-            audience: None,
+            audience: audience.into(),
+            scopes_supported: Vec::new(),
+            resource_name: None,
             client: None,
             algorithms: vec!["EdDSA".into(), "RS256".into()],
             leeway: 30,

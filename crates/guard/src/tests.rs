@@ -32,6 +32,12 @@ fn guard(leeway: i64) -> Guard {
     Guard(Arc::new(Inner {
         issuer: "https://auth.example.org".into(),
         audience: "https://api.example.org".into(),
+        resource: crate::metadata::Resource::new(
+            "https://api.example.org",
+            "https://auth.example.org",
+            Vec::new(),
+            None,
+        ),
         algorithms: vec!["EdDSA".into()],
         leeway,
         clock: Arc::new(SystemClock),

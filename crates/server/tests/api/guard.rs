@@ -28,7 +28,7 @@ async fn setup(app: TestApp) -> Setup {
     add_scope(&app, "admin", "Administration", false).await;
     let (id, secret) =
         register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "", AccessTokenFormat::Jwt).await;
-    let guard = Guard::builder(app.state.issuer.to_string())
+    let guard = Guard::builder(app.state.issuer.to_string(), app.state.issuer.to_string())
         .introspection_client(id, secret.unwrap())
         .clock(app.clock.clone())
         .build()
@@ -132,10 +132,12 @@ both!(the_guard_accepts_each_kind_of_credential, |kind| async move {
         assert_eq!(s.call("/admin/stats", Some((header.0, &header.1))).await.0, 403);
     }
 
-    // Refusals: nothing (a bare challenge), garbage, a refresh-shaped random string, two
-    // credentials at once. The public route needs nothing.
+    // Refusals: nothing (a bare challenge naming the resource's metadata; this guard's audience
+    // is the issuer), garbage, a refresh-shaped random string, two credentials at once. The
+    // public route needs nothing.
     let (status, challenge, _) = s.call("/whoami", None).await;
-    assert_eq!((status, challenge.as_str()), (401, "Bearer"));
+    let metadata = format!("{}/.well-known/oauth-protected-resource", s.app.state.issuer);
+    assert_eq!((status, challenge), (401, format!("Bearer resource_metadata=\"{metadata}\"")));
     for bad in ["not-a-token", "a.b.c", "pst_u_short"] {
         let (status, challenge, body) = s.bearer("/whoami", bad).await;
         assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")), "{bad}");
@@ -233,7 +235,7 @@ async fn a_misconfigured_guard_answers_503_not_401() {
     let opaque = {
         let s = setup(app).await;
         let token = s.service_token(AccessTokenFormat::Opaque, "admin").await;
-        let wrong = Guard::builder(s.app.state.issuer.to_string())
+        let wrong = Guard::builder(s.app.state.issuer.to_string(), s.app.state.issuer.to_string())
             .introspection_client("nobody", "wrong secret")
             .clock(s.app.clock.clone())
             .build()
@@ -246,6 +248,64 @@ async fn a_misconfigured_guard_answers_503_not_401() {
     assert!(!opaque.is_empty());
     // An issuer that does not match its discovery document is refused at build time.
     let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
-    let other = Guard::builder(format!("{}/elsewhere", app.state.issuer)).build().await;
+    let other = Guard::builder(format!("{}/elsewhere", app.state.issuer), "https://api.example.org").build().await;
     assert!(other.is_err());
+}
+
+#[tokio::test]
+async fn the_guard_serves_its_resource_metadata_and_names_it_in_every_challenge() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    // The API's identifier is its own address (RFC 9728 §3: metadata lives under it).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    postern_server::resources::add(&app.state.store, &api, "Example API", &[], NOW).await.unwrap();
+    let (id, secret) =
+        register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "read", AccessTokenFormat::Jwt).await;
+    postern_server::resources::allow(&app.state.store, &id, std::slice::from_ref(&api)).await.unwrap();
+    let guard = Guard::builder(app.state.issuer.to_string(), &api)
+        .scopes_supported(&["read"])
+        .resource_name("Example API")
+        .clock(app.clock.clone())
+        .build()
+        .await
+        .unwrap();
+    tokio::spawn(axum::serve(listener, example::app(&guard)).into_future());
+    let http = reqwest::Client::new();
+    let metadata_url = format!("{api}/.well-known/oauth-protected-resource");
+    assert_eq!(guard.resource_metadata_url(), Some(metadata_url.as_str()));
+
+    let document: Value = http.get(&metadata_url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(document["resource"], api.as_str());
+    assert_eq!(document["authorization_servers"], serde_json::json!([app.state.issuer.to_string()]));
+    assert_eq!(document["scopes_supported"], serde_json::json!(["read"]));
+    assert_eq!(document["bearer_methods_supported"], serde_json::json!(["header"]));
+
+    let token_for = |resource: Option<&str>| {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend(resource.map(|r| ("resource", r)));
+        let request = app.http.post(app.url("/oauth/token")).basic_auth(&id, secret.as_deref()).form(&form);
+        async move {
+            request.send().await.unwrap().json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let named = format!("resource_metadata=\"{metadata_url}\"");
+    let challenge = |r: &reqwest::Response| r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+
+    // No credential: a bare challenge naming the metadata.
+    let r = http.get(format!("{api}/whoami")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(challenge(&r), format!("Bearer {named}"));
+    // A token for Postern's own APIs is for another audience.
+    let r =
+        http.get(format!("{api}/whoami")).bearer_auth(token_for(Some(&app.state.issuer)).await).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(challenge(&r).contains("invalid_token") && challenge(&r).contains(&named), "{}", challenge(&r));
+    // The API's own token (its one resource is the default audience) is accepted; a scope the
+    // handler requires is refused with the metadata named too.
+    let token = token_for(None).await;
+    let r = http.get(format!("{api}/whoami")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http.get(format!("{api}/projects/web")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(challenge(&r).contains("insufficient_scope") && challenge(&r).contains(&named), "{}", challenge(&r));
 }

@@ -368,8 +368,11 @@ both!(a_client_requiring_a_second_factor_steps_up_a_password_only_session, |kind
     let (_, params) = location_params(&v.get(&authorize_url(&strict, "")).await);
     assert!(params.contains_key("code"), "{params:?}");
     let stepped_up: Value = exchange(&app, &strict, &params["code"], VERIFIER).await.json().await.unwrap();
-    let guard =
-        postern_guard::Guard::builder(app.state.issuer.to_string()).clock(app.clock.clone()).build().await.unwrap();
+    let guard = postern_guard::Guard::builder(app.state.issuer.to_string(), app.state.issuer.to_string())
+        .clock(app.clock.clone())
+        .build()
+        .await
+        .unwrap();
     let principal = guard.verify(stepped_up["access_token"].as_str().unwrap()).await.unwrap();
     assert_eq!((principal.amr.len(), principal.acr.as_deref()), (3, Some("urn:postern:mfa")));
     assert_eq!(principal.require_mfa(), Ok(()));
@@ -515,9 +518,8 @@ both!(introspection_says_how_the_person_behind_an_opaque_token_signed_in, |kind|
     app.state.store.update_client(&rp.id, &c, NOW).await.unwrap();
     let (rs, rs_secret) =
         register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "", AccessTokenFormat::Opaque).await;
-    let guard = postern_guard::Guard::builder(app.state.issuer.to_string())
+    let guard = postern_guard::Guard::builder(app.state.issuer.to_string(), app.state.issuer.to_string())
         .introspection_client(rs.clone(), rs_secret.clone().unwrap())
-        .audience(app.state.issuer.to_string())
         .clock(app.clock.clone())
         .build()
         .await

@@ -99,8 +99,11 @@ both!(a_client_may_have_rs256_access_tokens_for_resource_servers_without_eddsa, 
     let info: Value =
         post(&app, "/oauth/introspect", &format!("token={token}"), Some((&rs, &rs_secret))).await.json().await.unwrap();
     assert_eq!(info["active"], true, "{info}");
-    let guard =
-        postern_guard::Guard::builder(app.state.issuer.to_string()).clock(app.clock.clone()).build().await.unwrap();
+    let guard = postern_guard::Guard::builder(app.state.issuer.to_string(), app.state.issuer.to_string())
+        .clock(app.clock.clone())
+        .build()
+        .await
+        .unwrap();
     assert_eq!(guard.verify(token).await.unwrap().client_id.as_deref(), Some(id.as_str()));
 });
 
