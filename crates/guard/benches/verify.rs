@@ -35,6 +35,7 @@ fn bench(c: &mut Criterion) {
             "introspection_endpoint": format!("{issuer}/introspect"),
         });
         let exp = now + 3600;
+        let audience = issuer.clone();
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(move || async move { Json(meta) }))
             .route("/jwks", get(move || async move { Json(jwks) }))
@@ -43,6 +44,7 @@ fn bench(c: &mut Criterion) {
                 post(move || async move {
                     Json(IntrospectionResponse {
                         active: true,
+                        aud: Some(vec![audience]),
                         scope: Some("read".into()),
                         token_type: Some("Bearer".into()),
                         exp: Some(exp),

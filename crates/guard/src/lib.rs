@@ -404,9 +404,7 @@ impl Guard {
         {
             return Err(inactive());
         }
-        if credential == CredentialKind::OpaqueToken
-            && !answer.aud.as_ref().is_some_and(|aud| aud.iter().any(|a| *a == self.0.audience))
-        {
+        if !answer.aud.as_ref().is_some_and(|aud| aud.iter().any(|a| *a == self.0.audience)) {
             return Err(GuardError::InvalidToken("the token is meant for another audience".into()));
         }
         let subject = answer.sub.clone().ok_or_else(inactive)?;

@@ -149,6 +149,7 @@ pub async fn create(
         KeyOwner::User(_) => KeyKind::Personal,
         KeyOwner::ServiceAccount(_) => KeyKind::ServiceAccount,
     };
+    let audience = crate::resources::key_audience(store, &scopes).await?;
     let mut rng = postern_core::system::os_rng();
     let key = NewApiKey::generate(kind, &mut rng);
     let id = postern_core::id::random_id(&mut rng);
@@ -159,6 +160,7 @@ pub async fn create(
         owner: request.owner,
         name,
         scopes: &scopes,
+        audience: &audience,
         created_at: now,
         expires_at,
     };

@@ -88,6 +88,23 @@ pub async fn describe(store: &Store, bound: &str) -> Vec<String> {
     out
 }
 
+/// The audience of an API key with these scopes (space-separated): every registered resource
+/// that defines one of them (by name: `project` covers `project:web`); empty when none does,
+/// and the key is then for the issuer.
+pub async fn key_audience(store: &Store, scopes: &[postern_core::scope::Scope]) -> Result<String, StoreError> {
+    let names: Vec<&str> = scopes.iter().map(|s| s.as_str().split(':').next().unwrap_or_default()).collect();
+    let audience: Vec<String> = store
+        .resources()
+        .await?
+        .into_iter()
+        .filter(|r| {
+            r.scopes.split_whitespace().any(|defined| names.contains(&defined.split(':').next().unwrap_or_default()))
+        })
+        .map(|r| r.identifier)
+        .collect();
+    Ok(audience.join(" "))
+}
+
 /// A resource's scopes, checked and space-separated.
 fn scope_text(scopes: &[String]) -> Result<String, ResourceError> {
     for s in scopes {

@@ -46,6 +46,8 @@ pub struct NewApiKeyRow<'a> {
     pub owner: KeyOwner<'a>,
     pub name: &'a str,
     pub scopes: &'a [Scope],
+    /// The resources it is for (space-separated; empty: the issuer).
+    pub audience: &'a str,
     pub created_at: i64,
     pub expires_at: Option<i64>,
 }
@@ -61,6 +63,8 @@ pub struct ApiKeyRecord {
     pub name: String,
     /// Space-separated.
     pub scope: String,
+    /// The resources it is for (space-separated; empty: the issuer).
+    pub audience: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
@@ -170,7 +174,7 @@ impl Store {
         let scope = postern_core::oauth::scope_string(k.scopes);
         on_db!(self, p => sqlx::query(sql::API_KEY_INSERT)
             .bind(k.id).bind(k.hash.as_bytes()).bind(k.public_prefix).bind(kind.as_str()).bind(user).bind(sa)
-            .bind(k.name).bind(&scope).bind(k.created_at).bind(k.expires_at)
+            .bind(k.name).bind(&scope).bind(k.created_at).bind(k.expires_at).bind(k.audience)
             .execute(p).await.map(|r| r.rows_affected()))
         .map_err(StoreError::conflict_as("API key"))?;
         self.api_key(k.id).await?.ok_or(StoreError::NotFound("API key"))

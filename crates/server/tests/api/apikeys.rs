@@ -384,6 +384,7 @@ both!(key_lifetimes_are_capped_and_any_stored_time_is_shown, |kind| async move {
         owner: KeyOwner::User(&ann),
         name: "far future",
         scopes: &scopes,
+        audience: "",
         created_at: NOW,
         expires_at: Some(i64::MAX / 2),
     };

@@ -194,3 +194,59 @@ both!(a_device_authorization_binds_the_resources_it_names, |kind| async move {
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(audience(&app, &tokens).await, serde_json::json!([API]));
 });
+
+both!(an_api_key_is_for_the_resources_its_scopes_belong_to, |kind| async move {
+    use postern_server::apikeys::{self, Expiry, KeyRequest};
+    use postern_store::KeyOwner;
+    let Some((app, _db)) = spawn(kind).await else { return };
+    add_scope(&app, "project", "Projects", true).await;
+    add_scope(&app, "admin", "Administration", false).await;
+    postern_server::resources::add(&app.state.store, API, "Projects API", &["project".into()], NOW).await.unwrap();
+    let ann = create_user(&app, "ann@example.org", "correct horse").await;
+    entitle(&app, &ann, &["project:*", "admin"]).await;
+    let key = |scope: &'static str| {
+        let (app, ann) = (&app, ann.clone());
+        async move {
+            let scopes = [scope.to_owned()];
+            let request = KeyRequest {
+                owner: KeyOwner::User(&ann),
+                name: scope,
+                scopes: &scopes,
+                expiry: Expiry::After(3600),
+                within: None,
+            };
+            let (key, record) =
+                apikeys::create(&app.state.store, &app.state.config.api_keys, &request, NOW).await.unwrap();
+            (key.expose().to_owned(), record)
+        }
+    };
+    let (project_key, record) = key("project:web").await;
+    assert_eq!(record.audience, API);
+    let (admin_key, record) = key("admin").await;
+    assert_eq!(record.audience, "");
+    let issuer = app.state.issuer.to_string();
+    assert_eq!(crate::refresh::introspect(&app, &project_key).await["aud"], serde_json::json!([API]));
+    assert_eq!(crate::refresh::introspect(&app, &admin_key).await["aud"], serde_json::json!([issuer]));
+
+    // A guard in front of the API takes the project key, not the admin key; one in front of
+    // Postern's own audience the other way round.
+    let (rs, rs_secret) =
+        register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "", AccessTokenFormat::Jwt).await;
+    let guard_for = |audience: String| {
+        let (app, rs, rs_secret) = (&app, rs.clone(), rs_secret.clone().unwrap());
+        async move {
+            postern_guard::Guard::builder(app.state.issuer.to_string(), audience)
+                .introspection_client(rs, rs_secret)
+                .clock(app.clock.clone())
+                .build()
+                .await
+                .unwrap()
+        }
+    };
+    let api_guard = guard_for(API.to_owned()).await;
+    assert!(api_guard.verify(&project_key).await.is_ok());
+    assert!(matches!(api_guard.verify(&admin_key).await, Err(postern_guard::GuardError::InvalidToken(_))));
+    let own_guard = guard_for(issuer).await;
+    assert!(own_guard.verify(&admin_key).await.is_ok());
+    assert!(matches!(own_guard.verify(&project_key).await, Err(postern_guard::GuardError::InvalidToken(_))));
+});

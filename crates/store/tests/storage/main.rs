@@ -106,28 +106,28 @@ both!(migrations_are_idempotent_and_refuse_a_newer_schema, |store: Store, url: S
 /// A database made by a binary that knew schema 8 (service-account names unique across the
 /// instance), upgraded: its keys keep working and still go with their service account.
 async fn upgrade_keeps_service_accounts_and_keys(kind: Kind) {
-    use postern_store::{KeyOwner, NewApiKeyRow};
     let Some(db) = postern_testkit::fresh(kind).await else {
         return;
     };
     let store = Store::connect(&db.url, PoolOptions::default()).await.unwrap();
     assert_eq!(store.migrate_to(8, NOW).await.unwrap().version, 8);
-    // Only what schema 8 has: a user (today's client columns came later).
+    // Only what schema 8 has: a user (today's client columns came later), and keys written
+    // with schema 8's columns (today's came later too).
     let ann: String = store.create_user(&new_user("ann@example.org"), NOW).await.unwrap().id.into();
     let sa = store.create_service_account("sa1", "ci", "", &ann, NOW).await.unwrap();
-    let scopes = [Scope::parse("read").unwrap()];
-    let row = |id: &'static str, owner| NewApiKeyRow {
-        id,
-        hash: TokenHash::of(id),
-        public_prefix: id,
-        owner,
-        name: "k",
-        scopes: &scopes,
-        created_at: NOW,
-        expires_at: None,
+    let key = |id: &str, kind_text: &str, user: Option<&str>, account: Option<&str>| {
+        let hash: String = TokenHash::of(id).as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let blob = if db.url.starts_with("sqlite:") { format!("X'{hash}'") } else { format!("'\\x{hash}'::bytea") };
+        let text = |v: Option<&str>| v.map_or("NULL".to_owned(), |v| format!("'{v}'"));
+        format!(
+            "INSERT INTO api_keys (id, key_hash, public_prefix, kind, user_id, service_account_id, name, scope, created_at) \
+             VALUES ('{id}', {blob}, '{id}', '{kind_text}', {}, {}, 'k', 'read', {NOW})",
+            text(user),
+            text(account)
+        )
     };
-    store.create_api_key(&row("personal", KeyOwner::User(&ann))).await.unwrap();
-    store.create_api_key(&row("robot", KeyOwner::ServiceAccount(&sa.id))).await.unwrap();
+    sqlx_exec(&db.url, &key("personal", "personal", Some(&ann), None)).await;
+    sqlx_exec(&db.url, &key("robot", "service_account", None, Some(&sa.id))).await;
 
     let report = store.migrate(NOW + 1).await.unwrap();
     assert_eq!((report.applied.first(), report.version), (Some(&9), store.known_schema_version()));
@@ -577,6 +577,7 @@ both!(scopes_service_accounts_and_api_keys, |store: Store, _url| async move {
         owner: KeyOwner::User(&user),
         name: "laptop",
         scopes: &scopes,
+        audience: "",
         created_at: NOW,
         expires_at: Some(NOW + 90 * 86_400),
     };

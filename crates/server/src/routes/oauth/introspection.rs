@@ -97,6 +97,12 @@ async fn api_key(state: &AppState, key: &str) -> Result<IntrospectionResponse, O
         exp: k.expires_at,
         iat: Some(k.created_at),
         sub: Some(k.subject()),
+        // The resources its scopes belong to; a key whose scopes belong to none is for the issuer.
+        aud: Some(if k.audience.is_empty() {
+            vec![state.issuer.to_string()]
+        } else {
+            k.audience.split_whitespace().map(str::to_owned).collect()
+        }),
         iss: Some(state.issuer.to_string()),
         key_kind: Some(k.kind().as_str().into()),
         ..Default::default()
