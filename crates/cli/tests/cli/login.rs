@@ -208,10 +208,12 @@ fn chromium_opener(dir: &Path, webdriver_session: &str) -> PathBuf {
     script
 }
 
-#[tokio::test]
-async fn browser_login_in_chromium_then_token() {
-    let Some(browser) = postern_testkit::browser::Browser::start().await else { return };
-    let w = World::start();
+/// Starts `postern login --browser` with `$BROWSER` driving the test's Chromium; the handle
+/// gives its output once it exits.
+fn start_browser_login(
+    w: &World,
+    browser: &postern_testkit::browser::Browser,
+) -> std::thread::JoinHandle<std::process::Output> {
     let opener = chromium_opener(w.config.path(), browser.webdriver_session());
     let child = w
         .client(&["login", "--browser", "--issuer", &w.base])
@@ -220,7 +222,14 @@ async fn browser_login_in_chromium_then_token() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let waiting = std::thread::spawn(move || child.wait_with_output().unwrap());
+    std::thread::spawn(move || child.wait_with_output().unwrap())
+}
+
+#[tokio::test]
+async fn browser_login_in_chromium_then_token() {
+    let Some(browser) = postern_testkit::browser::Browser::start().await else { return };
+    let w = World::start();
+    let waiting = start_browser_login(&w, &browser);
 
     // The opener brought Chromium to the sign-in page; signing in ends at the CLI's loopback
     // listener, another origin than the server's.
@@ -278,15 +287,7 @@ async fn browser_login_with_two_step_verification_in_chromium() {
     browser.press("Sign out").await;
     browser.wait_for_text("You are signed out.").await;
 
-    let opener = chromium_opener(w.config.path(), browser.webdriver_session());
-    let child = w
-        .client(&["login", "--browser", "--issuer", &w.base])
-        .env("BROWSER", &opener)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let waiting = std::thread::spawn(move || child.wait_with_output().unwrap());
+    let waiting = start_browser_login(&w, &browser);
     browser.wait_for_text("Sign in").await;
     browser.fill("Email", "ann@example.org").await;
     browser.fill("Password", "correct horse").await;

@@ -112,12 +112,7 @@ async fn a_passkey_steps_up_for_a_client_on_another_origin_and_signs_in_alone_th
     let Some((app, _db)) = spawn_by_name().await else { return };
     let client = ClientApp::start().await;
     create_user(&app, "ann@example.org", "correct horse").await;
-    let mut rp = relying_party(&app, true).await;
-    rp.redirect = client.redirect_uri();
-    let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
-    c.redirect_uris = vec![postern_core::client::RedirectUri::parse(&rp.redirect).unwrap()];
-    c.policy.require_mfa = true;
-    app.state.store.update_client(&rp.id, &c, NOW).await.unwrap();
+    let rp = crate::second_factor::strict_party_at(&app, &client).await;
     browser.add_virtual_authenticator().await;
     let id_token_of = |code: String| {
         let (app, rp) = (&app, rp.clone());

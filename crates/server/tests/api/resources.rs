@@ -110,31 +110,15 @@ both!(the_resources_a_person_approved_bind_the_code_and_the_refresh_family, |kin
     assert!(page.contains("Projects API (https://api.example.org)"), "{page}");
     let params = sign_in_and_allow(&mut v, &with(API), "ann@example.org", "correct horse").await;
     let code = params["code"].clone();
-    let (status, body) = token(
-        &app,
-        &rp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &rp.redirect),
-            ("code_verifier", VERIFIER),
-        ],
-        &[OTHER],
-    )
-    .await;
+    let exchange_fields = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", &rp.redirect),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, body) = token(&app, &rp, &exchange_fields, &[OTHER]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "another resource: {body}");
-    let (status, body) = token(
-        &app,
-        &rp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &rp.redirect),
-            ("code_verifier", VERIFIER),
-        ],
-        &[],
-    )
-    .await;
+    let (status, body) = token(&app, &rp, &exchange_fields, &[]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(audience(&app, &body).await, serde_json::json!([API]));
 

@@ -316,6 +316,17 @@ async fn a_verification_link_does_not_sign_in_someone_with_two_step_verification
 }
 
 /// Requires a second factor of `rp`'s users.
+/// A first-party client whose redirect URI is `client`'s (another origin), with require_mfa.
+pub(crate) async fn strict_party_at(app: &TestApp, client: &postern_testkit::client_app::ClientApp) -> Rp {
+    let mut rp = relying_party(app, true).await;
+    rp.redirect = client.redirect_uri();
+    let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
+    c.redirect_uris = vec![postern_core::client::RedirectUri::parse(&rp.redirect).unwrap()];
+    app.state.store.update_client(&rp.id, &c, NOW).await.unwrap();
+    require_mfa(app, &rp).await;
+    rp
+}
+
 async fn require_mfa(app: &TestApp, rp: &Rp) {
     let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
     c.policy.require_mfa = true;
@@ -404,12 +415,7 @@ async fn step_up_for_a_client_on_another_origin_in_a_browser() {
     let app = start_real_time(test_config(&db)).await.unwrap();
     let client = ClientApp::start().await;
     create_user(&app, "ann@example.org", "correct horse").await;
-    let mut rp = relying_party(&app, true).await;
-    rp.redirect = client.redirect_uri();
-    let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
-    c.redirect_uris = vec![postern_core::client::RedirectUri::parse(&rp.redirect).unwrap()];
-    c.policy.require_mfa = true;
-    app.state.store.update_client(&rp.id, &c, NOW).await.unwrap();
+    let rp = strict_party_at(&app, &client).await;
 
     let (secret, used) = browser_turn_on(&browser, &app).await;
     let now = || postern_core::system::SystemClock.now();

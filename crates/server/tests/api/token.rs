@@ -23,6 +23,11 @@ async fn service(app: &TestApp, format: AccessTokenFormat) -> (String, String) {
 
 /// Verifies a JWT access token with the keys the server publishes.
 async fn verify_with_jwks(app: &TestApp, token: &str) -> AccessClaims {
+    verify_with_jwks_as(app, token, "EdDSA").await
+}
+
+/// Verifies an access token with the published keys (typ at+jwt), signed with `alg`.
+async fn verify_with_jwks_as(app: &TestApp, token: &str, alg: &str) -> AccessClaims {
     let set: postern_proto::JwkSet = app.get("/.well-known/jwks.json").await.json().await.unwrap();
     let keys: Vec<_> =
         set.keys.iter().map(|k| (k.kid.clone(), postern_core::signing::PublicKey::from_jwk(k).unwrap())).collect();
@@ -30,7 +35,7 @@ async fn verify_with_jwks(app: &TestApp, token: &str) -> AccessClaims {
         keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
     })
     .unwrap();
-    assert_eq!(header.alg, "EdDSA");
+    assert_eq!(header.alg, alg);
     claims
 }
 
@@ -85,14 +90,7 @@ both!(a_client_may_have_rs256_access_tokens_for_resource_servers_without_eddsa, 
         post(&app, "/oauth/token", "grant_type=client_credentials", Some((&id, &secret))).await.json().await.unwrap();
     let token = r["access_token"].as_str().unwrap();
     // Verified with the published RSA key (the rsa crate; ring signed it), typ at+jwt.
-    let set: postern_proto::JwkSet = app.get("/.well-known/jwks.json").await.json().await.unwrap();
-    let keys: Vec<_> =
-        set.keys.iter().map(|k| (k.kid.clone(), postern_core::signing::PublicKey::from_jwk(k).unwrap())).collect();
-    let (header, claims) = postern_core::jwt::verify::<AccessClaims>(token, Some("at+jwt"), |kid| {
-        keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
-    })
-    .unwrap();
-    assert_eq!(header.alg, "RS256");
+    let claims = verify_with_jwks_as(&app, token, "RS256").await;
     assert_eq!(claims.client_id, id);
     // Recognised like any access token: introspection and the guard.
     let (rs, rs_secret) = service(&app, AccessTokenFormat::Jwt).await;
