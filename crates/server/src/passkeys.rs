@@ -275,7 +275,7 @@ pub async fn finish_second_step(
     let answer: PublicKeyCredential = answer(credential)?;
     let result =
         rp.finish_passkey_authentication(&answer, &authentication).map_err(|e| PasskeyError::Refused(e.to_string()))?;
-    record_use(state, &user.id, &result).await
+    record_use(state, &user.id, credentials(state, &user.id).await?, &result).await
 }
 
 /// Starts a passwordless sign-in: any discoverable passkey of this instance may answer.
@@ -300,8 +300,8 @@ pub async fn finish_passwordless(state: &AppState, ceremony: &str, credential: &
     let (handle, _) = rp.identify_discoverable_authentication(&answer).map_err(|_| PasskeyError::Unknown)?;
     let user_id = state.store.user_of_passkey_handle(&handle.to_string()).await?.ok_or(PasskeyError::Unknown)?;
     let user = state.store.user_by_id(&user_id).await?.filter(|u| !u.disabled).ok_or(PasskeyError::Unknown)?;
-    let keys: Vec<DiscoverableKey> =
-        credentials(state, &user.id).await?.iter().map(|(_, key)| DiscoverableKey::from(key)).collect();
+    let held = credentials(state, &user.id).await?;
+    let keys: Vec<DiscoverableKey> = held.iter().map(|(_, key)| DiscoverableKey::from(key)).collect();
     if keys.is_empty() {
         return Err(PasskeyError::Unknown);
     }
@@ -311,17 +311,18 @@ pub async fn finish_passwordless(state: &AppState, ceremony: &str, credential: &
     if !result.user_verified() {
         return Err(PasskeyError::Refused("the authenticator did not verify the person".into()));
     }
-    record_use(state, &user.id, &result).await?;
+    record_use(state, &user.id, held, &result).await?;
     Ok(user)
 }
 
-/// Stores the used passkey's new counter and the time of use.
+/// Stores the used passkey (one of `held`, the user's) with its new counter and the time of use.
 async fn record_use(
     state: &AppState,
     user_id: &str,
+    held: Vec<(StoredPasskey, Passkey)>,
     result: &webauthn_rs::prelude::AuthenticationResult,
 ) -> Result<(), PasskeyError> {
-    for (row, mut key) in credentials(state, user_id).await? {
+    for (row, mut key) in held {
         if key.cred_id() == result.cred_id() {
             key.update_credential(result);
             state.store.passkey_used(user_id, &row.credential_id, &to_json(&key)?, state.now()).await?;

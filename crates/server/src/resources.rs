@@ -1,8 +1,8 @@
 //! Protected resources (RFC 8707 resource indicators): the APIs tokens are minted for. A
 //! resource's identifier is an absolute URI without a fragment and becomes the audience of the
 //! tokens issued for it; it has a name and the scopes it defines. Clients are allowed resources
-//! explicitly, and a token request naming another gets `invalid_target` (see
-//! `crate::tokens::audiences`).
+//! explicitly, and a request naming another gets `invalid_target` ([`audiences`]); what a
+//! person approved, or a refresh family started with, may only narrow ([`bound_audiences`]).
 
 use postern_core::oauth::OAuthError;
 use postern_store::{Client, Resource, Store, StoreError};
