@@ -174,11 +174,18 @@ pub async fn decide(
     if !allow {
         return error(pending, "access_denied", "the user denied the request");
     }
-    // Remember the union of what was allowed before and now.
+    // Remember the union of what was allowed before and now: scopes and resources.
     let before = state.store.consent(&session.user_id, &client.client_id).await.ok().flatten().unwrap_or_default();
-    let allowed = ScopeSet::parse_list(&before).union(&ScopeSet::parse_list(&pending.scope));
+    let mut resources: Vec<&str> = before.resources.split_whitespace().collect();
+    resources.extend(
+        pending.resources.iter().map(String::as_str).filter(|r| !before.resources.split_whitespace().any(|b| b == *r)),
+    );
+    let allowed = postern_store::Consent {
+        scope: ScopeSet::parse_list(&before.scope).union(&ScopeSet::parse_list(&pending.scope)).to_string(),
+        resources: resources.join(" "),
+    };
     let now = state.now();
-    if let Err(e) = state.store.save_consent(&session.user_id, &client.client_id, &allowed.to_string(), now).await {
+    if let Err(e) = state.store.save_consent(&session.user_id, &client.client_id, &allowed, now).await {
         tracing::error!(error = %e, "authorize: could not remember the consent");
     }
     issue_code(state, pending, &session, None).await
@@ -401,10 +408,12 @@ async fn proceed(
         };
     }
     let remembered = match state.store.consent(&user.id, &client.client_id).await {
-        Ok(c) => ScopeSet::parse_list(&c.unwrap_or_default()),
+        Ok(c) => c.unwrap_or_default(),
         Err(e) => return failed(e, UNCHECKED),
     };
-    let covered = remembered.covers_all(&ScopeSet::parse_list(&pending.scope));
+    // Covered when every scope and every resource asked for was allowed before.
+    let covered = ScopeSet::parse_list(&remembered.scope).covers_all(&ScopeSet::parse_list(&pending.scope))
+        && pending.resources.iter().all(|r| remembered.resources.split_whitespace().any(|allowed| allowed == r));
     // A public client cannot prove who it is (any local process can listen on a loopback port
     // and use its client_id), so it is never approved silently (RFC 8252 §8.6): the person
     // always confirms, seeing where the browser goes next.

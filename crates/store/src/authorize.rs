@@ -20,6 +20,13 @@ pub struct CodeGrant {
     pub resource: String,
 }
 
+/// What a person allowed a client: scopes and resources, each space-separated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Consent {
+    pub scope: String,
+    pub resources: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewCode<'a> {
     pub hash: TokenHash,
@@ -91,16 +98,15 @@ impl Store {
         Ok(())
     }
 
-    /// Remembers that `user_id` consented to `scope` (space-separated) for `client_id`.
-    pub async fn save_consent(&self, user_id: &UserId, client_id: &ClientId, scope: &str, now: i64) -> Result<()> {
-        on_db!(self, p => sqlx::query(sql::CONSENT_SAVE).bind(user_id).bind(client_id).bind(scope).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+    /// Remembers what `user_id` allowed `client_id`.
+    pub async fn save_consent(&self, user_id: &UserId, client_id: &ClientId, c: &Consent, now: i64) -> Result<()> {
+        on_db!(self, p => sqlx::query(sql::CONSENT_SAVE).bind(user_id).bind(client_id).bind(&c.scope).bind(now).bind(&c.resources).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
-    pub async fn consent(&self, user_id: &UserId, client_id: &ClientId) -> Result<Option<String>> {
-        Ok(
-            on_db!(self, p => sqlx::query_scalar(sql::CONSENT_GET).bind(user_id).bind(client_id).fetch_optional(p).await)?,
-        )
+    /// What `user_id` allowed `client_id` so far.
+    pub async fn consent(&self, user_id: &UserId, client_id: &ClientId) -> Result<Option<Consent>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::CONSENT_GET).bind(user_id).bind(client_id).fetch_optional(p).await)?)
     }
 
     pub async fn create_code(&self, c: &NewCode<'_>) -> Result<()> {

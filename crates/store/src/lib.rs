@@ -133,7 +133,7 @@ pub mod users;
 pub use access::{ConsentEntry, GrantEntry, SessionEntry};
 pub use apikeys::{ApiKeyRecord, KeyOwner, KeyUse, NewApiKeyRow, RegisteredScope, ServiceAccount};
 pub use audit::{AuditEvent, NewAuditEvent};
-pub use authorize::{CodeGrant, CodeOutcome, Issued, NewCode, Redemption};
+pub use authorize::{CodeGrant, CodeOutcome, Consent, Issued, NewCode, Redemption};
 pub use clients::{Client, ClientPolicy, ClientUpdate, NewClient};
 pub use device::{Decision, DeviceAuthorization, DeviceGrant, DeviceIssuance, DeviceStatus, NewDeviceAuthorization};
 pub use email_links::{EmailChanged, EmailLink, LinkPurpose, NewEmailLink, Redeemed};

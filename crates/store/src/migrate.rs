@@ -34,6 +34,7 @@ const SQLITE: &[Migration] = &[
     m(16, "bound_resources", include_str!("../migrations/sqlite/0016_bound_resources.sql")),
     m(17, "access_token_alg", include_str!("../migrations/sqlite/0017_access_token_alg.sql")),
     m(18, "api_key_audience", include_str!("../migrations/sqlite/0018_api_key_audience.sql")),
+    m(19, "consent_resources", include_str!("../migrations/sqlite/0019_consent_resources.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -55,6 +56,7 @@ const POSTGRES: &[Migration] = &[
     m(16, "bound_resources", include_str!("../migrations/postgres/0016_bound_resources.sql")),
     m(17, "access_token_alg", include_str!("../migrations/postgres/0017_access_token_alg.sql")),
     m(18, "api_key_audience", include_str!("../migrations/postgres/0018_api_key_audience.sql")),
+    m(19, "consent_resources", include_str!("../migrations/postgres/0019_consent_resources.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

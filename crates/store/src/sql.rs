@@ -151,8 +151,8 @@ statements! {
     AUTHZ_REQUEST_INSERT = "INSERT INTO authorization_requests (id_hash, client_id, params, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
     AUTHZ_REQUEST_GET = "SELECT params FROM authorization_requests WHERE id_hash = $1 AND expires_at > $2";
     AUTHZ_REQUEST_DELETE = "DELETE FROM authorization_requests WHERE id_hash = $1";
-    CONSENT_SAVE = "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
-    CONSENT_GET = "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2";
+    CONSENT_SAVE = "INSERT INTO consents (user_id, client_id, scope, granted_at, resources) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at, resources = excluded.resources";
+    CONSENT_GET = "SELECT scope, resources FROM consents WHERE user_id = $1 AND client_id = $2";
     CODE_INSERT = "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, issued_at, expires_at, resource) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
     CODE_RESOURCE = "SELECT resource FROM authorization_codes WHERE code_hash = $1";
     CODE_REDEEM = "UPDATE authorization_codes SET consumed_at = $2, access_jti = $3, access_token_hash = $4, access_expires_at = $5, grant_id = $9 WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND client_id = $6 AND (redirect_uri = $7 OR redirect_uri = '') AND code_challenge = $8 RETURNING client_id, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, resource";

@@ -129,7 +129,8 @@ async fn remembered_consent_and_a_first_party_client_sign_in_straight_to_the_cli
     let ann = create_user(&app, "ann@example.org", "correct horse").await;
     let rp = rp_on_another_origin(&app, &client, false).await;
     let (ann, client_id) = (postern_store::UserId::new(ann), postern_store::ClientId::new(rp.id.clone()));
-    app.state.store.save_consent(&ann, &client_id, "openid email", NOW).await.unwrap();
+    let consent = postern_store::Consent { scope: "openid email".into(), resources: String::new() };
+    app.state.store.save_consent(&ann, &client_id, &consent, NOW).await.unwrap();
 
     // Consent is remembered: the sign-in form's POST ends at the client, two redirects later.
     browser.goto(&code_request(&app, &rp, "r-1", "")).await;

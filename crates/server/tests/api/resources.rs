@@ -137,6 +137,17 @@ both!(the_resources_a_person_approved_bind_the_code_and_the_refresh_family, |kin
     let (_, body) = token(&app, &rp, &[("grant_type", "refresh_token"), ("refresh_token", &next)], &[API]).await;
     assert_eq!(audience(&app, &body).await, serde_json::json!([API]));
 
+    // Consent is remembered for the resources allowed, not for others: the same API again
+    // goes straight back to the client; another API asks again, naming it.
+    let again = sign_in_and_allow(&mut v, &with(API), "ann@example.org", "correct horse").await;
+    assert!(again.steps.is_empty() && again.contains_key("code"), "{:?}", again.steps);
+    let page = v.get(&with(OTHER)).await.text().await.unwrap();
+    assert!(page.contains("Other API (https://other.example.org)"), "{page}");
+    let other = sign_in_and_allow(&mut v, &with(OTHER), "ann@example.org", "correct horse").await;
+    assert_eq!(other.steps, [Step::Allowed]);
+    let both = format!("{}&resource={}", with(API), urlencode(OTHER));
+    assert!(sign_in_and_allow(&mut v, &both, "ann@example.org", "correct horse").await.steps.is_empty());
+
     // A resource the client may not use is refused at the authorization endpoint, back at the
     // client (RFC 8707 §2).
     let r = v.get(&with("https://unregistered.example.org")).await;

@@ -378,9 +378,12 @@ both!(consents_and_pending_requests, |store: Store, _url| async move {
     let (user, client) = user_and_client(&store).await;
     let (user, client) = (postern_store::UserId::new(user), postern_store::ClientId::new(client));
     assert_eq!(store.consent(&user, &client).await.unwrap(), None);
-    store.save_consent(&user, &client, "openid", NOW).await.unwrap();
-    store.save_consent(&user, &client, "openid email", NOW + 1).await.unwrap();
-    assert_eq!(store.consent(&user, &client).await.unwrap().as_deref(), Some("openid email"));
+    let consent =
+        |scope: &str, resources: &str| postern_store::Consent { scope: scope.into(), resources: resources.into() };
+    store.save_consent(&user, &client, &consent("openid", ""), NOW).await.unwrap();
+    let later = consent("openid email", "https://api.example.org");
+    store.save_consent(&user, &client, &later, NOW + 1).await.unwrap();
+    assert_eq!(store.consent(&user, &client).await.unwrap(), Some(later));
 
     let handle = TokenHash::of("request");
     store.save_authorization_request(&handle, &client, r#"{"x":1}"#, NOW, NOW + 600).await.unwrap();
