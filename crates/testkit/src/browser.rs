@@ -220,6 +220,14 @@ impl Browser {
         self.call(reqwest::Method::GET, &path, None).await.as_array().cloned().unwrap_or_default()
     }
 
+    /// Fills the sign-in form on the page showing and presses "Sign in" (the test then waits
+    /// for what should follow: the account page, the second step, the client).
+    pub async fn submit_sign_in(&self, email: &str, password: &str) {
+        self.fill("Email", email).await;
+        self.fill("Password", password).await;
+        self.press("Sign in").await;
+    }
+
     /// Clicks the link with this visible text.
     pub async fn follow(&self, link: &str) {
         let el = self.find_xpath(&format!("//a[normalize-space()='{link}']")).await;

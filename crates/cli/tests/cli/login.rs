@@ -234,9 +234,7 @@ async fn browser_login_in_chromium_then_token() {
     // The opener brought Chromium to the sign-in page; signing in ends at the CLI's loopback
     // listener, another origin than the server's.
     browser.wait_for_text("Sign in").await;
-    browser.fill("Email", "ann@example.org").await;
-    browser.fill("Password", "correct horse").await;
-    browser.press("Sign in").await;
+    browser.submit_sign_in("ann@example.org", "correct horse").await;
     // postern-cli is public: the person confirms, seeing the loopback address it goes to.
     let confirm = browser.wait_for_text("Allow Postern CLI to access your account?").await;
     assert!(confirm.contains("your browser goes to http://127.0.0.1:"), "{confirm}");
@@ -272,9 +270,7 @@ async fn browser_login_with_two_step_verification_in_chromium() {
     let now = || postern_core::system::Clock::now(&postern_core::system::SystemClock);
     // Ann turns TOTP on in the browser (the key from the page), then signs out.
     browser.goto(&format!("{}/login", w.base)).await;
-    browser.fill("Email", "ann@example.org").await;
-    browser.fill("Password", "correct horse").await;
-    browser.press("Sign in").await;
+    browser.submit_sign_in("ann@example.org", "correct horse").await;
     browser.wait_for_text("Signed in as ann@example.org").await;
     browser.press("Set up authenticator app").await;
     let page = browser.wait_for_text("Enter this key instead").await;
@@ -289,9 +285,7 @@ async fn browser_login_with_two_step_verification_in_chromium() {
 
     let waiting = start_browser_login(&w, &browser);
     browser.wait_for_text("Sign in").await;
-    browser.fill("Email", "ann@example.org").await;
-    browser.fill("Password", "correct horse").await;
-    browser.press("Sign in").await;
+    browser.submit_sign_in("ann@example.org", "correct horse").await;
     // The password alone does not reach the CLI: the code comes first.
     browser.wait_for_text("Two-step verification").await;
     browser.fill("Code", &totp::code_at(&secret, totp::step_at(now()).max(used + 1))).await;

@@ -26,9 +26,7 @@ fn at(app: &TestApp, path: &str) -> String {
 /// Signs ann in with her password in the browser and adds a passkey named `name`.
 async fn add_passkey(browser: &Browser, app: &TestApp, name: &str) {
     browser.goto(&at(app, "/login")).await;
-    browser.fill("Email", "ann@example.org").await;
-    browser.fill("Password", "correct horse").await;
-    browser.press("Sign in").await;
+    browser.submit_sign_in("ann@example.org", "correct horse").await;
     browser.wait_for_text("Signed in as ann@example.org").await;
     browser.fill("Passkey name", name).await;
     browser.press("Add a passkey").await;
@@ -74,9 +72,7 @@ async fn a_passkey_is_added_signs_in_alone_serves_as_second_step_and_is_removed_
     // After a password: the second step offers the passkey, and no code input (no TOTP).
     sign_out(&browser).await;
     browser.goto(&at(&app, "/login")).await;
-    browser.fill("Email", "ann@example.org").await;
-    browser.fill("Password", "correct horse").await;
-    browser.press("Sign in").await;
+    browser.submit_sign_in("ann@example.org", "correct horse").await;
     let page = browser.wait_for_text("Two-step verification").await;
     assert!(!page.contains("Use a recovery code"), "{page}");
     browser.press("Use a passkey").await;
@@ -93,9 +89,7 @@ async fn a_passkey_is_added_signs_in_alone_serves_as_second_step_and_is_removed_
     assert!(app.state.store.passkeys(&ann).await.unwrap().is_empty());
     sign_out(&browser).await;
     browser.goto(&at(&app, "/login")).await;
-    browser.fill("Email", "ann@example.org").await;
-    browser.fill("Password", "correct horse").await;
-    browser.press("Sign in").await;
+    browser.submit_sign_in("ann@example.org", "correct horse").await;
     browser.wait_for_text("Signed in as ann@example.org").await;
     // And the removed passkey no longer signs in.
     sign_out(&browser).await;

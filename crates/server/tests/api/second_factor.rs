@@ -191,9 +191,7 @@ both!(the_code_flow_and_the_device_flow_wait_for_the_second_step, |kind| async m
 /// (on the real clock); returns the secret and the step the first code used.
 async fn browser_turn_on(browser: &Browser, app: &TestApp) -> (TotpSecret, i64) {
     browser.goto(&app.url("/login")).await;
-    browser.fill("Email", "ann@example.org").await;
-    browser.fill("Password", "correct horse").await;
-    browser.press("Sign in").await;
+    browser.submit_sign_in("ann@example.org", "correct horse").await;
     browser.wait_for_text("Signed in as ann@example.org").await;
     browser.press("Set up authenticator app").await;
     let page = browser.wait_for_text("Enter this key instead").await;
@@ -233,9 +231,7 @@ async fn set_up_totp_then_sign_in_with_codes_recovery_codes_and_turn_it_off_in_a
 
     let password_step = || async {
         browser.goto(&app.url("/login")).await;
-        browser.fill("Email", "ann@example.org").await;
-        browser.fill("Password", "correct horse").await;
-        browser.press("Sign in").await;
+        browser.submit_sign_in("ann@example.org", "correct horse").await;
         browser.wait_for_text("Two-step verification").await;
     };
     password_step().await;
@@ -281,9 +277,7 @@ async fn set_up_totp_then_sign_in_with_codes_recovery_codes_and_turn_it_off_in_a
     browser.press("Sign out").await;
     browser.wait_for_text("You are signed out.").await;
     browser.goto(&app.url("/login")).await;
-    browser.fill("Email", "ann@example.org").await;
-    browser.fill("Password", "correct horse").await;
-    browser.press("Sign in").await;
+    browser.submit_sign_in("ann@example.org", "correct horse").await;
     browser.wait_for_text("Signed in as ann@example.org").await;
     browser.quit().await;
 }
@@ -485,9 +479,7 @@ async fn a_device_is_approved_through_the_second_step_while_it_polls_in_a_browse
     browser.wait_for_text("Enter the code shown on your device.").await;
     browser.press("Continue").await;
     browser.wait_for_text("Sign in").await;
-    browser.fill("Email", "ann@example.org").await;
-    browser.fill("Password", "correct horse").await;
-    browser.press("Sign in").await;
+    browser.submit_sign_in("ann@example.org", "correct horse").await;
     browser.wait_for_text("Two-step verification").await;
     // A right password alone approves nothing: the device still waits.
     pending().await;
