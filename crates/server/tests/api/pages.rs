@@ -65,7 +65,7 @@ async fn sign_in_and_a_failed_sign_in_in_a_browser() {
 
 /// A relying party whose application lives on another origin (`client`): its redirect URI and
 /// post-logout redirect URI are registered there, and its name carries markup.
-async fn rp_on_another_origin(app: &TestApp, client: &ClientApp, first_party: bool) -> Rp {
+pub(crate) async fn rp_on_another_origin(app: &TestApp, client: &ClientApp, first_party: bool) -> Rp {
     let mut rp = relying_party(app, first_party).await;
     rp.redirect = client.redirect_uri();
     let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
@@ -76,7 +76,7 @@ async fn rp_on_another_origin(app: &TestApp, client: &ClientApp, first_party: bo
     rp
 }
 
-fn code_request(app: &TestApp, rp: &Rp, state: &str, extra: &str) -> String {
+pub(crate) fn code_request(app: &TestApp, rp: &Rp, state: &str, extra: &str) -> String {
     let challenge = postern_core::pkce::s256(VERIFIER);
     app.url(&format!(
         "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20email&state={state}&code_challenge={challenge}&code_challenge_method=S256{extra}",
@@ -85,11 +85,9 @@ fn code_request(app: &TestApp, rp: &Rp, state: &str, extra: &str) -> String {
     ))
 }
 
-async fn sign_in(browser: &Browser, email: &str, password: &str) {
+pub(crate) async fn sign_in(browser: &Browser, email: &str, password: &str) {
     browser.wait_for_text("Sign in").await;
-    browser.fill("Email", email).await;
-    browser.fill("Password", password).await;
-    browser.press("Sign in").await;
+    browser.submit_sign_in(email, password).await;
 }
 
 /// Waits until the application on the other origin got the authorization response with this

@@ -245,3 +245,38 @@ both!(an_api_key_is_for_the_resources_its_scopes_belong_to, |kind| async move {
     assert!(own_guard.verify(&admin_key).await.is_ok());
     assert!(matches!(own_guard.verify(&project_key).await, Err(postern_guard::GuardError::InvalidToken(_))));
 });
+
+#[tokio::test]
+async fn the_consent_page_names_the_api_for_a_client_on_another_origin_in_a_browser() {
+    use crate::pages::{code_request, rp_on_another_origin, sign_in};
+    let Some(browser) = postern_testkit::browser::Browser::start().await else { return };
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    let client = postern_testkit::client_app::ClientApp::start().await;
+    create_user(&app, "ann@example.org", "correct horse").await;
+    postern_server::resources::add(&app.state.store, API, "Projects API", &[], NOW).await.unwrap();
+    let rp = rp_on_another_origin(&app, &client, false).await;
+    postern_server::resources::allow(&app.state.store, &rp.id, &[API.into()]).await.unwrap();
+
+    browser.goto(&code_request(&app, &rp, "r-1", &format!("&resource={}", urlencode(API)))).await;
+    sign_in(&browser, "ann@example.org", "correct horse").await;
+    let consent = browser.wait_for_text("With access to:").await;
+    assert!(consent.contains("Projects API (https://api.example.org)"), "{consent}");
+    browser.press("Allow").await;
+    browser.wait_for_text("Application: code received").await;
+    let answer = client.wait_for("/callback").await;
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &answer.params["code"]),
+            ("redirect_uri", &rp.redirect),
+            ("code_verifier", VERIFIER),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(audience(&app, &body).await, serde_json::json!([API]));
+    browser.quit().await;
+}
