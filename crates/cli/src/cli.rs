@@ -340,6 +340,7 @@ pub enum ClientCommand {
 #[derive(Subcommand, Debug)]
 pub enum ResourceCommand {
     /// Register a resource: its identifier (an absolute URI) is the audience of its tokens.
+    /// Its resource server gets introspection credentials (a new client, secret shown once).
     Add {
         identifier: String,
         #[arg(long)]
@@ -347,6 +348,9 @@ pub enum ResourceCommand {
         /// A scope the resource defines (repeatable).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        /// Introspect with this existing confidential client instead of a new one.
+        #[arg(long, value_name = "CLIENT_ID")]
+        introspector: Option<String>,
     },
     /// List resources.
     List,
@@ -358,6 +362,13 @@ pub enum ResourceCommand {
         /// The scopes it defines (repeatable; replaces the list).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        /// Introspect with this existing confidential client from now on.
+        #[arg(long, value_name = "CLIENT_ID", conflicts_with = "new_introspector")]
+        introspector: Option<String>,
+        /// Introspect with a new client from now on (secret shown once); the previous one
+        /// stops seeing this resource's tokens.
+        #[arg(long)]
+        new_introspector: bool,
     },
     /// Remove a resource: no client may ask tokens for it any more.
     Remove { identifier: String },

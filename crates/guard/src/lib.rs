@@ -8,7 +8,8 @@
 //!   algorithm must be in the allow-list and match the key, and `iss`, `aud`, `exp`, `nbf` and
 //!   `iat` are checked with a leeway for clock skew;
 //! - **opaque access tokens and API keys** (`pst_…`), by introspection (RFC 7662) with the
-//!   guard's own confidential client, cached briefly (positive and negative) and shared between
+//!   resource's introspection client (printed by `postern admin resource add`; Postern describes
+//!   to it only the credentials issued for this resource), cached briefly (positive and negative) and shared between
 //!   concurrent requests. An API key's checksum is checked offline first.
 //!
 //! Credentials are read from `Authorization: Bearer …` or, for API keys, `X-API-Key`; never
@@ -25,7 +26,7 @@
 //!
 //! # async fn run() -> Result<(), postern_guard::BuildError> {
 //! let guard = Guard::builder("https://auth.example.org", "https://api.example.org")
-//!     .introspection_client("api-gateway", "its secret")
+//!     .introspection_client("its introspection client id", "its secret")
 //!     .build()
 //!     .await?;
 //! let app: Router = Router::new()
@@ -110,8 +111,9 @@ impl GuardBuilder {
         self
     }
 
-    /// The confidential client the guard introspects with. Without one, only JWT access
-    /// tokens are accepted.
+    /// The confidential client the guard introspects with: the resource's introspection client
+    /// (`postern admin resource add` prints it), to which Postern describes only credentials
+    /// whose audience is this resource. Without one, only JWT access tokens are accepted.
     pub fn introspection_client(mut self, client_id: impl Into<String>, secret: impl Into<String>) -> Self {
         self.client = Some((client_id.into(), secret.into()));
         self

@@ -5,9 +5,9 @@
 //! Disabling and password changes cut access: the store does each in one transaction (see
 //! `Store::disable_user` and `Store::set_user_password`); inside a server, that node's
 //! in-memory deny-list also learns at once what every node reads from the database within
-//! `tokens.revocation_sync_secs`.
+//! `tokens.revocation_sync_secs`, and its cache of verified API keys is emptied.
 
-use crate::revocations::DenyList;
+use crate::node::NodeState;
 use postern_core::email::Email;
 use postern_core::password::{Argon2Params, PasswordError, check_new_password};
 use postern_core::secret::TokenHash;
@@ -15,16 +15,18 @@ use postern_store::{NewUser, Store, StoreError, User, UserId};
 
 /// Disables a user: sessions, refresh families, opaque and JWT access tokens, codes in flight,
 /// approved device requests and API keys all stop working at once. Enabling the user again
-/// brings none of them back. `here` is the deny-list of the node doing it (none from the admin
-/// CLI): it learns at once what every node reads within `tokens.revocation_sync_secs`.
-pub async fn disable_user(store: &Store, here: Option<&DenyList>, user_id: &str, now: i64) -> Result<(), StoreError> {
+/// brings none of them back. `here` is the node doing it (none from the admin CLI): its
+/// deny-list learns at once what every node reads within `tokens.revocation_sync_secs`, and it
+/// forgets the keys it verified (other nodes: within `api_keys.cache_secs`).
+pub async fn disable_user(store: &Store, here: Option<&NodeState>, user_id: &str, now: i64) -> Result<(), StoreError> {
     let disabled = store.disable_user(user_id, now).await?;
-    if let Some(deny) = here {
+    if let Some(node) = here {
         for (jti, exp) in disabled.revoked_jwts {
-            deny.add(jti, exp);
+            node.revoked.add(jti, exp);
         }
         // Every JWT issued to the user until now, whether or not it was recorded anywhere.
-        deny.add_subject(user_id.to_owned(), now, disabled.subject_refused_until);
+        node.revoked.add_subject(user_id.to_owned(), now, disabled.subject_refused_until);
+        node.api_keys.forget_all();
     }
     Ok(())
 }
@@ -32,13 +34,14 @@ pub async fn disable_user(store: &Store, here: Option<&DenyList>, user_id: &str,
 /// Deletes a user (see `Store::delete_user`): cut off everywhere at once, their keys and owned
 /// service accounts gone, the row removed and the audit log's personal details about them
 /// cleared. `here` as for [`disable_user`].
-pub async fn delete_user(store: &Store, here: Option<&DenyList>, user_id: &str, now: i64) -> Result<(), StoreError> {
+pub async fn delete_user(store: &Store, here: Option<&NodeState>, user_id: &str, now: i64) -> Result<(), StoreError> {
     let deleted = store.delete_user(user_id, now).await?;
-    if let Some(deny) = here {
+    if let Some(node) = here {
         for (jti, exp) in deleted.revoked_jwts {
-            deny.add(jti, exp);
+            node.revoked.add(jti, exp);
         }
-        deny.add_subject(user_id.to_owned(), now, deleted.subject_refused_until);
+        node.revoked.add_subject(user_id.to_owned(), now, deleted.subject_refused_until);
+        node.api_keys.forget_all();
     }
     Ok(())
 }
@@ -48,7 +51,7 @@ pub async fn delete_user(store: &Store, here: Option<&DenyList>, user_id: &str, 
 /// access tokens issued in them. `here` as for [`disable_user`].
 pub async fn set_password(
     store: &Store,
-    here: Option<&DenyList>,
+    here: Option<&NodeState>,
     params: Argon2Params,
     user: &User,
     password: &str,
@@ -58,8 +61,8 @@ pub async fn set_password(
     check_new_password(password, Some(&user.email)).map_err(AccountError::Password)?;
     let hash = crate::bootstrap::hash_password(params, password.to_owned()).await.map_err(AccountError::Hash)?;
     for (jti, exp) in store.set_user_password(&user.id, &hash, keep, now).await? {
-        if let Some(deny) = here {
-            deny.add(jti, exp);
+        if let Some(node) = here {
+            node.revoked.add(jti, exp);
         }
     }
     Ok(())

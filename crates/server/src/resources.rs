@@ -3,9 +3,15 @@
 //! tokens issued for it; it has a name and the scopes it defines. Clients are allowed resources
 //! explicitly, and a request naming another gets `invalid_target` ([`audiences`]); what a
 //! person approved, or a refresh family started with, may only narrow ([`bound_audiences`]).
+//! A resource server introspects with its own credentials, a confidential client linked to the
+//! resource ([`set_introspector`]), and sees only the credentials issued for it ([`may_see`]).
 
+use crate::clients::{self, Registration};
+use crate::config::TokenConfig;
+use postern_core::client::{ClientType, GrantType};
 use postern_core::oauth::OAuthError;
-use postern_store::{Client, Resource, Store, StoreError};
+use postern_core::secret::BearerSecret;
+use postern_store::{Client, ClientId, Resource, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResourceError {
@@ -103,6 +109,64 @@ pub async fn key_audience(store: &Store, scopes: &[postern_core::scope::Scope]) 
         .map(|r| r.identifier)
         .collect();
     Ok(audience.join(" "))
+}
+
+/// Whether introspection may describe a credential to `caller` (RFC 7662 §4): to the client
+/// it was issued to (`holder`; API keys have none), and to the resource servers it is for,
+/// each introspecting with its resource's credentials. Anyone else learns only that it is not
+/// active for them, so a token minted for one API is never accepted by another that asks.
+pub fn may_see<'a>(caller: &Client, holder: Option<&str>, mut audience: impl Iterator<Item = &'a str>) -> bool {
+    holder == Some(caller.client_id.as_str()) || audience.any(|aud| caller.introspects.iter().any(|r| r == aud))
+}
+
+/// Who a resource server introspects as.
+#[derive(Debug, Clone, Copy)]
+pub enum Introspector<'a> {
+    /// A confidential client made for it now, which can do nothing but introspect (its
+    /// client-credentials grant has no scopes).
+    New,
+    /// An existing confidential client (an app that is also a resource server).
+    Existing(&'a str),
+}
+
+/// Links `identifier` to the client its resource server introspects with; returns that
+/// client's id, and its secret when it was made now (shown once). A resource has one such
+/// client; linking another unlinks the previous one.
+pub async fn set_introspector(
+    store: &Store,
+    tokens: &TokenConfig,
+    identifier: &str,
+    who: Introspector<'_>,
+    now: i64,
+) -> Result<(ClientId, Option<BearerSecret>), ResourceError> {
+    let resource = store
+        .resource(identifier)
+        .await
+        .map_err(ResourceError::Store)?
+        .ok_or_else(|| ResourceError::NotFound(identifier.to_owned()))?;
+    let (client_id, secret) = match who {
+        Introspector::New => {
+            let mut r = Registration::new(&format!("{} (introspection)", resource.name), ClientType::Confidential);
+            r.grant_types = vec![GrantType::ClientCredentials];
+            let made = clients::register(store, tokens, r, now).await.map_err(|e| match e {
+                clients::ClientError::Store(e) => ResourceError::Store(e),
+                other => ResourceError::Invalid(other.to_string()),
+            })?;
+            (made.client.client_id, made.secret)
+        }
+        Introspector::Existing(id) => {
+            let found = store.client_by_id(id).await.map_err(ResourceError::Store)?;
+            match found {
+                Some(c) if c.client_type == ClientType::Confidential => (c.client_id, None),
+                Some(_) => {
+                    return Err(ResourceError::Invalid(format!("{id} is a public client: it cannot introspect")));
+                }
+                None => return Err(ResourceError::Invalid(format!("no client {id}"))),
+            }
+        }
+    };
+    store.set_resource_introspector(identifier, Some(client_id.as_str()), now).await.map_err(ResourceError::Store)?;
+    Ok((client_id, secret))
 }
 
 /// A resource's scopes, checked and space-separated.

@@ -59,6 +59,9 @@ pub struct Client {
     /// The registered resources this client may ask tokens for (RFC 8707), set apart from the
     /// other settings (`Store::set_client_resources`).
     pub resources: Vec<String>,
+    /// The registered resources whose introspection credentials this client is: it may
+    /// introspect the tokens issued for them (`Store::set_resource_introspector`).
+    pub introspects: Vec<String>,
 }
 
 /// What it takes to register a client.
@@ -168,6 +171,7 @@ impl TryFrom<ClientRow> for Client {
             created_at: r.created_at,
             updated_at: r.updated_at,
             resources: Vec::new(),
+            introspects: Vec::new(),
         })
     }
 }
@@ -213,6 +217,7 @@ impl Store {
             on_db!(self, p => sqlx::query_as(sql::CLIENT_BY_ID).bind(client_id).fetch_optional(p).await)?;
         let Some(mut client) = row.map(Client::try_from).transpose()? else { return Ok(None) };
         client.resources = self.client_resources(client_id).await?;
+        client.introspects = self.resources_introspected_by(client_id).await?;
         Ok(Some(client))
     }
 
@@ -221,6 +226,7 @@ impl Store {
         let mut clients = rows.into_iter().map(Client::try_from).collect::<Result<Vec<Client>>>()?;
         for c in &mut clients {
             c.resources = self.client_resources(c.client_id.as_str()).await?;
+            c.introspects = self.resources_introspected_by(c.client_id.as_str()).await?;
         }
         Ok(clients)
     }

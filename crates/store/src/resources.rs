@@ -47,6 +47,22 @@ impl Store {
         if done == 0 { Err(StoreError::NotFound("resource")) } else { Ok(()) }
     }
 
+    /// Makes `client_id` (or nobody) the client a resource server introspects with;
+    /// `NotFound("resource")` when there is no such resource.
+    pub async fn set_resource_introspector(&self, identifier: &str, client_id: Option<&str>, now: i64) -> Result<()> {
+        let done = on_db!(self, p => sqlx::query(sql::RESOURCE_SET_INTROSPECTOR).bind(identifier).bind(client_id).bind(now).execute(p).await.map(|r| r.rows_affected()))
+            .map_err(|e| match e {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound("client"),
+                other => other.into(),
+            })?;
+        if done == 0 { Err(StoreError::NotFound("resource")) } else { Ok(()) }
+    }
+
+    /// The resources whose tokens `client_id` may introspect.
+    pub async fn resources_introspected_by(&self, client_id: &str) -> Result<Vec<String>> {
+        Ok(on_db!(self, p => sqlx::query_scalar(sql::RESOURCES_INTROSPECTED_BY).bind(client_id).fetch_all(p).await)?)
+    }
+
     /// The resources a client may ask tokens for.
     pub async fn client_resources(&self, client_id: &str) -> Result<Vec<String>> {
         Ok(on_db!(self, p => sqlx::query_scalar(sql::CLIENT_RESOURCES).bind(client_id).fetch_all(p).await)?)

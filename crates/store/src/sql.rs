@@ -124,6 +124,8 @@ statements! {
     RESOURCE_LIST = "SELECT identifier, name, scopes, introspector_id, created_at, updated_at FROM resources ORDER BY identifier";
     RESOURCE_UPDATE = "UPDATE resources SET name = $2, scopes = $3, updated_at = $4 WHERE identifier = $1";
     RESOURCE_DELETE = "DELETE FROM resources WHERE identifier = $1";
+    RESOURCE_SET_INTROSPECTOR = "UPDATE resources SET introspector_id = $2, updated_at = $3 WHERE identifier = $1";
+    RESOURCES_INTROSPECTED_BY = "SELECT identifier FROM resources WHERE introspector_id = $1 ORDER BY identifier";
     CLIENT_RESOURCES = "SELECT resource FROM client_resources WHERE client_id = $1 ORDER BY resource";
     CLIENT_RESOURCES_DELETE = "DELETE FROM client_resources WHERE client_id = $1";
     CLIENT_RESOURCE_INSERT = "INSERT INTO client_resources (client_id, resource) VALUES ($1, $2)";

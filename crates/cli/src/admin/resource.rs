@@ -1,11 +1,13 @@
-//! `postern admin resource …`: the protected resources tokens are minted for (RFC 8707).
+//! `postern admin resource …`: the protected resources tokens are minted for (RFC 8707), and
+//! the client each one's resource server introspects with.
 
 use super::Ctx;
 use crate::UsageError;
 use crate::cli::ResourceCommand;
 use crate::output::{emit, table, time};
-use postern_server::resources::{self, ResourceError};
-use postern_store::Resource;
+use postern_core::secret::BearerSecret;
+use postern_server::resources::{self, Introspector, ResourceError};
+use postern_store::{ClientId, Resource};
 use serde_json::json;
 
 fn to_json(r: &Resource) -> serde_json::Value {
@@ -13,6 +15,7 @@ fn to_json(r: &Resource) -> serde_json::Value {
         "identifier": r.identifier,
         "name": r.name,
         "scopes": r.scopes.split_whitespace().collect::<Vec<_>>(),
+        "introspector_id": r.introspector_id,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
     })
@@ -28,10 +31,28 @@ fn refused(e: ResourceError) -> anyhow::Error {
 
 pub async fn run(ctx: &Ctx, command: ResourceCommand) -> anyhow::Result<()> {
     match command {
-        ResourceCommand::Add { identifier, name, scopes } => {
-            let r = resources::add(&ctx.store, &identifier, &name, &scopes, ctx.now).await.map_err(refused)?;
-            ctx.audit("resource.add", &r.identifier, json!({ "name": r.name, "scopes": r.scopes })).await?;
-            emit(ctx.json, &to_json(&r), || format!("added resource {} ({})", r.identifier, r.name));
+        ResourceCommand::Add { identifier, name, scopes, introspector } => {
+            let mut r = resources::add(&ctx.store, &identifier, &name, &scopes, ctx.now).await.map_err(refused)?;
+            let who = introspector.as_deref().map_or(Introspector::New, Introspector::Existing);
+            let linked = link(ctx, &identifier, who).await;
+            let (client_id, secret) = match linked {
+                Ok(done) => done,
+                Err(e) => {
+                    // Nothing half-made stays behind.
+                    resources::remove(&ctx.store, &identifier).await.map_err(refused)?;
+                    return Err(e);
+                }
+            };
+            r.introspector_id = Some(client_id.to_string());
+            ctx.audit(
+                "resource.add",
+                &r.identifier,
+                json!({ "name": r.name, "scopes": r.scopes, "introspector_id": client_id }),
+            )
+            .await?;
+            emit(ctx.json, &with_secret(to_json(&r), secret.as_ref()), || {
+                format!("added resource {} ({})\n{}", r.identifier, r.name, credentials(&client_id, secret.as_ref()))
+            });
         }
         ResourceCommand::List => {
             let all = ctx.store.resources().await?;
@@ -39,18 +60,46 @@ pub async fn run(ctx: &Ctx, command: ResourceCommand) -> anyhow::Result<()> {
             emit(ctx.json, &value, || {
                 let rows: Vec<Vec<String>> = all
                     .iter()
-                    .map(|r| vec![r.identifier.clone(), r.name.clone(), r.scopes.clone(), time(r.created_at)])
+                    .map(|r| {
+                        let introspector = r.introspector_id.clone().unwrap_or_else(|| "-".into());
+                        vec![r.identifier.clone(), r.name.clone(), r.scopes.clone(), introspector, time(r.created_at)]
+                    })
                     .collect();
-                table(&["IDENTIFIER", "NAME", "SCOPES", "CREATED"], &rows)
+                table(&["IDENTIFIER", "NAME", "SCOPES", "INTROSPECTOR", "CREATED"], &rows)
             });
         }
-        ResourceCommand::Update { identifier, name, scopes } => {
+        ResourceCommand::Update { identifier, name, scopes, introspector, new_introspector } => {
             let scopes = (!scopes.is_empty()).then_some(scopes);
-            let r = resources::update(&ctx.store, &identifier, name.as_deref(), scopes.as_deref(), ctx.now)
+            let mut r = resources::update(&ctx.store, &identifier, name.as_deref(), scopes.as_deref(), ctx.now)
                 .await
                 .map_err(refused)?;
-            ctx.audit("resource.update", &r.identifier, json!({ "name": r.name, "scopes": r.scopes })).await?;
-            emit(ctx.json, &to_json(&r), || format!("updated resource {}", r.identifier));
+            let who = match (introspector.as_deref(), new_introspector) {
+                (Some(id), _) => Some(Introspector::Existing(id)),
+                (None, true) => Some(Introspector::New),
+                (None, false) => None,
+            };
+            let mut secret = None;
+            if let Some(who) = who {
+                let (client_id, made) = link(ctx, &identifier, who).await?;
+                r.introspector_id = Some(client_id.to_string());
+                secret = made;
+            }
+            ctx.audit(
+                "resource.update",
+                &r.identifier,
+                json!({ "name": r.name, "scopes": r.scopes, "introspector_id": r.introspector_id }),
+            )
+            .await?;
+            emit(ctx.json, &with_secret(to_json(&r), secret.as_ref()), || match (&r.introspector_id, who) {
+                (Some(id), Some(_)) => {
+                    format!(
+                        "updated resource {}\n{}",
+                        r.identifier,
+                        credentials(&ClientId::new(id.clone()), secret.as_ref())
+                    )
+                }
+                _ => format!("updated resource {}", r.identifier),
+            });
         }
         ResourceCommand::Remove { identifier } => {
             resources::remove(&ctx.store, &identifier).await.map_err(refused)?;
@@ -61,4 +110,26 @@ pub async fn run(ctx: &Ctx, command: ResourceCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn link(ctx: &Ctx, identifier: &str, who: Introspector<'_>) -> anyhow::Result<(ClientId, Option<BearerSecret>)> {
+    resources::set_introspector(&ctx.store, &ctx.config.tokens, identifier, who, ctx.now).await.map_err(refused)
+}
+
+fn with_secret(mut value: serde_json::Value, secret: Option<&BearerSecret>) -> serde_json::Value {
+    if let Some(secret) = secret {
+        value["introspector_secret"] = json!(secret.expose());
+    }
+    value
+}
+
+/// What the resource server introspects with, for the text output.
+fn credentials(client_id: &ClientId, secret: Option<&BearerSecret>) -> String {
+    match secret {
+        Some(secret) => format!(
+            "introspection client_id: {client_id}\nintrospection client_secret: {}\n(shown once: store it now)",
+            secret.expose()
+        ),
+        None => format!("introspects with the client {client_id}"),
+    }
 }

@@ -250,6 +250,17 @@ fn resources_round_trip(p: &Postern) {
         p.json(&["admin", "resource", "add", API, "--name", "Projects API", "--scope", "projects", "--json"], None);
     assert_eq!((added["identifier"].as_str(), added["name"].as_str()), (Some(API), Some("Projects API")));
     assert_eq!(added["scopes"], serde_json::json!(["projects"]));
+    // Its resource server's introspection credentials: a new confidential client, shown once.
+    let introspector = added["introspector_id"].as_str().unwrap().to_owned();
+    assert!(added["introspector_secret"].as_str().is_some_and(|s| s.len() >= 40), "{added}");
+    let shown = p.json(&["admin", "client", "show", &introspector, "--json"], None);
+    assert_eq!(
+        (shown["name"].as_str(), shown["client_type"].as_str()),
+        (Some("Projects API (introspection)"), Some("confidential"))
+    );
+    let listed = p.json(&["admin", "resource", "list", "--json"], None);
+    assert_eq!(listed[0]["introspector_id"], introspector.as_str());
+    assert!(listed[0].get("introspector_secret").is_none(), "never shown again");
     let stderr = p.fails(&["admin", "resource", "add", API, "--name", "Again"], None, 2);
     assert!(stderr.contains("registered already"), "{stderr}");
     let stderr = p.fails(&["admin", "resource", "add", "api.example.org", "--name", "Relative"], None, 2);
@@ -257,6 +268,41 @@ fn resources_round_trip(p: &Postern) {
     let updated = p.json(&["admin", "resource", "update", API, "--name", "Projects", "--json"], None);
     assert_eq!((updated["name"].as_str(), &updated["scopes"]), (Some("Projects"), &serde_json::json!(["projects"])));
     assert_eq!(p.json(&["admin", "resource", "list", "--json"], None).as_array().unwrap().len(), 1);
+    // Relinked: to a new client (secret shown), or to an existing confidential one; never to a
+    // public client, nor to one that does not exist.
+    let relinked = p.json(&["admin", "resource", "update", API, "--new-introspector", "--json"], None);
+    let fresh = relinked["introspector_id"].as_str().unwrap().to_owned();
+    assert!(fresh != introspector && relinked["introspector_secret"].is_string(), "{relinked}");
+    let relinked = p.json(&["admin", "resource", "update", API, "--introspector", &introspector, "--json"], None);
+    assert_eq!(
+        (relinked["introspector_id"].as_str(), relinked.get("introspector_secret")),
+        (Some(introspector.as_str()), None)
+    );
+    let public = p.json(
+        &["admin", "client", "create", "--name", "Pub", "--public", "--redirect-uri", "http://127.0.0.1/cb", "--json"],
+        None,
+    );
+    let stderr = p.fails(
+        &["admin", "resource", "update", API, "--introspector", public["client_id"].as_str().unwrap()],
+        None,
+        2,
+    );
+    assert!(stderr.contains("public client"), "{stderr}");
+    assert!(
+        p.fails(&["admin", "resource", "update", API, "--introspector", "nobody"], None, 2)
+            .contains("no client nobody")
+    );
+    let stderr = p.fails(
+        &["admin", "resource", "add", "https://b.example.org", "--name", "B", "--introspector", "nobody"],
+        None,
+        2,
+    );
+    assert!(stderr.contains("no client nobody"), "{stderr}");
+    assert_eq!(
+        p.json(&["admin", "resource", "list", "--json"], None).as_array().unwrap().len(),
+        1,
+        "nothing half-made"
+    );
 
     // Clients are allowed registered resources only.
     let stderr = p.fails(

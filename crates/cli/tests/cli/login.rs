@@ -18,8 +18,6 @@ struct World {
     server: Child,
     base: String,
     config: tempfile::TempDir,
-    /// A confidential client that may introspect.
-    introspector: (String, String),
 }
 
 impl World {
@@ -30,12 +28,8 @@ impl World {
             &["admin", "user", "create", "--email", "ann@example.org", "--password-stdin", "--json"],
             Some("correct horse\n"),
         );
-        let rs = p
-            .json(&["admin", "client", "create", "--name", "rs", "--grant-type", "client_credentials", "--json"], None);
-        let introspector =
-            (rs["client_id"].as_str().unwrap().to_owned(), rs["client_secret"].as_str().unwrap().to_owned());
         let (server, base, _) = serve_logging(&p, Stdio::null());
-        World { p, server, base, config: tempfile::tempdir().unwrap(), introspector }
+        World { p, server, base, config: tempfile::tempdir().unwrap() }
     }
 
     /// A client command: its own config directory, no browser, no display.
@@ -91,17 +85,11 @@ impl World {
         out
     }
 
-    async fn introspect(&self, token: &str) -> Value {
-        reqwest::Client::new()
-            .post(format!("{}/oauth/introspect", self.base))
-            .basic_auth(&self.introspector.0, Some(&self.introspector.1))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+    /// Whether an access token of the CLI works where it is for: Postern's own APIs (its
+    /// audience is the issuer, so only Postern accepts it), here the UserInfo endpoint.
+    async fn token_works(&self, token: &str) -> bool {
+        let r = reqwest::Client::new().get(format!("{}/userinfo", self.base)).bearer_auth(token).send().await.unwrap();
+        r.status() == reqwest::StatusCode::OK
     }
 
     /// Whether the refresh token is current (its family alive, itself not rotated), read from
@@ -298,9 +286,9 @@ async fn browser_login_with_two_step_verification_in_chromium() {
     assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
     let token = w.run(&["token"]);
     assert!(token.status.success(), "{}", text(&token.stderr));
-    // The CLI's access token (a JWT, active) says how ann signed in.
+    // The CLI's access token (a JWT, accepted) says how ann signed in.
     let access = text(&token.stdout).trim().to_owned();
-    assert_eq!(w.introspect(&access).await["active"], true);
+    assert!(w.token_works(&access).await);
     let payload = access.split('.').nth(1).unwrap();
     let claims: Value = serde_json::from_slice(
         &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
@@ -337,7 +325,7 @@ async fn two_token_processes_after_expiry_refresh_once() {
     assert_eq!(after["sessions"][0]["access_token"].as_str().unwrap(), one.trim());
     let refresh = after["sessions"][0]["refresh_token"].as_str().unwrap();
     assert!(w.refresh_is_current(refresh).await, "the token family is not revoked");
-    assert_eq!(w.introspect(one.trim()).await["active"], true);
+    assert!(w.token_works(one.trim()).await);
     w.stop();
 }
 

@@ -26,6 +26,8 @@ both!(introspection_answers_for_api_keys, |kind| async move {
     let Some((app, db)) = spawn(kind).await else { return };
     let store = &app.state.store;
     add_scope(&app, "project", "Projects", true).await;
+    // The API the key's scope belongs to: its resource server may introspect the key.
+    let rs = add_resource(&app, "https://api.example.org", "Projects API", &["project"]).await;
     let user = create_user(&app, "dev@example.org", "correct horse").await;
     entitle(&app, &user, &["project:*"]).await;
     let scopes = ["project:*".to_owned()];
@@ -37,9 +39,6 @@ both!(introspection_answers_for_api_keys, |kind| async move {
         within: None,
     };
     let (key, record) = apikeys::create(store, &app.state.config.api_keys, &request, NOW).await.unwrap();
-    let (rs_id, rs_secret) =
-        register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "read", AccessTokenFormat::Jwt).await;
-    let rs = (rs_id, rs_secret.unwrap());
 
     let info = introspect(&app, &rs, key.expose()).await;
     assert_eq!(info["active"], true);

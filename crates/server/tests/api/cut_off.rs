@@ -5,7 +5,7 @@
 use crate::device::start_device;
 use crate::helpers::*;
 use crate::helpers::{Rp, VERIFIER, exchange, sign_in_and_allow, urlencode};
-use crate::refresh::{introspect, offline_rp};
+use crate::refresh::{introspect_as, offline_rp};
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
 use postern_store::KeyOwner;
 use serde_json::Value;
@@ -69,6 +69,8 @@ both!(disabling_a_user_cuts_off_everything_and_enabling_brings_nothing_back, |ki
     let Some((app, _db)) = spawn(kind).await else { return };
     let ann = create_user(&app, "ann@example.org", "correct horse").await;
     add_scope(&app, "read", "Read things", false).await;
+    // The API the keys are for, and its resource server's introspection credentials.
+    let rs = add_resource(&app, "https://api.example.org", "API", &["read"]).await;
     let jwt_rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
     let opaque_rp = offline_rp(&app, AccessTokenFormat::Opaque).await;
     let mut v = visitor(&app);
@@ -87,15 +89,18 @@ both!(disabling_a_user_cuts_off_everything_and_enabling_brings_nothing_back, |ki
     let sa_key = api_key(&app, KeyOwner::ServiceAccount(&sa.id)).await;
     assert!(signed_in(&mut v).await);
     assert_eq!(userinfo(&app, jwt["access_token"].as_str().unwrap()).await, 200);
+    for key in [&personal, &sa_key] {
+        assert_eq!(introspect_with(&app, &rs, key).await["active"], true);
+    }
 
-    let here = Some(&app.state.node.revoked);
+    let here = Some(app.state.node.as_ref());
     postern_server::accounts::disable_user(&app.state.store, here, &ann, NOW).await.unwrap();
 
     assert!(!signed_in(&mut v).await, "the session ended");
-    for t in [&jwt, &opaque] {
+    for (t, rp) in [(&jwt, &jwt_rp), (&opaque, &opaque_rp)] {
         let access = t["access_token"].as_str().unwrap();
         assert_eq!(userinfo(&app, access).await, 401);
-        assert_eq!(introspect(&app, access).await["active"], false);
+        assert_eq!(introspect_as(&app, rp, access).await["active"], false);
     }
     assert_eq!(refresh(&app, &jwt_rp, jwt["refresh_token"].as_str().unwrap()).await.1["error"], "invalid_grant");
     assert_eq!(refresh(&app, &opaque_rp, opaque["refresh_token"].as_str().unwrap()).await.0, 400);
@@ -107,7 +112,7 @@ both!(disabling_a_user_cuts_off_everything_and_enabling_brings_nothing_back, |ki
     assert_eq!(polled["error"], "access_denied", "the approval was withdrawn: {polled}");
     for key in [&personal, &sa_key] {
         assert!(app.state.node.api_keys.verify(&app.state.store, key, None, NOW).await.unwrap().is_none());
-        assert_eq!(introspect(&app, key).await["active"], false);
+        assert_eq!(introspect_with(&app, &rs, key).await["active"], false);
     }
     // A sign-in is refused like any failed one.
     let r = visitor(&app).sign_in("ann@example.org", "correct horse").await;
@@ -138,7 +143,7 @@ both!(a_new_password_ends_every_session_and_refresh_family, |kind| async move {
     let mut other = visitor(&app);
     assert_eq!(other.sign_in("ann@example.org", "correct horse").await.status(), 303);
 
-    let (here, params) = (Some(&app.state.node.revoked), postern_core::password::Argon2Params::INSECURE_FOR_TESTS);
+    let (here, params) = (Some(app.state.node.as_ref()), postern_core::password::Argon2Params::INSECURE_FOR_TESTS);
     let user = app.state.store.user_by_id(&ann).await.unwrap().unwrap();
     postern_server::accounts::set_password(&app.state.store, here, params, &user, "battery staple", None, NOW)
         .await

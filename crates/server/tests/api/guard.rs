@@ -15,7 +15,9 @@ use serde_json::Value;
 #[path = "../../../guard/examples/protected_api.rs"]
 mod example;
 
-/// A server, the guard's own introspection client, and the example app on port 0.
+/// A server, the example app on port 0 registered as a resource (its address is its identifier,
+/// and it defines the scopes `project` and `admin`), and its guard, which introspects with the
+/// resource's credentials.
 struct Setup {
     app: TestApp,
     guard: Guard,
@@ -26,25 +28,25 @@ struct Setup {
 async fn setup(app: TestApp) -> Setup {
     add_scope(&app, "project", "Projects", true).await;
     add_scope(&app, "admin", "Administration", false).await;
-    let (id, secret) =
-        register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "", AccessTokenFormat::Jwt).await;
-    let guard = Guard::builder(app.state.issuer.to_string(), app.state.issuer.to_string())
-        .introspection_client(id, secret.unwrap())
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    let (id, secret) = add_resource(&app, &api, "Example API", &["project", "admin"]).await;
+    let guard = Guard::builder(app.state.issuer.to_string(), &api)
+        .introspection_client(id, secret)
         .clock(app.clock.clone())
         .build()
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(axum::serve(listener, example::app(&guard)).into_future());
     Setup { app, guard, api, http: reqwest::Client::new() }
 }
 
 impl Setup {
-    /// A client-credentials token for a new client of `format` allowed `scopes`.
+    /// A client-credentials token for the API, of a new client of `format` allowed `scopes`.
     async fn service_token(&self, format: AccessTokenFormat, scopes: &str) -> String {
         let (id, secret) =
             register(&self.app, ClientType::Confidential, &[GrantType::ClientCredentials], scopes, format).await;
+        postern_server::resources::allow(&self.app.state.store, &id, std::slice::from_ref(&self.api)).await.unwrap();
         let r = self
             .app
             .http
@@ -132,11 +134,10 @@ both!(the_guard_accepts_each_kind_of_credential, |kind| async move {
         assert_eq!(s.call("/admin/stats", Some((header.0, &header.1))).await.0, 403);
     }
 
-    // Refusals: nothing (a bare challenge naming the resource's metadata; this guard's audience
-    // is the issuer), garbage, a refresh-shaped random string, two credentials at once. The
-    // public route needs nothing.
+    // Refusals: nothing (a bare challenge naming the resource's metadata), garbage, a
+    // refresh-shaped random string, two credentials at once. The public route needs nothing.
     let (status, challenge, _) = s.call("/whoami", None).await;
-    let metadata = format!("{}/.well-known/oauth-protected-resource", s.app.state.issuer);
+    let metadata = format!("{}/.well-known/oauth-protected-resource", s.api);
     assert_eq!((status, challenge), (401, format!("Bearer resource_metadata=\"{metadata}\"")));
     for bad in ["not-a-token", "a.b.c", "pst_u_short"] {
         let (status, challenge, body) = s.bearer("/whoami", bad).await;

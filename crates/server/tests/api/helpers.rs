@@ -158,6 +158,39 @@ pub async fn register(
     (registered.client.client_id.into(), registered.secret.map(|s| s.expose().to_owned()))
 }
 
+/// Registers a protected resource defining `scopes`, with a new client for its resource server
+/// to introspect with; returns that client's id and secret.
+pub async fn add_resource(app: &TestApp, identifier: &str, name: &str, scopes: &[&str]) -> (String, String) {
+    use postern_server::resources::{self, Introspector};
+    let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+    let store = &app.state.store;
+    resources::add(store, identifier, name, &scopes, NOW).await.unwrap();
+    let tokens = &app.state.config.tokens;
+    let (id, secret) = resources::set_introspector(store, tokens, identifier, Introspector::New, NOW).await.unwrap();
+    (id.into(), secret.unwrap().expose().to_owned())
+}
+
+/// Introspects `token` as the confidential client `caller` (id, secret).
+pub async fn introspect_with(app: &TestApp, caller: &(String, String), token: &str) -> serde_json::Value {
+    let r =
+        app.http.post(app.url("/oauth/introspect")).basic_auth(&caller.0, Some(&caller.1)).form(&[("token", token)]);
+    r.send().await.unwrap().json().await.unwrap()
+}
+
+/// Verifies an access token with the keys the server publishes (typ at+jwt), signed with `alg`.
+pub async fn verify_with_jwks_as(app: &TestApp, token: &str, alg: &str) -> postern_core::token::AccessClaims {
+    let set: postern_proto::JwkSet = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let keys: Vec<_> =
+        set.keys.iter().map(|k| (k.kid.clone(), postern_core::signing::PublicKey::from_jwk(k).unwrap())).collect();
+    let (header, claims) =
+        postern_core::jwt::verify::<postern_core::token::AccessClaims>(token, Some("at+jwt"), |kid| {
+            keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
+        })
+        .unwrap();
+    assert_eq!(header.alg, alg);
+    claims
+}
+
 /// Creates a user with a password (cheap Argon2 parameters); returns the id.
 pub async fn create_user(app: &TestApp, email: &str, password: &str) -> String {
     let account = postern_server::accounts::NewAccount {

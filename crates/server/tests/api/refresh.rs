@@ -71,8 +71,8 @@ pub(crate) async fn introspect_as(app: &TestApp, rp: &Rp, token: &str) -> Value 
     r.send().await.unwrap().json().await.unwrap()
 }
 
-/// Introspects `token` as a new confidential client.
-pub(crate) async fn introspect(app: &TestApp, token: &str) -> Value {
+/// Introspects `token` as a new confidential client, which may see nothing but its own tokens.
+pub(crate) async fn introspect_as_stranger(app: &TestApp, token: &str) -> Value {
     let (rs, rs_secret) =
         register(app, ClientType::Confidential, &[GrantType::ClientCredentials], "", AccessTokenFormat::Jwt).await;
     app.http
@@ -112,7 +112,7 @@ both!(rotation_grace_window_and_reuse, |kind| async move {
     // A refresh token is described to the client holding it, and to no other.
     let info = introspect_as(&app, &rp, &r1).await;
     assert_eq!((info["active"].as_bool(), info["token_type"].as_str()), (Some(true), Some("refresh_token")));
-    assert_eq!(introspect(&app, &r1).await, serde_json::json!({"active": false}), "another client's");
+    assert_eq!(introspect_as_stranger(&app, &r1).await, serde_json::json!({"active": false}), "another client's");
 
     let (status, second) = refresh(&app, &rp, &r1, None).await;
     assert_eq!(status, 200, "{second}");
@@ -135,9 +135,9 @@ both!(rotation_grace_window_and_reuse, |kind| async move {
     let (status, _) = refresh(&app, &rp, &r2, None).await;
     assert_eq!(status, 400, "the newest token of the family is revoked too");
     let access = second["access_token"].as_str().unwrap();
-    assert_eq!(introspect(&app, access).await["active"], false, "so are the access tokens of the family");
+    assert_eq!(introspect_as(&app, &rp, access).await["active"], false, "so are the access tokens of the family");
     let first_access = first["access_token"].as_str().unwrap();
-    assert_eq!(introspect(&app, first_access).await["active"], false);
+    assert_eq!(introspect_as(&app, &rp, first_access).await["active"], false);
 });
 
 both!(concurrent_refreshes_all_get_the_same_successor, |kind| async move {
@@ -191,7 +191,7 @@ async fn scope_narrowing_client_binding_revocation_and_expiry() {
     assert_eq!((status, narrowed["scope"].as_str()), (200, Some("read")));
     let r2 = narrowed["refresh_token"].as_str().unwrap().to_owned();
     let opaque_access = narrowed["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(introspect(&app, &opaque_access).await["scope"], "read");
+    assert_eq!(introspect_as(&app, &rp, &opaque_access).await["scope"], "read");
     // The refresh token keeps the full scope.
     let (_, wide) = refresh(&app, &rp, &r2, None).await;
     assert_eq!(wide["scope"], "offline_access read write");
@@ -207,7 +207,7 @@ async fn scope_narrowing_client_binding_revocation_and_expiry() {
         .unwrap();
     assert_eq!(revoke.status(), 200);
     assert_eq!(refresh(&app, &rp, &r3, None).await.0, 400);
-    assert_eq!(introspect(&app, wide["access_token"].as_str().unwrap()).await["active"], false);
+    assert_eq!(introspect_as(&app, &rp, wide["access_token"].as_str().unwrap()).await["active"], false);
 
     // Unused refresh tokens expire after the client's refresh lifetime.
     let idle = tokens_for(&app, &rp, "offline_access read").await["refresh_token"].as_str().unwrap().to_owned();

@@ -17,10 +17,10 @@ async fn ask(app: &TestApp, id: &str, secret: &str, resources: &[&str]) -> (u16,
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
-/// The audience the token in `body` is for (introspected, as a resource server sees it).
+/// The audience of the JWT access token in `body`, verified with the published keys.
 async fn audience(app: &TestApp, body: &Value) -> Value {
     let token = body["access_token"].as_str().unwrap_or_else(|| panic!("no token: {body}"));
-    crate::refresh::introspect(app, token).await["aud"].clone()
+    serde_json::json!(verify_with_jwks_as(app, token, "EdDSA").await.aud.0)
 }
 
 async fn client(app: &TestApp, resources: &[&str]) -> (String, String) {
@@ -196,7 +196,8 @@ both!(an_api_key_is_for_the_resources_its_scopes_belong_to, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     add_scope(&app, "project", "Projects", true).await;
     add_scope(&app, "admin", "Administration", false).await;
-    postern_server::resources::add(&app.state.store, API, "Projects API", &["project".into()], NOW).await.unwrap();
+    let api_rs = add_resource(&app, API, "Projects API", &["project"]).await;
+    let other_rs = add_resource(&app, OTHER, "Other API", &[]).await;
     let ann = create_user(&app, "ann@example.org", "correct horse").await;
     entitle(&app, &ann, &["project:*", "admin"]).await;
     let key = |scope: &'static str| {
@@ -218,32 +219,112 @@ both!(an_api_key_is_for_the_resources_its_scopes_belong_to, |kind| async move {
     let (project_key, record) = key("project:web").await;
     assert_eq!(record.audience, API);
     let (admin_key, record) = key("admin").await;
-    assert_eq!(record.audience, "");
-    let issuer = app.state.issuer.to_string();
-    assert_eq!(crate::refresh::introspect(&app, &project_key).await["aud"], serde_json::json!([API]));
-    assert_eq!(crate::refresh::introspect(&app, &admin_key).await["aud"], serde_json::json!([issuer]));
+    assert_eq!(record.audience, "", "for the issuer");
+    let info = introspect_with(&app, &api_rs, &project_key).await;
+    assert_eq!((info["active"].as_bool(), &info["aud"]), (Some(true), &serde_json::json!([API])), "{info}");
+    assert_eq!(introspect_with(&app, &api_rs, &admin_key).await, serde_json::json!({"active": false}));
+    assert_eq!(introspect_with(&app, &other_rs, &project_key).await, serde_json::json!({"active": false}));
 
     // A guard in front of the API takes the project key, not the admin key; one in front of
-    // Postern's own audience the other way round.
-    let (rs, rs_secret) =
-        register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "", AccessTokenFormat::Jwt).await;
-    let guard_for = |audience: String| {
-        let (app, rs, rs_secret) = (&app, rs.clone(), rs_secret.clone().unwrap());
+    // the other API neither.
+    let guard_for = |audience: &'static str, (id, secret): (String, String)| {
+        let app = &app;
         async move {
             postern_guard::Guard::builder(app.state.issuer.to_string(), audience)
-                .introspection_client(rs, rs_secret)
+                .introspection_client(id, secret)
                 .clock(app.clock.clone())
                 .build()
                 .await
                 .unwrap()
         }
     };
-    let api_guard = guard_for(API.to_owned()).await;
+    let api_guard = guard_for(API, api_rs.clone()).await;
     assert!(api_guard.verify(&project_key).await.is_ok());
     assert!(matches!(api_guard.verify(&admin_key).await, Err(postern_guard::GuardError::InvalidToken(_))));
-    let own_guard = guard_for(issuer).await;
-    assert!(own_guard.verify(&admin_key).await.is_ok());
-    assert!(matches!(own_guard.verify(&project_key).await, Err(postern_guard::GuardError::InvalidToken(_))));
+    let other_guard = guard_for(OTHER, other_rs).await;
+    for key in [&project_key, &admin_key] {
+        assert!(matches!(other_guard.verify(key).await, Err(postern_guard::GuardError::InvalidToken(_))));
+    }
+});
+
+both!(introspection_describes_a_credential_only_to_its_client_and_the_resource_servers_it_is_for, |kind| async move {
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let api_rs = add_resource(&app, API, "Projects API", &[]).await;
+    let other_rs = add_resource(&app, OTHER, "Other API", &[]).await;
+    let stranger = client(&app, &[]).await;
+    let active = |info: Value| info["active"].as_bool().unwrap_or_else(|| panic!("{info}"));
+
+    for format in [AccessTokenFormat::Jwt, AccessTokenFormat::Opaque] {
+        let (id, secret) =
+            register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "read", format).await;
+        let holder = (id.clone(), secret.unwrap());
+        postern_server::resources::allow(&app.state.store, &id, &[API.into(), OTHER.into()]).await.unwrap();
+        let token = |resources: &'static [&'static str]| {
+            let (app, holder) = (&app, holder.clone());
+            async move {
+                let (status, body) = ask(app, &holder.0, &holder.1, resources).await;
+                assert_eq!(status, 200, "{body}");
+                body["access_token"].as_str().unwrap().to_owned()
+            }
+        };
+        // For the API: its client and the API's resource server; not the other API's, nor a
+        // client it was not issued to.
+        let for_api = token(&[API]).await;
+        assert!(active(introspect_with(&app, &holder, &for_api).await), "{format:?}");
+        assert!(active(introspect_with(&app, &api_rs, &for_api).await), "{format:?}");
+        assert!(!active(introspect_with(&app, &other_rs, &for_api).await), "{format:?}");
+        assert!(!active(introspect_with(&app, &stranger, &for_api).await), "{format:?}");
+        // For both APIs: both resource servers.
+        let for_both = token(&[API, OTHER]).await;
+        assert!(active(introspect_with(&app, &other_rs, &for_both).await), "{format:?}");
+        assert!(active(introspect_with(&app, &api_rs, &for_both).await), "{format:?}");
+        // For Postern itself (the issuer): its client only.
+        let for_issuer = token(&[]).await;
+        assert!(active(introspect_with(&app, &holder, &for_issuer).await), "{format:?}");
+        assert!(!active(introspect_with(&app, &api_rs, &for_issuer).await), "{format:?}");
+    }
+
+    // A refresh token for the API: only the client holding it, never the API's resource server
+    // (which would otherwise take it for an access token).
+    let rp = crate::refresh::offline_rp(&app, AccessTokenFormat::Jwt).await;
+    postern_server::resources::allow(&app.state.store, &rp.id, &[API.into()]).await.unwrap();
+    let tokens = crate::refresh::tokens_for(&app, &rp, "openid offline_access").await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(audience(&app, &tokens).await, serde_json::json!([API]));
+    let info = crate::refresh::introspect_as(&app, &rp, refresh_token).await;
+    assert_eq!(info["token_type"], "refresh_token", "{info}");
+    assert!(!active(introspect_with(&app, &api_rs, refresh_token).await));
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert!(active(introspect_with(&app, &api_rs, access_token).await));
+
+    // Relinking the API to another client moves the right (within the client cache time).
+    let tokens_config = &app.state.config.tokens;
+    let linked = postern_server::resources::set_introspector(
+        &app.state.store,
+        tokens_config,
+        API,
+        postern_server::resources::Introspector::Existing(&stranger.0),
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!((linked.0.as_str(), linked.1.is_none()), (stranger.0.as_str(), true));
+    app.clock.advance(app.state.config.clients.cache_secs);
+    assert!(active(introspect_with(&app, &stranger, access_token).await));
+    assert!(!active(introspect_with(&app, &api_rs, access_token).await));
+    // A public client cannot be a resource server's introspector.
+    let (public, _) =
+        register(&app, ClientType::Public, &[GrantType::AuthorizationCode], "", AccessTokenFormat::Jwt).await;
+    let refused = postern_server::resources::set_introspector(
+        &app.state.store,
+        tokens_config,
+        API,
+        postern_server::resources::Introspector::Existing(&public),
+        NOW,
+    )
+    .await;
+    assert!(matches!(refused, Err(postern_server::resources::ResourceError::Invalid(_))));
 });
 
 #[tokio::test]

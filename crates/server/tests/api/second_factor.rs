@@ -506,7 +506,7 @@ async fn access_token(app: &TestApp, rp: &Rp, v: &mut Visitor) -> String {
 }
 
 both!(introspection_says_how_the_person_behind_an_opaque_token_signed_in, |kind| async move {
-    use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
+    use postern_core::client::AccessTokenFormat;
     let Some((app, _db)) = spawn(kind).await else { return };
     create_user(&app, "ann@example.org", "correct horse").await;
     create_user(&app, "bob@example.org", "bobs password").await;
@@ -514,10 +514,12 @@ both!(introspection_says_how_the_person_behind_an_opaque_token_signed_in, |kind|
     let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
     c.access_token_format = AccessTokenFormat::Opaque;
     app.state.store.update_client(&rp.id, &c, NOW).await.unwrap();
-    let (rs, rs_secret) =
-        register(&app, ClientType::Confidential, &[GrantType::ClientCredentials], "", AccessTokenFormat::Opaque).await;
-    let guard = postern_guard::Guard::builder(app.state.issuer.to_string(), app.state.issuer.to_string())
-        .introspection_client(rs.clone(), rs_secret.clone().unwrap())
+    // The client's tokens are for an API, whose resource server introspects them.
+    let api = "https://api.example.org";
+    let (rs, rs_secret) = add_resource(&app, api, "API", &[]).await;
+    postern_server::resources::allow(&app.state.store, &rp.id, &[api.into()]).await.unwrap();
+    let guard = postern_guard::Guard::builder(app.state.issuer.to_string(), api)
+        .introspection_client(rs.clone(), rs_secret.clone())
         .clock(app.clock.clone())
         .build()
         .await
@@ -534,7 +536,7 @@ both!(introspection_says_how_the_person_behind_an_opaque_token_signed_in, |kind|
     second_step(&mut ann, "code", &code(&secret, app.clock.now())).await;
     let strong = access_token(&app, &rp, &mut ann).await;
     assert!(!strong.contains('.'), "an opaque token");
-    let described = crate::refresh::introspect(&app, &strong).await;
+    let described = crate::refresh::introspect_as(&app, &rp, &strong).await;
     assert_eq!(described["amr"], serde_json::json!(["pwd", "otp", "mfa"]), "{described}");
     assert_eq!(described["acr"], "urn:postern:mfa");
     assert!(described["auth_time"].is_i64());
@@ -545,7 +547,7 @@ both!(introspection_says_how_the_person_behind_an_opaque_token_signed_in, |kind|
     let mut bob = visitor(&app);
     bob.sign_in("bob@example.org", "bobs password").await;
     let weak = access_token(&app, &rp, &mut bob).await;
-    let described = crate::refresh::introspect(&app, &weak).await;
+    let described = crate::refresh::introspect_as(&app, &rp, &weak).await;
     assert_eq!(described["amr"], serde_json::json!(["pwd"]));
     assert_eq!(described["acr"], "urn:postern:single-factor");
     let refused = guard.verify(&weak).await.unwrap().require_mfa().unwrap_err();
@@ -555,13 +557,13 @@ both!(introspection_says_how_the_person_behind_an_opaque_token_signed_in, |kind|
     let r = app
         .http
         .post(app.url("/oauth/token"))
-        .basic_auth(&rs, rs_secret.as_deref())
+        .basic_auth(&rs, Some(&rs_secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
         .unwrap();
     let own = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
-    let described = crate::refresh::introspect(&app, &own).await;
+    let described = introspect_with(&app, &(rs, rs_secret), &own).await;
     assert_eq!(described["active"], true, "{described}");
     assert!(described.get("amr").is_none() && described.get("acr").is_none(), "{described}");
 });

@@ -26,19 +26,6 @@ async fn verify_with_jwks(app: &TestApp, token: &str) -> AccessClaims {
     verify_with_jwks_as(app, token, "EdDSA").await
 }
 
-/// Verifies an access token with the published keys (typ at+jwt), signed with `alg`.
-async fn verify_with_jwks_as(app: &TestApp, token: &str, alg: &str) -> AccessClaims {
-    let set: postern_proto::JwkSet = app.get("/.well-known/jwks.json").await.json().await.unwrap();
-    let keys: Vec<_> =
-        set.keys.iter().map(|k| (k.kid.clone(), postern_core::signing::PublicKey::from_jwk(k).unwrap())).collect();
-    let (header, claims) = postern_core::jwt::verify::<AccessClaims>(token, Some("at+jwt"), |kid| {
-        keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
-    })
-    .unwrap();
-    assert_eq!(header.alg, alg);
-    claims
-}
-
 both!(client_credentials_issue_a_verifiable_jwt_without_storing_it, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     let (id, secret) = service(&app, AccessTokenFormat::Jwt).await;
@@ -93,9 +80,8 @@ both!(a_client_may_have_rs256_access_tokens_for_resource_servers_without_eddsa, 
     let claims = verify_with_jwks_as(&app, token, "RS256").await;
     assert_eq!(claims.client_id, id);
     // Recognised like any access token: introspection and the guard.
-    let (rs, rs_secret) = service(&app, AccessTokenFormat::Jwt).await;
     let info: Value =
-        post(&app, "/oauth/introspect", &format!("token={token}"), Some((&rs, &rs_secret))).await.json().await.unwrap();
+        post(&app, "/oauth/introspect", &format!("token={token}"), Some((&id, &secret))).await.json().await.unwrap();
     assert_eq!(info["active"], true, "{info}");
     let guard = postern_guard::Guard::builder(app.state.issuer.to_string(), app.state.issuer.to_string())
         .clock(app.clock.clone())
@@ -117,9 +103,14 @@ both!(opaque_tokens_are_stored_hashed_and_introspected, |kind| async move {
         app.state.store.access_token(&postern_core::secret::TokenHash::of(&token), NOW).await.unwrap().unwrap();
     assert_eq!((stored.subject.as_str(), stored.expires_at), (id.as_str(), NOW + 900));
 
+    // Described to the client holding it; to another client (not a resource server it is
+    // for), not at all.
     let (rs, rs_secret) = service(&app, AccessTokenFormat::Jwt).await;
     let info: Value =
         post(&app, "/oauth/introspect", &format!("token={token}"), Some((&rs, &rs_secret))).await.json().await.unwrap();
+    assert_eq!(info, serde_json::json!({"active": false}));
+    let info: Value =
+        post(&app, "/oauth/introspect", &format!("token={token}"), Some((&id, &secret))).await.json().await.unwrap();
     assert_eq!(info["active"], true);
     assert_eq!(
         (info["client_id"].as_str(), info["sub"].as_str(), info["scope"].as_str()),
@@ -132,7 +123,7 @@ both!(opaque_tokens_are_stored_hashed_and_introspected, |kind| async move {
         post(&app, "/oauth/revoke", &format!("token={token}&token_type_hint=access_token"), Some((&id, &secret))).await;
     assert_eq!(r.status(), 200);
     let info: Value =
-        post(&app, "/oauth/introspect", &format!("token={token}"), Some((&rs, &rs_secret))).await.json().await.unwrap();
+        post(&app, "/oauth/introspect", &format!("token={token}"), Some((&id, &secret))).await.json().await.unwrap();
     assert_eq!(info, serde_json::json!({"active": false}));
 });
 
@@ -150,9 +141,9 @@ both!(introspection_and_revocation_of_jwt_access_tokens, |kind| async move {
     };
     let introspect = |token: String| {
         let app = &app;
-        let (rs, rs_secret) = (rs.clone(), rs_secret.clone());
+        let (id, secret) = (id.clone(), secret.clone());
         async move {
-            post(app, "/oauth/introspect", &format!("token={token}"), Some((&rs, &rs_secret)))
+            post(app, "/oauth/introspect", &format!("token={token}"), Some((&id, &secret)))
                 .await
                 .json::<Value>()
                 .await
@@ -165,7 +156,10 @@ both!(introspection_and_revocation_of_jwt_access_tokens, |kind| async move {
     assert_eq!(info["iss"].as_str(), Some(app.base.as_str()));
     assert!(info["jti"].as_str().is_some_and(|j| !j.is_empty()));
 
-    // Another client cannot revoke it (200, nothing happens); its own client can.
+    // Another client cannot see it, nor revoke it (200, nothing happens); its own client can.
+    let seen: Value =
+        post(&app, "/oauth/introspect", &format!("token={token}"), Some((&rs, &rs_secret))).await.json().await.unwrap();
+    assert_eq!(seen, serde_json::json!({"active": false}));
     assert_eq!(post(&app, "/oauth/revoke", &format!("token={token}"), Some((&rs, &rs_secret))).await.status(), 200);
     assert_eq!(introspect(token.clone()).await["active"], true);
     assert_eq!(post(&app, "/oauth/revoke", &format!("token={token}"), Some((&id, &secret))).await.status(), 200);

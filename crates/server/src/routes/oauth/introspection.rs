@@ -1,12 +1,15 @@
 //! Token introspection (RFC 7662) and revocation (RFC 7009).
 //!
 //! Introspection is for resource servers, which call as confidential clients; any token that is
-//! not ours, not valid now, or revoked is `{"active": false}` and nothing more. A refresh token
-//! is described only to the client holding it. Revocation may be
+//! not ours, not valid now, or revoked is `{"active": false}` and nothing more, and so is one
+//! the caller may not see (`resources::may_see`): an access token is described to the client
+//! holding it and to the resource servers in its audience, an API key to the resource servers
+//! in its audience, a refresh token only to the client holding it. Revocation may be
 //! called by the client the token was issued to (public clients with their `client_id`); it
 //! answers 200 whether or not the token existed, so it tells nothing about other clients' tokens.
 
 use crate::error::{WebError, no_store, server_error};
+use crate::resources;
 use crate::routes::oauth::client_auth;
 use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::state::AppState;
@@ -17,6 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use postern_core::oauth::OAuthError;
 use postern_proto::IntrospectionResponse;
+use postern_store::Client;
 
 fn oauth_form(form: Result<OAuthForm, WebError>) -> Result<OAuthForm, OAuthError> {
     form.map_err(|e| match e {
@@ -35,10 +39,13 @@ pub async fn introspect(
         let caller = client_auth::authenticate_confidential(&state, &headers, &form).await?;
         let token = form.required("token")?;
         if postern_core::apikey::looks_like_key(token) {
-            return api_key(&state, token).await;
+            return api_key(&state, &caller, token).await;
         }
         let active = tokens::inspect_access_token(&state, token).await.map_err(server_error)?;
         Ok::<_, OAuthError>(match active {
+            Some(t) if !resources::may_see(&caller, Some(&t.client_id), t.audience.iter().map(String::as_str)) => {
+                IntrospectionResponse::default()
+            }
             Some(t) => IntrospectionResponse {
                 active: true,
                 scope: (!t.scope.is_empty()).then_some(t.scope),
@@ -86,10 +93,15 @@ pub async fn introspect(
 
 /// An API key, described like a token so that a resource server has one way to check any
 /// credential. The resource server's address is not the key user's, so no IP is recorded.
-async fn api_key(state: &AppState, key: &str) -> Result<IntrospectionResponse, OAuthError> {
+/// A key is for the resources its scopes belong to; one whose scopes belong to none is for the
+/// issuer, and no resource server sees it.
+async fn api_key(state: &AppState, caller: &Client, key: &str) -> Result<IntrospectionResponse, OAuthError> {
     let Some(k) = state.node.api_keys.verify(&state.store, key, None, state.now()).await.map_err(server_error)? else {
         return Ok(IntrospectionResponse::default());
     };
+    if !resources::may_see(caller, None, k.audience.split_whitespace()) {
+        return Ok(IntrospectionResponse::default());
+    }
     Ok(IntrospectionResponse {
         active: true,
         scope: Some(k.scope.clone()),
@@ -97,12 +109,7 @@ async fn api_key(state: &AppState, key: &str) -> Result<IntrospectionResponse, O
         exp: k.expires_at,
         iat: Some(k.created_at),
         sub: Some(k.subject()),
-        // The resources its scopes belong to; a key whose scopes belong to none is for the issuer.
-        aud: Some(if k.audience.is_empty() {
-            vec![state.issuer.to_string()]
-        } else {
-            k.audience.split_whitespace().map(str::to_owned).collect()
-        }),
+        aud: Some(k.audience.split_whitespace().map(str::to_owned).collect()),
         iss: Some(state.issuer.to_string()),
         key_kind: Some(k.kind().as_str().into()),
         ..Default::default()

@@ -77,7 +77,7 @@ pub async fn change_password(
         Ok(current) => current.map(|(hash, _)| hash),
         Err(e) => return unavailable(&state, &headers, &user, e).await,
     };
-    let here = Some(&state.node.revoked);
+    let here = Some(state.node.as_ref());
     let new = field(&fields, "new_password");
     let params = state.config.password;
     match crate::accounts::set_password(&state.store, here, params, &user, new, keep.as_ref(), state.now()).await {
@@ -197,11 +197,10 @@ pub async fn delete_account(
     if field(&fields, "confirm") != "yes" {
         return failed(&state, &headers, &user, "Tick the box to confirm that the account is to be deleted.").await;
     }
-    let here = Some(&state.node.revoked);
+    let here = Some(state.node.as_ref());
     if let Err(e) = crate::accounts::delete_user(&state.store, here, &user.id, state.now()).await {
         return unavailable(&state, &headers, &user, e).await;
     }
-    state.node.api_keys.forget_all();
     state.mail.send(state.letters().account_deleted(&user.email));
     crate::audit::by(&state, &meta, &user.id, "user.deleted", &user.id).await;
     let gone = session::set_cookie(&state, &session::cookie_name(&state, SESSION_COOKIE), "", Some(0));
