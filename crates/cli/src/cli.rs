@@ -275,8 +275,8 @@ pub enum ClientCommand {
         require_mfa: bool,
         #[arg(long, value_enum, default_value = "jwt")]
         access_token_format: TokenFormatArg,
-        /// The algorithm of this client's JWT access tokens: EdDSA, or RS256 for resource
-        /// servers that verify nothing else.
+        /// The algorithm of this client's JWT access tokens: EdDSA, or RS256 or ES256 for
+        /// resource servers that verify nothing newer.
         #[arg(long, value_enum, default_value = "EdDSA")]
         access_token_alg: IdTokenAlgArg,
         /// Access-token lifetime in seconds (default: tokens.access_token_ttl_secs).
@@ -380,6 +380,8 @@ pub enum IdTokenAlgArg {
     Rs256,
     #[value(name = "EdDSA")]
     EdDsa,
+    #[value(name = "ES256")]
+    Es256,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -388,6 +390,8 @@ pub enum AlgArg {
     Rs256,
     #[value(name = "EdDSA")]
     EdDsa,
+    #[value(name = "ES256")]
+    Es256,
     All,
 }
 

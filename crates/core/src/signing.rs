@@ -1,14 +1,15 @@
 //! Signing keys: generation, the public JWK, the private part's storable form, and JWS
 //! signatures (RS256 for ID tokens, OpenID Connect's default; EdDSA/Ed25519 for access tokens,
-//! because it is fast to sign and verify).
+//! because it is fast to sign and verify; ES256 for resource servers and relying parties that
+//! verify nothing newer than ECDSA).
 //!
 //! The key id is the RFC 7638 JWK thumbprint, so it is derived from the key and stable across
 //! restarts and nodes.
 //!
 //! RS256 signatures are made by ring, whose RSA private-key operations run in constant time;
 //! the `rsa` crate's do not (RUSTSEC-2023-0071, the Marvin attack), so it only generates keys,
-//! once and offline from any request. Public keys and verification are `postern-verify`'s,
-//! re-exported here.
+//! once and offline from any request. ES256 keys are ring's too, generated, stored (PKCS#8) and
+//! used by it alone. Public keys and verification are `postern-verify`'s, re-exported here.
 
 pub use postern_verify::key::{Algorithm, PublicKey};
 use rand_core::CryptoRngCore;
@@ -35,6 +36,28 @@ pub enum SigningError {
 pub enum PrivateKey {
     Rs256(std::sync::Arc<RsaSigner>),
     EdDsa(Box<ed25519_dalek::SigningKey>),
+    Es256(std::sync::Arc<EcSigner>),
+}
+
+/// A P-256 private key: ring's key pair, its PKCS#8 document (the storable form) and the
+/// public key.
+pub struct EcSigner {
+    pair: ring::signature::EcdsaKeyPair,
+    pkcs8: Zeroizing<Vec<u8>>,
+    public: PublicKey,
+    rng: ring::rand::SystemRandom,
+}
+
+impl EcSigner {
+    fn from_pkcs8(der: &[u8]) -> Result<Self, SigningError> {
+        use ring::signature::KeyPair;
+        let rng = crate::system::ring_rng();
+        let pair =
+            ring::signature::EcdsaKeyPair::from_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
+                .map_err(|_| SigningError::Malformed)?;
+        let public = PublicKey::p256(pair.public_key().as_ref()).ok_or(SigningError::Malformed)?;
+        Ok(Self { pair, pkcs8: Zeroizing::new(der.to_vec()), public, rng })
+    }
 }
 
 /// An RSA private key: ring's key pair to sign with, the PKCS#8 document it was read from (the
@@ -70,6 +93,15 @@ impl PrivateKey {
                 PrivateKey::Rs256(std::sync::Arc::new(RsaSigner::from_pkcs8(der.as_bytes())?))
             }
             Algorithm::EdDSA => PrivateKey::EdDsa(Box::new(ed25519_dalek::SigningKey::generate(rng))),
+            // ring draws from the operating system's generator itself.
+            Algorithm::ES256 => {
+                let der = ring::signature::EcdsaKeyPair::generate_pkcs8(
+                    &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &crate::system::ring_rng(),
+                )
+                .map_err(|_| SigningError::Generate("P-256".into()))?;
+                PrivateKey::Es256(std::sync::Arc::new(EcSigner::from_pkcs8(der.as_ref())?))
+            }
         })
     }
 
@@ -77,14 +109,16 @@ impl PrivateKey {
         match self {
             PrivateKey::Rs256(_) => Algorithm::RS256,
             PrivateKey::EdDsa(_) => Algorithm::EdDSA,
+            PrivateKey::Es256(_) => Algorithm::ES256,
         }
     }
 
     /// The storable form of the private part, to be sealed with the KEK: PKCS#8 DER for RSA,
-    /// the 32-byte seed for Ed25519.
+    /// the 32-byte seed for Ed25519, PKCS#8 DER for P-256.
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, SigningError> {
         match self {
             PrivateKey::Rs256(k) => Ok(k.pkcs8.clone()),
+            PrivateKey::Es256(k) => Ok(k.pkcs8.clone()),
             PrivateKey::EdDsa(k) => Ok(Zeroizing::new(k.to_bytes().to_vec())),
         }
     }
@@ -96,12 +130,14 @@ impl PrivateKey {
                 let seed: [u8; 32] = bytes.try_into().map_err(|_| SigningError::Malformed)?;
                 Ok(PrivateKey::EdDsa(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed))))
             }
+            Algorithm::ES256 => Ok(PrivateKey::Es256(std::sync::Arc::new(EcSigner::from_pkcs8(bytes)?))),
         }
     }
 
     pub fn public(&self) -> PublicKey {
         match self {
             PrivateKey::Rs256(k) => k.public.clone(),
+            PrivateKey::Es256(k) => k.public.clone(),
             PrivateKey::EdDsa(k) => PublicKey::EdDsa(k.verifying_key().to_bytes()),
         }
     }
@@ -117,6 +153,10 @@ impl PrivateKey {
                 Ok(signature)
             }
             PrivateKey::EdDsa(k) => Ok(k.sign(signing_input).to_bytes().to_vec()),
+            // The fixed-length `r || s` form JWS uses (RFC 7518 §3.4).
+            PrivateKey::Es256(k) => {
+                Ok(k.pair.sign(&k.rng, signing_input).map_err(|_| SigningError::Sign)?.as_ref().to_vec())
+            }
         }
     }
 }
@@ -161,6 +201,7 @@ mod tests {
     fn malformed_stored_keys_are_refused() {
         assert!(PrivateKey::from_bytes(Algorithm::EdDSA, b"short").is_err());
         assert!(PrivateKey::from_bytes(Algorithm::RS256, b"not der").is_err());
+        assert!(PrivateKey::from_bytes(Algorithm::ES256, b"not der").is_err());
         assert_eq!(Algorithm::parse("none"), None);
     }
 }

@@ -119,7 +119,7 @@ impl GuardBuilder {
         self
     }
 
-    /// JWS algorithms accepted (default `EdDSA` and `RS256`). The key named by `kid` must
+    /// JWS algorithms accepted (default `EdDSA`, `RS256` and `ES256`). The key named by `kid` must
     /// also be of that algorithm, so `none` or HMAC can never pass.
     pub fn algorithms(mut self, algorithms: &[&str]) -> Self {
         self.algorithms = algorithms.iter().map(|a| (*a).to_owned()).collect();
@@ -284,7 +284,7 @@ impl Guard {
             scopes_supported: Vec::new(),
             resource_name: None,
             client: None,
-            algorithms: vec!["EdDSA".into(), "RS256".into()],
+            algorithms: vec!["EdDSA".into(), "RS256".into(), "ES256".into()],
             leeway: 30,
             positive_ttl: 5,
             negative_ttl: 5,

@@ -19,6 +19,9 @@ pub struct Jwk {
     pub crv: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x: Option<String>,
+    /// The y coordinate of an EC key (`kty` `EC`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
 }
 
 /// The JWK Set document (RFC 7517 §5).

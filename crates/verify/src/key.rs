@@ -1,6 +1,6 @@
 //! Public signing keys: read from a JWK, written as one, named by their RFC 7638 thumbprint,
 //! and used to verify JWS signatures (RS256, OpenID Connect's default for ID tokens; EdDSA
-//! with Ed25519 for access tokens).
+//! with Ed25519 for access tokens; ES256, ECDSA on P-256, for resource servers that take it).
 //!
 //! Keys are kept as their raw public components and verified with ring, so a verifier needs no
 //! other cryptography. RSA moduli below 2048 bits are refused, as RFC 7518 §3.3 asks.
@@ -8,7 +8,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use postern_proto::Jwk;
-use ring::signature::{ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents, UnparsedPublicKey};
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents, UnparsedPublicKey,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
@@ -16,15 +18,18 @@ pub enum Algorithm {
     RS256,
     /// Ed25519 (RFC 8037), used for access tokens.
     EdDSA,
+    /// ECDSA on P-256 with SHA-256 (RFC 7518 §3.4): the signature is `r || s`, 64 bytes.
+    ES256,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 2] = [Algorithm::RS256, Algorithm::EdDSA];
+    pub const ALL: [Algorithm; 3] = [Algorithm::RS256, Algorithm::EdDSA, Algorithm::ES256];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::RS256 => "RS256",
             Algorithm::EdDSA => "EdDSA",
+            Algorithm::ES256 => "ES256",
         }
     }
 
@@ -46,6 +51,8 @@ pub enum PublicKey {
     Rs256 { n: Vec<u8>, e: Vec<u8> },
     /// An Ed25519 key.
     EdDsa([u8; 32]),
+    /// A P-256 key: its point's coordinates, big-endian, 32 bytes each.
+    Es256 { x: [u8; 32], y: [u8; 32] },
 }
 
 /// Big-endian bytes without leading zeros, the form JWKs and thumbprints use.
@@ -64,6 +71,17 @@ impl PublicKey {
         match self {
             PublicKey::Rs256 { .. } => Algorithm::RS256,
             PublicKey::EdDsa(_) => Algorithm::EdDSA,
+            PublicKey::Es256 { .. } => Algorithm::ES256,
+        }
+    }
+
+    /// A P-256 key from its uncompressed SEC 1 point (`0x04 || x || y`).
+    pub fn p256(point: &[u8]) -> Option<Self> {
+        match point {
+            [4, rest @ ..] if rest.len() == 64 => {
+                Some(PublicKey::Es256 { x: rest[..32].try_into().ok()?, y: rest[32..].try_into().ok()? })
+            }
+            _ => None,
         }
     }
 
@@ -74,6 +92,11 @@ impl PublicKey {
                 format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, URL_SAFE_NO_PAD.encode(e), URL_SAFE_NO_PAD.encode(n))
             }
             PublicKey::EdDsa(x) => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, URL_SAFE_NO_PAD.encode(x)),
+            PublicKey::Es256 { x, y } => format!(
+                r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+                URL_SAFE_NO_PAD.encode(x),
+                URL_SAFE_NO_PAD.encode(y)
+            ),
         };
         URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()))
     }
@@ -92,6 +115,7 @@ impl PublicKey {
                 e: Some(URL_SAFE_NO_PAD.encode(e)),
                 crv: None,
                 x: None,
+                y: None,
             },
             PublicKey::EdDsa(x) => Jwk {
                 kty: "OKP".into(),
@@ -102,6 +126,18 @@ impl PublicKey {
                 e: None,
                 crv: Some("Ed25519".into()),
                 x: Some(URL_SAFE_NO_PAD.encode(x)),
+                y: None,
+            },
+            PublicKey::Es256 { x, y } => Jwk {
+                kty: "EC".into(),
+                kid,
+                use_: "sig".into(),
+                alg,
+                n: None,
+                e: None,
+                crv: Some("P-256".into()),
+                x: Some(URL_SAFE_NO_PAD.encode(x)),
+                y: Some(URL_SAFE_NO_PAD.encode(y)),
             },
         }
     }
@@ -120,6 +156,9 @@ impl PublicKey {
             ("OKP", "EdDSA") if jwk.crv.as_deref() == Some("Ed25519") => {
                 Some(PublicKey::EdDsa(b64(&jwk.x)?.try_into().ok()?))
             }
+            ("EC", "ES256") if jwk.crv.as_deref() == Some("P-256") => {
+                Some(PublicKey::Es256 { x: b64(&jwk.x)?.try_into().ok()?, y: b64(&jwk.y)?.try_into().ok()? })
+            }
             _ => None,
         }
     }
@@ -130,6 +169,13 @@ impl PublicKey {
                 RsaPublicKeyComponents { n, e }.verify(&RSA_PKCS1_2048_8192_SHA256, signing_input, signature).is_ok()
             }
             PublicKey::EdDsa(x) => UnparsedPublicKey::new(&ED25519, x).verify(signing_input, signature).is_ok(),
+            PublicKey::Es256 { x, y } => {
+                // ring checks that the point is on the curve.
+                let mut point = [4u8; 65];
+                point[1..33].copy_from_slice(x);
+                point[33..].copy_from_slice(y);
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point).verify(signing_input, signature).is_ok()
+            }
         }
     }
 }
@@ -151,6 +197,7 @@ mod tests {
             e: None,
             crv: Some("Ed25519".into()),
             x: Some("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into()),
+            y: None,
         };
         let key = PublicKey::from_jwk(&jwk).unwrap_or(PublicKey::EdDsa([0; 32]));
         assert_eq!(key.thumbprint(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
@@ -175,6 +222,7 @@ mod tests {
             e: Some("AQAB".into()),
             crv: None,
             x: None,
+            y: None,
         };
         let public = PublicKey::from_jwk(&jwk).unwrap();
         assert_eq!(public.thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");

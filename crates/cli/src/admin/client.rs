@@ -62,6 +62,7 @@ fn alg_of(arg: IdTokenAlgArg) -> Algorithm {
     match arg {
         IdTokenAlgArg::Rs256 => Algorithm::RS256,
         IdTokenAlgArg::EdDsa => Algorithm::EdDSA,
+        IdTokenAlgArg::Es256 => Algorithm::ES256,
     }
 }
 

@@ -39,6 +39,7 @@ pub async fn run(ctx: &Ctx, command: KeysCommand) -> anyhow::Result<()> {
             let algs: Vec<Algorithm> = match alg {
                 AlgArg::Rs256 => vec![Algorithm::RS256],
                 AlgArg::EdDsa => vec![Algorithm::EdDSA],
+                AlgArg::Es256 => vec![Algorithm::ES256],
                 AlgArg::All => Algorithm::ALL.to_vec(),
             };
             keyring::ensure_keys(&ctx.store, &kek, ctx.now).await?;

@@ -16,8 +16,8 @@ both!(discovery_describes_what_is_implemented, |kind| async move {
         assert_eq!(meta.jwks_uri, format!("{}/.well-known/jwks.json", app.base));
         assert_eq!(
             meta.id_token_signing_alg_values_supported,
-            ["RS256", "EdDSA"],
-            "RS256 by default, EdDSA per client"
+            ["RS256", "EdDSA", "ES256"],
+            "RS256 by default, EdDSA or ES256 per client"
         );
         assert_eq!(meta.subject_types_supported, ["public"]);
         assert_eq!(meta.token_endpoint, Some(format!("{}/oauth/token", app.base)));
@@ -54,7 +54,7 @@ both!(jwks_serves_the_public_keys_with_caching_headers, |kind| async move {
     let set: JwkSet = serde_json::from_str(&body).unwrap();
     let mut algs: Vec<_> = set.keys.iter().map(|k| k.alg.as_str()).collect();
     algs.sort();
-    assert_eq!(algs, ["EdDSA", "RS256"]);
+    assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
     for jwk in &set.keys {
         let public = PublicKey::from_jwk(jwk).expect("a usable public key");
         assert_eq!(jwk.kid, public.thumbprint(), "kid is the RFC 7638 thumbprint");

@@ -76,3 +76,55 @@ async fn the_openidconnect_crate_signs_in_refreshes_and_reads_userinfo() {
     assert_ne!(refreshed.refresh_token().unwrap().secret(), refresh.secret(), "rotated");
     assert_ne!(refreshed.access_token().secret(), tokens.access_token().secret());
 }
+
+#[tokio::test]
+async fn the_openidconnect_crate_verifies_es256_id_tokens() {
+    use openidconnect::core::CoreJwsSigningAlgorithm;
+    let Some(db) = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await else { return };
+    let app = start_at(test_config(&db), postern_core::system::SystemClock.now()).await.unwrap();
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let (id, secret) =
+        register(&app, ClientType::Confidential, &[GrantType::AuthorizationCode], "openid", AccessTokenFormat::Jwt)
+            .await;
+    let store = &app.state.store;
+    let mut settings = store.client_by_id(&id).await.unwrap().unwrap().settings();
+    settings.policy.id_token_alg = postern_core::signing::Algorithm::ES256;
+    settings.policy.access_token_alg = postern_core::signing::Algorithm::ES256;
+    store.update_client(&id, &settings, app.clock.now()).await.unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http).await.unwrap();
+    let client =
+        CoreClient::from_provider_metadata(metadata, ClientId::new(id), Some(ClientSecret::new(secret.unwrap())))
+            .set_redirect_uri(RedirectUrl::new("https://app.example.org/cb".into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .set_pkce_challenge(challenge)
+        .url();
+    let mut v = visitor(&app);
+    let params = sign_in_and_allow(&mut v, url.as_str(), "ann@example.org", "correct horse").await;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(params["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().expect("an ID token");
+    assert_eq!(*id_token.signing_alg().unwrap(), CoreJwsSigningAlgorithm::EcdsaP256Sha256);
+    // The library's own P-256 code checks the signature, with the key from the JWKS.
+    let es256_only = client.id_token_verifier().set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
+    let claims = id_token.claims(&es256_only, &nonce).expect("a valid ES256 ID token");
+    assert_eq!(claims.issuer().as_str(), app.base);
+    let expected = openidconnect::AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&es256_only).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected));
+    // The access token is ES256 too, verified with the published key.
+    let access = verify_with_jwks_as(&app, tokens.access_token().secret(), "ES256").await;
+    assert_eq!(access.sub, claims.subject().as_str());
+}

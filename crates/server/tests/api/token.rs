@@ -67,28 +67,39 @@ both!(client_credentials_issue_a_verifiable_jwt_without_storing_it, |kind| async
     assert_eq!(claims.aud.0, ["https://api.example.org", "https://b.example.org"]);
 });
 
-both!(a_client_may_have_rs256_access_tokens_for_resource_servers_without_eddsa, |kind| async move {
+both!(a_client_may_have_rs256_or_es256_access_tokens_for_resource_servers_without_eddsa, |kind| async move {
+    use postern_core::signing::Algorithm;
     let Some((app, _db)) = spawn(kind).await else { return };
-    let (id, secret) = service(&app, AccessTokenFormat::Jwt).await;
-    let mut c = app.state.store.client_by_id(&id).await.unwrap().unwrap().settings();
-    c.policy.access_token_alg = postern_core::signing::Algorithm::RS256;
-    app.state.store.update_client(&id, &c, NOW).await.unwrap();
-    let r: Value =
-        post(&app, "/oauth/token", "grant_type=client_credentials", Some((&id, &secret))).await.json().await.unwrap();
-    let token = r["access_token"].as_str().unwrap();
-    // Verified with the published RSA key (the rsa crate; ring signed it), typ at+jwt.
-    let claims = verify_with_jwks_as(&app, token, "RS256").await;
-    assert_eq!(claims.client_id, id);
-    // Recognised like any access token: introspection and the guard.
-    let info: Value =
-        post(&app, "/oauth/introspect", &format!("token={token}"), Some((&id, &secret))).await.json().await.unwrap();
-    assert_eq!(info["active"], true, "{info}");
     let guard = postern_guard::Guard::builder(app.state.issuer.to_string(), app.state.issuer.to_string())
         .clock(app.clock.clone())
         .build()
         .await
         .unwrap();
-    assert_eq!(guard.verify(token).await.unwrap().client_id.as_deref(), Some(id.as_str()));
+    for alg in [Algorithm::RS256, Algorithm::ES256] {
+        let (id, secret) = service(&app, AccessTokenFormat::Jwt).await;
+        let mut c = app.state.store.client_by_id(&id).await.unwrap().unwrap().settings();
+        c.policy.access_token_alg = alg;
+        app.state.store.update_client(&id, &c, NOW).await.unwrap();
+        let r: Value = post(&app, "/oauth/token", "grant_type=client_credentials", Some((&id, &secret)))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let token = r["access_token"].as_str().unwrap();
+        // Verified with the published key of that algorithm, typ at+jwt.
+        let claims = verify_with_jwks_as(&app, token, alg.as_str()).await;
+        assert_eq!(claims.client_id, id);
+        // Recognised like any access token: introspection and the guard (whose JWKS, fetched
+        // at start, has every algorithm's key).
+        let info: Value = post(&app, "/oauth/introspect", &format!("token={token}"), Some((&id, &secret)))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(info["active"], true, "{alg}: {info}");
+        assert_eq!(guard.verify(token).await.unwrap().client_id.as_deref(), Some(id.as_str()), "{alg}");
+    }
+    assert_eq!(guard.stats().jwks_fetches, 1);
 });
 
 both!(opaque_tokens_are_stored_hashed_and_introspected, |kind| async move {

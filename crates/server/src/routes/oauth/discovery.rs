@@ -57,7 +57,7 @@ pub fn provider_metadata(issuer: &str) -> ProviderMetadata {
         ]),
         acr_values_supported: strings(&[postern_core::oidc::ACR_MFA, postern_core::oidc::ACR_SINGLE]),
         subject_types_supported: vec!["public".into()],
-        id_token_signing_alg_values_supported: vec![Algorithm::RS256.as_str().into(), Algorithm::EdDSA.as_str().into()],
+        id_token_signing_alg_values_supported: Algorithm::ALL.iter().map(|a| a.as_str().into()).collect(),
         authorization_response_iss_parameter_supported: Some(true),
         request_parameter_supported: Some(false),
         request_uri_parameter_supported: Some(false),
