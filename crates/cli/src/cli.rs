@@ -120,6 +120,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: ResourceCommand,
     },
+    /// Manage initial access tokens for dynamic client registration (RFC 7591).
+    RegistrationToken {
+        #[command(subcommand)]
+        command: RegistrationTokenCommand,
+    },
     /// Manage the scope registry (names and plain-language descriptions).
     Scope {
         #[command(subcommand)]
@@ -351,6 +356,9 @@ pub enum ResourceCommand {
         /// Introspect with this existing confidential client instead of a new one.
         #[arg(long, value_name = "CLIENT_ID")]
         introspector: Option<String>,
+        /// Clients that register themselves (dynamic registration) may ask tokens for it.
+        #[arg(long)]
+        open_to_self_registered: bool,
     },
     /// List resources.
     List,
@@ -369,9 +377,31 @@ pub enum ResourceCommand {
         /// stops seeing this resource's tokens.
         #[arg(long)]
         new_introspector: bool,
+        /// Whether clients that register themselves may ask tokens for it.
+        #[arg(long, value_name = "true|false")]
+        open_to_self_registered: Option<bool>,
     },
     /// Remove a resource: no client may ask tokens for it any more.
     Remove { identifier: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegistrationTokenCommand {
+    /// Make an initial access token (shown once) that lets clients register themselves.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// How long it works (for example 1h, 7d).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "7d")]
+        expires_in: std::time::Duration,
+        /// How many registrations it allows (default: any number until it expires).
+        #[arg(long)]
+        uses: Option<i64>,
+    },
+    /// List initial access tokens (never the tokens themselves).
+    List,
+    /// Revoke an initial access token.
+    Revoke { id: String },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -137,14 +137,27 @@ impl RedirectUri {
         Ok(Self(s.to_owned()))
     }
 
+    /// Like [`RedirectUri::parse`], and also `http://localhost[:port]/…`, for native clients that
+    /// register themselves: RFC 8252 §8.3 discourages the name (it may not resolve to the
+    /// loopback interface) but permits it, and many such clients use it.
+    pub fn parse_native(s: &str) -> Result<Self, InvalidRedirectUri> {
+        match Self::parse(s) {
+            Err(InvalidRedirectUri::InsecureHttp(_)) if url::Url::parse(s).is_ok_and(|u| is_localhost(&u)) => {
+                Ok(Self(s.to_owned()))
+            }
+            other => other,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// True for `http://127.0.0.1/…` and `http://[::1]/…` registrations, which match a request
-    /// on any port (RFC 8252 §7.3).
+    /// True for `http://127.0.0.1/…`, `http://[::1]/…` and (native clients that registered
+    /// themselves) `http://localhost/…` registrations, which match a request on any port
+    /// (RFC 8252 §7.3).
     pub fn is_loopback(&self) -> bool {
-        url::Url::parse(&self.0).is_ok_and(|u| u.scheme() == "http" && is_loopback_ip_host(&u))
+        url::Url::parse(&self.0).is_ok_and(|u| u.scheme() == "http" && is_loopback_host(&u))
     }
 
     /// Whether a `redirect_uri` from a request matches this registration: exact string match,
@@ -159,12 +172,22 @@ impl RedirectUri {
         let (Ok(mut reg), Ok(mut req)) = (url::Url::parse(&self.0), url::Url::parse(requested)) else {
             return false;
         };
-        if req.fragment().is_some() || req.scheme() != "http" || !is_loopback_ip_host(&req) {
+        if req.fragment().is_some() || req.scheme() != "http" || !is_loopback_host(&req) {
             return false;
         }
         let ports_erased = reg.set_port(None).is_ok() && req.set_port(None).is_ok();
         ports_erased && reg == req
     }
+}
+
+fn is_localhost(url: &url::Url) -> bool {
+    url.scheme() == "http" && url.host() == Some(url::Host::Domain("localhost"))
+}
+
+/// A loopback IP literal, or `localhost`; the host itself must still be the same for a request
+/// to match (the ports aside).
+fn is_loopback_host(url: &url::Url) -> bool {
+    is_loopback_ip_host(url) || is_localhost(url)
 }
 
 fn is_loopback_ip_host(url: &url::Url) -> bool {
@@ -175,10 +198,11 @@ fn is_loopback_ip_host(url: &url::Url) -> bool {
     }
 }
 
+/// Read back from storage: whatever was accepted at registration, `localhost` included.
 impl TryFrom<String> for RedirectUri {
     type Error = InvalidRedirectUri;
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        RedirectUri::parse(&s)
+        RedirectUri::parse_native(&s)
     }
 }
 
@@ -260,6 +284,18 @@ mod tests {
         assert!(matches!(RedirectUri::parse("https://a.example/cb#x"), Err(InvalidRedirectUri::Fragment(_))));
         assert!(matches!(RedirectUri::parse("javascript:alert(1)"), Err(InvalidRedirectUri::Scheme(_))));
         assert!(matches!(RedirectUri::parse("/relative"), Err(InvalidRedirectUri::NotAbsolute(_))));
+    }
+
+    #[test]
+    fn native_clients_may_use_localhost_on_any_port() {
+        assert!(RedirectUri::parse("http://localhost:4000/cb").is_err(), "not for clients an admin registers");
+        let native = RedirectUri::parse_native("http://localhost/callback").unwrap();
+        assert!(native.matches("http://localhost:53682/callback"));
+        assert!(!native.matches("http://127.0.0.1:53682/callback"), "the host stays the same");
+        assert!(!native.matches("http://localhost.evil.example/callback"));
+        assert!(!native.matches("http://localhost:1/other"));
+        assert!(RedirectUri::parse_native("http://localhost.example/cb").is_err());
+        assert!(RedirectUri::parse_native("http://app.example.org/cb").is_err());
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct ProviderMetadata {
     pub end_session_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
+    /// RFC 7591, when dynamic client registration is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes_supported: Vec<String>,
     /// Required by RFC 8414 and OIDC Discovery; empty until an authorization endpoint exists.

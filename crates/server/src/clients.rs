@@ -9,7 +9,7 @@ use postern_core::client::{
 };
 use postern_core::scope::Scope;
 use postern_core::secret::BearerSecret;
-use postern_store::{Client, ClientId, ClientPolicy, ClientUpdate, NewClient, Store, StoreError};
+use postern_store::{Client, ClientId, ClientPolicy, ClientUpdate, NewClient, RegisteredBy, Store, StoreError};
 
 /// A client to register.
 #[derive(Debug, Clone)]
@@ -30,6 +30,7 @@ pub struct Registration {
     pub access_token_ttl: Option<i64>,
     /// `None`: `tokens.refresh_token_ttl_secs`.
     pub refresh_token_ttl: Option<i64>,
+    pub registered_by: RegisteredBy,
 }
 
 impl Registration {
@@ -48,6 +49,7 @@ impl Registration {
             access_token_format: AccessTokenFormat::Jwt,
             access_token_ttl: None,
             refresh_token_ttl: None,
+            registered_by: RegisteredBy::Admin,
         }
     }
 }
@@ -126,6 +128,7 @@ pub async fn register(
         access_token_format: settings.access_token_format,
         access_token_ttl: settings.access_token_ttl,
         refresh_token_ttl: settings.refresh_token_ttl,
+        registered_by: r.registered_by,
     };
     let client = store.create_client(&new, now).await?;
     Ok(Registered { client, secret })

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod authorization;
 pub mod bootstrap;
 pub mod client_cache;
+pub mod client_registration;
 pub mod clients;
 pub mod config;
 pub mod device_polls;

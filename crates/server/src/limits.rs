@@ -1,6 +1,6 @@
 //! Rate limits on the anonymous requests that make the server store a row or send an email:
 //! device authorizations, authorization requests kept waiting for a sign-in, sign-ins started,
-//! registrations and reset or verification links. Each is counted per client address (behind
+//! registrations, reset or verification links, and clients registering themselves. Each is counted per client address (behind
 //! trusted proxies, the forwarded one) and per client, per node (`limits.*` settings; 0 turns
 //! one off); emails also per recipient address. Past a limit the answer is 429 with
 //! `Retry-After`.
@@ -19,6 +19,7 @@ pub struct AnonymousWrites {
     by_client: Mutex<RateLimit>,
     emails_by_address: Mutex<RateLimit>,
     emails_by_recipient: Mutex<Throttle>,
+    registrations_by_address: Mutex<RateLimit>,
 }
 
 fn hit(limit: &Mutex<RateLimit>, key: &str, now: i64) -> Result<(), i64> {
@@ -33,6 +34,7 @@ impl AnonymousWrites {
             by_client: Mutex::new(RateLimit::new(config.per_client, CAPACITY)),
             emails_by_address: Mutex::new(RateLimit::new(config.emails_per_address, CAPACITY)),
             emails_by_recipient: Mutex::new(Throttle::new(Policy::EMAIL, CAPACITY)),
+            registrations_by_address: Mutex::new(RateLimit::new(config.client_registrations_per_address, CAPACITY)),
         }
     }
 
@@ -52,6 +54,11 @@ impl AnonymousWrites {
     pub fn authorization_request(&self, address: &str, client_id: &str, now: i64) -> Result<(), i64> {
         hit(&self.requests_by_address, address, now)?;
         hit(&self.by_client, &format!("authorize:{client_id}"), now)
+    }
+
+    /// A client registration (RFC 7591) from `address`.
+    pub fn client_registration(&self, address: &str, now: i64) -> Result<(), i64> {
+        hit(&self.registrations_by_address, address, now)
     }
 
     /// A request from `address` that sends an email about `recipient` (a normalized email

@@ -1,6 +1,6 @@
 //! The background task: deletes expired rows in bounded batches, forgets refresh-token
-//! successors once their grace window has passed, and re-reads the signing keys, on a fixed
-//! interval, until shutdown.
+//! successors once their grace window has passed, deletes clients that registered themselves
+//! and went unused, and re-reads the signing keys, on a fixed interval, until shutdown.
 
 use crate::state::AppState;
 use std::time::Duration;
@@ -25,6 +25,31 @@ pub async fn run_once(state: &AppState) -> u64 {
     let grace = state.config.tokens.refresh_reuse_grace_secs;
     if let Err(e) = store.clear_successors(state.now() - grace, batch * 10).await {
         tracing::warn!(error = %e, "could not clear refresh-token successors");
+    }
+    // Clients that registered themselves: this node's record of their use first, then those
+    // unused for long go (audited), with the initial access tokens that have expired.
+    if let Err(e) = state.node.client_uses.flush(store).await {
+        tracing::warn!(error = %e, "could not record clients' last use");
+    }
+    match crate::client_registration::delete_unused(store, &state.config, state.now()).await {
+        Ok(gone) => {
+            for id in gone {
+                let event = postern_store::NewAuditEvent {
+                    actor: "maintenance",
+                    action: "client.expired",
+                    target: Some(&id),
+                    ip: None,
+                    user_agent: None,
+                    outcome: "success",
+                    details: None,
+                };
+                crate::audit::record(state, &event).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not delete unused self-registered clients"),
+    }
+    if let Err(e) = store.delete_expired_registration_tokens(state.now()).await {
+        tracing::warn!(error = %e, "could not delete expired registration tokens");
     }
     if let Err(e) = state.keys.refresh(store, state.now()).await {
         tracing::warn!(error = %e, "could not refresh the signing keys");

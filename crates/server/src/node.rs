@@ -12,6 +12,7 @@
 //! | `device_attempts` | wrong user codes per address, browser and user | per node, like `throttle` |
 //! | `anonymous_writes` | rate limits on anonymous requests that store rows | per node, like `throttle` |
 //! | `passwords` | the Argon2id worker pool and its queue | per node by nature: it bounds this node's CPU and memory |
+//! | `client_uses` | when clients that registered themselves last got a token | written by each node's maintenance pass; a client is deleted only once unused for far longer |
 //!
 //! Nothing here is needed for correctness across nodes: each part either expires, is
 //! re-read from the database, or only limits how fast a client may go on this node.
@@ -37,4 +38,5 @@ pub struct NodeState {
     pub device_attempts: Mutex<Throttle>,
     pub anonymous_writes: AnonymousWrites,
     pub passwords: PasswordPool,
+    pub client_uses: crate::client_registration::ClientUses,
 }

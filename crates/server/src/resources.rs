@@ -203,6 +203,7 @@ pub async fn add(
         introspector_id: None,
         created_at: now,
         updated_at: now,
+        open_to_self_registered: false,
     };
     store.add_resource(&resource).await.map_err(|e| match e {
         StoreError::Conflict(_) => ResourceError::Exists(identifier.to_owned()),

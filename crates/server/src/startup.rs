@@ -169,7 +169,8 @@ impl Application {
         }
 
         let revoked = DenyList::load(&store, clock.now()).await?;
-        let metadata = routes::oauth::discovery::provider_metadata(&issuer);
+        let registration = config.registration.dynamic != crate::config::DynamicRegistration::Off;
+        let metadata = routes::oauth::discovery::provider_metadata(&issuer, registration);
         let discovery_json = serde_json::to_string(&metadata).map_err(|e| StartError::Config(e.to_string()))?;
         let metrics = Arc::new(Metrics::new());
         let (mail, mail_worker) =
@@ -192,6 +193,7 @@ impl Application {
                 revoked,
                 device_polls: DevicePolls::default(),
                 api_keys: crate::apikeys::KeyVerifier::new(&config.api_keys),
+                client_uses: Default::default(),
                 device_attempts: std::sync::Mutex::new(postern_core::throttle::Throttle::new(
                     postern_core::throttle::Policy {
                         free: config.device.code_attempts_per_minute,

@@ -37,6 +37,30 @@ impl Default for ClientPolicy {
     }
 }
 
+/// Who registered a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RegisteredBy {
+    /// An administrator (the admin CLI, the first start).
+    #[default]
+    Admin,
+    /// The client itself, over RFC 7591 dynamic registration: never first-party, deleted once
+    /// unused for long.
+    Dynamic,
+}
+
+impl RegisteredBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegisteredBy::Admin => "admin",
+            RegisteredBy::Dynamic => "dynamic",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [RegisteredBy::Admin, RegisteredBy::Dynamic].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
 /// A registered client. The secret exists only as its SHA-256 hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
@@ -59,6 +83,9 @@ pub struct Client {
     /// The registered resources this client may ask tokens for (RFC 8707), set apart from the
     /// other settings (`Store::set_client_resources`).
     pub resources: Vec<String>,
+    pub registered_by: RegisteredBy,
+    /// When it last got a token (clients that registered themselves only; written in batches).
+    pub last_used_at: Option<i64>,
     /// The registered resources whose introspection credentials this client is: it may
     /// introspect the tokens issued for them (`Store::set_resource_introspector`).
     pub introspects: Vec<String>,
@@ -81,6 +108,7 @@ pub struct NewClient {
     pub access_token_format: AccessTokenFormat,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
+    pub registered_by: RegisteredBy,
 }
 
 /// The settings an update replaces (the type and the secret change by other means).
@@ -131,6 +159,8 @@ struct ClientRow {
     require_verified_email: bool,
     require_mfa: bool,
     access_token_alg: String,
+    registered_by: String,
+    last_used_at: Option<i64>,
     grant_types: String,
     allowed_scopes: String,
     first_party: bool,
@@ -170,6 +200,9 @@ impl TryFrom<ClientRow> for Client {
             refresh_token_ttl: r.refresh_token_ttl,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            registered_by: RegisteredBy::parse(&r.registered_by)
+                .ok_or_else(|| StoreError::Corrupt("registered_by".into()))?,
+            last_used_at: r.last_used_at,
             resources: Vec::new(),
             introspects: Vec::new(),
         })
@@ -205,6 +238,7 @@ impl Store {
             .bind(c.policy.require_verified_email)
             .bind(c.policy.require_mfa)
             .bind(c.policy.access_token_alg.as_str())
+            .bind(c.registered_by.as_str())
             .execute(p)
             .await
             .map(|r| r.rows_affected()))
@@ -216,17 +250,32 @@ impl Store {
         let row: Option<ClientRow> =
             on_db!(self, p => sqlx::query_as(sql::CLIENT_BY_ID).bind(client_id).fetch_optional(p).await)?;
         let Some(mut client) = row.map(Client::try_from).transpose()? else { return Ok(None) };
-        client.resources = self.client_resources(client_id).await?;
-        client.introspects = self.resources_introspected_by(client_id).await?;
+        self.load_resources(&mut client).await?;
         Ok(Some(client))
+    }
+
+    /// The resources `client` may ask tokens for (for a client that registered itself, those
+    /// open to such clients as well) and those it introspects.
+    async fn load_resources(&self, client: &mut Client) -> Result<()> {
+        let id = client.client_id.as_str();
+        client.resources = self.client_resources(id).await?;
+        if client.registered_by != RegisteredBy::Admin {
+            for open in self.resources_open_to_self_registered().await? {
+                if !client.resources.contains(&open) {
+                    client.resources.push(open);
+                }
+            }
+            client.resources.sort();
+        }
+        client.introspects = self.resources_introspected_by(id).await?;
+        Ok(())
     }
 
     pub async fn list_clients(&self) -> Result<Vec<Client>> {
         let rows: Vec<ClientRow> = on_db!(self, p => sqlx::query_as(sql::CLIENT_LIST).fetch_all(p).await)?;
         let mut clients = rows.into_iter().map(Client::try_from).collect::<Result<Vec<Client>>>()?;
         for c in &mut clients {
-            c.resources = self.client_resources(c.client_id.as_str()).await?;
-            c.introspects = self.resources_introspected_by(c.client_id.as_str()).await?;
+            self.load_resources(c).await?;
         }
         Ok(clients)
     }

@@ -35,6 +35,7 @@ const SQLITE: &[Migration] = &[
     m(17, "access_token_alg", include_str!("../migrations/sqlite/0017_access_token_alg.sql")),
     m(18, "api_key_audience", include_str!("../migrations/sqlite/0018_api_key_audience.sql")),
     m(19, "consent_resources", include_str!("../migrations/sqlite/0019_consent_resources.sql")),
+    m(20, "self_registered_clients", include_str!("../migrations/sqlite/0020_self_registered_clients.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -57,6 +58,7 @@ const POSTGRES: &[Migration] = &[
     m(17, "access_token_alg", include_str!("../migrations/postgres/0017_access_token_alg.sql")),
     m(18, "api_key_audience", include_str!("../migrations/postgres/0018_api_key_audience.sql")),
     m(19, "consent_resources", include_str!("../migrations/postgres/0019_consent_resources.sql")),
+    m(20, "self_registered_clients", include_str!("../migrations/postgres/0020_self_registered_clients.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

@@ -15,13 +15,15 @@ pub struct Resource {
     pub introspector_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Clients that registered themselves may ask tokens for it.
+    pub open_to_self_registered: bool,
 }
 
 impl Store {
     /// Registers a resource; `Conflict("resource")` when the identifier is taken.
     pub async fn add_resource(&self, r: &Resource) -> Result<()> {
         on_db!(self, p => sqlx::query(sql::RESOURCE_INSERT)
-            .bind(&r.identifier).bind(&r.name).bind(&r.scopes).bind(&r.introspector_id).bind(r.created_at)
+            .bind(&r.identifier).bind(&r.name).bind(&r.scopes).bind(&r.introspector_id).bind(r.created_at).bind(r.open_to_self_registered)
             .execute(p).await.map(drop))
         .map_err(StoreError::conflict_as("resource"))
     }
@@ -56,6 +58,18 @@ impl Store {
                 other => other.into(),
             })?;
         if done == 0 { Err(StoreError::NotFound("resource")) } else { Ok(()) }
+    }
+
+    /// Whether clients that registered themselves may ask tokens for the resource;
+    /// `NotFound("resource")` when there is no such resource.
+    pub async fn set_resource_open(&self, identifier: &str, open: bool, now: i64) -> Result<()> {
+        let done = on_db!(self, p => sqlx::query(sql::RESOURCE_SET_OPEN).bind(identifier).bind(open).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        if done == 0 { Err(StoreError::NotFound("resource")) } else { Ok(()) }
+    }
+
+    /// The resources clients that registered themselves may ask tokens for.
+    pub async fn resources_open_to_self_registered(&self) -> Result<Vec<String>> {
+        Ok(on_db!(self, p => sqlx::query_scalar(sql::RESOURCES_OPEN).bind(true).fetch_all(p).await)?)
     }
 
     /// The resources whose tokens `client_id` may introspect.

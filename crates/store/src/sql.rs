@@ -37,9 +37,9 @@ statements! {
     USER_COUNT_ADMINS = "SELECT COUNT(*) FROM users WHERE is_admin";
 
     // --- OAuth clients
-    CLIENT_BY_ID = "SELECT client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at, post_logout_redirect_uris, require_state, id_token_alg, always_refresh, require_verified_email, require_mfa, access_token_alg FROM oauth_clients WHERE client_id = $1";
-    CLIENT_LIST = "SELECT client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at, post_logout_redirect_uris, require_state, id_token_alg, always_refresh, require_verified_email, require_mfa, access_token_alg FROM oauth_clients ORDER BY name, client_id";
-    CLIENT_INSERT = "INSERT INTO oauth_clients (client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at, post_logout_redirect_uris, require_state, id_token_alg, always_refresh, require_verified_email, require_mfa, access_token_alg) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+    CLIENT_BY_ID = "SELECT client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at, post_logout_redirect_uris, require_state, id_token_alg, always_refresh, require_verified_email, require_mfa, access_token_alg, registered_by, last_used_at FROM oauth_clients WHERE client_id = $1";
+    CLIENT_LIST = "SELECT client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at, post_logout_redirect_uris, require_state, id_token_alg, always_refresh, require_verified_email, require_mfa, access_token_alg, registered_by, last_used_at FROM oauth_clients ORDER BY name, client_id";
+    CLIENT_INSERT = "INSERT INTO oauth_clients (client_id, name, client_type, secret_hash, redirect_uris, grant_types, allowed_scopes, first_party, access_token_format, access_token_ttl, refresh_token_ttl, created_at, updated_at, post_logout_redirect_uris, require_state, id_token_alg, always_refresh, require_verified_email, require_mfa, access_token_alg, registered_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
     CLIENT_UPDATE = "UPDATE oauth_clients SET name = $2, redirect_uris = $3, grant_types = $4, allowed_scopes = $5, first_party = $6, access_token_format = $7, access_token_ttl = $8, refresh_token_ttl = $9, updated_at = $10, post_logout_redirect_uris = $11, require_state = $12, id_token_alg = $13, always_refresh = $14, require_verified_email = $15, require_mfa = $16, access_token_alg = $17 WHERE client_id = $1";
     CLIENT_SET_SECRET = "UPDATE oauth_clients SET secret_hash = $2, updated_at = $3 WHERE client_id = $1 AND client_type = 'confidential'";
     CLIENT_DELETE = "DELETE FROM oauth_clients WHERE client_id = $1";
@@ -119,9 +119,11 @@ statements! {
     RECOVERY_CODE_USE = "UPDATE recovery_codes SET used_at = $3 WHERE code_hash = $1 AND user_id = $2 AND used_at IS NULL";
     RECOVERY_CODES_LEFT = "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL";
     // --- protected resources
-    RESOURCE_INSERT = "INSERT INTO resources (identifier, name, scopes, introspector_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)";
-    RESOURCE_GET = "SELECT identifier, name, scopes, introspector_id, created_at, updated_at FROM resources WHERE identifier = $1";
-    RESOURCE_LIST = "SELECT identifier, name, scopes, introspector_id, created_at, updated_at FROM resources ORDER BY identifier";
+    RESOURCE_INSERT = "INSERT INTO resources (identifier, name, scopes, introspector_id, created_at, updated_at, open_to_self_registered) VALUES ($1, $2, $3, $4, $5, $5, $6)";
+    RESOURCE_GET = "SELECT identifier, name, scopes, introspector_id, created_at, updated_at, open_to_self_registered FROM resources WHERE identifier = $1";
+    RESOURCE_LIST = "SELECT identifier, name, scopes, introspector_id, created_at, updated_at, open_to_self_registered FROM resources ORDER BY identifier";
+    RESOURCE_SET_OPEN = "UPDATE resources SET open_to_self_registered = $2, updated_at = $3 WHERE identifier = $1";
+    RESOURCES_OPEN = "SELECT identifier FROM resources WHERE open_to_self_registered = $1 ORDER BY identifier";
     RESOURCE_UPDATE = "UPDATE resources SET name = $2, scopes = $3, updated_at = $4 WHERE identifier = $1";
     RESOURCE_DELETE = "DELETE FROM resources WHERE identifier = $1";
     RESOURCE_SET_INTROSPECTOR = "UPDATE resources SET introspector_id = $2, updated_at = $3 WHERE identifier = $1";
@@ -129,6 +131,18 @@ statements! {
     CLIENT_RESOURCES = "SELECT resource FROM client_resources WHERE client_id = $1 ORDER BY resource";
     CLIENT_RESOURCES_DELETE = "DELETE FROM client_resources WHERE client_id = $1";
     CLIENT_RESOURCE_INSERT = "INSERT INTO client_resources (client_id, resource) VALUES ($1, $2)";
+
+    // --- clients that register themselves
+    CLIENT_SET_REGISTRATION_TOKEN = "UPDATE oauth_clients SET registration_token_hash = $2 WHERE client_id = $1";
+    CLIENT_REGISTRATION_TOKEN = "SELECT registration_token_hash FROM oauth_clients WHERE client_id = $1 AND registered_by <> 'admin'";
+    CLIENT_TOUCH = "UPDATE oauth_clients SET last_used_at = $2 WHERE client_id = $1 AND (last_used_at IS NULL OR last_used_at < $2)";
+    CLIENTS_UNUSED = "SELECT client_id FROM oauth_clients WHERE registered_by <> 'admin' AND COALESCE(last_used_at, created_at) < $1 ORDER BY client_id LIMIT 500";
+    REGISTRATION_TOKEN_INSERT = "INSERT INTO registration_tokens (id, token_hash, name, created_at, expires_at, uses_left) VALUES ($1, $2, $3, $4, $5, $6)";
+    REGISTRATION_TOKEN_LIST = "SELECT id, name, created_at, expires_at, uses_left, revoked_at FROM registration_tokens ORDER BY created_at DESC, id";
+    REGISTRATION_TOKEN_REVOKE = "UPDATE registration_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+    // Spending one use is one conditional update: two registrations cannot both take the last.
+    REGISTRATION_TOKEN_USE = "UPDATE registration_tokens SET uses_left = uses_left - 1 WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2 AND (uses_left IS NULL OR uses_left > 0)";
+    REGISTRATION_TOKENS_EXPIRED = "DELETE FROM registration_tokens WHERE expires_at < $1";
 
     // --- passkeys and WebAuthn ceremonies
     PASSKEYS_OF_USER = "SELECT id, user_id, credential_id, name, credential, created_at, last_used_at FROM passkeys WHERE user_id = $1 ORDER BY created_at, id";

@@ -5,6 +5,7 @@ mod apikeys;
 mod audit;
 mod client;
 mod keys;
+mod registration;
 mod resource;
 mod user;
 
@@ -51,6 +52,7 @@ pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Client { command } => client::run(&ctx, command).await,
         AdminCommand::Keys { command } => keys::run(&ctx, command).await,
         AdminCommand::Resource { command } => resource::run(&ctx, command).await,
+        AdminCommand::RegistrationToken { command } => registration::run(&ctx, command).await,
         AdminCommand::Scope { command } => apikeys::scope(&ctx, command).await,
         AdminCommand::ServiceAccount { command } => apikeys::service_account(&ctx, command).await,
         AdminCommand::Key { command } => apikeys::key(&ctx, command).await,

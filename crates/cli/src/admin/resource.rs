@@ -16,6 +16,7 @@ fn to_json(r: &Resource) -> serde_json::Value {
         "name": r.name,
         "scopes": r.scopes.split_whitespace().collect::<Vec<_>>(),
         "introspector_id": r.introspector_id,
+        "open_to_self_registered": r.open_to_self_registered,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
     })
@@ -31,8 +32,12 @@ fn refused(e: ResourceError) -> anyhow::Error {
 
 pub async fn run(ctx: &Ctx, command: ResourceCommand) -> anyhow::Result<()> {
     match command {
-        ResourceCommand::Add { identifier, name, scopes, introspector } => {
+        ResourceCommand::Add { identifier, name, scopes, introspector, open_to_self_registered } => {
             let mut r = resources::add(&ctx.store, &identifier, &name, &scopes, ctx.now).await.map_err(refused)?;
+            if open_to_self_registered {
+                ctx.store.set_resource_open(&identifier, true, ctx.now).await?;
+                r.open_to_self_registered = true;
+            }
             let who = introspector.as_deref().map_or(Introspector::New, Introspector::Existing);
             let linked = link(ctx, &identifier, who).await;
             let (client_id, secret) = match linked {
@@ -47,7 +52,7 @@ pub async fn run(ctx: &Ctx, command: ResourceCommand) -> anyhow::Result<()> {
             ctx.audit(
                 "resource.add",
                 &r.identifier,
-                json!({ "name": r.name, "scopes": r.scopes, "introspector_id": client_id }),
+                json!({ "name": r.name, "scopes": r.scopes, "introspector_id": client_id, "open_to_self_registered": r.open_to_self_registered }),
             )
             .await?;
             emit(ctx.json, &with_secret(to_json(&r), secret.as_ref()), || {
@@ -68,11 +73,22 @@ pub async fn run(ctx: &Ctx, command: ResourceCommand) -> anyhow::Result<()> {
                 table(&["IDENTIFIER", "NAME", "SCOPES", "INTROSPECTOR", "CREATED"], &rows)
             });
         }
-        ResourceCommand::Update { identifier, name, scopes, introspector, new_introspector } => {
+        ResourceCommand::Update {
+            identifier,
+            name,
+            scopes,
+            introspector,
+            new_introspector,
+            open_to_self_registered,
+        } => {
             let scopes = (!scopes.is_empty()).then_some(scopes);
             let mut r = resources::update(&ctx.store, &identifier, name.as_deref(), scopes.as_deref(), ctx.now)
                 .await
                 .map_err(refused)?;
+            if let Some(open) = open_to_self_registered {
+                ctx.store.set_resource_open(&identifier, open, ctx.now).await?;
+                r.open_to_self_registered = open;
+            }
             let who = match (introspector.as_deref(), new_introspector) {
                 (Some(id), _) => Some(Introspector::Existing(id)),
                 (None, true) => Some(Introspector::New),
@@ -87,7 +103,12 @@ pub async fn run(ctx: &Ctx, command: ResourceCommand) -> anyhow::Result<()> {
             ctx.audit(
                 "resource.update",
                 &r.identifier,
-                json!({ "name": r.name, "scopes": r.scopes, "introspector_id": r.introspector_id }),
+                json!({
+                    "name": r.name,
+                    "scopes": r.scopes,
+                    "introspector_id": r.introspector_id,
+                    "open_to_self_registered": r.open_to_self_registered,
+                }),
             )
             .await?;
             emit(ctx.json, &with_secret(to_json(&r), secret.as_ref()), || match (&r.introspector_id, who) {

@@ -105,6 +105,7 @@ pub struct Config {
     pub email: EmailConfig,
     pub accounts: AccountsConfig,
     pub webauthn: WebauthnConfig,
+    pub registration: ClientRegistrationConfig,
 }
 
 impl Default for Config {
@@ -129,6 +130,7 @@ impl Default for Config {
             email: EmailConfig::default(),
             accounts: AccountsConfig::default(),
             webauthn: WebauthnConfig::default(),
+            registration: ClientRegistrationConfig::default(),
         }
     }
 }
@@ -297,6 +299,8 @@ pub struct LimitsConfig {
     /// minute per client address. Emails about one address are limited too, whatever the
     /// client address: three, then a wait that doubles from a minute up to an hour.
     pub emails_per_address: u32,
+    /// Client registrations (RFC 7591) per minute per client address.
+    pub client_registrations_per_address: u32,
 }
 
 impl Default for LimitsConfig {
@@ -306,6 +310,7 @@ impl Default for LimitsConfig {
             authorization_requests_per_address: 60,
             per_client: 3000,
             emails_per_address: 10,
+            client_registrations_per_address: 10,
         }
     }
 }
@@ -337,6 +342,41 @@ impl AccountsConfig {
     pub fn domain_allowed(&self, domain: &str) -> bool {
         self.allowed_email_domains.is_empty()
             || self.allowed_email_domains.iter().any(|d| d.trim().trim_start_matches('@').eq_ignore_ascii_case(domain))
+    }
+}
+
+/// Who may register a client over RFC 7591 dynamic client registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicRegistration {
+    /// No registration endpoint.
+    Off,
+    /// With an initial access token (`postern admin registration-token create`): the default.
+    #[default]
+    Token,
+    /// Anyone (rate-limited per address): what MCP clients expect.
+    Open,
+}
+
+/// Clients that register themselves: they are never first-party, are limited to `scopes` (and
+/// the scopes of resources open to them), and are deleted once unused for `unused_client_secs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientRegistrationConfig {
+    pub dynamic: DynamicRegistration,
+    /// The scopes such a client may be allowed, besides those the resources open to it define.
+    pub scopes: Vec<String>,
+    /// A client that registered itself and got no token for this long is deleted.
+    pub unused_client_secs: i64,
+}
+
+impl Default for ClientRegistrationConfig {
+    fn default() -> Self {
+        Self {
+            dynamic: DynamicRegistration::Token,
+            scopes: ["openid", "profile", "email", "offline_access"].map(String::from).to_vec(),
+            unused_client_secs: 30 * 86_400,
+        }
     }
 }
 

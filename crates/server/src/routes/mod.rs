@@ -12,7 +12,7 @@ pub mod pages;
 use api::access as api_access;
 use api::admin as api_admin;
 use api::keys as api_keys;
-use oauth::{authorize, device, discovery, introspection, token, userinfo};
+use oauth::{authorize, device, discovery, introspection, register, token, userinfo};
 use pages::passkeys as page_passkeys;
 use pages::{
     account, account_access, account_security, activation, invitation, login, logout, password, registration,
@@ -95,6 +95,8 @@ pub fn router(state: AppState) -> Router {
         .route("/device/confirm", get(activation::confirm).post(activation::decide))
         .route(INTROSPECTION_PATH, post(introspection::introspect))
         .route(REVOCATION_PATH, post(introspection::revoke))
+        .route(register::REGISTRATION_PATH, post(register::register))
+        .route("/oauth/register/{client_id}", get(register::read).put(register::update).delete(register::delete))
         .route("/api/sessions", get(api_access::sessions).delete(api_access::end_other_sessions))
         .route("/api/sessions/{id}", axum::routing::delete(api_access::end_session))
         .route("/api/apps", get(api_access::apps))

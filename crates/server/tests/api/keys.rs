@@ -126,6 +126,7 @@ both!(signing_keys_and_client_secrets_are_not_stored_in_clear, |kind| async move
         access_token_format: postern_core::client::AccessTokenFormat::Jwt,
         access_token_ttl: 600,
         refresh_token_ttl: 3600,
+        registered_by: Default::default(),
     };
     store.create_client(&client, NOW).await.unwrap();
 

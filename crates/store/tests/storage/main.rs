@@ -72,6 +72,7 @@ fn new_client(id: &str) -> NewClient {
         access_token_format: AccessTokenFormat::Jwt,
         access_token_ttl: 600,
         refresh_token_ttl: 86_400,
+        registered_by: Default::default(),
     }
 }
 

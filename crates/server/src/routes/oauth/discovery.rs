@@ -12,8 +12,8 @@ use postern_proto::ProviderMetadata;
 
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
-/// The metadata document for `issuer`.
-pub fn provider_metadata(issuer: &str) -> ProviderMetadata {
+/// The metadata document for `issuer`; `registration` when dynamic client registration is on.
+pub fn provider_metadata(issuer: &str, registration: bool) -> ProviderMetadata {
     let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let client_auth = strings(&["client_secret_basic", "client_secret_post", "none"]);
     ProviderMetadata {
@@ -26,6 +26,8 @@ pub fn provider_metadata(issuer: &str) -> ProviderMetadata {
         end_session_endpoint: Some(format!("{issuer}{}", crate::routes::END_SESSION_PATH)),
         introspection_endpoint: Some(format!("{issuer}{}", crate::routes::INTROSPECTION_PATH)),
         revocation_endpoint: Some(format!("{issuer}{}", crate::routes::REVOCATION_PATH)),
+        registration_endpoint: registration
+            .then(|| format!("{issuer}{}", crate::routes::oauth::register::REGISTRATION_PATH)),
         scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),
         response_types_supported: strings(&["code"]),
         response_modes_supported: strings(&["query"]),

@@ -39,5 +39,7 @@ async fn handle(
     if !client.grant_types.contains(&grant) {
         return Err(OAuthError::UnauthorizedClient(format!("this client may not use the {grant_type} grant")));
     }
-    crate::grants::issue(state, &client, grant, &form).await
+    let issued = crate::grants::issue(state, &client, grant, &form).await?;
+    state.node.client_uses.record(&client, state.now());
+    Ok(issued)
 }
