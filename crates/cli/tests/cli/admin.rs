@@ -304,6 +304,12 @@ fn resources_round_trip(p: &Postern) {
         "nothing half-made"
     );
 
+    // Open to clients that register themselves, or not.
+    assert_eq!(added["open_to_self_registered"], false);
+    let opened = p.json(&["admin", "resource", "update", API, "--open-to-self-registered", "true", "--json"], None);
+    assert_eq!(opened["open_to_self_registered"], true);
+    assert_eq!(p.json(&["admin", "resource", "list", "--json"], None)[0]["open_to_self_registered"], true);
+
     // Clients are allowed registered resources only.
     let stderr = p.fails(
         &[
@@ -349,6 +355,24 @@ fn resources_round_trip(p: &Postern) {
     assert_eq!(audit.as_array().unwrap().len(), 1);
 }
 
+fn registration_tokens_round_trip(p: &Postern) {
+    let made = p.json(&["admin", "registration-token", "create", "--name", "CI agents", "--uses", "3", "--json"], None);
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert!(made["token"].as_str().is_some_and(|t| t.len() >= 40), "{made}");
+    assert_eq!((made["uses_left"].as_i64(), made["name"].as_str()), (Some(3), Some("CI agents")));
+    let listed = p.json(&["admin", "registration-token", "list", "--json"], None);
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(listed[0].get("token").is_none(), "never shown again");
+    assert!(
+        p.fails(&["admin", "registration-token", "create", "--name", "X", "--uses", "0"], None, 2)
+            .contains("at least one")
+    );
+    assert_eq!(p.json(&["admin", "registration-token", "revoke", &id, "--json"], None)["revoked"], true);
+    assert!(p.fails(&["admin", "registration-token", "revoke", &id], None, 2).contains("no live registration token"));
+    let audit = p.json(&["admin", "audit", "--action", "registration_token.create", "--json"], None);
+    assert_eq!(audit.as_array().unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn admin_round_trips_on_sqlite() {
     let p = Postern::sqlite();
@@ -358,6 +382,7 @@ async fn admin_round_trips_on_sqlite() {
     invitations_round_trip(&p);
     clients_round_trip(&p, &url).await;
     resources_round_trip(&p);
+    registration_tokens_round_trip(&p);
 }
 
 #[tokio::test]
@@ -369,6 +394,7 @@ async fn admin_round_trips_on_postgres() {
     invitations_round_trip(&p);
     clients_round_trip(&p, &url).await;
     resources_round_trip(&p);
+    registration_tokens_round_trip(&p);
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod config;
 mod cut_off;
 mod device;
 mod discovery;
+mod dynamic_registration;
 mod entitlements;
 mod guard;
 mod interop;
