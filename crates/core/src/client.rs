@@ -105,6 +105,8 @@ pub struct RedirectUri(String);
 pub enum InvalidRedirectUri {
     #[error("redirect URI {0:?} is not an absolute URI")]
     NotAbsolute(String),
+    #[error("redirect URI {0:?} must not contain spaces or control characters")]
+    Characters(String),
     #[error("redirect URI {0:?} must not contain a fragment (RFC 6749 §3.1.2)")]
     Fragment(String),
     #[error(
@@ -119,6 +121,10 @@ pub enum InvalidRedirectUri {
 
 impl RedirectUri {
     pub fn parse(s: &str) -> Result<Self, InvalidRedirectUri> {
+        // The URL parser would quietly drop or encode them; the exact string is what matches.
+        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(InvalidRedirectUri::Characters(s.to_owned()));
+        }
         let url = url::Url::parse(s).map_err(|_| InvalidRedirectUri::NotAbsolute(s.to_owned()))?;
         if url.fragment().is_some() || s.contains('#') {
             return Err(InvalidRedirectUri::Fragment(s.to_owned()));
@@ -284,6 +290,9 @@ mod tests {
         assert!(matches!(RedirectUri::parse("https://a.example/cb#x"), Err(InvalidRedirectUri::Fragment(_))));
         assert!(matches!(RedirectUri::parse("javascript:alert(1)"), Err(InvalidRedirectUri::Scheme(_))));
         assert!(matches!(RedirectUri::parse("/relative"), Err(InvalidRedirectUri::NotAbsolute(_))));
+        for bad in ["https://app.example.org/\u{0}", "https://app.example.org/a b", "https://app.example.org/\n"] {
+            assert!(matches!(RedirectUri::parse(bad), Err(InvalidRedirectUri::Characters(_))), "{bad:?}");
+        }
     }
 
     #[test]

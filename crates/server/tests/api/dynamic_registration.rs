@@ -116,6 +116,9 @@ both!(bad_metadata_is_refused_as_rfc_7591_says_and_nothing_is_stored, |kind| asy
         (with(&|m| m["token_endpoint_auth_method"] = json!("private_key_jwt")), "invalid_client_metadata"),
         (with(&|m| m["scope"] = json!("openid admin")), "invalid_client_metadata"),
         (with(&|m| m["client_name"] = json!("x".repeat(201))), "invalid_client_metadata"),
+        (with(&|m| m["client_name"] = json!("a\u{0}b")), "invalid_client_metadata"),
+        (with(&|m| m["scope"] = json!("openid\u{0}")), "invalid_client_metadata"),
+        (with(&|m| m["redirect_uris"] = json!(["http://localhost/\u{0}"])), "invalid_redirect_uri"),
     ];
     for (metadata, code) in cases {
         let (status, body) = register_client(&app, &metadata, None).await;

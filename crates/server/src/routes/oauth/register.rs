@@ -96,6 +96,9 @@ async fn managed(state: &AppState, headers: &HeaderMap, client_id: &str) -> Resu
     let Some(token) = bearer_token(headers) else {
         return Err(ApiError::Unauthenticated("the registration access token is required".into()));
     };
+    if client_id.chars().any(char::is_control) {
+        return Err(ApiError::InvalidToken("no such registration for this registration access token".into()));
+    }
     client_registration::managed(&state.store, client_id, token)
         .await?
         .ok_or_else(|| ApiError::InvalidToken("no such registration for this registration access token".into()))
