@@ -57,6 +57,8 @@ pub struct ConsentPage<'a> {
     /// Where the browser goes next, shown for public clients: anything on the machine can
     /// listen on a loopback port and claim a public client's name.
     pub redirect: Option<&'a str>,
+    /// The client registered itself (RFC 7591): nobody checked its name.
+    pub self_registered: bool,
 }
 
 /// Confirms an RP-initiated logout that came without a usable `id_token_hint`.

@@ -368,3 +368,33 @@ async fn the_openidconnect_crate_registers_a_client_and_signs_in_with_it() {
     let claims = tokens.id_token().unwrap().claims(&client.id_token_verifier(), &nonce).unwrap();
     assert_eq!(claims.issuer().as_str(), app.base);
 }
+
+#[tokio::test]
+async fn an_agent_that_registered_itself_gets_its_code_at_a_localhost_callback_in_a_browser() {
+    use crate::pages::{code_request, sign_in};
+    let Some(browser) = postern_testkit::browser::Browser::start().await else { return };
+    let Some((app, _db)) = spawn_with(postern_testkit::Kind::Sqlite, open).await else { return };
+    let client = postern_testkit::client_app::ClientApp::start().await;
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let (status, made) = register_client(&app, &agent(), None).await;
+    assert_eq!(status, 201, "{made}");
+    // The agent listens on a loopback port it picked, under the name localhost: another
+    // origin than Postern's.
+    let port = url::Url::parse(&client.redirect_uri()).unwrap().port().unwrap();
+    let rp = Rp {
+        id: made["client_id"].as_str().unwrap().to_owned(),
+        secret: None,
+        redirect: format!("http://localhost:{port}/callback"),
+    };
+    browser.goto(&code_request(&app, &rp, "s-agent", "")).await;
+    sign_in(&browser, "ann@example.org", "correct horse").await;
+    let consent = browser.wait_for_text("registered itself").await;
+    assert!(consent.contains("Research agent registered itself with this server"), "{consent}");
+    assert!(consent.contains(&format!("your browser goes to http://localhost:{port}/callback")), "{consent}");
+    browser.press("Allow").await;
+    browser.wait_for_text("Application: code received").await;
+    let answer = client.wait_for("/callback").await;
+    assert_eq!(answer.params["state"], "s-agent");
+    assert_eq!(exchange(&app, &rp, &answer.params["code"], VERIFIER).await.status(), 200);
+    browser.quit().await;
+}

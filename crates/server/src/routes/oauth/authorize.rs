@@ -91,6 +91,7 @@ async fn consent_page(state: &AppState, headers: &HeaderMap, c: &ConsentNeeded) 
         scopes: &scopes,
         resources: &resources,
         redirect: c.public.then_some(c.pending.redirect_uri.as_str()),
+        self_registered: c.client.registered_by != postern_store::RegisteredBy::Admin,
     };
     let target = FormTarget::of(&c.pending.redirect_uri);
     let policy = Policy { own_scripts: false, form_target: target.as_ref() };
