@@ -59,6 +59,10 @@ pub struct ConsentPage<'a> {
     pub redirect: Option<&'a str>,
     /// The client registered itself (RFC 7591): nobody checked its name.
     pub self_registered: bool,
+    /// The host of the client ID metadata document the client's details come from.
+    pub document_host: Option<&'a str>,
+    /// The browser goes back to a loopback address: any program on this computer could listen.
+    pub loopback_redirect: bool,
 }
 
 /// Confirms an RP-initiated logout that came without a usable `id_token_hint`.

@@ -57,4 +57,7 @@ pub struct ProviderMetadata {
     pub request_parameter_supported: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_uri_parameter_supported: Option<bool>,
+    /// draft-ietf-oauth-client-id-metadata-document: an https `client_id` names a document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_metadata_document_supported: Option<bool>,
 }

@@ -205,11 +205,14 @@ async fn validate(
     let one = |name| q.one(name).map_err(|e| Untrusted::Invalid(e.description().unwrap_or_default()));
     let client_id =
         one("client_id")?.ok_or_else(|| Untrusted::invalid("The request names no application (client_id)."))?;
-    let client = match state.store.client_by_id(client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err(Untrusted::invalid("The application is not registered here.")),
-        Err(e) => return Err(Untrusted::Unavailable(e)),
-    };
+    let documents = &state.node.documents;
+    let client =
+        match crate::metadata_documents::client(&state.store, &state.config, documents, client_id, state.now()).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(Untrusted::invalid("The application is not registered here.")),
+            Err(crate::metadata_documents::DocumentError::Store(e)) => return Err(Untrusted::Unavailable(e)),
+            Err(e) => return Err(Untrusted::Invalid(format!("This application cannot be used: {e}."))),
+        };
     let redirect_uri_named = one("redirect_uri")?.is_some();
     let redirect_uri = match one("redirect_uri")? {
         Some(r) => client

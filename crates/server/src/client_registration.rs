@@ -81,7 +81,7 @@ struct Settings {
 }
 
 /// The scopes a client that registers itself may be allowed now.
-async fn permitted_scopes(store: &Store, config: &Config) -> Result<Vec<Scope>, StoreError> {
+pub(crate) async fn permitted_scopes(store: &Store, config: &Config) -> Result<Vec<Scope>, StoreError> {
     let mut permitted: Vec<Scope> = config.registration.scopes.iter().filter_map(|s| Scope::parse(s).ok()).collect();
     let open = store.resources_open_to_self_registered().await?;
     for r in store.resources().await?.into_iter().filter(|r| open.contains(&r.identifier)) {

@@ -28,6 +28,7 @@ pub mod letters;
 pub mod limits;
 pub mod mail;
 pub mod maintenance;
+pub mod metadata_documents;
 pub mod metrics;
 pub mod node;
 pub mod passkeys;

@@ -12,6 +12,7 @@
 //! | `device_attempts` | wrong user codes per address, browser and user | per node, like `throttle` |
 //! | `anonymous_writes` | rate limits on anonymous requests that store rows | per node, like `throttle` |
 //! | `passwords` | the Argon2id worker pool and its queue | per node by nature: it bounds this node's CPU and memory |
+//! | `documents` | when each client ID metadata document was read, and how long it stays fresh | each node reads a document itself; a change reaches every node within the document's cache time |
 //! | `client_uses` | when clients that registered themselves last got a token | written by each node's maintenance pass; a client is deleted only once unused for far longer |
 //!
 //! Nothing here is needed for correctness across nodes: each part either expires, is
@@ -39,4 +40,5 @@ pub struct NodeState {
     pub anonymous_writes: AnonymousWrites,
     pub passwords: PasswordPool,
     pub client_uses: crate::client_registration::ClientUses,
+    pub documents: crate::metadata_documents::DocumentTimes,
 }

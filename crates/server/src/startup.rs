@@ -170,7 +170,8 @@ impl Application {
 
         let revoked = DenyList::load(&store, clock.now()).await?;
         let registration = config.registration.dynamic != crate::config::DynamicRegistration::Off;
-        let metadata = routes::oauth::discovery::provider_metadata(&issuer, registration);
+        let documents = config.registration.metadata_documents;
+        let metadata = routes::oauth::discovery::provider_metadata(&issuer, registration, documents);
         let discovery_json = serde_json::to_string(&metadata).map_err(|e| StartError::Config(e.to_string()))?;
         let metrics = Arc::new(Metrics::new());
         let (mail, mail_worker) =
@@ -194,6 +195,7 @@ impl Application {
                 device_polls: DevicePolls::default(),
                 api_keys: crate::apikeys::KeyVerifier::new(&config.api_keys),
                 client_uses: Default::default(),
+                documents: Default::default(),
                 device_attempts: std::sync::Mutex::new(postern_core::throttle::Throttle::new(
                     postern_core::throttle::Policy {
                         free: config.device.code_attempts_per_minute,

@@ -46,6 +46,8 @@ pub enum RegisteredBy {
     /// The client itself, over RFC 7591 dynamic registration: never first-party, deleted once
     /// unused for long.
     Dynamic,
+    /// Nobody: its id is the https URL of its client ID metadata document, read when it is used.
+    Document,
 }
 
 impl RegisteredBy {
@@ -53,11 +55,12 @@ impl RegisteredBy {
         match self {
             RegisteredBy::Admin => "admin",
             RegisteredBy::Dynamic => "dynamic",
+            RegisteredBy::Document => "document",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [RegisteredBy::Admin, RegisteredBy::Dynamic].into_iter().find(|r| r.as_str() == s)
+        [RegisteredBy::Admin, RegisteredBy::Dynamic, RegisteredBy::Document].into_iter().find(|r| r.as_str() == s)
     }
 }
 
@@ -216,8 +219,22 @@ impl Store {
     }
 
     pub async fn create_client(&self, c: &NewClient, now: i64) -> Result<Client> {
+        self.insert_client(sql::CLIENT_INSERT, c, now).await
+    }
+
+    /// Makes or updates the client of a metadata document (`client_id` its URL); an id taken
+    /// by a client registered otherwise is `Conflict("client")`.
+    pub async fn upsert_document_client(&self, c: &NewClient, now: i64) -> Result<Client> {
+        let client = self.insert_client(sql::CLIENT_UPSERT_DOCUMENT, c, now).await?;
+        if client.registered_by != RegisteredBy::Document {
+            return Err(StoreError::Conflict("client"));
+        }
+        Ok(client)
+    }
+
+    async fn insert_client(&self, statement: &'static str, c: &NewClient, now: i64) -> Result<Client> {
         let secret = c.secret_hash.as_ref().map(|h| h.as_bytes().to_vec());
-        on_db!(self, p => sqlx::query(sql::CLIENT_INSERT)
+        on_db!(self, p => sqlx::query(statement)
             .bind(&c.client_id)
             .bind(&c.name)
             .bind(c.client_type.as_str())

@@ -368,6 +368,15 @@ pub struct ClientRegistrationConfig {
     pub scopes: Vec<String>,
     /// A client that registered itself and got no token for this long is deleted.
     pub unused_client_secs: i64,
+    /// Clients may name themselves by the https URL of a client ID metadata document.
+    pub metadata_documents: bool,
+    /// Also read documents over plain http from loopback addresses (for tests; never in
+    /// production: the address checks are what stop a document URL reaching inside).
+    pub metadata_documents_allow_loopback: bool,
+    /// The longest a document may take to arrive, in seconds.
+    pub metadata_document_timeout_secs: u64,
+    /// The largest document accepted, in bytes.
+    pub metadata_document_max_bytes: usize,
 }
 
 impl Default for ClientRegistrationConfig {
@@ -376,6 +385,10 @@ impl Default for ClientRegistrationConfig {
             dynamic: DynamicRegistration::Token,
             scopes: ["openid", "profile", "email", "offline_access"].map(String::from).to_vec(),
             unused_client_secs: 30 * 86_400,
+            metadata_documents: true,
+            metadata_documents_allow_loopback: false,
+            metadata_document_timeout_secs: 5,
+            metadata_document_max_bytes: 5 * 1024,
         }
     }
 }

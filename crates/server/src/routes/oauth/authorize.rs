@@ -83,6 +83,9 @@ async fn consent_page(state: &AppState, headers: &HeaderMap, c: &ConsentNeeded) 
     let (csrf, cookie) = session::csrf_token(state, headers);
     let scopes = crate::apikeys::describe_scopes(&state.store, &c.pending.scope).await;
     let resources = crate::resources::describe(&state.store, &c.pending.resources.join(" ")).await;
+    let document_host = (c.client.registered_by == postern_store::RegisteredBy::Document)
+        .then(|| url::Url::parse(c.client.client_id.as_str()).ok().and_then(|u| u.host_str().map(str::to_owned)))
+        .flatten();
     let view = ConsentPage {
         csrf: &csrf,
         request: c.handle.as_str(),
@@ -92,6 +95,9 @@ async fn consent_page(state: &AppState, headers: &HeaderMap, c: &ConsentNeeded) 
         resources: &resources,
         redirect: c.public.then_some(c.pending.redirect_uri.as_str()),
         self_registered: c.client.registered_by != postern_store::RegisteredBy::Admin,
+        document_host: document_host.as_deref(),
+        loopback_redirect: c.public
+            && postern_core::client::RedirectUri::parse_native(&c.pending.redirect_uri).is_ok_and(|r| r.is_loopback()),
     };
     let target = FormTarget::of(&c.pending.redirect_uri);
     let policy = Policy { own_scripts: false, form_target: target.as_ref() };

@@ -12,8 +12,9 @@ use postern_proto::ProviderMetadata;
 
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
-/// The metadata document for `issuer`; `registration` when dynamic client registration is on.
-pub fn provider_metadata(issuer: &str, registration: bool) -> ProviderMetadata {
+/// The metadata document for `issuer`; `registration` when dynamic client registration is on,
+/// `documents` when client ID metadata documents are.
+pub fn provider_metadata(issuer: &str, registration: bool, documents: bool) -> ProviderMetadata {
     let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let client_auth = strings(&["client_secret_basic", "client_secret_post", "none"]);
     ProviderMetadata {
@@ -63,6 +64,7 @@ pub fn provider_metadata(issuer: &str, registration: bool) -> ProviderMetadata {
         authorization_response_iss_parameter_supported: Some(true),
         request_parameter_supported: Some(false),
         request_uri_parameter_supported: Some(false),
+        client_id_metadata_document_supported: documents.then_some(true),
     }
 }
 
