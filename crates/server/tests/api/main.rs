@@ -23,6 +23,7 @@ mod login_kit;
 mod logout;
 mod mail;
 mod mailbox;
+mod mcp;
 mod metadata_documents;
 mod ops;
 mod pages;
