@@ -12,8 +12,8 @@
 //! The URL is the attacker's choice, so the read is fenced (SSRF): https only; the host's
 //! addresses, after DNS resolution, must all be public (no loopback, private, link-local,
 //! shared, documentation or multicast range, IPv4 or IPv6), and the connection goes to the
-//! address that was checked; no redirects; a time limit and a size limit. A setting allows plain
-//! http to loopback addresses, for tests.
+//! address that was checked; no redirects; a time limit and a size limit. A setting allows
+//! loopback addresses (and plain http to them), for tests; another adds trusted certificates.
 
 use crate::config::Config;
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType, RedirectUri};
@@ -140,6 +140,14 @@ async fn fetch(url: &url::Url, config: &Config) -> Result<Fetched, DocumentError
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .user_agent("Postern (client ID metadata document)");
+        if let Some(path) = &settings.metadata_document_ca_file {
+            let pem = std::fs::read(path).map_err(|e| refused(format!("could not be read: the CA file: {e}")))?;
+            for ca in
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| refused("could not be read: a bad CA file"))?
+            {
+                builder = builder.add_root_certificate(ca);
+            }
+        }
         if let Some(url::Host::Domain(name)) = url.host() {
             // Connect to the address that was checked, not to whatever a second lookup says.
             builder = builder.resolve(name, address);

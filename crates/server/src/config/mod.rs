@@ -377,6 +377,9 @@ pub struct ClientRegistrationConfig {
     pub metadata_document_timeout_secs: u64,
     /// The largest document accepted, in bytes.
     pub metadata_document_max_bytes: usize,
+    /// PEM certificates trusted for reading documents besides the usual web roots (documents
+    /// published under a private certificate authority; tests).
+    pub metadata_document_ca_file: Option<PathBuf>,
 }
 
 impl Default for ClientRegistrationConfig {
@@ -389,6 +392,7 @@ impl Default for ClientRegistrationConfig {
             metadata_documents_allow_loopback: false,
             metadata_document_timeout_secs: 5,
             metadata_document_max_bytes: 5 * 1024,
+            metadata_document_ca_file: None,
         }
     }
 }

@@ -1,15 +1,22 @@
 // An MCP client logging in with the official TypeScript SDK's OAuth support, the way an agent
 // does: it knows only the MCP server's URL, discovers Postern from the server's protected
-// resource metadata (RFC 9728), registers itself (RFC 7591), sends the person's browser to
+// resource metadata (RFC 9728), registers itself (RFC 7591, or names itself by its client ID
+// metadata document, below), sends the person's browser to
 // Postern (PKCE, `resource`), takes the code at its own localhost callback and calls the server
 // with the token. The Rust test (crates/server/tests/api/mcp.rs) plays the person, in Chromium.
 //
+// With AGENT_DOCUMENT_CERT and AGENT_DOCUMENT_KEY (PEM files for 127.0.0.1), the agent instead
+// publishes its client ID metadata document at https://127.0.0.1:PORT/client.json and names
+// itself by that URL, as the SDK does when discovery says `client_id_metadata_document_supported`.
+//
 // Usage: node agent.mjs MCP_SERVER_URL OTHER_SERVER_URL
-// Prints, one per line: `AUTHORIZE <url>`, `REGISTERED <client_id>`, `CALL <status> <body>`,
+// Prints, one per line: `REGISTERED <client_id>`, `AUTHORIZE <url>`, `CALL <status> <body>`,
 // `OTHER <status>`, then `DONE`; exits non-zero on any failure.
 
 import { auth } from "@modelcontextprotocol/sdk/client/auth.js";
+import fs from "node:fs";
 import http from "node:http";
+import https from "node:https";
 
 const [serverUrl, otherUrl] = process.argv.slice(2);
 if (!serverUrl || !otherUrl) {
@@ -33,19 +40,43 @@ const callback = http.createServer((req, res) => {
 await new Promise((resolve) => callback.listen(0, "127.0.0.1", resolve));
 const redirectUrl = `http://localhost:${callback.address().port}/callback`;
 
+const clientMetadata = {
+  client_name: "MCP test agent",
+  redirect_uris: [redirectUrl],
+  grant_types: ["authorization_code", "refresh_token"],
+  response_types: ["code"],
+  token_endpoint_auth_method: "none",
+};
+
+// The client ID metadata document, served over https by the agent itself.
+let clientMetadataUrl;
+let documentServer;
+if (process.env.AGENT_DOCUMENT_CERT && process.env.AGENT_DOCUMENT_KEY) {
+  let document;
+  documentServer = https.createServer(
+    { cert: fs.readFileSync(process.env.AGENT_DOCUMENT_CERT), key: fs.readFileSync(process.env.AGENT_DOCUMENT_KEY) },
+    (req, res) => {
+      if (req.url !== "/client.json") {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "max-age=300" });
+      res.end(JSON.stringify(document));
+    },
+  );
+  await new Promise((resolve) => documentServer.listen(0, "127.0.0.1", resolve));
+  clientMetadataUrl = `https://127.0.0.1:${documentServer.address().port}/client.json`;
+  document = { client_id: clientMetadataUrl, ...clientMetadata };
+}
+
 const store = {};
 const provider = {
+  clientMetadataUrl,
   get redirectUrl() {
     return redirectUrl;
   },
   get clientMetadata() {
-    return {
-      client_name: "MCP test agent",
-      redirect_uris: [redirectUrl],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none",
-    };
+    return clientMetadata;
   },
   state: () => "agent-state",
   clientInformation: () => store.client,
@@ -81,9 +112,8 @@ try {
   const other = await fetch(otherUrl, { headers: bearer });
   console.log(`OTHER ${other.status}`);
   console.log("DONE");
-  callback.close();
+  process.exit(0);
 } catch (error) {
   console.error(`agent failed: ${error?.stack ?? error}`);
-  callback.close();
   process.exit(1);
 }
