@@ -62,6 +62,8 @@ pub enum Untrusted {
     Invalid(String),
     /// The database did not answer.
     Unavailable(StoreError),
+    /// Too many client metadata documents read for this address: wait this many seconds.
+    TooMany(i64),
 }
 
 impl Untrusted {
@@ -132,7 +134,7 @@ fn error(pending: Pending, error: &str, description: &str) -> Outcome {
 /// A new request (its parameters from the query or a posted form), for the browser whose
 /// session is `session`.
 pub async fn request(state: &AppState, meta: &ClientMeta, session: Option<Session>, q: &OAuthForm) -> Outcome {
-    match validate(state, q).await {
+    match validate(state, meta, q).await {
         Err(untrusted) => Outcome::Untrusted(untrusted),
         Ok((_, Err((pending, e)))) => error(pending, e.code(), &e.description().unwrap_or_default()),
         Ok((client, Ok(pending))) => proceed(state, meta, session, &client, pending, None).await,
@@ -200,19 +202,22 @@ pub async fn waiting_redirect_uri(state: &AppState, handle: &RequestHandle) -> O
 /// to redirect, `Ok(Ok(..))` for a valid request.
 async fn validate(
     state: &AppState,
+    meta: &ClientMeta,
     q: &OAuthForm,
 ) -> Result<(Client, Result<Pending, (Pending, OAuthError)>), Untrusted> {
     let one = |name| q.one(name).map_err(|e| Untrusted::Invalid(e.description().unwrap_or_default()));
     let client_id =
         one("client_id")?.ok_or_else(|| Untrusted::invalid("The request names no application (client_id)."))?;
-    let documents = &state.node.documents;
-    let client =
-        match crate::metadata_documents::client(&state.store, &state.config, documents, client_id, state.now()).await {
-            Ok(Some(c)) => c,
-            Ok(None) => return Err(Untrusted::invalid("The application is not registered here.")),
-            Err(crate::metadata_documents::DocumentError::Store(e)) => return Err(Untrusted::Unavailable(e)),
-            Err(e) => return Err(Untrusted::Invalid(format!("This application cannot be used: {e}."))),
-        };
+    let (documents, now) = (&state.node.documents, state.now());
+    let permit = || state.node.anonymous_writes.document_read(&meta.limit_key(), now);
+    let found = crate::metadata_documents::client(&state.store, &state.config, documents, client_id, now, permit).await;
+    let client = match found {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(Untrusted::invalid("The application is not registered here.")),
+        Err(crate::metadata_documents::DocumentError::Store(e)) => return Err(Untrusted::Unavailable(e)),
+        Err(crate::metadata_documents::DocumentError::TooMany(wait)) => return Err(Untrusted::TooMany(wait)),
+        Err(e) => return Err(Untrusted::Invalid(format!("This application cannot be used: {e}."))),
+    };
     let redirect_uri_named = one("redirect_uri")?.is_some();
     let redirect_uri = match one("redirect_uri")? {
         Some(r) => client

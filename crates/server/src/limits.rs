@@ -61,6 +61,12 @@ impl AnonymousWrites {
         hit(&self.registrations_by_address, address, now)
     }
 
+    /// A client ID metadata document read for a request from `address`: counted like
+    /// registrations, in a bucket of its own.
+    pub fn document_read(&self, address: &str, now: i64) -> Result<(), i64> {
+        hit(&self.registrations_by_address, &format!("document:{address}"), now)
+    }
+
     /// A request from `address` that sends an email about `recipient` (a normalized email
     /// address, or any string the caller was given: the limit must not depend on whether an
     /// account exists).

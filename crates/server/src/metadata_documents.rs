@@ -28,6 +28,9 @@ use std::time::Duration;
 pub enum DocumentError {
     #[error("the client's metadata document {0}")]
     Refused(String),
+    /// Too many documents read for this client address: retry after this many seconds.
+    #[error("too many client metadata documents read from here")]
+    TooMany(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -137,6 +140,8 @@ async fn fetch(url: &url::Url, config: &Config) -> Result<Fetched, DocumentError
     let read = async {
         let address = vetted_address(url, settings.metadata_documents_allow_loopback).await?;
         let mut builder = reqwest::Client::builder()
+            // A proxy would resolve the name itself, past the address checks.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .user_agent("Postern (client ID metadata document)");
@@ -254,13 +259,15 @@ impl DocumentTimes {
 
 /// The client `client_id` names at the authorization endpoint: a registered client, or (an
 /// http(s) URL, with documents on) the client its metadata document describes, read again
-/// when this node's copy has gone stale.
+/// when this node's copy has gone stale. `permit` is asked before each read (a rate limit:
+/// `Err` holds the seconds to wait).
 pub async fn client(
     store: &Store,
     config: &Config,
     times: &DocumentTimes,
     client_id: &str,
     now: i64,
+    permit: impl FnOnce() -> Result<(), i64>,
 ) -> Result<Option<Client>, DocumentError> {
     if !config.registration.metadata_documents || !is_document_url(client_id) {
         return Ok(store.client_by_id(client_id).await?);
@@ -274,6 +281,7 @@ pub async fn client(
     if url.as_str() != client_id || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(refused("URL must be in its plain form, without fragment or credentials"));
     }
+    permit().map_err(DocumentError::TooMany)?;
     let fetched = fetch(&url, config).await?;
     let (name, redirect_uris, grant_types) = client_of(client_id, &fetched.body)?;
     let new = NewClient {

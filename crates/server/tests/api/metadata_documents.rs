@@ -217,3 +217,30 @@ async fn a_document_client_on_another_origin_gets_its_code_in_a_browser() {
     assert_eq!(exchange(&app, &rp, &answer.params["code"], VERIFIER).await.status(), 200);
     browser.quit().await;
 }
+
+both!(document_reads_are_limited_per_address, |kind| async move {
+    let Some((app, _db)) = spawn_with(kind, |c| {
+        loopback_documents(c);
+        c.limits.client_registrations_per_address = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let site = DocumentSite::start(CALLBACK).await;
+    let mut v = visitor(&app);
+    for _ in 0..2 {
+        assert_eq!(ask(&mut v, &site.url("/missing.json")).await.0, 400);
+    }
+    let r = v.get(&request(&site.url("/missing.json"), CALLBACK)).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(site.hits(), 2, "the third was not read");
+    // A document read before and still fresh needs no read, so it is not limited.
+    app.clock.advance(61);
+    for _ in 0..3 {
+        let r = v.get(&request(&site.url("/client.json"), CALLBACK)).await;
+        assert!(Visitor::location(&r).starts_with("/login"), "to the sign-in page: {}", r.status());
+    }
+    assert_eq!(site.hits(), 3, "read once, then from the cache");
+});

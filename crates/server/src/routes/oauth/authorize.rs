@@ -52,6 +52,10 @@ async fn render_outcome(state: &AppState, headers: &HeaderMap, outcome: Outcome)
     match outcome {
         Outcome::Untrusted(Untrusted::Invalid(text)) => error_page(&text),
         Outcome::Untrusted(Untrusted::Unavailable(e)) => PageError::failed(e, UNCHECKED).into_response(),
+        Outcome::Untrusted(Untrusted::TooMany(wait)) => {
+            let text = format!("Too many applications looked up from here. Try again in {wait} seconds.");
+            PageError::too_many(wait, text).into_response()
+        }
         Outcome::Expired => error_page(EXPIRED),
         Outcome::Error { pending, error, description } => {
             back_to_client(state, &pending, &[("error", &error), ("error_description", &description)])
