@@ -9,17 +9,6 @@ use serde_json::{Value, json};
 
 const API: &str = "https://mcp.example.org/mcp";
 
-/// A server whose `registration` settings `change` edits.
-async fn spawn_with(
-    kind: postern_testkit::Kind,
-    change: impl FnOnce(&mut Config),
-) -> Option<(TestApp, postern_testkit::TestDb)> {
-    let db = postern_testkit::fresh(kind).await?;
-    let mut config = test_config(&db);
-    change(&mut config);
-    Some((start(config).await.unwrap(), db))
-}
-
 fn open(config: &mut Config) {
     config.registration.dynamic = DynamicRegistration::Open;
 }
@@ -56,7 +45,7 @@ async fn client_count(app: &TestApp) -> usize {
 }
 
 both!(a_public_agent_registers_itself_and_signs_a_person_in_with_consent, |kind| async move {
-    let Some((app, _db)) = spawn_with(kind, open).await else { return };
+    let Some((app, _db)) = spawn_configured(kind, open).await else { return };
     create_user(&app, "ann@example.org", "correct horse").await;
     let (status, made) = register_client(&app, &agent(), None).await;
     assert_eq!(status, 201, "{made}");
@@ -91,7 +80,7 @@ both!(a_public_agent_registers_itself_and_signs_a_person_in_with_consent, |kind|
 
 both!(bad_metadata_is_refused_as_rfc_7591_says_and_nothing_is_stored, |kind| async move {
     // Every attempt counts against the per-address limit; this test makes more than ten.
-    let Some((app, _db)) = spawn_with(kind, |c| {
+    let Some((app, _db)) = spawn_configured(kind, |c| {
         open(c);
         c.limits.client_registrations_per_address = 100;
     })
@@ -133,7 +122,7 @@ both!(bad_metadata_is_refused_as_rfc_7591_says_and_nothing_is_stored, |kind| asy
 });
 
 both!(a_registration_is_read_replaced_and_deleted_with_its_registration_access_token, |kind| async move {
-    let Some((app, _db)) = spawn_with(kind, open).await else { return };
+    let Some((app, _db)) = spawn_configured(kind, open).await else { return };
     let mut confidential = agent();
     confidential["token_endpoint_auth_method"] = json!("client_secret_basic");
     let (status, made) = register_client(&app, &confidential, None).await;
@@ -229,7 +218,7 @@ both!(the_default_asks_for_an_initial_access_token_and_off_means_no_endpoint, |k
     assert_eq!(register_client(&app, &agent(), Some(short.expose())).await.0, 401, "expired");
     assert!(create(store, "never", 60, Some(0), NOW).await.is_err());
 
-    let Some((off, _db)) = spawn_with(kind, |c| c.registration.dynamic = DynamicRegistration::Off).await else {
+    let Some((off, _db)) = spawn_configured(kind, |c| c.registration.dynamic = DynamicRegistration::Off).await else {
         return;
     };
     let discovery: Value = off.get("/.well-known/openid-configuration").await.json().await.unwrap();
@@ -238,7 +227,7 @@ both!(the_default_asks_for_an_initial_access_token_and_off_means_no_endpoint, |k
 });
 
 both!(registrations_are_limited_per_address, |kind| async move {
-    let Some((app, _db)) = spawn_with(kind, |c| {
+    let Some((app, _db)) = spawn_configured(kind, |c| {
         open(c);
         c.limits.client_registrations_per_address = 2;
     })
@@ -257,7 +246,7 @@ both!(registrations_are_limited_per_address, |kind| async move {
 });
 
 both!(resources_open_to_self_registered_clients_and_their_scopes, |kind| async move {
-    let Some((app, _db)) = spawn_with(kind, open).await else { return };
+    let Some((app, _db)) = spawn_configured(kind, open).await else { return };
     let store = &app.state.store;
     add_resource(&app, API, "Notes MCP server", &["notes:read"]).await;
     let closed = "https://internal.example.org";
@@ -278,7 +267,7 @@ both!(resources_open_to_self_registered_clients_and_their_scopes, |kind| async m
 });
 
 both!(clients_left_unused_are_deleted_by_maintenance, |kind| async move {
-    let Some((app, _db)) = spawn_with(kind, open).await else { return };
+    let Some((app, _db)) = spawn_configured(kind, open).await else { return };
     create_user(&app, "ann@example.org", "correct horse").await;
     let (_, idle) = register_client(&app, &agent(), None).await;
     let (_, busy) = register_client(&app, &agent(), None).await;
@@ -373,7 +362,7 @@ async fn the_openidconnect_crate_registers_a_client_and_signs_in_with_it() {
 async fn an_agent_that_registered_itself_gets_its_code_at_a_localhost_callback_in_a_browser() {
     use crate::pages::{code_request, sign_in};
     let Some(browser) = postern_testkit::browser::Browser::start().await else { return };
-    let Some((app, _db)) = spawn_with(postern_testkit::Kind::Sqlite, open).await else { return };
+    let Some((app, _db)) = spawn_configured(postern_testkit::Kind::Sqlite, open).await else { return };
     let client = postern_testkit::client_app::ClientApp::start().await;
     create_user(&app, "ann@example.org", "correct horse").await;
     let (status, made) = register_client(&app, &agent(), None).await;

@@ -134,6 +134,14 @@ pub async fn spawn(kind: Kind) -> Option<(TestApp, TestDb)> {
     Some((app, db))
 }
 
+/// Like [`spawn`], with the configuration `change` edits first.
+pub async fn spawn_configured(kind: Kind, change: impl FnOnce(&mut Config)) -> Option<(TestApp, TestDb)> {
+    let db = postern_testkit::fresh(kind).await?;
+    let mut config = test_config(&db);
+    change(&mut config);
+    Some((start(config).await.unwrap(), db))
+}
+
 /// Registers a client directly in the store; returns its id and secret (confidential only).
 pub async fn register(
     app: &TestApp,

@@ -171,10 +171,7 @@ async fn setup(
     {
         return None;
     }
-    let db = postern_testkit::fresh(postern_testkit::Kind::Sqlite).await?;
-    let mut config = test_config(&db);
-    change(&mut config);
-    let app = start(config).await.unwrap();
+    let (app, db) = spawn_configured(postern_testkit::Kind::Sqlite, change).await?;
     create_user(&app, "ann@example.org", "correct horse").await;
     let notes = service(&app, "Notes MCP server").await;
     let other = service(&app, "Other MCP server").await;

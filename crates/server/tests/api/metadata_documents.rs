@@ -76,16 +76,6 @@ fn loopback_documents(config: &mut Config) {
     config.registration.metadata_document_timeout_secs = 1;
 }
 
-async fn spawn_with(
-    kind: postern_testkit::Kind,
-    change: impl FnOnce(&mut Config),
-) -> Option<(TestApp, postern_testkit::TestDb)> {
-    let db = postern_testkit::fresh(kind).await?;
-    let mut config = test_config(&db);
-    change(&mut config);
-    Some((start(config).await.unwrap(), db))
-}
-
 const CALLBACK: &str = "http://127.0.0.1:4455/callback";
 
 /// The authorization request of the client `client_id`, back to `redirect`.
@@ -105,7 +95,7 @@ async fn ask(v: &mut Visitor, client_id: &str) -> (u16, String) {
 }
 
 both!(a_client_named_by_its_document_signs_a_person_in, |kind| async move {
-    let Some((app, _db)) = spawn_with(kind, loopback_documents).await else { return };
+    let Some((app, _db)) = spawn_configured(kind, loopback_documents).await else { return };
     create_user(&app, "ann@example.org", "correct horse").await;
     let site = DocumentSite::start(CALLBACK).await;
     let id = site.url("/client.json");
@@ -143,7 +133,7 @@ both!(a_client_named_by_its_document_signs_a_person_in, |kind| async move {
 });
 
 both!(wrong_redirecting_large_slow_and_missing_documents_are_refused, |kind| async move {
-    let Some((app, _db)) = spawn_with(kind, loopback_documents).await else { return };
+    let Some((app, _db)) = spawn_configured(kind, loopback_documents).await else { return };
     create_user(&app, "ann@example.org", "correct horse").await;
     let site = DocumentSite::start(CALLBACK).await;
     let mut v = visitor(&app);
@@ -165,7 +155,7 @@ both!(wrong_redirecting_large_slow_and_missing_documents_are_refused, |kind| asy
 
 both!(documents_on_internal_addresses_are_never_asked_for, |kind| async move {
     // The production setting: https only, and no loopback either.
-    let Some((app, _db)) = spawn_with(kind, |_| {}).await else { return };
+    let Some((app, _db)) = spawn_configured(kind, |_| {}).await else { return };
     create_user(&app, "ann@example.org", "correct horse").await;
     let site = DocumentSite::start(CALLBACK).await;
     let port = url::Url::parse(&site.base).unwrap().port().unwrap();
@@ -188,7 +178,7 @@ both!(documents_on_internal_addresses_are_never_asked_for, |kind| async move {
     assert_eq!(site.hits(), 0, "nothing was asked of the internal site");
 
     // Documents off: a URL is just an unknown client, and discovery does not offer them.
-    let Some((off, _db)) = spawn_with(kind, |c| c.registration.metadata_documents = false).await else { return };
+    let Some((off, _db)) = spawn_configured(kind, |c| c.registration.metadata_documents = false).await else { return };
     let discovery: serde_json::Value = off.get("/.well-known/openid-configuration").await.json().await.unwrap();
     assert!(discovery.get("client_id_metadata_document_supported").is_none());
     let mut v = visitor(&off);
@@ -200,7 +190,7 @@ both!(documents_on_internal_addresses_are_never_asked_for, |kind| async move {
 async fn a_document_client_on_another_origin_gets_its_code_in_a_browser() {
     use crate::pages::{code_request, sign_in};
     let Some(browser) = postern_testkit::browser::Browser::start().await else { return };
-    let Some((app, _db)) = spawn_with(postern_testkit::Kind::Sqlite, loopback_documents).await else { return };
+    let Some((app, _db)) = spawn_configured(postern_testkit::Kind::Sqlite, loopback_documents).await else { return };
     let client = postern_testkit::client_app::ClientApp::start().await;
     create_user(&app, "ann@example.org", "correct horse").await;
     let site = DocumentSite::start(&client.redirect_uri()).await;
@@ -219,7 +209,7 @@ async fn a_document_client_on_another_origin_gets_its_code_in_a_browser() {
 }
 
 both!(document_reads_are_limited_per_address, |kind| async move {
-    let Some((app, _db)) = spawn_with(kind, |c| {
+    let Some((app, _db)) = spawn_configured(kind, |c| {
         loopback_documents(c);
         c.limits.client_registrations_per_address = 2;
     })
