@@ -71,8 +71,9 @@ pub struct Registered {
     pub registration_token: BearerSecret,
 }
 
-/// What the metadata asks for, checked.
-struct Settings {
+/// What the metadata asks for, checked ([`check`]); [`register`] makes the client.
+#[derive(Debug)]
+pub struct Settings {
     client_type: ClientType,
     name: String,
     redirect_uris: Vec<RedirectUri>,
@@ -91,7 +92,8 @@ pub(crate) async fn permitted_scopes(store: &Store, config: &Config) -> Result<V
     Ok(permitted)
 }
 
-async fn check(store: &Store, config: &Config, m: &Metadata) -> Result<Settings, RegistrationError> {
+/// Checks a registration's metadata against the rules above.
+pub async fn check(store: &Store, config: &Config, m: &Metadata) -> Result<Settings, RegistrationError> {
     let client_type = match m.token_endpoint_auth_method.as_deref() {
         None | Some("client_secret_basic" | "client_secret_post") => ClientType::Confidential,
         Some("none") => ClientType::Public,
@@ -165,9 +167,8 @@ fn client_error(e: ClientError) -> RegistrationError {
     }
 }
 
-/// Registers a client from its metadata (RFC 7591 §3.1).
-pub async fn register(store: &Store, config: &Config, m: &Metadata, now: i64) -> Result<Registered, RegistrationError> {
-    let s = check(store, config, m).await?;
+/// Registers a client from its checked metadata (RFC 7591 §3.1).
+pub async fn register(store: &Store, config: &Config, s: Settings, now: i64) -> Result<Registered, RegistrationError> {
     let registration = Registration {
         redirect_uris: s.redirect_uris,
         grant_types: s.grant_types,

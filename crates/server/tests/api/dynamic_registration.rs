@@ -202,7 +202,11 @@ both!(the_default_asks_for_an_initial_access_token_and_off_means_no_endpoint, |k
     let store = &app.state.store;
     let create = postern_server::client_registration::create_token;
     let (once, token) = create(store, "one agent", 3600, Some(1), NOW).await.unwrap();
-    assert_eq!(register_client(&app, &agent(), Some(token.expose())).await.0, 201);
+    let mut mistaken = agent();
+    mistaken["grant_types"] = json!(["client_credentials"]);
+    let (status, body) = register_client(&app, &mistaken, Some(token.expose())).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_client_metadata")));
+    assert_eq!(register_client(&app, &agent(), Some(token.expose())).await.0, 201, "the mistake cost no use");
     let (status, body) = register_client(&app, &agent(), Some(token.expose())).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")), "used up: {body}");
     assert!(store.registration_tokens().await.unwrap().iter().any(|t| t.id == once.id && t.uses_left == Some(0)));

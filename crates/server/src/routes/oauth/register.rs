@@ -64,10 +64,21 @@ pub async fn register(
     if let Err(wait) = state.node.anonymous_writes.client_registration(&meta.limit_key(), now) {
         return crate::error::too_many_requests(wait);
     }
-    if mode == DynamicRegistration::Token {
-        let Some(token) = bearer_token(&headers) else {
-            return ApiError::Unauthenticated("an initial access token is required".into()).into_response();
-        };
+    // With `token`, a request without one is refused before anything else; the metadata is
+    // checked before a use of the token is spent, so a mistake does not cost a single-use token.
+    let token = bearer_token(&headers);
+    if mode == DynamicRegistration::Token && token.is_none() {
+        return ApiError::Unauthenticated("an initial access token is required".into()).into_response();
+    }
+    let checked = match metadata(&headers, &body) {
+        Ok(m) => client_registration::check(&state.store, &state.config, &m).await,
+        Err(e) => Err(e),
+    };
+    let settings = match checked {
+        Ok(settings) => settings,
+        Err(e) => return refused(e),
+    };
+    if let (DynamicRegistration::Token, Some(token)) = (mode, token) {
         match state.store.use_registration_token(&TokenHash::of(token), now).await {
             Ok(true) => {}
             Ok(false) => {
@@ -77,11 +88,7 @@ pub async fn register(
             Err(e) => return ApiError::from(e).into_response(),
         }
     }
-    let made = match metadata(&headers, &body) {
-        Ok(m) => client_registration::register(&state.store, &state.config, &m, now).await,
-        Err(e) => Err(e),
-    };
-    match made {
+    match client_registration::register(&state.store, &state.config, settings, now).await {
         Ok(made) => {
             let id = made.client.client_id.to_string();
             crate::audit::by(&state, &meta, "dynamic-registration", "client.register", &id).await;
