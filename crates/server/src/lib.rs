@@ -17,6 +17,7 @@ pub mod client_registration;
 pub mod clients;
 pub mod config;
 pub mod device_polls;
+pub mod edge;
 pub mod email_change;
 pub mod entitlements;
 pub mod error;

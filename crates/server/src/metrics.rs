@@ -1,23 +1,14 @@
-//! Prometheus metrics and the middleware that observes every request.
-//!
-//! The outer middleware gives each request an id (sent back as `x-request-id` and carried by
-//! its tracing span), then counts it and records its latency by method, route and status. The
-//! route is the matched route template (`/setup`, never the raw path), tagged onto the
-//! response by a small inner layer, so label cardinality stays bounded; requests that match no
-//! route are counted as `unmatched`.
+//! Prometheus metrics. Every request is counted and timed by method, route and status (by
+//! `crate::edge`); the route is the matched route template (`/setup`, never the raw path), so
+//! label cardinality stays bounded, and requests that match no route are counted as
+//! `unmatched`.
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tracing::Instrument;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -92,6 +83,17 @@ impl Metrics {
         self.device_events.get_or_create(&EventLabels { event }).inc();
     }
 
+    /// A new request id: unique enough to follow one request through the logs.
+    pub fn next_request_id(&self) -> String {
+        self.request_ids.next()
+    }
+
+    /// Counts a served request and records how long it took.
+    pub fn observe(&self, labels: &HttpLabels, elapsed: std::time::Duration) {
+        self.http_requests.get_or_create(labels).inc();
+        self.http_duration.get_or_create(labels).observe(elapsed.as_secs_f64());
+    }
+
     /// The registry, for later issues to add their domain counters at start-up.
     pub fn registry_mut(&mut self) -> &mut Registry {
         &mut self.registry
@@ -125,13 +127,9 @@ impl RequestIds {
     }
 }
 
-/// The route a request matched, carried from the inner layer to the outer one.
-#[derive(Clone)]
-struct RouteLabel(&'static str);
-
 /// Route templates as `&'static str`, so labelling a request allocates nothing. The set is the
 /// router's templates, so it is small and fixed; it is capped all the same.
-fn intern(route: &str) -> &'static str {
+pub(crate) fn intern(route: &str) -> &'static str {
     static ROUTES: std::sync::OnceLock<std::sync::RwLock<std::collections::HashSet<&'static str>>> =
         std::sync::OnceLock::new();
     let set = ROUTES.get_or_init(Default::default);
@@ -147,7 +145,7 @@ fn intern(route: &str) -> &'static str {
     leaked
 }
 
-fn method_label(method: &axum::http::Method) -> &'static str {
+pub(crate) fn method_label(method: &axum::http::Method) -> &'static str {
     use axum::http::Method;
     match *method {
         Method::GET => "GET",
@@ -159,32 +157,4 @@ fn method_label(method: &axum::http::Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
-}
-
-/// Inner layer (`route_layer`): tags the response with the matched route template.
-pub async fn tag_route(matched: MatchedPath, req: Request, next: Next) -> Response {
-    let route = RouteLabel(intern(matched.as_str()));
-    let mut response = next.run(req).await;
-    response.extensions_mut().insert(route);
-    response
-}
-
-/// Outer layer: request id, span, count and latency.
-pub async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let id = metrics.request_ids.next();
-    let method = method_label(req.method());
-    let span = tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path());
-    let mut response = next.run(req).instrument(span.clone()).await;
-    let elapsed = started.elapsed();
-    let route = response.extensions().get::<RouteLabel>().map_or("unmatched", |r| r.0);
-    let status = response.status().as_u16();
-    let labels = HttpLabels { method, route, status };
-    metrics.http_requests.get_or_create(&labels).inc();
-    metrics.http_duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
-    span.in_scope(|| tracing::debug!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "served"));
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
 }

@@ -177,7 +177,7 @@ impl Application {
         let (mail, mail_worker) =
             crate::mail::Outbox::new(&config.email, metrics.clone()).map_err(|e| StartError::Config(e.to_string()))?;
         let webauthn = crate::passkeys::relying_party(&issuer, &config.webauthn);
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             webauthn,
             store,
             issuer: issuer.into(),
@@ -207,7 +207,7 @@ impl Application {
                 )),
             }),
             config: Arc::new(config),
-        };
+        });
         Ok(Self { listener, state, first_admin, kek_source, applied_migrations: report.applied, mail_worker })
     }
 

@@ -1,4 +1,6 @@
-//! What every handler can reach. Cheap to clone: everything is behind an `Arc` or is a pool.
+//! What every handler can reach. A handle over one `Arc`: axum clones the state for every
+//! extractor and middleware of every request, so a clone is one reference count, not one per
+//! field.
 
 use crate::config::Config;
 use crate::keyring::KeyRing;
@@ -9,7 +11,25 @@ use postern_store::Store;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub store: Store,
     pub config: Arc<Config>,
     /// The issuer identifier, without a trailing slash.

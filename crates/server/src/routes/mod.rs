@@ -20,7 +20,6 @@ use pages::{
 };
 
 use crate::error::WebError;
-use crate::metrics;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -28,8 +27,6 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 
 pub const AUTHORIZATION_PATH: &str = "/oauth/authorize";
 pub const TOKEN_PATH: &str = "/oauth/token";
@@ -114,28 +111,9 @@ pub fn router(state: AppState) -> Router {
             "/api/service-accounts/{name}/scopes/{scope}",
             axum::routing::delete(api_keys::revoke_service_account_scope),
         )
-        .route_layer(axum::middleware::from_fn(metrics::tag_route))
         .fallback(|| async { WebError::NotFound })
-        .layer(axum::middleware::from_fn(run_to_completion))
-        .layer(RequestBodyLimitLayer::new(max_body))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::observe))
+        .layer(crate::edge::Edge::new(state.metrics.clone(), timeout, max_body))
         .with_state(state)
-}
-
-/// Runs each request's handler in its own task, so that it finishes even when the client goes
-/// away or the timeout answers first. A handler dropped half-way could leave its database work
-/// half-done: sqlx cannot always roll back a transaction whose `BEGIN` was cancelled, and the
-/// pooled connection then refuses every later transaction (the benchmark harness found this
-/// with clients that disconnect mid-exchange).
-async fn run_to_completion(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    match tokio::spawn(next.run(request)).await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!(error = %e, "a request handler failed");
-            axum::response::IntoResponse::into_response(WebError::Internal(e.to_string()))
-        }
-    }
 }
 
 /// Who is calling, for the audit log and the rate limits: the client's address (behind a
@@ -176,43 +154,5 @@ impl FromRequestParts<AppState> for ClientMeta {
         });
         let user_agent = header("user-agent").map(|s| s.chars().take(256).collect());
         Ok(ClientMeta { addr, ip: addr.map(|a| a.to_string()), user_agent })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-    use tokio::sync::oneshot;
-    use tower::ServiceExt;
-
-    #[tokio::test]
-    async fn a_handler_finishes_when_its_caller_goes_away() {
-        let (started_tx, started) = oneshot::channel::<()>();
-        let (release, release_rx) = oneshot::channel::<()>();
-        let (done_tx, done) = oneshot::channel::<()>();
-        let steps = Arc::new(Mutex::new(Some((started_tx, release_rx, done_tx))));
-        let app = axum::Router::new()
-            .route(
-                "/",
-                axum::routing::get(move || async move {
-                    let Some((started_tx, release_rx, done_tx)) = steps.lock().ok().and_then(|mut s| s.take()) else {
-                        return;
-                    };
-                    let _ = started_tx.send(());
-                    let _ = release_rx.await;
-                    let _ = done_tx.send(());
-                }),
-            )
-            .layer(axum::middleware::from_fn(super::run_to_completion));
-        let request = axum::http::Request::get("/").body(axum::body::Body::empty()).unwrap_or_default();
-        let call = tokio::spawn(app.oneshot(request));
-        started.await.ok();
-        // The caller goes away mid-request; the handler is then allowed to go on.
-        call.abort();
-        assert!(call.await.is_err_and(|e| e.is_cancelled()));
-        release.send(()).ok();
-        let finished = tokio::time::timeout(Duration::from_secs(5), done).await;
-        assert!(matches!(finished, Ok(Ok(()))), "the handler ran to its end");
     }
 }
