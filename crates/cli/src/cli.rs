@@ -271,6 +271,10 @@ pub enum ClientCommand {
         /// Issue refresh tokens to OpenID requests even without the offline_access scope.
         #[arg(long)]
         always_refresh_token: bool,
+        /// Refresh responses carry a new ID token (OpenID Connect Core §12.2 makes it
+        /// optional; without this flag they carry none, which makes a refresh much cheaper).
+        #[arg(long)]
+        id_token_on_refresh: bool,
         /// Only people whose email address is verified may sign in to this client.
         #[arg(long)]
         require_verified_email: bool,
@@ -317,6 +321,8 @@ pub enum ClientCommand {
         id_token_alg: Option<IdTokenAlgArg>,
         #[arg(long, value_name = "true|false")]
         always_refresh_token: Option<bool>,
+        #[arg(long, value_name = "true|false")]
+        id_token_on_refresh: Option<bool>,
         #[arg(long, value_name = "true|false")]
         require_verified_email: Option<bool>,
         #[arg(long, value_name = "true|false")]

@@ -347,10 +347,14 @@ pub struct UserGrant<'a> {
     pub auth_time: i64,
     pub amr: &'a str,
     pub nonce: Option<&'a str>,
+    /// Whether an ID token goes with the response when `openid` was granted: always for a code
+    /// or a device grant; for a refresh only when the client asks (OpenID Connect Core §12.2).
+    pub id_token: bool,
 }
 
 /// The token response for a user once the write has succeeded: the planned access token (a
-/// JWT signed now, or the opaque token already stored), an ID token when `openid` was granted,
+/// JWT signed now, or the opaque token already stored), an ID token when `openid` was granted
+/// and `grant.id_token` says so,
 /// and the refresh token, if any. The user is looked up unless given; a disabled user gets
 /// `invalid_grant`.
 pub async fn user_token_response(
@@ -384,7 +388,7 @@ pub async fn user_token_response(
         amr: grant.amr,
     };
     let access_token = plan.into_token(state, client, &bearer)?;
-    let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
+    let id_token = if grant.id_token && grant.scope.split(' ').any(|s| s == "openid") {
         let ctx = IdTokenFor {
             client_id: &client.client_id,
             alg: client.policy.id_token_alg,

@@ -22,6 +22,9 @@ pub struct ClientPolicy {
     /// The algorithm of this client's JWT access tokens (EdDSA by default; RS256 for resource
     /// servers that verify nothing else).
     pub access_token_alg: Algorithm,
+    /// Refresh responses carry a new ID token (OpenID Connect Core §12.2 makes it optional;
+    /// off by default, since signing one is most of a refresh's cost).
+    pub id_token_on_refresh: bool,
 }
 
 impl Default for ClientPolicy {
@@ -33,6 +36,7 @@ impl Default for ClientPolicy {
             require_verified_email: false,
             require_mfa: false,
             access_token_alg: Algorithm::EdDSA,
+            id_token_on_refresh: false,
         }
     }
 }
@@ -164,6 +168,7 @@ struct ClientRow {
     access_token_alg: String,
     registered_by: String,
     last_used_at: Option<i64>,
+    id_token_on_refresh: bool,
     grant_types: String,
     allowed_scopes: String,
     first_party: bool,
@@ -192,6 +197,7 @@ impl TryFrom<ClientRow> for Client {
                 require_mfa: r.require_mfa,
                 access_token_alg: Algorithm::parse(&r.access_token_alg)
                     .ok_or_else(|| StoreError::Corrupt("access_token_alg".into()))?,
+                id_token_on_refresh: r.id_token_on_refresh,
             },
             grant_types: json_list("grant_types", &r.grant_types)?,
             allowed_scopes: json_list("allowed_scopes", &r.allowed_scopes)?,
@@ -256,6 +262,7 @@ impl Store {
             .bind(c.policy.require_mfa)
             .bind(c.policy.access_token_alg.as_str())
             .bind(c.registered_by.as_str())
+            .bind(c.policy.id_token_on_refresh)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))
@@ -316,6 +323,7 @@ impl Store {
             .bind(u.policy.require_verified_email)
             .bind(u.policy.require_mfa)
             .bind(u.policy.access_token_alg.as_str())
+            .bind(u.policy.id_token_on_refresh)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;

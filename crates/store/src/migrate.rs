@@ -36,6 +36,7 @@ const SQLITE: &[Migration] = &[
     m(18, "api_key_audience", include_str!("../migrations/sqlite/0018_api_key_audience.sql")),
     m(19, "consent_resources", include_str!("../migrations/sqlite/0019_consent_resources.sql")),
     m(20, "self_registered_clients", include_str!("../migrations/sqlite/0020_self_registered_clients.sql")),
+    m(21, "lean_refresh", include_str!("../migrations/sqlite/0021_lean_refresh.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -59,6 +60,7 @@ const POSTGRES: &[Migration] = &[
     m(18, "api_key_audience", include_str!("../migrations/postgres/0018_api_key_audience.sql")),
     m(19, "consent_resources", include_str!("../migrations/postgres/0019_consent_resources.sql")),
     m(20, "self_registered_clients", include_str!("../migrations/postgres/0020_self_registered_clients.sql")),
+    m(21, "lean_refresh", include_str!("../migrations/postgres/0021_lean_refresh.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

@@ -25,6 +25,7 @@ fn to_json(c: &Client) -> serde_json::Value {
         "require_state": c.policy.require_state,
         "id_token_alg": c.policy.id_token_alg.as_str(),
         "always_refresh_token": c.policy.always_refresh,
+        "id_token_on_refresh": c.policy.id_token_on_refresh,
         "require_verified_email": c.policy.require_verified_email,
         "require_mfa": c.policy.require_mfa,
         "access_token_format": c.access_token_format.as_str(),
@@ -142,6 +143,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             require_state,
             id_token_alg,
             always_refresh_token,
+            id_token_on_refresh,
             require_verified_email,
             require_mfa,
             access_token_format,
@@ -165,6 +167,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                     require_state,
                     id_token_alg: alg_of(id_token_alg),
                     always_refresh: always_refresh_token,
+                    id_token_on_refresh,
                     require_verified_email,
                     require_mfa,
                     access_token_alg: alg_of(access_token_alg),
@@ -231,6 +234,7 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
             require_state,
             id_token_alg,
             always_refresh_token,
+            id_token_on_refresh,
             require_verified_email,
             require_mfa,
             access_token_format,
@@ -273,6 +277,9 @@ pub async fn run(ctx: &Ctx, command: ClientCommand) -> anyhow::Result<()> {
                 }
                 if let Some(v) = always_refresh_token {
                     u.policy.always_refresh = v;
+                }
+                if let Some(v) = id_token_on_refresh {
+                    u.policy.id_token_on_refresh = v;
                 }
                 if let Some(v) = require_verified_email {
                     u.policy.require_verified_email = v;

@@ -195,12 +195,26 @@ async fn clients_round_trip(p: &Postern, url: &str) {
         (Some(true), Some("EdDSA"), Some(true))
     );
     assert_eq!(public["post_logout_redirect_uris"], serde_json::json!(["http://127.0.0.1/signed-out"]));
+    assert_eq!(public["id_token_on_refresh"].as_bool(), Some(false), "refresh responses carry no ID token by default");
     let public_id = public["client_id"].as_str().unwrap().to_owned();
     let toggled = p.json(
-        &["admin", "client", "update", &public_id, "--require-state", "false", "--id-token-alg", "RS256", "--json"],
+        &[
+            "admin",
+            "client",
+            "update",
+            &public_id,
+            "--require-state",
+            "false",
+            "--id-token-alg",
+            "RS256",
+            "--id-token-on-refresh",
+            "true",
+            "--json",
+        ],
         None,
     );
     assert_eq!((toggled["require_state"].as_bool(), toggled["id_token_alg"].as_str()), (Some(false), Some("RS256")));
+    assert_eq!(toggled["id_token_on_refresh"].as_bool(), Some(true));
     assert_eq!(
         public["grant_types"],
         serde_json::json!(["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"])

@@ -73,6 +73,7 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
         auth_time: grant.auth_time,
         amr: &grant.amr,
         nonce: grant.nonce.as_deref(),
+        id_token: true,
     };
     let refresh_token = refresh.filter(|_| refresh_rule.issues_for(&grant.scope)).map(|r| r.expose().to_owned());
     tokens::user_token_response(state, client, plan, audience, &user, None, refresh_token).await

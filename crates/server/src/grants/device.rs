@@ -87,6 +87,7 @@ async fn issue(
         auth_time: grant.auth_time.unwrap_or(now),
         amr: grant.amr.as_deref().unwrap_or("pwd"),
         nonce: None,
+        id_token: true,
     };
     let refresh_token = refresh.filter(|_| refresh_rule.issues_for(&grant.scope)).map(|r| r.expose().to_owned());
     tokens::user_token_response(state, client, plan, audience, &user, None, refresh_token).await

@@ -86,6 +86,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
         auth_time: record.auth_time,
         amr: &record.amr,
         nonce: None,
+        id_token: client.policy.id_token_on_refresh,
     };
     let refresh_token = Some(new_refresh.expose().to_owned());
     let response =

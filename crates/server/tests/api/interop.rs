@@ -75,6 +75,8 @@ async fn the_openidconnect_crate_signs_in_refreshes_and_reads_userinfo() {
     let refreshed = client.exchange_refresh_token(refresh).unwrap().request_async(&http).await.unwrap();
     assert_ne!(refreshed.refresh_token().unwrap().secret(), refresh.secret(), "rotated");
     assert_ne!(refreshed.access_token().secret(), tokens.access_token().secret());
+    // OIDC Core §12.2: the refresh response may omit the ID token, and the crate accepts that.
+    assert!(refreshed.extra_fields().id_token().is_none(), "no ID token unless the client asks for one");
 }
 
 #[tokio::test]

@@ -103,6 +103,29 @@ async fn refresh_tokens_are_issued_to_openid_clients_only_with_offline_access() 
     assert!(t.get("refresh_token").is_none());
 }
 
+#[tokio::test]
+async fn an_id_token_comes_with_a_refresh_only_when_the_client_asks() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
+    let first = tokens_for(&app, &rp, "openid offline_access").await;
+    let (status, plain) = refresh(&app, &rp, first["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(status, 200, "{plain}");
+    assert!(plain.get("id_token").is_none(), "{plain}");
+    let mut c = app.state.store.client_by_id(&rp.id).await.unwrap().unwrap().settings();
+    c.policy.id_token_on_refresh = true;
+    app.state.store.update_client(&rp.id, &c, NOW).await.unwrap();
+    app.clock.advance(app.state.config.clients.cache_secs + 1); // past the client cache
+    let (status, with) = refresh(&app, &rp, plain["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(status, 200, "{with}");
+    // OIDC Core §12.2: the same issuer, subject and audience as the first, verified against
+    // the published keys.
+    let before = crate::authorize::verify_id_token(&app, first["id_token"].as_str().unwrap()).await;
+    let after = crate::authorize::verify_id_token(&app, with["id_token"].as_str().unwrap()).await;
+    assert_eq!((&after.iss, &after.sub, &after.aud), (&before.iss, &before.sub, &before.aud));
+    assert_eq!(after.auth_time, before.auth_time);
+}
+
 both!(rotation_grace_window_and_reuse, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     create_user(&app, "ann@example.org", "correct horse").await;
@@ -118,7 +141,8 @@ both!(rotation_grace_window_and_reuse, |kind| async move {
     assert_eq!(status, 200, "{second}");
     let r2 = second["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(r2, r1, "rotated");
-    assert!(second["id_token"].is_string() && second["access_token"].is_string());
+    assert!(second["access_token"].is_string());
+    assert!(second.get("id_token").is_none(), "no ID token unless the client asks (OIDC Core §12.2)");
     assert_eq!(second["scope"], "openid offline_access read");
     assert_eq!(introspect_as(&app, &rp, &r1).await, serde_json::json!({"active": false}), "the old token is spent");
 
