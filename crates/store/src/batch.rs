@@ -79,9 +79,9 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer task on the current Tokio runtime.
-    pub(crate) fn start(options: SqliteConnectOptions) -> Writer {
+    pub(crate) fn start(options: SqliteConnectOptions, turn: crate::WriteTurn) -> Writer {
         let (jobs, receiver) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(run(options, receiver));
+        tokio::spawn(run(options, receiver, turn));
         Writer { jobs }
     }
 
@@ -94,7 +94,7 @@ impl Writer {
     }
 }
 
-async fn run(options: SqliteConnectOptions, mut receiver: mpsc::Receiver<Job>) {
+async fn run(options: SqliteConnectOptions, mut receiver: mpsc::Receiver<Job>, turn: crate::WriteTurn) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // A connection of its own, outside the pool (so the pool keeps its size), kept open: its
     // page cache stays warm, where a pooled connection would find its cache invalidated by the
@@ -114,7 +114,11 @@ async fn run(options: SqliteConnectOptions, mut receiver: mpsc::Receiver<Job>) {
                 }
             },
         };
-        match write_batch(&mut conn, &batch).await {
+        // The batch's transaction takes its turn with the store's other writers.
+        let my_turn = turn.lock().await;
+        let written = write_batch(&mut conn, &batch).await;
+        drop(my_turn);
+        match written {
             Ok(inserted) => {
                 held = Some(conn);
                 for job in batch.drain(..) {
@@ -129,7 +133,9 @@ async fn run(options: SqliteConnectOptions, mut receiver: mpsc::Receiver<Job>) {
             Err(e) => {
                 tracing::debug!(error = %e, rows = batch.len(), "batched insert failed; retrying row by row");
                 for job in batch.drain(..) {
+                    let my_turn = turn.lock().await;
                     let answer = write_one(&mut conn, &job.insert).await;
+                    drop(my_turn);
                     let _ = job.done.send(answer);
                 }
             }

@@ -22,8 +22,9 @@ macro_rules! on_db {
     };
 }
 
-/// Runs `$body` inside a write transaction bound to `$tx` (SQLite: `BEGIN IMMEDIATE`, so
-/// writers queue on the lock instead of failing on upgrade) and commits it. An early return
+/// Runs `$body` inside a write transaction bound to `$tx` (SQLite: after this process's other
+/// writers, see [`Store::write_turn`], and with `BEGIN IMMEDIATE`, so writers queue on the lock
+/// instead of failing on upgrade) and commits it. An early return
 /// with `?` (or `return Err(…)`) drops the transaction, which rolls it back.
 ///
 /// A connection whose transaction failed anywhere, `COMMIT` included, is closed rather than
@@ -33,7 +34,10 @@ macro_rules! on_db {
 macro_rules! in_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         match &$store.db {
-            $crate::Db::Sqlite(pool) => tx_on!(pool, begin_with("BEGIN IMMEDIATE"), $tx => $body),
+            $crate::Db::Sqlite(pool) => {
+                let _turn = $store.write_turn().await;
+                tx_on!(pool, begin_with("BEGIN IMMEDIATE"), $tx => $body)
+            }
             $crate::Db::Postgres(pool) => tx_on!(pool, begin(), $tx => $body),
         }
     };
@@ -257,7 +261,17 @@ pub struct Store {
     pub(crate) db: Db,
     /// SQLite only: the group-commit writer for hot inserts ([`batch`]).
     pub(crate) writer: Option<batch::Writer>,
+    /// SQLite only: the turn each write transaction of this process waits for ([`Store::write_turn`]).
+    pub(crate) turn: Option<WriteTurn>,
 }
+
+/// SQLite lets one writer in at a time. The write transactions of this process take turns on
+/// this lock before they ask SQLite for its own: a writer that asks SQLite while another holds
+/// the lock waits in SQLite's busy handler, which sleeps in steps of 1, 2, 5, 10, … up to 100
+/// ms, so under load most of a write's time was sleep (issue 18: 737 refreshes a second, p99
+/// 684 ms). Here a writer is woken the moment the previous one commits. Other processes (the
+/// admin CLI) still meet SQLite's busy timeout.
+pub(crate) type WriteTurn = std::sync::Arc<tokio::sync::Mutex<()>>;
 
 impl Store {
     /// Opens a pool. SQLite files are created if missing and run in WAL mode with a busy
@@ -279,8 +293,9 @@ impl Store {
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect.clone())
                     .await?;
-                let writer = batch::Writer::start(connect);
-                Ok(Store { db: Db::Sqlite(pool), writer: Some(writer) })
+                let turn = WriteTurn::default();
+                let writer = batch::Writer::start(connect, turn.clone());
+                Ok(Store { db: Db::Sqlite(pool), writer: Some(writer), turn: Some(turn) })
             }
             Backend::Postgres => {
                 let timeout_ms = options.statement_timeout.as_millis().to_string();
@@ -290,8 +305,17 @@ impl Store {
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect)
                     .await?;
-                Ok(Store { db: Db::Postgres(pool), writer: None })
+                Ok(Store { db: Db::Postgres(pool), writer: None, turn: None })
             }
+        }
+    }
+
+    /// Waits for this process's turn to write (SQLite; `None` at once on PostgreSQL, which
+    /// takes concurrent writers). Held until the transaction has committed or rolled back.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.turn {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
         }
     }
 
