@@ -147,7 +147,7 @@ pub use ids::{ClientId, UserId};
 pub use keys::StoredKey;
 pub use migrate::MigrationReport;
 pub use passkeys::{Ceremony, NewPasskey, StoredPasskey};
-pub use refresh::{NewFamily, NewRefresh, RefreshRecord};
+pub use refresh::{NewFamily, NewRefresh, RefreshRecord, RefreshWithUser};
 pub use resources::Resource;
 pub use second_factors::TotpFactor;
 pub use self_registered::RegistrationToken;
@@ -291,6 +291,9 @@ impl Store {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
+                    // A connection to a local file does not go stale; pinging it before each
+                    // use was a round trip to its worker thread per query (issue 18's profile).
+                    .test_before_acquire(false)
                     .connect_with(connect.clone())
                     .await?;
                 let turn = WriteTurn::default();

@@ -52,6 +52,15 @@ pub struct RefreshRecord {
     pub audience: String,
 }
 
+/// A refresh token with its family and the family's user.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshWithUser {
+    #[sqlx(flatten)]
+    pub token: RefreshRecord,
+    #[sqlx(flatten)]
+    pub user: crate::User,
+}
+
 impl RefreshRecord {
     /// Usable at `now` by its holder: family alive, token neither rotated nor expired.
     pub fn is_current(&self, now: i64) -> bool {
@@ -88,8 +97,14 @@ impl Store {
         Ok(on_db!(self, p => sqlx::query_as(sql::REFRESH_GET).bind(hash.as_bytes()).fetch_optional(p).await)?)
     }
 
+    /// The token with its family and user, in one query (the refresh grant's read).
+    pub async fn refresh_token_with_user(&self, hash: &TokenHash) -> Result<Option<RefreshWithUser>> {
+        Ok(on_db!(self, p => sqlx::query_as(sql::REFRESH_GET_WITH_USER).bind(hash.as_bytes()).fetch_optional(p).await)?)
+    }
+
     /// Rotates `old` to `new`, keeping the successor pair `sealed` on the old row. Returns
-    /// `false` when another request rotated it first (nothing is written then).
+    /// `false` when another request rotated it first (nothing is written then). On SQLite
+    /// through the group-commit writer ([`crate::batch`]).
     pub async fn rotate_refresh(
         &self,
         old: &TokenHash,
@@ -98,6 +113,29 @@ impl Store {
         new: &NewRefresh<'_>,
         opaque_access: Option<&crate::NewAccessToken<'_>>,
     ) -> Result<bool> {
+        if let Some(writer) = &self.writer {
+            let rotation = crate::batch::RotationRow {
+                old: old.0,
+                now,
+                sealed: sealed.to_vec(),
+                new: crate::batch::RefreshRow {
+                    hash: new.hash.0,
+                    grant_id: new.grant_id.to_owned(),
+                    scope: new.scope.to_owned(),
+                    issued_at: new.issued_at,
+                    idle_expires_at: new.idle_expires_at,
+                    access_jti: new.access_jti.map(str::to_owned),
+                    access_token_hash: new.access_token_hash.map(|h| h.0),
+                    access_expires_at: new.access_expires_at,
+                },
+                access: opaque_access.map(|t| crate::batch::AccessRow { hash: t.hash.0, record: t.record.clone() }),
+            };
+            return match writer.insert(crate::batch::Insert::Rotation(rotation)).await {
+                Ok(()) => Ok(true),
+                Err(crate::StoreError::Conflict(_)) => Ok(false),
+                Err(e) => Err(e),
+            };
+        }
         let won = in_tx!(self, tx => {
             let n = sqlx::query(sql::REFRESH_ROTATE).bind(old.as_bytes()).bind(now).bind(sealed).execute(&mut *tx).await?.rows_affected();
             if n == 1 {

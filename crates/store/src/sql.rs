@@ -183,6 +183,8 @@ statements! {
     GRANT_ACCESS_TOKENS = "SELECT access_jti, access_token_hash, access_expires_at, grant_id FROM refresh_tokens WHERE grant_id = $1 AND access_expires_at > $2";
     REFRESH_INSERT = "INSERT INTO refresh_tokens (token_hash, grant_id, scope, issued_at, idle_expires_at, access_jti, access_token_hash, access_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     REFRESH_GET = "SELECT r.grant_id, r.scope, r.issued_at, r.idle_expires_at, r.rotated_at, r.successor_sealed, g.client_id, g.user_id, g.auth_time, g.amr, g.expires_at AS grant_expires_at, g.revoked_at, g.audience FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1";
+    // The token, its family and the family's user in one read: the refresh grant's one query.
+    REFRESH_GET_WITH_USER = "SELECT r.grant_id, r.scope, r.issued_at, r.idle_expires_at, r.rotated_at, r.successor_sealed, g.client_id, g.user_id, g.auth_time, g.amr, g.expires_at AS grant_expires_at, g.revoked_at, g.audience, u.id, u.email, u.email_verified, u.password_hash, u.display_name, u.disabled, u.is_admin, u.created_at, u.updated_at FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id WHERE r.token_hash = $1";
     REFRESH_ROTATE = "UPDATE refresh_tokens SET rotated_at = $2, successor_sealed = $3 WHERE token_hash = $1 AND rotated_at IS NULL";
     REFRESH_CLEAR_SUCCESSORS = "UPDATE refresh_tokens SET successor_sealed = NULL WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE successor_sealed IS NOT NULL AND rotated_at < $1 LIMIT $2)";
 

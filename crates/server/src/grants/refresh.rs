@@ -43,13 +43,14 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
     let requested = parse_scope_param(form.one("scope")?.unwrap_or_default())?;
     let old = TokenHash::of(token);
     let now = state.now();
-    let record = state.store.refresh_token(&old).await.map_err(server_error)?.ok_or_else(invalid)?;
+    let found = state.store.refresh_token_with_user(&old).await.map_err(server_error)?.ok_or_else(invalid)?;
+    let (record, user) = (found.token, found.user);
     // RFC 6749 §6: the token is bound to the client it was issued to.
     if record.client_id != client.client_id || record.revoked_at.is_some() || now >= record.grant_expires_at {
         return Err(invalid());
     }
     if let Some(rotated_at) = record.rotated_at {
-        return retry_or_reuse(state, client, &record, token, &old, rotated_at).await;
+        return retry_or_reuse(state, client, &record, &user, token, &old, rotated_at).await;
     }
     if now >= record.idle_expires_at {
         return Err(invalid());
@@ -59,11 +60,10 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
         return Err(OAuthError::InvalidScope("a refresh may only narrow the scope".into()));
     }
     let access_scope = if requested.is_empty() { record.scope.clone() } else { scope_string(&requested) };
-    let user = state.store.user_by_id(&record.user_id).await.map_err(server_error)?.filter(|u| !u.disabled);
-    let Some(user) = user else {
+    if user.disabled {
         tokens::revoke_grant(state, &record.grant_id).await.map_err(server_error)?;
         return Err(invalid());
-    };
+    }
 
     let mut rng = postern_core::system::os_rng();
     // The family's audience may narrow, never widen (RFC 8707 §2.2).
@@ -108,9 +108,9 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
         return Ok(response);
     }
     // Another request rotated it first: answer as a retry of that one.
-    let record = state.store.refresh_token(&old).await.map_err(server_error)?.ok_or_else(invalid)?;
-    let rotated_at = record.rotated_at.ok_or_else(|| server_error("rotation lost but no rotation recorded"))?;
-    retry_or_reuse(state, client, &record, token, &old, rotated_at).await
+    let found = state.store.refresh_token_with_user(&old).await.map_err(server_error)?.ok_or_else(invalid)?;
+    let rotated_at = found.token.rotated_at.ok_or_else(|| server_error("rotation lost but no rotation recorded"))?;
+    retry_or_reuse(state, client, &found.token, &found.user, token, &old, rotated_at).await
 }
 
 /// A rotated token again: the same successor within the grace window; otherwise reuse, which
@@ -119,6 +119,7 @@ async fn retry_or_reuse(
     state: &AppState,
     client: &Client,
     record: &RefreshRecord,
+    user: &postern_store::User,
     token: &str,
     old: &TokenHash,
     rotated_at: i64,
@@ -134,8 +135,7 @@ async fn retry_or_reuse(
     let within = now - rotated_at <= grace;
     if let (true, Some(sealed)) = (within, &record.successor_sealed) {
         // The replay answers only for a family still live and a user still active.
-        let user = state.store.user_by_id(&record.user_id).await.map_err(server_error)?;
-        if record.revoked_at.is_some() || user.is_none_or(|u| u.disabled) {
+        if record.revoked_at.is_some() || user.disabled {
             return Err(invalid());
         }
         let aad = successor_aad(old);
