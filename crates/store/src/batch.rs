@@ -81,7 +81,7 @@ pub(crate) struct RefreshRow {
 pub(crate) enum Insert {
     Device(DeviceRow),
     Access(AccessRow),
-    Rotation(RotationRow),
+    Rotation(Box<RotationRow>),
 }
 
 impl Insert {
@@ -212,7 +212,7 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Vec<b
         if let Insert::Rotation(r) = &job.insert
             && seen.insert(r.old)
         {
-            rotations.push(r);
+            rotations.push(r.as_ref());
         }
     }
     let mut rotated = HashSet::new();
