@@ -1,7 +1,7 @@
 //! The authorization endpoint's state: requests waiting for sign-in or consent, remembered
 //! consents, and authorization codes (single use: consumed by one conditional update).
 
-use crate::{AccessTokenRecord, ClientId, Result, Store, UserId, sql};
+use crate::{ClientId, Result, Store, StoreError, UserId, sql};
 use postern_core::oauth::RefreshRule;
 use postern_core::secret::TokenHash;
 
@@ -130,47 +130,17 @@ impl Store {
     /// URI and verifier) and, for opaque access tokens, the token row.
     /// `r.refresh_rule` decides, from the code's scope, whether `r.refresh` is started.
     pub async fn redeem_code(&self, hash: &TokenHash, now: i64, r: &Redemption<'_>) -> Result<CodeOutcome> {
-        let token_hash = r.opaque_access.as_ref().map(|(h, _)| h.as_bytes().to_vec());
-        let grant_id = r.refresh.as_ref().map(|f| f.grant_id.as_str());
-        let won: Option<CodeGrant> = in_tx!(self, tx => {
-            let won: Option<CodeGrant> = sqlx::query_as(sql::CODE_REDEEM)
-                .bind(hash.as_bytes()).bind(now).bind(r.access_jti).bind(&token_hash).bind(r.access_expires_at)
-                .bind(r.client_id).bind(r.redirect_uri).bind(r.code_challenge).bind(grant_id)
-                .fetch_optional(&mut *tx).await?;
-            if let (Some(g), Some((token, audience))) = (&won, &r.opaque_access) {
-                let record = AccessTokenRecord {
-                    client_id: g.client_id.clone(),
-                    user_id: Some(g.user_id.clone()),
-                    subject: g.user_id.to_string(),
-                    scope: g.scope.clone(),
-                    audience: (*audience).to_owned(),
-                    auth_time: Some(g.auth_time),
-                    issued_at: now,
-                    expires_at: r.access_expires_at,
-                    amr: g.amr.clone(),
-                };
-                crate::tokens::insert_access(token, &record).execute(&mut *tx).await?;
+        let won: Option<CodeGrant> = match &self.writer {
+            Some(writer) => {
+                let row = crate::batch::RedemptionRow::new(hash, now, r);
+                match writer.insert(crate::batch::Insert::Redemption(Box::new(row))).await {
+                    Ok(crate::batch::Done::Redeemed(grant)) => Some(*grant),
+                    Ok(crate::batch::Done::Written) | Err(StoreError::Conflict(_)) => None,
+                    Err(e) => return Err(e),
+                }
             }
-            let family = r.refresh.as_ref().filter(|_| won.as_ref().is_some_and(|g| r.refresh_rule.issues_for(&g.scope)));
-            if let (Some(g), Some(f)) = (&won, family) {
-                sqlx::query(sql::GRANT_INSERT)
-                    .bind(&f.grant_id).bind(&g.client_id).bind(&g.user_id).bind(&g.scope).bind(g.auth_time).bind(&g.amr)
-                    .bind(now).bind(f.expires_at).bind(&f.audience)
-                    .execute(&mut *tx).await?;
-                let first = crate::refresh::NewRefresh {
-                    hash: f.token_hash,
-                    grant_id: &f.grant_id,
-                    scope: &g.scope,
-                    issued_at: now,
-                    idle_expires_at: f.idle_expires_at.min(f.expires_at),
-                    access_jti: r.access_jti,
-                    access_token_hash: r.opaque_access.as_ref().map(|(h, _)| *h),
-                    access_expires_at: r.access_expires_at,
-                };
-                crate::refresh::insert_refresh(&first).execute(&mut *tx).await?;
-            }
-            won
-        });
+            None => in_tx!(self, tx => redeem!(tx, hash.as_bytes(), now, r)),
+        };
         if let Some(grant) = won {
             return Ok(CodeOutcome::Consumed(grant));
         }

@@ -77,11 +77,68 @@ pub(crate) struct RefreshRow {
     pub access_expires_at: i64,
 }
 
+/// A code redemption ([`crate::authorize::Redemption`], owned): the code is consumed by its
+/// own conditional update, and what it issues stored, within the batch's transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct RedemptionRow {
+    code: [u8; 32],
+    now: i64,
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+    access_jti: Option<String>,
+    opaque_access: Option<(postern_core::secret::TokenHash, String)>,
+    access_expires_at: i64,
+    refresh: Option<crate::refresh::NewFamily>,
+    refresh_rule: postern_core::oauth::RefreshRule,
+}
+
+impl RedemptionRow {
+    pub(crate) fn new(code: &postern_core::secret::TokenHash, now: i64, r: &crate::Redemption<'_>) -> Self {
+        Self {
+            code: code.0,
+            now,
+            client_id: r.client_id.to_owned(),
+            redirect_uri: r.redirect_uri.to_owned(),
+            code_challenge: r.code_challenge.to_owned(),
+            access_jti: r.access_jti.map(str::to_owned),
+            opaque_access: r.opaque_access.map(|(h, audience)| (h, audience.to_owned())),
+            access_expires_at: r.access_expires_at,
+            refresh: r.refresh.clone(),
+            refresh_rule: r.refresh_rule,
+        }
+    }
+
+    fn redemption(&self) -> crate::Redemption<'_> {
+        crate::Redemption {
+            client_id: &self.client_id,
+            redirect_uri: &self.redirect_uri,
+            code_challenge: &self.code_challenge,
+            access_jti: self.access_jti.as_deref(),
+            opaque_access: self.opaque_access.as_ref().map(|(h, audience)| (*h, audience.as_str())),
+            access_expires_at: self.access_expires_at,
+            refresh: self.refresh.clone(),
+            refresh_rule: self.refresh_rule,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum Insert {
     Device(DeviceRow),
     Access(AccessRow),
     Rotation(Box<RotationRow>),
+    Redemption(Box<RedemptionRow>),
+}
+
+/// What a job did, once its batch is committed (a job that did nothing is answered
+/// `Conflict`).
+#[derive(Debug)]
+pub(crate) enum Done {
+    /// The row is stored, the token rotated.
+    Written,
+    /// The code was consumed: what it stood for.
+    Redeemed(Box<crate::CodeGrant>),
 }
 
 impl Insert {
@@ -90,6 +147,7 @@ impl Insert {
             Insert::Device(d) => d.device_code,
             Insert::Access(a) => a.hash,
             Insert::Rotation(r) => r.old,
+            Insert::Redemption(r) => r.code,
         }
     }
 
@@ -98,13 +156,14 @@ impl Insert {
             Insert::Device(_) => "user code",
             Insert::Access(_) => "access token",
             Insert::Rotation(_) => "rotated refresh token",
+            Insert::Redemption(_) => "redeemed code",
         }
     }
 }
 
 struct Job {
     insert: Insert,
-    done: oneshot::Sender<Result<()>>,
+    done: oneshot::Sender<Result<Done>>,
 }
 
 /// The sending side of the writer task; the task ends when the last sender is dropped.
@@ -123,7 +182,7 @@ impl Writer {
 
     /// Queues one write and waits until its batch is committed. `Conflict` when a unique
     /// constraint refused the row, or the token to rotate was rotated already.
-    pub(crate) async fn insert(&self, insert: Insert) -> Result<()> {
+    pub(crate) async fn insert(&self, insert: Insert) -> Result<Done> {
         let (done, answer) = oneshot::channel();
         self.jobs.send(Job { insert, done }).await.map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
         answer.await.map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
@@ -158,8 +217,7 @@ async fn run(options: SqliteConnectOptions, mut receiver: mpsc::Receiver<Job>, t
             Ok(written) => {
                 held = Some(conn);
                 for (job, done) in batch.drain(..).zip(written) {
-                    let answer = if done { Ok(()) } else { Err(StoreError::Conflict(job.insert.what())) };
-                    let _ = job.done.send(answer);
+                    let _ = job.done.send(done.ok_or(StoreError::Conflict(job.insert.what())));
                 }
             }
             Err(e) => {
@@ -187,9 +245,9 @@ async fn writer_connection(options: &SqliteConnectOptions) -> Result<SqliteConne
     Ok(conn)
 }
 
-/// Writes a batch in one transaction; returns, job by job, whether its write was done (a row
-/// inserted, a token rotated).
-async fn write_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Vec<bool>> {
+/// Writes a batch in one transaction; returns, job by job, what it did (`None`: nothing, a
+/// row refused, a token rotated already, a code not redeemed).
+async fn write_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Vec<Option<Done>>> {
     let devices: Vec<&DeviceRow> =
         batch.iter().filter_map(|j| if let Insert::Device(d) = &j.insert { Some(d) } else { None }).collect();
     let tokens: Vec<&AccessRow> =
@@ -232,12 +290,19 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Vec<b
     for job in batch {
         done.push(match &job.insert {
             // Only the job that was first to name its token won.
-            Insert::Rotation(r) => rotated.remove(&r.old),
-            other => inserted.contains(&other.key()),
+            Insert::Rotation(r) => rotated.remove(&r.old).then_some(Done::Written),
+            Insert::Redemption(r) => redeem_in(&mut tx, r).await?.map(|g| Done::Redeemed(Box::new(g))),
+            other => inserted.contains(&other.key()).then_some(Done::Written),
         });
     }
     tx.commit().await?;
     Ok(done)
+}
+
+/// One redemption inside the batch's transaction: the code's grant if it won.
+async fn redeem_in(tx: &mut SqliteConnection, row: &RedemptionRow) -> Result<Option<crate::CodeGrant>> {
+    let r = row.redemption();
+    Ok(redeem!(tx, &row.code[..], row.now, r))
 }
 
 /// One rotation inside a transaction of its own; whether it won.
@@ -254,17 +319,23 @@ async fn rotate_one(conn: &mut SqliteConnection, r: &RotationRow) -> Result<bool
     Ok(won)
 }
 
-async fn write_one(conn: &mut SqliteConnection, insert: &Insert) -> Result<()> {
+async fn write_one(conn: &mut SqliteConnection, insert: &Insert) -> Result<Done> {
     let mut query = match insert {
         Insert::Device(d) => device_insert(&[d]),
         Insert::Access(a) => access_insert(&[a]),
         Insert::Rotation(r) => {
             let won = rotate_one(conn, r).await?;
-            return if won { Ok(()) } else { Err(StoreError::Conflict(insert.what())) };
+            return if won { Ok(Done::Written) } else { Err(StoreError::Conflict(insert.what())) };
+        }
+        Insert::Redemption(r) => {
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+            let won = redeem_in(&mut tx, r).await?;
+            tx.commit().await?;
+            return won.map(|g| Done::Redeemed(Box::new(g))).ok_or(StoreError::Conflict(insert.what()));
         }
     };
     let rows = query.build().fetch_all(conn).await?;
-    if rows.is_empty() { Err(StoreError::Conflict(insert.what())) } else { Ok(()) }
+    if rows.is_empty() { Err(StoreError::Conflict(insert.what())) } else { Ok(Done::Written) }
 }
 
 fn collect_keys(rows: &[sqlx::sqlite::SqliteRow], into: &mut HashSet<[u8; 32]>) -> Result<()> {

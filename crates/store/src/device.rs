@@ -143,7 +143,7 @@ impl Store {
                 user_agent: d.user_agent.map(str::to_owned),
                 resource: d.resource.to_owned(),
             };
-            return writer.insert(crate::batch::Insert::Device(row)).await;
+            return writer.insert(crate::batch::Insert::Device(row)).await.map(|_| ());
         }
         on_db!(self, p => sqlx::query(sql::DEVICE_INSERT)
             .bind(d.device_code.as_bytes()).bind(d.user_code.as_bytes()).bind(d.client_id).bind(d.scope)

@@ -110,6 +110,71 @@ macro_rules! refuse_subject {
     }};
 }
 
+/// Inside a transaction `$tx`: redeems the code whose hash is `$hash` (bytes) at `$now` for the
+/// [`authorize::Redemption`] `$r`, by one conditional update, and stores what it issues (the
+/// opaque access token, the refresh family and its first token) if it won; evaluates to the
+/// code's grant if it won. Run in a transaction of its own on PostgreSQL, and among the
+/// group-commit writer's jobs on SQLite ([`batch`]).
+macro_rules! redeem {
+    ($tx:ident, $hash:expr, $now:expr, $r:expr) => {{
+        let token_hash = $r.opaque_access.as_ref().map(|(h, _)| h.as_bytes().to_vec());
+        let grant_id = $r.refresh.as_ref().map(|f| f.grant_id.as_str());
+        let won: Option<$crate::CodeGrant> = sqlx::query_as($crate::sql::CODE_REDEEM)
+            .bind($hash)
+            .bind($now)
+            .bind($r.access_jti)
+            .bind(&token_hash)
+            .bind($r.access_expires_at)
+            .bind($r.client_id)
+            .bind($r.redirect_uri)
+            .bind($r.code_challenge)
+            .bind(grant_id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        if let (Some(g), Some((token, audience))) = (&won, &$r.opaque_access) {
+            let record = $crate::AccessTokenRecord {
+                client_id: g.client_id.clone(),
+                user_id: Some(g.user_id.clone()),
+                subject: g.user_id.to_string(),
+                scope: g.scope.clone(),
+                audience: (*audience).to_owned(),
+                auth_time: Some(g.auth_time),
+                issued_at: $now,
+                expires_at: $r.access_expires_at,
+                amr: g.amr.clone(),
+            };
+            $crate::tokens::insert_access(token, &record).execute(&mut *$tx).await?;
+        }
+        let family = $r.refresh.as_ref().filter(|_| won.as_ref().is_some_and(|g| $r.refresh_rule.issues_for(&g.scope)));
+        if let (Some(g), Some(f)) = (&won, family) {
+            sqlx::query($crate::sql::GRANT_INSERT)
+                .bind(&f.grant_id)
+                .bind(&g.client_id)
+                .bind(&g.user_id)
+                .bind(&g.scope)
+                .bind(g.auth_time)
+                .bind(&g.amr)
+                .bind($now)
+                .bind(f.expires_at)
+                .bind(&f.audience)
+                .execute(&mut *$tx)
+                .await?;
+            let first = $crate::refresh::NewRefresh {
+                hash: f.token_hash,
+                grant_id: &f.grant_id,
+                scope: &g.scope,
+                issued_at: $now,
+                idle_expires_at: f.idle_expires_at.min(f.expires_at),
+                access_jti: $r.access_jti,
+                access_token_hash: $r.opaque_access.as_ref().map(|(h, _)| *h),
+                access_expires_at: $r.access_expires_at,
+            };
+            $crate::refresh::insert_refresh(&first).execute(&mut *$tx).await?;
+        }
+        won
+    }};
+}
+
 pub mod access;
 pub mod apikeys;
 pub mod audit;

@@ -131,7 +131,7 @@ impl Store {
                 access: opaque_access.map(|t| crate::batch::AccessRow { hash: t.hash.0, record: t.record.clone() }),
             };
             return match writer.insert(crate::batch::Insert::Rotation(Box::new(rotation))).await {
-                Ok(()) => Ok(true),
+                Ok(_) => Ok(true),
                 Err(crate::StoreError::Conflict(_)) => Ok(false),
                 Err(e) => Err(e),
             };

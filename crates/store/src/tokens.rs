@@ -56,7 +56,7 @@ impl Store {
     pub async fn insert_access_token(&self, t: &NewAccessToken<'_>) -> Result<()> {
         if let Some(writer) = &self.writer {
             let row = crate::batch::AccessRow { hash: t.hash.0, record: t.record.clone() };
-            return writer.insert(crate::batch::Insert::Access(row)).await;
+            return writer.insert(crate::batch::Insert::Access(row)).await.map(|_| ());
         }
         on_db!(self, p => insert_access(&t.hash, t.record).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
