@@ -1,12 +1,13 @@
-//! The background task: deletes expired rows in bounded batches, forgets refresh-token
-//! successors once their grace window has passed, deletes clients that registered themselves
-//! and went unused, and re-reads the signing keys, on a fixed interval, until shutdown.
+//! The background task: deletes expired rows in bounded batches, trims refresh-token families
+//! (successors after their grace window, spent tokens down to their hash, ended families),
+//! deletes clients that registered themselves and went unused, and re-reads the signing keys, on
+//! a fixed interval, until shutdown.
 
 use crate::state::AppState;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// One pass. Returns the number of expired rows deleted.
+/// One pass. Returns the number of expired rows deleted or trimmed.
 pub async fn run_once(state: &AppState) -> u64 {
     let (store, batch) = (&state.store, state.config.maintenance.cleanup_batch);
     let mut deleted = 0;
@@ -21,10 +22,18 @@ pub async fn run_once(state: &AppState) -> u64 {
             }
         }
     }
-    // Successor pairs are kept only for the reuse grace window.
+    // Refresh families: successor pairs only for the reuse grace window, then only what reuse
+    // detection needs, and nothing once the family has ended.
     let grace = state.config.tokens.refresh_reuse_grace_secs;
-    if let Err(e) = store.clear_successors(state.now() - grace, batch * 10).await {
-        tracing::warn!(error = %e, "could not clear refresh-token successors");
+    for _ in 0..200 {
+        match store.trim_refresh(state.now(), grace, batch).await {
+            Ok(0) => break,
+            Ok(n) => deleted += n,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not trim refresh-token families");
+                break;
+            }
+        }
     }
     // Clients that registered themselves: this node's record of their use first, then those
     // unused for long go (audited), with the initial access tokens that have expired.

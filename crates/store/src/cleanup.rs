@@ -7,6 +7,8 @@ impl Store {
     /// went. Callers repeat while the count is non-zero.
     pub async fn delete_expired(&self, now: i64, batch: i64) -> Result<u64> {
         let mut total = 0;
+        // On SQLite, after this process's other writers rather than against them in the busy handler.
+        let _turn = self.write_turn().await;
         for statement in [
             sql::CLEANUP_SETUP_TOKENS,
             sql::CLEANUP_ACCESS_TOKENS,

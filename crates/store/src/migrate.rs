@@ -37,6 +37,7 @@ const SQLITE: &[Migration] = &[
     m(19, "consent_resources", include_str!("../migrations/sqlite/0019_consent_resources.sql")),
     m(20, "self_registered_clients", include_str!("../migrations/sqlite/0020_self_registered_clients.sql")),
     m(21, "lean_refresh", include_str!("../migrations/sqlite/0021_lean_refresh.sql")),
+    m(22, "bounded_refresh", include_str!("../migrations/sqlite/0022_bounded_refresh.sql")),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -61,6 +62,7 @@ const POSTGRES: &[Migration] = &[
     m(19, "consent_resources", include_str!("../migrations/postgres/0019_consent_resources.sql")),
     m(20, "self_registered_clients", include_str!("../migrations/postgres/0020_self_registered_clients.sql")),
     m(21, "lean_refresh", include_str!("../migrations/postgres/0021_lean_refresh.sql")),
+    m(22, "bounded_refresh", include_str!("../migrations/postgres/0022_bounded_refresh.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS postern_migrations (

@@ -161,10 +161,27 @@ impl Store {
         Ok(revoked)
     }
 
-    /// Forgets successor pairs of tokens rotated before `before` (the end of their grace window).
-    pub async fn clear_successors(&self, before: i64, batch: i64) -> Result<u64> {
-        Ok(
-            on_db!(self, p => sqlx::query(sql::REFRESH_CLEAR_SUCCESSORS).bind(before).bind(batch).execute(p).await.map(|r| r.rows_affected()))?,
-        )
+    /// Trims refresh families at `now`, at most `batch` rows per kind; returns how many rows it
+    /// changed or deleted (callers repeat while it is non-zero):
+    /// - a rotated token's successor pair goes when its grace window (`grace` seconds) ends;
+    /// - once the access token issued with it has expired too, only what reuse detection needs
+    ///   stays: the hash, the family and the times;
+    /// - a family that ended, revoked or with its live token idle past its end, is deleted with
+    ///   its tokens a minute later ([`FAMILY_SETTLE_SECS`]), so that a request that read it just
+    ///   before still finds it. Families past their absolute end go with the other expired rows.
+    pub async fn trim_refresh(&self, now: i64, grace: i64, batch: i64) -> Result<u64> {
+        let (rotated_before, ended_before) = (now - grace, now - FAMILY_SETTLE_SECS);
+        let _turn = self.write_turn().await;
+        let changed = on_db!(self, p => async {
+            let mut n = sqlx::query(sql::REFRESH_CLEAR_SUCCESSORS).bind(rotated_before).bind(batch).execute(p).await?.rows_affected();
+            n += sqlx::query(sql::REFRESH_COMPACT_SPENT).bind(rotated_before).bind(now).bind(batch).execute(p).await?.rows_affected();
+            n += sqlx::query(sql::REFRESH_FAMILIES_REVOKED).bind(ended_before).bind(batch).execute(p).await?.rows_affected();
+            n += sqlx::query(sql::REFRESH_FAMILIES_IDLE).bind(ended_before).bind(batch).execute(p).await?.rows_affected();
+            Ok::<u64, sqlx::Error>(n)
+        }.await)?;
+        Ok(changed)
     }
 }
+
+/// How long an ended family is kept before [`Store::trim_refresh`] deletes it.
+pub const FAMILY_SETTLE_SECS: i64 = 60;

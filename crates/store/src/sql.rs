@@ -187,6 +187,9 @@ statements! {
     REFRESH_GET_WITH_USER = "SELECT r.grant_id, r.scope, r.issued_at, r.idle_expires_at, r.rotated_at, r.successor_sealed, g.client_id, g.user_id, g.auth_time, g.amr, g.expires_at AS grant_expires_at, g.revoked_at, g.audience, u.id, u.email, u.email_verified, u.password_hash, u.display_name, u.disabled, u.is_admin, u.created_at, u.updated_at FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id WHERE r.token_hash = $1";
     REFRESH_ROTATE = "UPDATE refresh_tokens SET rotated_at = $2, successor_sealed = $3 WHERE token_hash = $1 AND rotated_at IS NULL";
     REFRESH_CLEAR_SUCCESSORS = "UPDATE refresh_tokens SET successor_sealed = NULL WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE successor_sealed IS NOT NULL AND rotated_at < $1 LIMIT $2)";
+    REFRESH_COMPACT_SPENT = "UPDATE refresh_tokens SET scope = '', successor_sealed = NULL, access_jti = NULL, access_token_hash = NULL, access_expires_at = NULL WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE rotated_at IS NOT NULL AND access_expires_at IS NOT NULL AND access_expires_at < $2 AND rotated_at < $1 LIMIT $3)";
+    REFRESH_FAMILIES_REVOKED = "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE revoked_at IS NOT NULL AND revoked_at < $1 LIMIT $2)";
+    REFRESH_FAMILIES_IDLE = "DELETE FROM grants WHERE id IN (SELECT grant_id FROM refresh_tokens WHERE rotated_at IS NULL AND idle_expires_at < $1 AND (access_expires_at IS NULL OR access_expires_at < $1) LIMIT $2)";
 
     // --- device authorizations (RFC 8628)
     DEVICE_INSERT = "INSERT INTO device_authorizations (device_code_hash, user_code_hash, client_id, scope, status, created_at, expires_at, ip, user_agent, resource) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9)";

@@ -289,3 +289,47 @@ async fn a_public_clients_grace_window_is_short() {
     let (status, _) = refresh(first["refresh_token"].as_str().unwrap().to_owned()).await;
     assert_eq!(status, 400, "and the family is revoked");
 }
+
+both!(the_clean_up_keeps_reuse_detection_and_deletes_ended_families, |kind| async move {
+    use postern_core::secret::TokenHash;
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = offline_rp(&app, AccessTokenFormat::Opaque).await;
+    let store = &app.state.store;
+    let r1 = tokens_for(&app, &rp, "openid offline_access read").await["refresh_token"].as_str().unwrap().to_owned();
+    let (_, second) = refresh(&app, &rp, &r1, None).await;
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    let (_, third) = refresh(&app, &rp, &r2, None).await;
+    let r3 = third["refresh_token"].as_str().unwrap().to_owned();
+    let idle = tokens_for(&app, &rp, "offline_access read").await["refresh_token"].as_str().unwrap().to_owned();
+
+    // Past the grace window and the access tokens' lifetime (900 s), the spent tokens are cut
+    // down to their hash and family.
+    app.clock.advance(1_000);
+    let (status, kept) = refresh(&app, &rp, &idle, None).await;
+    assert_eq!(status, 200, "{kept}");
+    let idle = kept["refresh_token"].as_str().unwrap().to_owned();
+    postern_server::maintenance::run_once(&app.state).await;
+    let spent = store.refresh_token(&TokenHash::of(&r1)).await.unwrap().unwrap();
+    assert_eq!((spent.scope.as_str(), spent.successor_sealed), ("", None), "compacted");
+
+    // Reusing one of them still revokes the family, and its live token and access token with it.
+    let (status, reused) = refresh(&app, &rp, &r1, None).await;
+    assert_eq!((status, reused["error"].as_str()), (400, Some("invalid_grant")), "{reused}");
+    assert_eq!(refresh(&app, &rp, &r3, None).await.0, 400, "the family is revoked");
+    assert_eq!(introspect_as(&app, &rp, third["access_token"].as_str().unwrap()).await["active"], false);
+
+    // A minute after its revocation the family is deleted with all its tokens; presenting one
+    // then is still invalid_grant. A family whose live token went idle goes too.
+    app.clock.advance(61);
+    postern_server::maintenance::run_once(&app.state).await;
+    for token in [&r1, &r2, &r3] {
+        assert!(store.refresh_token(&TokenHash::of(token)).await.unwrap().is_none(), "deleted");
+    }
+    assert_eq!(refresh(&app, &rp, &r2, None).await.1["error"], "invalid_grant");
+    assert!(store.refresh_token(&TokenHash::of(&idle)).await.unwrap().is_some(), "the other family lives on");
+    app.clock.advance(86_400 + 61);
+    postern_server::maintenance::run_once(&app.state).await;
+    assert!(store.refresh_token(&TokenHash::of(&idle)).await.unwrap().is_none(), "its idle family is gone");
+    assert_eq!(refresh(&app, &rp, &idle, None).await.1["error"], "invalid_grant");
+});

@@ -468,118 +468,6 @@ both!(a_code_is_consumed_exactly_once_under_a_race, |store: Store, _url| async m
     assert_eq!(store.redeem_code(&unknown, NOW, &redemption("j")).await.unwrap(), CodeOutcome::Invalid);
 });
 
-both!(a_refresh_token_is_rotated_exactly_once_under_a_race, |store: Store, _url| async move {
-    use postern_store::{
-        AccessTokenRecord, CodeGrant, CodeOutcome, NewAccessToken, NewCode, NewFamily, NewRefresh, Redemption,
-    };
-    let (user, _client) = user_and_client(&store).await;
-    let grant = CodeGrant {
-        client_id: "c1".into(),
-        user_id: user.clone().into(),
-        redirect_uri: "https://app.example.org/cb".into(),
-        code_challenge: "challenge".into(),
-        nonce: None,
-        scope: "openid offline_access".into(),
-        auth_time: NOW,
-        amr: "pwd".into(),
-        resource: String::new(),
-    };
-    let code = TokenHash::of("code");
-    store.create_code(&NewCode { hash: code, grant: &grant, issued_at: NOW, expires_at: NOW + 60 }).await.unwrap();
-    let first = TokenHash::of("refresh-0");
-    let family = NewFamily {
-        grant_id: "family-1".into(),
-        token_hash: first,
-        expires_at: NOW + 86_400,
-        idle_expires_at: NOW + 3_600,
-        audience: String::new(),
-    };
-    let redemption = Redemption {
-        client_id: "c1",
-        redirect_uri: "https://app.example.org/cb",
-        code_challenge: "challenge",
-        access_jti: Some("jti-0"),
-        opaque_access: None,
-        access_expires_at: NOW + 900,
-        refresh: Some(family),
-        refresh_rule: postern_core::oauth::RefreshRule { client_allows_refresh: true, always: true },
-    };
-    assert!(matches!(store.redeem_code(&code, NOW, &redemption).await.unwrap(), CodeOutcome::Consumed(_)));
-
-    // Forty refreshes with the same token at once, each with its own successor (and, on every
-    // other one, an opaque access token): on SQLite they meet in the group-commit writer's
-    // batches, several of them in one.
-    let record = AccessTokenRecord {
-        client_id: "c1".into(),
-        user_id: Some(user.clone().into()),
-        subject: user.clone(),
-        scope: "openid".into(),
-        audience: String::new(),
-        auth_time: Some(NOW),
-        issued_at: NOW + 1,
-        expires_at: NOW + 900,
-        amr: "pwd".into(),
-    };
-    let attempts: Vec<_> = (1..=40)
-        .map(|i| {
-            let (store, record) = (store.clone(), record.clone());
-            tokio::spawn(async move {
-                let new = NewRefresh {
-                    hash: TokenHash::of(&format!("refresh-{i}")),
-                    grant_id: "family-1",
-                    scope: "openid offline_access",
-                    issued_at: NOW + 1,
-                    idle_expires_at: NOW + 3_600,
-                    access_jti: None,
-                    access_token_hash: None,
-                    access_expires_at: NOW + 900,
-                };
-                let access = NewAccessToken { hash: TokenHash::of(&format!("access-{i}")), record: &record };
-                let opaque = (i % 2 == 0).then_some(&access);
-                let sealed = format!("successor-{i}").into_bytes();
-                (i, store.rotate_refresh(&first, NOW + 1, &sealed, &new, opaque).await.unwrap())
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    for a in attempts {
-        let (i, won) = a.await.unwrap();
-        if won {
-            winners.push(i);
-        }
-    }
-    assert_eq!(winners.len(), 1, "exactly one rotation wins: {winners:?}");
-    let w = winners[0];
-    let old = store.refresh_token(&first).await.unwrap().unwrap();
-    assert_eq!(old.rotated_at, Some(NOW + 1));
-    assert_eq!(old.successor_sealed, Some(format!("successor-{w}").into_bytes()), "the winner's successor is kept");
-    for i in 1..=40 {
-        let new = store.refresh_token(&TokenHash::of(&format!("refresh-{i}"))).await.unwrap();
-        assert_eq!(new.is_some(), i == w, "only the winner's new token is stored ({i})");
-        let access = store.access_token(&TokenHash::of(&format!("access-{i}")), NOW + 2).await.unwrap();
-        assert_eq!(access.is_some(), i == w && i % 2 == 0, "only the winner's access token is stored ({i})");
-    }
-    let with_user = store.refresh_token_with_user(&TokenHash::of(&format!("refresh-{w}"))).await.unwrap().unwrap();
-    assert_eq!((with_user.user.id.as_str(), with_user.token.grant_id.as_str()), (user.as_str(), "family-1"));
-    // Rotating the rotated token again loses, and writes nothing.
-    let again = NewRefresh { hash: TokenHash::of("refresh-late"), ..store_refresh("family-1") };
-    assert!(!store.rotate_refresh(&first, NOW + 2, b"late", &again, None).await.unwrap());
-    assert!(store.refresh_token(&TokenHash::of("refresh-late")).await.unwrap().is_none());
-});
-
-fn store_refresh(grant_id: &str) -> postern_store::NewRefresh<'_> {
-    postern_store::NewRefresh {
-        hash: TokenHash::of("unused"),
-        grant_id,
-        scope: "openid",
-        issued_at: NOW,
-        idle_expires_at: NOW + 60,
-        access_jti: None,
-        access_token_hash: None,
-        access_expires_at: NOW + 60,
-    }
-}
-
 both!(concurrent_inserts_each_get_their_own_answer, |store: Store, _url| async move {
     use postern_store::{AccessTokenRecord, NewAccessToken, NewDeviceAuthorization};
     let (_user, _client) = user_and_client(&store).await;
@@ -753,3 +641,5 @@ both!(scopes_service_accounts_and_api_keys, |store: Store, _url| async move {
     store.delete_service_account(&sa.id).await.unwrap();
     assert_eq!(store.api_key("k2").await.unwrap(), None);
 });
+
+mod refresh;
