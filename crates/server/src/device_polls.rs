@@ -16,27 +16,43 @@
 
 use postern_core::secret::TokenHash;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
-const MAX_ENTRIES: usize = 200_000;
+/// The most codes remembered: 100,000 pending device flows on one node is more than 160 new
+/// ones a second for their whole 10-minute life. Past it, polls read the database as a first
+/// poll does. An entry takes 49 bytes in the table (with its hash map's share), so a full
+/// table is about 6.4 MiB, never more.
+const MAX_ENTRIES: usize = 100_000;
+
+/// A code's key: the first half of its SHA-256 hash, plenty to tell 100,000 codes apart (a
+/// collision would only mean a `slow_down` for a device that was on time).
+type Key = [u8; 16];
+
+fn key(code: &TokenHash) -> Key {
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&code.0[..16]);
+    k
+}
 
 #[derive(Debug)]
 struct Entry {
-    client_id: String,
+    /// The client that polled it, as a keyed hash of its id (see [`Table::client`]).
+    client: u64,
     expires_at: i64,
     last_poll: i64,
-    interval: i64,
+    interval: i32,
 }
 
 impl Entry {
     /// Records a poll at `now`; one that comes sooner than the interval grows it by 5 s and
     /// returns the new one.
     fn record(&mut self, now: i64) -> Result<(), i64> {
-        let too_soon = now - self.last_poll < self.interval;
+        let too_soon = now - self.last_poll < i64::from(self.interval);
         self.last_poll = now;
         if too_soon {
-            self.interval += 5;
-            return Err(self.interval);
+            self.interval = self.interval.saturating_add(5);
+            return Err(i64::from(self.interval));
         }
         Ok(())
     }
@@ -49,11 +65,19 @@ pub struct DevicePolls {
 
 #[derive(Debug, Default)]
 struct Table {
-    /// device-code hash -> what the last poll learnt
-    entries: HashMap<[u8; 32], Entry>,
+    /// device-code key -> what the last poll learnt
+    entries: HashMap<Key, Entry>,
+    /// Keys the client-id hashes, so that no client can pick an id that passes for another's.
+    clients: std::collections::hash_map::RandomState,
     /// When expired entries were last swept out of a full table: at most once a second, so a
     /// full table does not scan itself for every new code.
     swept_at: i64,
+}
+
+impl Table {
+    fn client(&self, client_id: &str) -> u64 {
+        self.clients.hash_one(client_id)
+    }
 }
 
 impl DevicePolls {
@@ -66,8 +90,9 @@ impl DevicePolls {
     /// interval has then grown by 5 s). `None`: read the authorization and call [`Self::poll`].
     pub fn too_soon(&self, code: &TokenHash, client_id: &str, now: i64) -> Option<i64> {
         let mut polls = self.table();
-        let entry = polls.entries.get_mut(&code.0)?;
-        if entry.client_id != client_id || now >= entry.expires_at || now - entry.last_poll >= entry.interval {
+        let client = polls.client(client_id);
+        let entry = polls.entries.get_mut(&key(code))?;
+        if entry.client != client || now >= entry.expires_at || now - entry.last_poll >= i64::from(entry.interval) {
             return None;
         }
         entry.record(now).err()
@@ -84,7 +109,8 @@ impl DevicePolls {
         base_interval: i64,
     ) -> Result<(), i64> {
         let mut polls = self.table();
-        if polls.entries.len() >= MAX_ENTRIES && !polls.entries.contains_key(&code.0) {
+        let k = key(code);
+        if polls.entries.len() >= MAX_ENTRIES && !polls.entries.contains_key(&k) {
             // Codes live minutes: forget those that have expired, once a second at most.
             if polls.swept_at != now {
                 polls.swept_at = now;
@@ -96,18 +122,19 @@ impl DevicePolls {
                 return Ok(());
             }
         }
-        let entry = polls.entries.entry(code.0).or_insert_with(|| Entry {
-            client_id: client_id.to_owned(),
+        let client = polls.client(client_id);
+        let entry = polls.entries.entry(k).or_insert_with(|| Entry {
+            client,
             expires_at,
             last_poll: i64::MIN / 2,
-            interval: base_interval,
+            interval: i32::try_from(base_interval).unwrap_or(i32::MAX),
         });
         entry.record(now)
     }
 
     /// Forgets a code (consumed, denied or expired).
     pub fn forget(&self, code: &TokenHash) {
-        self.table().entries.remove(&code.0);
+        self.table().entries.remove(&key(code));
     }
 }
 
@@ -145,6 +172,7 @@ mod tests {
 
     #[test]
     fn a_full_table_stays_bounded_and_does_not_scan_for_every_new_code() {
+        assert_eq!(std::mem::size_of::<(Key, Entry)>(), 48, "the size the bound's memory figure assumes");
         let polls = DevicePolls::default();
         for i in 0..MAX_ENTRIES {
             assert_eq!(polls.poll(&TokenHash::of(&i.to_string()), "c1", 1000, 10, 5), Ok(()));

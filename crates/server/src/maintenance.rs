@@ -60,6 +60,8 @@ pub async fn run_once(state: &AppState) -> u64 {
     if let Err(e) = store.delete_expired_registration_tokens(state.now()).await {
         tracing::warn!(error = %e, "could not delete expired registration tokens");
     }
+    // Argon2id working memory goes back to the system once sign-ins have stopped.
+    state.node.passwords.release_if_idle();
     if let Err(e) = state.keys.refresh(store, state.now()).await {
         tracing::warn!(error = %e, "could not refresh the signing keys");
     }
