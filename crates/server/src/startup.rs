@@ -55,8 +55,12 @@ pub async fn open_store(config: &Config, now: i64) -> Result<(Store, postern_sto
             private_database_file(&file).map_err(|source| StartError::DataDir { path: file.clone(), source })?;
         }
     }
+    // SQLite reads a local file and writes one at a time: 8 connections keep both cores busy,
+    // and each one more is a thread and a page cache more. PostgreSQL gets more for its
+    // round trips.
+    let default_pool = if Backend::of_url(url.expose()) == Some(Backend::Sqlite) { 8 } else { 16 };
     let options = PoolOptions {
-        max_connections: if config.database.max_connections == 0 { 16 } else { config.database.max_connections },
+        max_connections: if config.database.max_connections == 0 { default_pool } else { config.database.max_connections },
         acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs.max(1)),
         statement_timeout: Duration::from_secs(config.database.statement_timeout_secs.max(1)),
     };
