@@ -281,7 +281,13 @@ impl KeyVerifier {
             return Ok(None);
         };
         let used = KeyUse { key_id: record.id.clone(), at: now, ip: ip.map(str::to_owned) };
-        self.uses.lock().unwrap_or_else(|p| p.into_inner()).insert(record.id.clone(), used);
+        let mut uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded like the cache: past it (more keys used between two writes than that, or the
+        // database long out of reach), a key not yet waiting keeps its older last use.
+        if uses.len() < MAX_CACHED || uses.contains_key(&record.id) {
+            uses.insert(record.id.clone(), used);
+        }
+        drop(uses);
         Ok(Some(record))
     }
 

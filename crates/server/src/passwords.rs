@@ -72,10 +72,10 @@ impl PasswordPool {
     /// freeing them gives the memory back to the system.
     pub fn release_if_idle(&self) {
         let uses = self.uses.load(Ordering::SeqCst);
-        if self.uses_seen.swap(uses, Ordering::SeqCst) == uses {
-            if let Ok(mut free) = self.memories.lock() {
-                free.clear();
-            }
+        if self.uses_seen.swap(uses, Ordering::SeqCst) == uses
+            && let Ok(mut free) = self.memories.lock()
+        {
+            free.clear();
         }
     }
 

@@ -60,7 +60,11 @@ pub async fn open_store(config: &Config, now: i64) -> Result<(Store, postern_sto
     // round trips.
     let default_pool = if Backend::of_url(url.expose()) == Some(Backend::Sqlite) { 8 } else { 16 };
     let options = PoolOptions {
-        max_connections: if config.database.max_connections == 0 { default_pool } else { config.database.max_connections },
+        max_connections: if config.database.max_connections == 0 {
+            default_pool
+        } else {
+            config.database.max_connections
+        },
         acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs.max(1)),
         statement_timeout: Duration::from_secs(config.database.statement_timeout_secs.max(1)),
     };
