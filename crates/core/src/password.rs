@@ -7,9 +7,11 @@
 //!
 //! A verification needs `m` KiB of working memory. [`Argon2Memory`] lets a worker keep that
 //! memory and reuse it: allocating 19 MiB per sign-in, on whichever thread runs it, leaves the
-//! allocator holding hundreds of MiB after a burst of sign-ins.
+//! allocator holding hundreds of MiB after a burst of sign-ins. Its allocation is made large
+//! enough that the system allocator always maps it on its own and unmaps it when it is freed
+//! (see [`MAPPED_BLOCKS`]), so freeing it gives the memory back.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::password_hash::{self, PasswordHash, SaltString};
 use argon2::{Argon2, Block, Params, Version};
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
@@ -94,14 +96,31 @@ pub fn check_new_password(password: &str, email: Option<&str>) -> Result<(), Pas
     Ok(())
 }
 
-/// Hashes a password with a fresh random salt; returns the PHC string.
+/// Hashes a password with a fresh random salt; returns the PHC string. The working memory is
+/// an [`Argon2Memory`] of its own, freed (and given back) on return.
 pub fn hash_password(
     password: &str,
     params: &Argon2Params,
     rng: &mut impl CryptoRngCore,
 ) -> Result<String, PasswordError> {
     let salt = SaltString::generate(rng);
-    params.hasher()?.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|_| PasswordError::Hash)
+    let hasher = params.hasher()?;
+    let mut salt_bytes = [0u8; 64];
+    let raw_salt = salt.decode_b64(&mut salt_bytes).map_err(|_| PasswordError::Hash)?;
+    let mut memory = Argon2Memory::default();
+    let blocks = memory.blocks(hasher.params().block_count());
+    let output = password_hash::Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        hasher.hash_password_into_with_memory(password.as_bytes(), raw_salt, out, &mut *blocks).map_err(Into::into)
+    })
+    .map_err(|_| PasswordError::Hash)?;
+    let phc = PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: password_hash::ParamsString::try_from(hasher.params()).map_err(|_| PasswordError::Hash)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
 }
 
 /// Verifies a password against a stored PHC string, with the parameters recorded in it.
@@ -110,10 +129,31 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     verify_password_in(password, phc, &mut Argon2Memory::default())
 }
 
+/// The least room an [`Argon2Memory`] reserves, in 1 KiB blocks: just over 32 MiB, the most
+/// that glibc's allocator ever serves from its arenas. Smaller blocks may come from an arena
+/// (its threshold rises to the size of the largest mapped block freed so far) and stay resident
+/// after they are freed; blocks this large are always mapped, and unmapped when freed. Only the
+/// `m` KiB a hash uses are ever touched, so the rest costs address space, not memory.
+pub const MAPPED_BLOCKS: usize = 32 * 1024 + 4;
+
 /// Working memory for Argon2, kept by one worker between verifications. It grows to the
-/// largest `m` verified with and stays allocated.
+/// largest `m` verified with and stays allocated until dropped.
 #[derive(Default)]
 pub struct Argon2Memory(Vec<Block>);
+
+impl Argon2Memory {
+    /// The first `n` blocks, allocated (never less than [`MAPPED_BLOCKS`] reserved) if needed.
+    fn blocks(&mut self, n: usize) -> &mut [Block] {
+        if self.0.len() < n {
+            if self.0.capacity() < n {
+                // A fresh allocation rather than a growth: nothing to copy.
+                self.0 = Vec::with_capacity(n.max(MAPPED_BLOCKS));
+            }
+            self.0.resize(n, Block::default());
+        }
+        &mut self.0[..n]
+    }
+}
 
 impl std::fmt::Debug for Argon2Memory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,14 +174,11 @@ pub fn verify_password_in(password: &str, phc: &str, memory: &mut Argon2Memory) 
     let Ok(version) = parsed.version.map(Version::try_from).transpose() else { return false };
     let mut salt_bytes = [0u8; 64];
     let Ok(salt) = salt.decode_b64(&mut salt_bytes) else { return false };
-    let blocks = params.block_count();
-    if memory.0.len() < blocks {
-        memory.0.resize(blocks, Block::default());
-    }
+    let blocks = memory.blocks(params.block_count());
     let mut out = [0u8; 64];
     let Some(out) = out.get_mut(..expected.len()) else { return false };
     let hasher = Argon2::new(algorithm, version.unwrap_or_default(), params);
-    if hasher.hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory.0[..blocks]).is_err() {
+    if hasher.hash_password_into_with_memory(password.as_bytes(), salt, out, blocks).is_err() {
         return false;
     }
     subtle::ConstantTimeEq::ct_eq(&*out, expected.as_bytes()).into()
@@ -162,6 +199,11 @@ mod tests {
         assert!(!verify_password("correct horsE", &h));
         assert!(!verify_password("correct horse", "not a phc string"));
         assert_ne!(h, hash_password("correct horse", &p, &mut rng).unwrap(), "salts differ");
+        // The argon2 crate's own hashes (stored by earlier versions) verify too.
+        use argon2::password_hash::PasswordHasher;
+        let salt = SaltString::generate(&mut rng);
+        let theirs = Argon2::default().hash_password(b"correct horse", &salt).unwrap().to_string();
+        assert!(verify_password("correct horse", &theirs) && !verify_password("correct horsE", &theirs));
     }
 
     #[test]
@@ -178,6 +220,7 @@ mod tests {
             assert!(!verify_password_in("correct horse", &large, &mut memory));
         }
         assert_eq!(memory.0.len(), 256, "grown to the largest m, then kept");
+        assert!(memory.0.capacity() >= MAPPED_BLOCKS, "reserved large enough to be mapped on its own");
         assert!(verify_password_in("correct horse", &small, &mut memory), "a smaller m after a larger one");
         // Hashes made by the argon2 crate's own verifier agree.
         use argon2::password_hash::PasswordVerifier;

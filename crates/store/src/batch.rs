@@ -280,7 +280,7 @@ async fn writer_connection(options: &SqliteConnectOptions) -> Result<SqliteConne
     sqlx::query("PRAGMA cache_size = -8192").execute(&mut conn).await?;
     sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut conn).await?;
     sqlx::query("PRAGMA wal_autocheckpoint = 8192").execute(&mut conn).await?;
-    sqlx::query("PRAGMA journal_size_limit = 67108864").execute(&mut conn).await?;
+    sqlx::query("PRAGMA journal_size_limit = 16777216").execute(&mut conn).await?;
     Ok(conn)
 }
 
@@ -318,6 +318,7 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Vec<O
         collect_keys(&rows, &mut rotated)?;
         let winners: Vec<&RotationRow> = rotations.into_iter().filter(|r| rotated.contains(&r.old)).collect();
         if !winners.is_empty() {
+            successor_insert(&winners).build().execute(&mut *tx).await?;
             refresh_insert(&winners).build().execute(&mut *tx).await?;
             let access: Vec<&AccessRow> = winners.iter().filter_map(|r| r.access.as_ref()).collect();
             if !access.is_empty() {
@@ -349,6 +350,7 @@ async fn rotate_one(conn: &mut SqliteConnection, r: &RotationRow) -> Result<bool
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let won = !rotate_update(&[r]).build().fetch_all(&mut *tx).await?.is_empty();
     if won {
+        successor_insert(&[r]).build().execute(&mut *tx).await?;
         refresh_insert(&[r]).build().execute(&mut *tx).await?;
         if let Some(a) = &r.access {
             access_insert(&[a]).build().execute(&mut *tx).await?;
@@ -427,17 +429,26 @@ fn access_insert<'a>(rows: &[&'a AccessRow]) -> QueryBuilder<'a, Sqlite> {
     q
 }
 
-/// Marks the tokens rotated, each with its sealed successor, where not rotated yet; returns
-/// the hashes of those it rotated (`refresh_tokens` has no row for a hash twice).
+/// Marks the tokens rotated where not rotated yet; returns the hashes of those it rotated
+/// (`refresh_tokens` has no row for a hash twice).
 fn rotate_update<'a>(rows: &[&'a RotationRow]) -> QueryBuilder<'a, Sqlite> {
-    let mut q = QueryBuilder::new("WITH v(hash, sealed, rotated_at) AS (");
+    let mut q = QueryBuilder::new("WITH v(hash, rotated_at) AS (");
+    q.push_values(rows, |mut b, r| {
+        b.push_bind(&r.old[..]).push_bind(r.now);
+    });
+    q.push(
+        ") UPDATE refresh_tokens SET rotated_at = v.rotated_at FROM v \
+         WHERE refresh_tokens.token_hash = v.hash AND refresh_tokens.rotated_at IS NULL RETURNING token_hash",
+    );
+    q
+}
+
+/// The winners' sealed successor pairs, kept for the grace window.
+fn successor_insert<'a>(rows: &[&'a RotationRow]) -> QueryBuilder<'a, Sqlite> {
+    let mut q = QueryBuilder::new("INSERT INTO refresh_successors (token_hash, sealed, rotated_at) ");
     q.push_values(rows, |mut b, r| {
         b.push_bind(&r.old[..]).push_bind(&r.sealed).push_bind(r.now);
     });
-    q.push(
-        ") UPDATE refresh_tokens SET rotated_at = v.rotated_at, successor_sealed = v.sealed FROM v \
-         WHERE refresh_tokens.token_hash = v.hash AND refresh_tokens.rotated_at IS NULL RETURNING token_hash",
-    );
     q
 }
 

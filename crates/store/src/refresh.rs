@@ -1,6 +1,7 @@
 //! Refresh-token families: one per authorization (a `grant`), one row per token. Rotation is a
 //! conditional update (`rotated_at IS NULL`) and the successor's insert in one transaction, so
-//! of concurrent refreshes exactly one rotates and the others find the sealed successor.
+//! of concurrent refreshes exactly one rotates and the others find the sealed successor (kept in
+//! `refresh_successors` for the grace window, a row written once and deleted whole).
 
 use crate::{ClientId, Result, Store, UserId, sql};
 use postern_core::secret::TokenHash;
@@ -137,8 +138,9 @@ impl Store {
             };
         }
         let won = in_tx!(self, tx => {
-            let n = sqlx::query(sql::REFRESH_ROTATE).bind(old.as_bytes()).bind(now).bind(sealed).execute(&mut *tx).await?.rows_affected();
+            let n = sqlx::query(sql::REFRESH_ROTATE).bind(old.as_bytes()).bind(now).execute(&mut *tx).await?.rows_affected();
             if n == 1 {
+                sqlx::query(sql::REFRESH_SUCCESSOR_INSERT).bind(old.as_bytes()).bind(sealed).bind(now).execute(&mut *tx).await?;
                 insert_refresh(new).execute(&mut *tx).await?;
                 if let Some(t) = opaque_access {
                     crate::tokens::insert_access(&t.hash, t.record).execute(&mut *tx).await?;
@@ -163,7 +165,8 @@ impl Store {
 
     /// Trims refresh families at `now`, at most `batch` rows per kind; returns how many rows it
     /// changed or deleted (callers repeat while it is non-zero):
-    /// - a rotated token's successor pair goes when its grace window (`grace` seconds) ends;
+    /// - a rotated token's sealed successor pair goes when its grace window (`grace` seconds)
+    ///   ends;
     /// - once the access token issued with it has expired too, only what reuse detection needs
     ///   stays: the hash, the family and the times;
     /// - a family that ended, revoked or with its live token idle past its end, is deleted with

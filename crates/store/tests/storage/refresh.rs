@@ -206,3 +206,43 @@ both!(refresh_families_shrink_to_what_reuse_detection_needs_and_go_when_they_end
         assert!(token(gone).await.is_none(), "the ended family's tokens go with it");
     }
 });
+
+/// A database made by a binary that knew schema 21 kept successor pairs on the rotated rows:
+/// after the upgrade they are where the replay looks for them, until their window ends.
+async fn upgrade_moves_successor_pairs(kind: Kind) {
+    let Some(db) = postern_testkit::fresh(kind).await else {
+        return;
+    };
+    let store = Store::connect(&db.url, PoolOptions::default()).await.unwrap();
+    assert_eq!(store.migrate_to(21, NOW).await.unwrap().version, 21);
+    let (user, _client) = user_and_client(&store).await;
+    let r0 = start_family(&store, &user, "family-1", "refresh-0", NOW + 3_600, NOW + 900).await;
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let blob = |bytes: &[u8]| {
+        if db.url.starts_with("sqlite:") { format!("X'{}'", hex(bytes)) } else { format!("'\\x{}'::bytea", hex(bytes)) }
+    };
+    let rotate = format!(
+        "UPDATE refresh_tokens SET rotated_at = {}, successor_sealed = {} WHERE token_hash = {}",
+        NOW + 10,
+        blob(b"old successor"),
+        blob(r0.as_bytes())
+    );
+    sqlx_exec(&db.url, &rotate).await;
+
+    assert_eq!(store.migrate(NOW + 11).await.unwrap().applied, vec![22]);
+    let t = store.refresh_token(&r0).await.unwrap().unwrap();
+    assert_eq!((t.rotated_at, t.successor_sealed.as_deref()), (Some(NOW + 10), Some(&b"old successor"[..])));
+    assert_eq!(trim(&store, NOW + 41).await, 1, "the pair goes when its window ends");
+    assert_eq!(store.refresh_token(&r0).await.unwrap().unwrap().successor_sealed, None);
+    drop(db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upgrade_moves_successor_pairs_sqlite() {
+    upgrade_moves_successor_pairs(Kind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upgrade_moves_successor_pairs_postgres() {
+    upgrade_moves_successor_pairs(Kind::Postgres).await;
+}
