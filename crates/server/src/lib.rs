@@ -48,6 +48,7 @@ pub mod state;
 pub mod telemetry;
 pub mod throttle;
 pub mod tokens;
+pub mod verified_tokens;
 
 pub use config::Config;
 pub use startup::{Application, StartError, open_store};

@@ -201,6 +201,7 @@ impl Application {
                 clients: ClientCache::new(config.clients.cache_secs),
                 revoked,
                 device_polls: DevicePolls::default(),
+                verified_tokens: Default::default(),
                 api_keys: crate::apikeys::KeyVerifier::new(&config.api_keys),
                 client_uses: Default::default(),
                 documents: Default::default(),

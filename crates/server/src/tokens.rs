@@ -16,6 +16,7 @@ use postern_core::secret::{BearerSecret, TokenHash};
 use postern_core::signing::Algorithm;
 use postern_core::token::{ACCESS_TOKEN_TYP, AccessClaims, new_jti};
 use postern_store::{AccessTokenRecord, Client, NewAccessToken, NewFamily};
+use std::sync::Arc;
 
 /// What a new access token stands for.
 pub struct Grant<'a> {
@@ -82,11 +83,23 @@ impl ActiveToken {
 }
 
 /// Verifies one of our JWT access tokens (signature, type, issuer), without the time checks.
-pub fn verify_jwt(state: &AppState, token: &str) -> Option<AccessClaims> {
+///
+/// A token verified before on this node is found by its hash instead of being verified again
+/// ([`crate::verified_tokens`]); expiry and revocation are the caller's to check either way.
+pub fn verify_jwt(state: &AppState, token: &str) -> Option<Arc<AccessClaims>> {
     let keys = state.keys.keys();
-    let (_, claims): (_, AccessClaims) =
+    let hash = TokenHash::of(token);
+    if let Some(claims) = state.node.verified_tokens.get(&hash, |kid| keys.verifying.contains_key(kid)) {
+        return Some(claims);
+    }
+    let (header, claims): (_, AccessClaims) =
         jwt::verify(token, Some(ACCESS_TOKEN_TYP), |kid| keys.verifying.get(kid)).ok()?;
-    (claims.iss == *state.issuer).then_some(claims)
+    if claims.iss != *state.issuer {
+        return None;
+    }
+    let claims = Arc::new(claims);
+    state.node.verified_tokens.insert(hash, header.kid.unwrap_or_default(), claims.clone());
+    Some(claims)
 }
 
 /// The token, if it is one of ours and active: not expired, not revoked.
@@ -96,7 +109,7 @@ pub async fn inspect_access_token(
 ) -> Result<Option<ActiveToken>, postern_store::StoreError> {
     let now = state.now();
     if jwt::looks_like_jwt(token) {
-        let Some(claims) = verify_jwt(state, token) else {
+        let Some(claims) = verify_jwt(state, token).map(Arc::unwrap_or_clone) else {
             return Ok(None);
         };
         if !claims.is_current(now) || state.node.revoked.is_revoked(&claims.jti, &claims.sub, claims.iat) {

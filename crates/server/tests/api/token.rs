@@ -176,8 +176,14 @@ both!(introspection_and_revocation_of_jwt_access_tokens, |kind| async move {
     assert_eq!(post(&app, "/oauth/revoke", &format!("token={token}"), Some((&id, &secret))).await.status(), 200);
     assert_eq!(introspect(token.clone()).await, serde_json::json!({"active": false}));
 
-    // Expiry.
+    // Expiry, of a token whose signature this node has already checked (and remembers).
     let fresh = issue().await;
+    assert_eq!(introspect(fresh.clone()).await["active"], true);
+    // The same token with another signature is checked on its own, and refused.
+    let (signed, signature) = fresh.rsplit_once('.').unwrap();
+    let other = if signature.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{signed}.{other}{}", &signature[1..]);
+    assert_eq!(introspect(forged).await, serde_json::json!({"active": false}), "a changed signature");
     app.clock.advance(900);
     assert_eq!(introspect(fresh).await, serde_json::json!({"active": false}));
 

@@ -1,0 +1,96 @@
+//! JWT access tokens whose signature this node has checked, by the SHA-256 of the token.
+//!
+//! A resource server presents the same access token for each of its requests while the token
+//! lives (introspection, userinfo), and checking an Ed25519 signature costs some 40 µs where
+//! hashing the token costs about one. Only the signature check (and the issuer) is remembered:
+//! expiry and revocation are checked on every use by the caller, as for a token seen the first
+//! time. A remembered token whose signing key is no longer published is checked again (and
+//! refused). Only an identical token string finds an entry: the key is the hash of all of it,
+//! signature included.
+//!
+//! Bounded by size: past [`MAX_ENTRIES`] the table starts over, so a flood of valid tokens
+//! costs their verification, never memory.
+
+use postern_core::secret::TokenHash;
+use postern_core::token::AccessClaims;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// At most this many tokens (a few hundred bytes each).
+const MAX_ENTRIES: usize = 4_096;
+
+#[derive(Debug)]
+struct Entry {
+    /// The key that signed it.
+    kid: String,
+    claims: Arc<AccessClaims>,
+}
+
+#[derive(Debug, Default)]
+pub struct VerifiedTokens {
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
+}
+
+impl VerifiedTokens {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The claims of `token` if its signature was checked before with a key that
+    /// `still_published(kid)` says is still in the key set.
+    pub fn get(&self, token: &TokenHash, still_published: impl FnOnce(&str) -> bool) -> Option<Arc<AccessClaims>> {
+        let entries = self.entries();
+        let entry = entries.get(&token.0)?;
+        still_published(&entry.kid).then(|| entry.claims.clone())
+    }
+
+    /// Remembers that `token`, signed by `kid`, verified to `claims`.
+    pub fn insert(&self, token: TokenHash, kid: String, claims: Arc<AccessClaims>) {
+        let mut entries = self.entries();
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(token.0, Entry { kid, claims });
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(jti: &str) -> Arc<AccessClaims> {
+        Arc::new(AccessClaims {
+            iss: "https://id.example".into(),
+            sub: "u1".into(),
+            aud: postern_core::jwt::OneOrMany(vec!["https://api.example".into()]),
+            client_id: "c1".into(),
+            scope: "read".into(),
+            jti: jti.into(),
+            iat: 100,
+            exp: 200,
+            auth_time: None,
+            amr: Vec::new(),
+            acr: None,
+        })
+    }
+
+    #[test]
+    fn a_token_is_remembered_only_while_its_key_is_published_and_the_table_is_bounded() {
+        let verified = VerifiedTokens::default();
+        let token = TokenHash::of("header.payload.signature");
+        assert!(verified.get(&token, |_| true).is_none(), "never checked");
+        verified.insert(token, "k1".into(), claims("j1"));
+        assert_eq!(verified.get(&token, |kid| kid == "k1").map(|c| c.jti.clone()), Some("j1".into()));
+        assert!(verified.get(&token, |_| false).is_none(), "its key was withdrawn: check again");
+        assert!(verified.get(&TokenHash::of("header.payload.signaturf"), |_| true).is_none(), "another string");
+        for i in 0..MAX_ENTRIES {
+            verified.insert(TokenHash::of(&i.to_string()), "k1".into(), claims("j"));
+        }
+        assert!(verified.len() <= MAX_ENTRIES, "bounded");
+    }
+}
