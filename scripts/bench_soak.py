@@ -174,7 +174,7 @@ def markdown(result, meta):
              f"Requests by kind: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result["by_kind"].items())) + ".",
              "", "| minute | RSS (MiB) | database (MiB) | requests so far |", "| ---: | ---: | ---: | ---: |"]
     lines += [f"| {x['minute']} | {x['rss_mib']} | {x['database_mib']} | {x['requests']:,} |" for x in s]
-    lines += ["", f"Peak RSS {result['peak_rss_mib']} MiB."]
+    lines += ["", f"Peak RSS during the soak {result['peak_rss_mib']} MiB (the set-up's one sign-in not counted)."]
     if result["largest"]:
         lines += ["", "What takes the room at the end:", "", "| table or index | MiB | rows |", "| --- | ---: | ---: |"]
         lines += [f"| {t['name']} | {t['mib']} | {'' if t['rows'] is None else format(t['rows'], ',')} |"
