@@ -7,8 +7,6 @@ impl Store {
     /// went. Callers repeat while the count is non-zero.
     pub async fn delete_expired(&self, now: i64, batch: i64) -> Result<u64> {
         let mut total = 0;
-        // On SQLite, after this process's other writers rather than against them in the busy handler.
-        let _turn = self.write_turn().await;
         for statement in [
             sql::CLEANUP_SETUP_TOKENS,
             sql::CLEANUP_ACCESS_TOKENS,
@@ -24,6 +22,9 @@ impl Store {
             sql::CLEANUP_DEVICE,
             sql::CLEANUP_RETIRED_KEYS,
         ] {
+            // On SQLite, after this process's other writers rather than against them in the busy
+            // handler, one statement at a time so that the writer waits for one at most.
+            let _turn = self.write_turn().await;
             let done = on_db!(self, p => sqlx::query(statement).bind(now).bind(batch).execute(p).await.map(|r| r.rows_affected()))?;
             total += done;
         }

@@ -174,14 +174,24 @@ impl Store {
     ///   before still finds it. Families past their absolute end go with the other expired rows.
     pub async fn trim_refresh(&self, now: i64, grace: i64, batch: i64) -> Result<u64> {
         let (rotated_before, ended_before) = (now - grace, now - FAMILY_SETTLE_SECS);
-        let _turn = self.write_turn().await;
-        let changed = on_db!(self, p => async {
-            let mut n = sqlx::query(sql::REFRESH_CLEAR_SUCCESSORS).bind(rotated_before).bind(batch).execute(p).await?.rows_affected();
-            n += sqlx::query(sql::REFRESH_COMPACT_SPENT).bind(rotated_before).bind(now).bind(batch).execute(p).await?.rows_affected();
-            n += sqlx::query(sql::REFRESH_FAMILIES_REVOKED).bind(ended_before).bind(batch).execute(p).await?.rows_affected();
-            n += sqlx::query(sql::REFRESH_FAMILIES_IDLE).bind(ended_before).bind(batch).execute(p).await?.rows_affected();
-            Ok::<u64, sqlx::Error>(n)
-        }.await)?;
+        let mut changed = 0;
+        let steps: [(&str, &[i64]); 4] = [
+            (sql::REFRESH_CLEAR_SUCCESSORS, &[rotated_before, batch]),
+            (sql::REFRESH_COMPACT_SPENT, &[rotated_before, now, batch]),
+            (sql::REFRESH_FAMILIES_REVOKED, &[ended_before, batch]),
+            (sql::REFRESH_FAMILIES_IDLE, &[ended_before, batch]),
+        ];
+        for (statement, binds) in steps {
+            // One statement per write turn (SQLite), so that the writer waits for one at most.
+            let _turn = self.write_turn().await;
+            changed += on_db!(self, p => {
+                let mut q = sqlx::query(statement);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.execute(p).await.map(|r| r.rows_affected())
+            })?;
+        }
         Ok(changed)
     }
 }
