@@ -122,6 +122,9 @@ impl Store {
     /// The resources a code was bound to (space-separated; empty: none), whether or not it is
     /// still usable; `None` for an unknown code.
     pub async fn code_resource(&self, hash: &TokenHash) -> Result<Option<String>> {
+        if let Some(readers) = &self.readers {
+            return readers.one(sql::CODE_RESOURCE, &[&&hash.as_bytes()[..]], |row| row.get(0));
+        }
         Ok(on_db!(self, p => sqlx::query_scalar(sql::CODE_RESOURCE).bind(hash.as_bytes()).fetch_optional(p).await)?)
     }
 

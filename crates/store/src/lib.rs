@@ -189,6 +189,7 @@ pub mod ids;
 pub mod keys;
 pub mod migrate;
 pub mod passkeys;
+mod readers;
 pub mod refresh;
 pub mod resources;
 pub mod second_factors;
@@ -235,6 +236,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A read through [`readers`] (SQLite's hot point reads) failed.
+    #[error("database error: {0}")]
+    Read(#[from] rusqlite::Error),
 }
 
 impl StoreError {
@@ -243,6 +247,12 @@ impl StoreError {
     /// refusing connections, a statement cancelled by its timeout, SQLite busy or its disk
     /// full. Callers answer 503 with `Retry-After` for these, never a bare 500.
     pub fn is_unavailable(&self) -> bool {
+        if let StoreError::Read(e) = self {
+            return e.sqlite_error_code().is_some_and(|c| {
+                use rusqlite::ErrorCode::*;
+                matches!(c, DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen)
+            });
+        }
         let StoreError::Database(e) = self else { return false };
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => {
@@ -328,6 +338,8 @@ pub struct Store {
     pub(crate) writer: Option<batch::Writer>,
     /// SQLite only: the turn each write transaction of this process waits for ([`Store::write_turn`]).
     pub(crate) turn: Option<WriteTurn>,
+    /// SQLite in a file only: the hot point reads, run in place ([`readers`]).
+    pub(crate) readers: Option<std::sync::Arc<readers::Readers>>,
 }
 
 /// SQLite lets one writer in at a time. The write transactions of this process take turns on
@@ -365,8 +377,9 @@ impl Store {
                     .connect_with(connect.clone())
                     .await?;
                 let turn = WriteTurn::default();
+                let readers = readers::Readers::for_file(connect.get_filename()).map(std::sync::Arc::new);
                 let writer = batch::Writer::start(connect, turn.clone());
-                Ok(Store { db: Db::Sqlite(pool), writer: Some(writer), turn: Some(turn) })
+                Ok(Store { db: Db::Sqlite(pool), writer: Some(writer), turn: Some(turn), readers })
             }
             Backend::Postgres => {
                 let timeout_ms = options.statement_timeout.as_millis().to_string();
@@ -376,7 +389,7 @@ impl Store {
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect)
                     .await?;
-                Ok(Store { db: Db::Postgres(pool), writer: None, turn: None })
+                Ok(Store { db: Db::Postgres(pool), writer: None, turn: None, readers: None })
             }
         }
     }

@@ -63,6 +63,25 @@ pub struct RefreshWithUser {
 }
 
 impl RefreshRecord {
+    /// The row of a read in place ([`crate::readers`]), by column name.
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<RefreshRecord> {
+        Ok(RefreshRecord {
+            grant_id: row.get("grant_id")?,
+            scope: row.get("scope")?,
+            issued_at: row.get("issued_at")?,
+            idle_expires_at: row.get("idle_expires_at")?,
+            rotated_at: row.get("rotated_at")?,
+            successor_sealed: row.get("successor_sealed")?,
+            client_id: ClientId::new(row.get::<_, String>("client_id")?),
+            user_id: UserId::new(row.get::<_, String>("user_id")?),
+            auth_time: row.get("auth_time")?,
+            amr: row.get("amr")?,
+            grant_expires_at: row.get("grant_expires_at")?,
+            revoked_at: row.get("revoked_at")?,
+            audience: row.get("audience")?,
+        })
+    }
+
     /// Usable at `now` by its holder: family alive, token neither rotated nor expired.
     pub fn is_current(&self, now: i64) -> bool {
         self.revoked_at.is_none()
@@ -100,6 +119,11 @@ impl Store {
 
     /// The token with its family and user, in one query (the refresh grant's read).
     pub async fn refresh_token_with_user(&self, hash: &TokenHash) -> Result<Option<RefreshWithUser>> {
+        if let Some(readers) = &self.readers {
+            return readers.one(sql::REFRESH_GET_WITH_USER, &[&&hash.as_bytes()[..]], |row| {
+                Ok(RefreshWithUser { token: RefreshRecord::from_sqlite(row)?, user: crate::User::from_sqlite(row)? })
+            });
+        }
         Ok(on_db!(self, p => sqlx::query_as(sql::REFRESH_GET_WITH_USER).bind(hash.as_bytes()).fetch_optional(p).await)?)
     }
 

@@ -18,6 +18,23 @@ pub struct User {
     pub updated_at: i64,
 }
 
+impl User {
+    /// The row of a read in place ([`crate::readers`]), by column name.
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+        Ok(User {
+            id: UserId::new(row.get::<_, String>("id")?),
+            email: row.get("email")?,
+            email_verified: row.get("email_verified")?,
+            password_hash: row.get("password_hash")?,
+            display_name: row.get("display_name")?,
+            disabled: row.get("disabled")?,
+            is_admin: row.get("is_admin")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
+    }
+}
+
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("User")
@@ -58,6 +75,9 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
+        if let Some(readers) = &self.readers {
+            return readers.one(sql::USER_COLUMNS_BY_ID, &[&id], User::from_sqlite);
+        }
         Ok(on_db!(self, p => sqlx::query_as(sql::USER_COLUMNS_BY_ID).bind(id).fetch_optional(p).await)?)
     }
 
