@@ -123,7 +123,7 @@ impl Store {
     /// still usable; `None` for an unknown code.
     pub async fn code_resource(&self, hash: &TokenHash) -> Result<Option<String>> {
         if let Some(readers) = &self.readers {
-            return readers.one(sql::CODE_RESOURCE, &[&&hash.as_bytes()[..]], |row| row.get(0));
+            return readers.one(sql::CODE_RESOURCE, &[&hash.as_bytes()], |row| row.get(0));
         }
         Ok(on_db!(self, p => sqlx::query_scalar(sql::CODE_RESOURCE).bind(hash.as_bytes()).fetch_optional(p).await)?)
     }

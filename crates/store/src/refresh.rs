@@ -120,7 +120,7 @@ impl Store {
     /// The token with its family and user, in one query (the refresh grant's read).
     pub async fn refresh_token_with_user(&self, hash: &TokenHash) -> Result<Option<RefreshWithUser>> {
         if let Some(readers) = &self.readers {
-            return readers.one(sql::REFRESH_GET_WITH_USER, &[&&hash.as_bytes()[..]], |row| {
+            return readers.one(sql::REFRESH_GET_WITH_USER, &[&hash.as_bytes()], |row| {
                 Ok(RefreshWithUser { token: RefreshRecord::from_sqlite(row)?, user: crate::User::from_sqlite(row)? })
             });
         }
