@@ -67,6 +67,22 @@ struct DeviceRow {
     resource: String,
 }
 
+impl DeviceRow {
+    /// The row of a read in place ([`crate::readers`]), by column name.
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
+        Ok(DeviceRow {
+            client_id: ClientId::new(row.get::<_, String>("client_id")?),
+            scope: row.get("scope")?,
+            status: row.get("status")?,
+            created_at: row.get("created_at")?,
+            expires_at: row.get("expires_at")?,
+            ip: row.get("ip")?,
+            user_agent: row.get("user_agent")?,
+            resource: row.get("resource")?,
+        })
+    }
+}
+
 impl TryFrom<DeviceRow> for DeviceAuthorization {
     type Error = StoreError;
     fn try_from(r: DeviceRow) -> std::result::Result<Self, StoreError> {
@@ -155,6 +171,10 @@ impl Store {
 
     /// The authorization a device polls with (a read: polling writes nothing).
     pub async fn device_authorization(&self, device_code: &TokenHash) -> Result<Option<DeviceAuthorization>> {
+        if let Some(readers) = &self.readers {
+            let row = readers.one(sql::DEVICE_BY_DEVICE_CODE, &[&device_code.as_bytes()], DeviceRow::from_sqlite)?;
+            return row.map(DeviceAuthorization::try_from).transpose();
+        }
         let row: Option<DeviceRow> = on_db!(self, p => sqlx::query_as(sql::DEVICE_BY_DEVICE_CODE).bind(device_code.as_bytes()).fetch_optional(p).await)?;
         row.map(DeviceAuthorization::try_from).transpose()
     }

@@ -64,6 +64,21 @@ impl Store {
 
     /// The token's record if it exists and has not expired at `now`.
     pub async fn access_token(&self, hash: &TokenHash, now: i64) -> Result<Option<AccessTokenRecord>> {
+        if let Some(readers) = &self.readers {
+            return readers.one(sql::ACCESS_TOKEN_BY_HASH, &[&hash.as_bytes(), &now], |row| {
+                Ok(AccessTokenRecord {
+                    client_id: ClientId::new(row.get::<_, String>("client_id")?),
+                    user_id: row.get::<_, Option<String>>("user_id")?.map(UserId::new),
+                    subject: row.get("subject")?,
+                    scope: row.get("scope")?,
+                    audience: row.get("audience")?,
+                    auth_time: row.get("auth_time")?,
+                    issued_at: row.get("issued_at")?,
+                    expires_at: row.get("expires_at")?,
+                    amr: row.get("amr")?,
+                })
+            });
+        }
         Ok(
             on_db!(self, p => sqlx::query_as(sql::ACCESS_TOKEN_BY_HASH).bind(hash.as_bytes()).bind(now).fetch_optional(p).await)?,
         )
