@@ -55,10 +55,11 @@ pub async fn open_store(config: &Config, now: i64) -> Result<(Store, postern_sto
             private_database_file(&file).map_err(|source| StartError::DataDir { path: file.clone(), source })?;
         }
     }
-    // SQLite reads a local file and writes one at a time: 8 connections keep both cores busy,
-    // and each one more is a thread and a page cache more. PostgreSQL gets more for its
-    // round trips.
-    let default_pool = if Backend::of_url(url.expose()) == Some(Backend::Sqlite) { 8 } else { 16 };
+    // SQLite reads a local file and writes one at a time; the token endpoints' reads do not use
+    // the pool (they run in place, see `postern_store`'s readers) and their writes go through
+    // the group-commit writer, so 4 connections serve the rest, and each one more is a thread
+    // and a page cache more. PostgreSQL gets more for its round trips.
+    let default_pool = if Backend::of_url(url.expose()) == Some(Backend::Sqlite) { 4 } else { 16 };
     let options = PoolOptions {
         max_connections: if config.database.max_connections == 0 {
             default_pool
