@@ -91,15 +91,25 @@ def script(method="GET", body=None, headers=None, expect=200, extra="", on_respo
                          on_response=on_response, threads=threads) + extra
 
 
-def run(tmp, url, lua, seconds, connections, warmup, threads=2, background=False):
+# Called once, right before the next measured run starts (after its warm-up): the harness's
+# --flamegraphs starts perf there, so that a profile leaves out a scenario's set-up.
+before_measure = None
+
+
+def run(tmp, url, lua, seconds, connections, warmup, threads=2, background=False, set_up=False):
     """Runs wrk with `lua` (after a warm-up of `warmup` seconds, unless 0) and returns the
-    figures; with `background`, returns the started process for `finish`."""
+    figures; with `background`, returns the started process for `finish`. A `set_up` run
+    (making codes for a scenario, say) is not the measured one."""
+    global before_measure
     path = os.path.join(tmp, f"s{abs(hash(lua)) % 10**8}.lua")
     with open(path, "w") as f:
         f.write(lua)
     cmd = lambda secs: ["wrk", f"-t{threads}", f"-c{max(connections, threads)}", f"-d{secs}s", "--timeout", "10s", "-s", path, url]
     if warmup:
         subprocess.run(cmd(warmup), capture_output=True)
+    if before_measure and not set_up:
+        start, before_measure = before_measure, None
+        start()
     proc = subprocess.Popen(cmd(seconds), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return proc if background else finish(proc)
 
