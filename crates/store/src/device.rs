@@ -56,7 +56,7 @@ pub struct DeviceAuthorization {
 
 /// [`DeviceAuthorization`] as stored, its status as text.
 #[derive(sqlx::FromRow)]
-struct DeviceRow {
+pub(crate) struct DeviceRow {
     client_id: ClientId,
     scope: String,
     status: String,
@@ -68,17 +68,23 @@ struct DeviceRow {
 }
 
 impl DeviceRow {
-    /// The row of a read in place ([`crate::readers`]), by column name.
+    /// The columns [`DeviceRow::from_sqlite`] reads, in their order in the statement.
+    // Read by the test that checks the statements against their mappers.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) const SQLITE_COLUMNS: [&str; 8] =
+        ["client_id", "scope", "status", "created_at", "expires_at", "ip", "user_agent", "resource"];
+
+    /// The row of a read in place ([`crate::readers`]), by position ([`Self::SQLITE_COLUMNS`]).
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
         Ok(DeviceRow {
-            client_id: ClientId::new(row.get::<_, String>("client_id")?),
-            scope: row.get("scope")?,
-            status: row.get("status")?,
-            created_at: row.get("created_at")?,
-            expires_at: row.get("expires_at")?,
-            ip: row.get("ip")?,
-            user_agent: row.get("user_agent")?,
-            resource: row.get("resource")?,
+            client_id: ClientId::new(row.get::<_, String>(0)?),
+            scope: row.get(1)?,
+            status: row.get(2)?,
+            created_at: row.get(3)?,
+            expires_at: row.get(4)?,
+            ip: row.get(5)?,
+            user_agent: row.get(6)?,
+            resource: row.get(7)?,
         })
     }
 }

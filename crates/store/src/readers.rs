@@ -148,6 +148,34 @@ mod tests {
         );
     }
 
+    /// The rows read in place are mapped by position: each statement's columns must be, in
+    /// order, those its mapper reads.
+    #[tokio::test]
+    async fn each_statement_read_in_place_has_the_columns_its_mapper_reads() {
+        use crate::sql;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("m.db");
+        let store = crate::Store::connect(&format!("sqlite://{}", path.display()), crate::PoolOptions::default())
+            .await
+            .expect("connect");
+        store.migrate(0).await.expect("migrate");
+        let refresh_with_user: Vec<&str> =
+            crate::RefreshRecord::SQLITE_COLUMNS.iter().chain(crate::User::SQLITE_COLUMNS.iter()).copied().collect();
+        let expected: [(&str, Vec<&str>); 5] = [
+            (sql::USER_COLUMNS_BY_ID, crate::User::SQLITE_COLUMNS.to_vec()),
+            (sql::REFRESH_GET_WITH_USER, refresh_with_user),
+            (sql::DEVICE_BY_DEVICE_CODE, crate::device::DeviceRow::SQLITE_COLUMNS.to_vec()),
+            (sql::ACCESS_TOKEN_BY_HASH, crate::AccessTokenRecord::SQLITE_COLUMNS.to_vec()),
+            (sql::CODE_RESOURCE, vec!["resource"]),
+        ];
+        let conn = Connection::open(&path).expect("open");
+        for (statement, columns) in expected {
+            let prepared = conn.prepare(statement).expect("prepare");
+            assert_eq!(prepared.column_names(), columns, "{statement}");
+        }
+        store.close().await;
+    }
+
     #[test]
     fn a_database_in_memory_has_no_readers() {
         assert!(Readers::for_file(Path::new(":memory:")).is_none());

@@ -63,22 +63,40 @@ pub struct RefreshWithUser {
 }
 
 impl RefreshRecord {
-    /// The row of a read in place ([`crate::readers`]), by column name.
+    /// The columns [`RefreshRecord::from_sqlite`] reads, in their order in
+    /// [`sql::REFRESH_GET_WITH_USER`] (the user's follow).
+    pub(crate) const SQLITE_COLUMNS: [&str; 13] = [
+        "grant_id",
+        "scope",
+        "issued_at",
+        "idle_expires_at",
+        "rotated_at",
+        "successor_sealed",
+        "client_id",
+        "user_id",
+        "auth_time",
+        "amr",
+        "grant_expires_at",
+        "revoked_at",
+        "audience",
+    ];
+
+    /// The row of a read in place ([`crate::readers`]), by position ([`Self::SQLITE_COLUMNS`]).
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<RefreshRecord> {
         Ok(RefreshRecord {
-            grant_id: row.get("grant_id")?,
-            scope: row.get("scope")?,
-            issued_at: row.get("issued_at")?,
-            idle_expires_at: row.get("idle_expires_at")?,
-            rotated_at: row.get("rotated_at")?,
-            successor_sealed: row.get("successor_sealed")?,
-            client_id: ClientId::new(row.get::<_, String>("client_id")?),
-            user_id: UserId::new(row.get::<_, String>("user_id")?),
-            auth_time: row.get("auth_time")?,
-            amr: row.get("amr")?,
-            grant_expires_at: row.get("grant_expires_at")?,
-            revoked_at: row.get("revoked_at")?,
-            audience: row.get("audience")?,
+            grant_id: row.get(0)?,
+            scope: row.get(1)?,
+            issued_at: row.get(2)?,
+            idle_expires_at: row.get(3)?,
+            rotated_at: row.get(4)?,
+            successor_sealed: row.get(5)?,
+            client_id: ClientId::new(row.get::<_, String>(6)?),
+            user_id: UserId::new(row.get::<_, String>(7)?),
+            auth_time: row.get(8)?,
+            amr: row.get(9)?,
+            grant_expires_at: row.get(10)?,
+            revoked_at: row.get(11)?,
+            audience: row.get(12)?,
         })
     }
 
@@ -121,7 +139,8 @@ impl Store {
     pub async fn refresh_token_with_user(&self, hash: &TokenHash) -> Result<Option<RefreshWithUser>> {
         if let Some(readers) = &self.readers {
             return readers.one(sql::REFRESH_GET_WITH_USER, &[&hash.as_bytes()], |row| {
-                Ok(RefreshWithUser { token: RefreshRecord::from_sqlite(row)?, user: crate::User::from_sqlite(row)? })
+                let user = crate::User::from_sqlite(row, RefreshRecord::SQLITE_COLUMNS.len())?;
+                Ok(RefreshWithUser { token: RefreshRecord::from_sqlite(row)?, user })
             });
         }
         Ok(on_db!(self, p => sqlx::query_as(sql::REFRESH_GET_WITH_USER).bind(hash.as_bytes()).fetch_optional(p).await)?)

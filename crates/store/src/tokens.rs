@@ -19,6 +19,29 @@ pub struct AccessTokenRecord {
     pub amr: String,
 }
 
+impl AccessTokenRecord {
+    /// The columns [`AccessTokenRecord::from_sqlite`] reads, in their order in the statement.
+    // Read by the test that checks the statements against their mappers.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) const SQLITE_COLUMNS: [&str; 9] =
+        ["client_id", "user_id", "subject", "scope", "audience", "auth_time", "issued_at", "expires_at", "amr"];
+
+    /// The row of a read in place ([`crate::readers`]), by position ([`Self::SQLITE_COLUMNS`]).
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessTokenRecord> {
+        Ok(AccessTokenRecord {
+            client_id: ClientId::new(row.get::<_, String>(0)?),
+            user_id: row.get::<_, Option<String>>(1)?.map(UserId::new),
+            subject: row.get(2)?,
+            scope: row.get(3)?,
+            audience: row.get(4)?,
+            auth_time: row.get(5)?,
+            issued_at: row.get(6)?,
+            expires_at: row.get(7)?,
+            amr: row.get(8)?,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewAccessToken<'a> {
     pub hash: TokenHash,
@@ -65,19 +88,7 @@ impl Store {
     /// The token's record if it exists and has not expired at `now`.
     pub async fn access_token(&self, hash: &TokenHash, now: i64) -> Result<Option<AccessTokenRecord>> {
         if let Some(readers) = &self.readers {
-            return readers.one(sql::ACCESS_TOKEN_BY_HASH, &[&hash.as_bytes(), &now], |row| {
-                Ok(AccessTokenRecord {
-                    client_id: ClientId::new(row.get::<_, String>("client_id")?),
-                    user_id: row.get::<_, Option<String>>("user_id")?.map(UserId::new),
-                    subject: row.get("subject")?,
-                    scope: row.get("scope")?,
-                    audience: row.get("audience")?,
-                    auth_time: row.get("auth_time")?,
-                    issued_at: row.get("issued_at")?,
-                    expires_at: row.get("expires_at")?,
-                    amr: row.get("amr")?,
-                })
-            });
+            return readers.one(sql::ACCESS_TOKEN_BY_HASH, &[&hash.as_bytes(), &now], AccessTokenRecord::from_sqlite);
         }
         Ok(
             on_db!(self, p => sqlx::query_as(sql::ACCESS_TOKEN_BY_HASH).bind(hash.as_bytes()).bind(now).fetch_optional(p).await)?,
