@@ -176,6 +176,7 @@ impl Writer {
     /// Starts the writer task on the current Tokio runtime.
     pub(crate) fn start(options: SqliteConnectOptions, turn: crate::WriteTurn) -> Writer {
         let (jobs, receiver) = mpsc::channel(MAX_BATCH * 4);
+        tokio::spawn(checkpoints(options.clone(), turn.clone(), jobs.downgrade()));
         tokio::spawn(run(options, receiver, turn));
         Writer { jobs }
     }
@@ -195,7 +196,6 @@ async fn run(options: SqliteConnectOptions, mut receiver: mpsc::Receiver<Job>, t
     // page cache stays warm, where a pooled connection would find its cache invalidated by the
     // others' writes. Reopened after an error.
     let mut held: Option<SqliteConnection> = None;
-    let mut last_checkpoint = std::time::Instant::now();
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut conn = match held.take() {
             Some(c) => c,
@@ -213,10 +213,6 @@ async fn run(options: SqliteConnectOptions, mut receiver: mpsc::Receiver<Job>, t
         // The batch's transaction takes its turn with the store's other writers.
         let my_turn = turn.lock().await;
         let written = write_batch(&mut conn, &batch).await;
-        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-            last_checkpoint = std::time::Instant::now();
-            checkpoint(&mut conn).await;
-        }
         drop(my_turn);
         match written {
             Ok(written) => {
@@ -256,18 +252,54 @@ async fn run(options: SqliteConnectOptions, mut receiver: mpsc::Receiver<Job>, t
     }
 }
 
-/// How often the writer moves the write-ahead log into the database and starts it over.
+/// How often the write-ahead log is copied into the database and started over.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Copies the write-ahead log into the database and has the next write start it over
-/// (`RESTART`: it waits for the readers of older snapshots, which are short). SQLite's own
-/// automatic checkpoints are `PASSIVE`: under steady reads and writes the log is never started
-/// over and grows without end (issue 18's harness saw 128 MB after four minutes), and every
-/// read then searches a longer log. `journal_size_limit` (writer_connection) then cuts the
-/// file back. A checkpoint that cannot finish now is left to the next one.
-async fn checkpoint(conn: &mut SqliteConnection) {
-    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&mut *conn).await {
-        tracing::debug!(error = %e, "write-ahead log checkpoint failed");
+/// Copies the write-ahead log into the database every [`CHECKPOINT_EVERY`] and has the next
+/// write start it over, on a connection of its own, for as long as the writer lives (`alive`).
+///
+/// SQLite's own automatic checkpoints are `PASSIVE`, run by whichever connection commits past
+/// the threshold: under steady reads and writes the log is never started over and grows
+/// without end (issue 18's harness saw 128 MB after four minutes), and every read then
+/// searches a longer log. `RESTART` starts it over, but it holds off every writer while it
+/// runs: run by the writer task under its turn, it stalled each second's writes behind a
+/// second's worth of pages copied and synced (the writers' p99 of 75–90 ms in issue 18's
+/// harness). So the copying is done first, `PASSIVE`, beside the writer; then, in the
+/// writers' turn, `RESTART` has only the last few pages to copy before it starts the log over
+/// (waiting for the readers of older snapshots, which are short). `journal_size_limit`
+/// (writer_connection) then cuts the file back. A checkpoint that fails is left to the next.
+async fn checkpoints(options: SqliteConnectOptions, turn: crate::WriteTurn, alive: mpsc::WeakSender<Job>) {
+    let mut conn: Option<SqliteConnection> = None;
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if alive.upgrade().is_none() {
+            return;
+        }
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match writer_connection(&options).await {
+                Ok(c) => conn.insert(c),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no connection for the write-ahead log checkpoint");
+                    continue;
+                }
+            },
+        };
+        let copied = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *c).await;
+        let restarted = match copied {
+            Ok(_) => {
+                let _turn = turn.lock().await;
+                sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&mut *c).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = restarted {
+            tracing::debug!(error = %e, "write-ahead log checkpoint failed");
+            conn = None;
+        }
     }
 }
 

@@ -544,6 +544,51 @@ both!(concurrent_inserts_each_get_their_own_answer, |store: Store, _url| async m
     }
 });
 
+/// SQLite: under a steady stream of writes the write-ahead log is still started over (its
+/// header's salts change when it is), by the checkpoint task beside the group-commit writer,
+/// and nothing written is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_ahead_log_is_started_over_while_writes_go_on() {
+    use postern_store::{AccessTokenRecord, NewAccessToken};
+    let db = postern_testkit::sqlite();
+    let store = Store::connect(&db.url, PoolOptions::default()).await.unwrap();
+    store.migrate(NOW).await.unwrap();
+    let (_user, _client) = user_and_client(&store).await;
+    let wal = format!("{}-wal", db.url.strip_prefix("sqlite://").unwrap());
+    let salts = || std::fs::read(&wal).ok().filter(|b| b.len() >= 32).map(|b| b[16..24].to_vec());
+    let record = AccessTokenRecord {
+        client_id: "c1".into(),
+        user_id: None,
+        subject: "c1".into(),
+        scope: "openid".into(),
+        audience: "https://api".into(),
+        auth_time: None,
+        issued_at: NOW,
+        expires_at: NOW + 900,
+        amr: String::new(),
+    };
+    let mut first = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut written = 0;
+    loop {
+        let hash = TokenHash::of(&format!("wal-{written}"));
+        store.insert_access_token(&NewAccessToken { hash, record: &record }).await.unwrap();
+        written += 1;
+        let now = salts();
+        if first.is_none() {
+            first = now.clone();
+        }
+        if now.is_some() && now != first {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the log was not started over in 20 s ({written} writes)");
+    }
+    for i in [0, written / 2, written - 1] {
+        let hash = TokenHash::of(&format!("wal-{i}"));
+        assert!(store.access_token(&hash, NOW + 1).await.unwrap().is_some(), "token {i} of {written}");
+    }
+}
+
 both!(scopes_service_accounts_and_api_keys, |store: Store, _url| async move {
     use postern_store::{KeyOwner, KeyUse, NewApiKeyRow, RegisteredScope};
     let scope = |name: &str, takes_values| RegisteredScope {
