@@ -106,6 +106,11 @@ impl Store {
 
     /// What `user_id` allowed `client_id` so far.
     pub async fn consent(&self, user_id: &UserId, client_id: &ClientId) -> Result<Option<Consent>> {
+        if let Some(readers) = &self.readers {
+            return readers.one(sql::CONSENT_GET, &[&user_id.as_str(), &client_id.as_str()], |row| {
+                Ok(Consent { scope: row.get(0)?, resources: row.get(1)? })
+            });
+        }
         Ok(on_db!(self, p => sqlx::query_as(sql::CONSENT_GET).bind(user_id).bind(client_id).fetch_optional(p).await)?)
     }
 

@@ -8,10 +8,11 @@
 //! spent 29 % of its samples in futex calls against 5 % in `sqlite3_step`.
 //!
 //! The reads on the token endpoints' paths (a refresh token with its family and user, the user
-//! behind a token, a code's resources) therefore go through this small set of rusqlite
-//! connections instead, used in place. Each is read-only (`query_only`), keeps its prepared
-//! statements, and waits in an idle list between reads; one that failed is closed rather than
-//! reused. In WAL mode a reader never waits for the writer, so a read blocks the calling thread
+//! behind a token, a code's resources, an opaque token, a device code's authorization) and on
+//! the authorization endpoint's (the sign-in session, the consent) therefore go through this
+//! small set of rusqlite connections instead, used in place. Each is read-only (`query_only`),
+//! keeps its prepared statements, and waits in an idle list between reads; one that failed is
+//! closed rather than reused. In WAL mode a reader never waits for the writer, so a read blocks the calling thread
 //! no longer than the statement runs (the busy timeout covers the rare moments SQLite makes a
 //! reader wait, such as recovery after a crash).
 //!
@@ -161,12 +162,14 @@ mod tests {
         store.migrate(0).await.expect("migrate");
         let refresh_with_user: Vec<&str> =
             crate::RefreshRecord::SQLITE_COLUMNS.iter().chain(crate::User::SQLITE_COLUMNS.iter()).copied().collect();
-        let expected: [(&str, Vec<&str>); 5] = [
+        let expected: [(&str, Vec<&str>); 7] = [
             (sql::USER_COLUMNS_BY_ID, crate::User::SQLITE_COLUMNS.to_vec()),
             (sql::REFRESH_GET_WITH_USER, refresh_with_user),
             (sql::DEVICE_BY_DEVICE_CODE, crate::device::DeviceRow::SQLITE_COLUMNS.to_vec()),
             (sql::ACCESS_TOKEN_BY_HASH, crate::AccessTokenRecord::SQLITE_COLUMNS.to_vec()),
             (sql::CODE_RESOURCE, vec!["resource"]),
+            (sql::SESSION_GET, crate::Session::SQLITE_COLUMNS.to_vec()),
+            (sql::CONSENT_GET, vec!["scope", "resources"]),
         ];
         let conn = Connection::open(&path).expect("open");
         for (statement, columns) in expected {

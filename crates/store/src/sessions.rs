@@ -16,6 +16,27 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+impl Session {
+    /// The columns [`Session::from_sqlite`] reads, in their order in the statement.
+    // Read by the test that checks the statements against their mappers.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) const SQLITE_COLUMNS: [&str; 7] =
+        ["user_id", "auth_time", "amr", "created_at", "last_seen_at", "idle_expires_at", "expires_at"];
+
+    /// The row of a read in place ([`crate::readers`]), by position ([`Self::SQLITE_COLUMNS`]).
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+        Ok(Session {
+            user_id: UserId::new(row.get::<_, String>(0)?),
+            auth_time: row.get(1)?,
+            amr: row.get(2)?,
+            created_at: row.get(3)?,
+            last_seen_at: row.get(4)?,
+            idle_expires_at: row.get(5)?,
+            expires_at: row.get(6)?,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewSession<'a> {
     pub hash: TokenHash,
@@ -40,6 +61,9 @@ impl Store {
 
     /// The live session with this token hash at `now`.
     pub async fn session(&self, hash: &TokenHash, now: i64) -> Result<Option<Session>> {
+        if let Some(readers) = &self.readers {
+            return readers.one(sql::SESSION_GET, &[&hash.as_bytes(), &now], Session::from_sqlite);
+        }
         Ok(on_db!(self, p => sqlx::query_as(sql::SESSION_GET).bind(hash.as_bytes()).bind(now).fetch_optional(p).await)?)
     }
 
