@@ -12,9 +12,10 @@
 //! the authorization endpoint's (the sign-in session, the consent) therefore go through this
 //! small set of rusqlite connections instead, used in place. Each is read-only (`query_only`),
 //! keeps its prepared statements, and waits in an idle list between reads; one that failed is
-//! closed rather than reused. In WAL mode a reader never waits for the writer, so a read blocks the calling thread
-//! no longer than the statement runs (the busy timeout covers the rare moments SQLite makes a
-//! reader wait, such as recovery after a crash).
+//! closed rather than reused. In WAL mode a reader never waits for the writer, so a read blocks
+//! the calling thread no longer than the statement runs (the busy timeout covers the rare
+//! moments SQLite makes a reader wait, such as recovery after a crash). Its read transaction
+//! ends with the read: the statement is reset when its rows are dropped.
 //!
 //! PostgreSQL, and an SQLite database in memory (which another connection cannot open), are
 //! read through sqlx like everything else.

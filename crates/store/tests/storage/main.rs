@@ -469,7 +469,7 @@ both!(a_code_is_consumed_exactly_once_under_a_race, |store: Store, _url| async m
 });
 
 both!(concurrent_inserts_each_get_their_own_answer, |store: Store, _url| async move {
-    use postern_store::{AccessTokenRecord, NewAccessToken, NewDeviceAuthorization};
+    use postern_store::{NewAccessToken, NewDeviceAuthorization};
     let (_user, _client) = user_and_client(&store).await;
     // 120 device authorizations at once (on SQLite they share group commits): one reuses a
     // user code and one names an unknown client; only those two fail, each with its own error.
@@ -517,17 +517,7 @@ both!(concurrent_inserts_each_get_their_own_answer, |store: Store, _url| async m
     assert!(matches!(conflicts[0], (6 | 7, "user code")), "{conflicts:?}");
     assert_eq!(store.device_authorization(&TokenHash::of("device-50")).await.unwrap(), None);
 
-    let record = AccessTokenRecord {
-        client_id: "c1".into(),
-        user_id: None,
-        subject: "c1".into(),
-        scope: "openid".into(),
-        audience: "https://api".into(),
-        auth_time: None,
-        issued_at: NOW,
-        expires_at: NOW + 900,
-        amr: String::new(),
-    };
+    let record = client_token();
     let tokens: Vec<_> = (0..60)
         .map(|i| {
             let (store, record) = (store.clone(), record.clone());
@@ -544,19 +534,9 @@ both!(concurrent_inserts_each_get_their_own_answer, |store: Store, _url| async m
     }
 });
 
-/// SQLite: under a steady stream of writes the write-ahead log is still started over (its
-/// header's salts change when it is), by the checkpoint task beside the group-commit writer,
-/// and nothing written is lost.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_write_ahead_log_is_started_over_while_writes_go_on() {
-    use postern_store::{AccessTokenRecord, NewAccessToken};
-    let db = postern_testkit::sqlite();
-    let store = Store::connect(&db.url, PoolOptions::default()).await.unwrap();
-    store.migrate(NOW).await.unwrap();
-    let (_user, _client) = user_and_client(&store).await;
-    let wal = format!("{}-wal", db.url.strip_prefix("sqlite://").unwrap());
-    let salts = || std::fs::read(&wal).ok().filter(|b| b.len() >= 32).map(|b| b[16..24].to_vec());
-    let record = AccessTokenRecord {
+/// An opaque access token of client `c1`'s own, valid for 15 minutes from `NOW`.
+fn client_token() -> postern_store::AccessTokenRecord {
+    postern_store::AccessTokenRecord {
         client_id: "c1".into(),
         user_id: None,
         subject: "c1".into(),
@@ -566,7 +546,22 @@ async fn the_write_ahead_log_is_started_over_while_writes_go_on() {
         issued_at: NOW,
         expires_at: NOW + 900,
         amr: String::new(),
-    };
+    }
+}
+
+/// SQLite: under a steady stream of writes the write-ahead log is still started over (its
+/// header's salts change when it is), by the checkpoint task beside the group-commit writer,
+/// and nothing written is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_ahead_log_is_started_over_while_writes_go_on() {
+    use postern_store::NewAccessToken;
+    let db = postern_testkit::sqlite();
+    let store = Store::connect(&db.url, PoolOptions::default()).await.unwrap();
+    store.migrate(NOW).await.unwrap();
+    let (_user, _client) = user_and_client(&store).await;
+    let wal = format!("{}-wal", db.url.strip_prefix("sqlite://").unwrap());
+    let salts = || std::fs::read(&wal).ok().filter(|b| b.len() >= 32).map(|b| b[16..24].to_vec());
+    let record = client_token();
     let mut first = None;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut written = 0;
