@@ -64,7 +64,7 @@ pub struct RefreshWithUser {
 
 impl RefreshRecord {
     /// The columns [`RefreshRecord::from_sqlite`] reads, in their order in
-    /// [`sql::REFRESH_GET_WITH_USER`] (the user's follow).
+    /// [`sql::REFRESH_GET_WITH_USER`] (the user's columns follow).
     pub(crate) const SQLITE_COLUMNS: [&str; 13] = [
         "grant_id",
         "scope",
