@@ -18,12 +18,14 @@ impl UserCode {
     /// A new code, chosen without modulo bias.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
         let mut out = String::with_capacity(LENGTH);
+        // One draw from the random source covers a code unless many bytes are rejected (each
+        // draw is a system call with the OS source).
+        let mut bytes = [0u8; 2 * LENGTH];
         while out.len() < LENGTH {
-            let mut b = [0u8; 1];
-            rng.fill_bytes(&mut b);
+            rng.fill_bytes(&mut bytes);
             // 240 = 12 × 20: reject the top 16 values so each letter is equally likely.
-            if b[0] < 240 {
-                out.push(ALPHABET[(b[0] % 20) as usize] as char);
+            for b in bytes.iter().filter(|b| **b < 240).take(LENGTH - out.len()) {
+                out.push(ALPHABET[(b % 20) as usize] as char);
             }
         }
         UserCode(out)
@@ -72,6 +74,52 @@ mod tests {
             let c = code.as_str();
             assert_eq!(UserCode::parse(&format!(" {} {} ", &c[..4], &c[4..])).as_ref(), Some(&code));
         }
+    }
+
+    /// Hands out the bytes it was given, in order, and counts its draws.
+    struct Scripted {
+        bytes: Vec<u8>,
+        draws: usize,
+    }
+
+    impl rand_core::RngCore for Scripted {
+        fn next_u32(&mut self) -> u32 {
+            unreachable!("user codes draw bytes")
+        }
+        fn next_u64(&mut self) -> u64 {
+            unreachable!("user codes draw bytes")
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            self.draws += 1;
+            let rest = self.bytes.split_off(dest.len());
+            dest.copy_from_slice(&self.bytes);
+            self.bytes = rest;
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+
+    impl rand_core::CryptoRng for Scripted {}
+
+    #[test]
+    fn a_code_is_one_draw_and_biased_bytes_are_skipped() {
+        // 0 → B, 19 → Z, 20 → B again (20 mod 20), 239 → Z; 240 and above are refused.
+        let mut first = vec![0, 240, 19, 255, 20, 239, 1, 2, 3, 4];
+        first.resize(16, 0);
+        let mut rng = Scripted { bytes: first, draws: 0 };
+        assert_eq!(UserCode::generate(&mut rng).as_str(), "BZBZCDFG");
+        assert_eq!(rng.draws, 1);
+
+        // Too few usable bytes in the first draw: the rest come from the next one.
+        let mut bytes = vec![250; 13];
+        bytes.extend([5, 6, 7]);
+        bytes.extend([8, 9, 10, 11, 12]);
+        bytes.resize(32, 0);
+        let mut rng = Scripted { bytes, draws: 0 };
+        assert_eq!(UserCode::generate(&mut rng).as_str(), "HJKLMNPQ");
+        assert_eq!(rng.draws, 2);
     }
 
     #[test]
