@@ -252,8 +252,11 @@ async fn run(options: SqliteConnectOptions, mut receiver: mpsc::Receiver<Job>, t
     }
 }
 
-/// How often the write-ahead log is copied into the database and started over.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the write-ahead log is copied into the database and started over. The last copy
+/// (`RESTART`) holds the writers off, for longer the more was written since the one before:
+/// every second, the harness's writers had a p99 of 60–85 ms; every 100 ms, 18–26 ms, at the
+/// same rates (BENCHMARKS.md, issue 18 session 13).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Copies the write-ahead log into the database every [`CHECKPOINT_EVERY`] and has the next
 /// write start it over, on a connection of its own, for as long as the writer lives (`alive`).
@@ -268,8 +271,12 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// writers' turn, `RESTART` has only the last few pages to copy before it starts the log over
 /// (waiting for the readers of older snapshots, which are short). `journal_size_limit`
 /// (writer_connection) then cuts the file back. A checkpoint that fails is left to the next.
+/// A tick whose log has not grown since the last (an idle server) stops after the `PASSIVE`
+/// look, which copies nothing and syncs nothing.
 async fn checkpoints(options: SqliteConnectOptions, turn: crate::WriteTurn, alive: mpsc::WeakSender<Job>) {
     let mut conn: Option<SqliteConnection> = None;
+    // The log's length in frames at the last tick.
+    let mut last_frames = -1;
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -288,15 +295,20 @@ async fn checkpoints(options: SqliteConnectOptions, turn: crate::WriteTurn, aliv
                 }
             },
         };
-        let copied = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *c).await;
+        // (busy, frames in the log, frames copied)
+        let copied = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut *c).await;
         let restarted = match copied {
-            Ok(_) => {
+            // Nothing was written since the last tick: the log is as it was left.
+            Ok((_, frames, _)) if frames == last_frames => Ok(()),
+            Ok((_, frames, _)) => {
+                last_frames = frames;
                 let _turn = turn.lock().await;
-                sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&mut *c).await
+                sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&mut *c).await.map(drop)
             }
             Err(e) => Err(e),
         };
         if let Err(e) = restarted {
+            last_frames = -1;
             tracing::debug!(error = %e, "write-ahead log checkpoint failed");
             conn = None;
         }
