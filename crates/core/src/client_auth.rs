@@ -57,6 +57,10 @@ impl Presented {
 
 fn percent_decode(s: &str) -> Option<String> {
     // RFC 6749 §2.3.1: the client id and secret are form-urlencoded before Basic encoding.
+    // Most are plain (Postern's own ids and secrets are): nothing to decode, nothing to parse.
+    if !s.bytes().any(|b| matches!(b, b'%' | b'+' | b'&')) {
+        return Some(s.to_owned());
+    }
     let decoded: String =
         url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())?;
     Some(decoded)
@@ -125,6 +129,15 @@ mod tests {
 
     fn basic(id: &str, secret: &str) -> String {
         format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    #[test]
+    fn plain_credentials_decode_as_the_form_decoder_would() {
+        let decoder =
+            |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+        for s in ["", "app", "pst_c_AbC-123_x", "a=b", "a;b", "é~!*'()", "a%20b", "a+b", "a&b", "%zz", "%", "a%2"] {
+            assert_eq!(percent_decode(s), decoder(s), "{s:?}");
+        }
     }
 
     #[test]
