@@ -443,7 +443,7 @@ async fn proceed(
 /// Issues the code; the request kept under `handle` (if any) is done once the code is stored.
 async fn issue_code(state: &AppState, pending: Pending, session: &Session, handle: Option<&RequestHandle>) -> Outcome {
     let now = state.now();
-    let code = BearerSecret::generate(&mut postern_core::system::os_rng());
+    let code = BearerSecret::generate_ordered(&mut postern_core::system::os_rng(), state.now_millis());
     let grant = CodeGrant {
         client_id: pending.client_id.clone(),
         user_id: session.user_id.clone(),

@@ -25,13 +25,15 @@ use std::sync::Mutex;
 /// table is about 6.4 MiB, never more.
 const MAX_ENTRIES: usize = 100_000;
 
-/// A code's key: the first half of its SHA-256 hash, plenty to tell 100,000 codes apart (a
-/// collision would only mean a `slow_down` for a device that was on time).
+/// A code's key: the last half of its stored hash, plenty to tell 100,000 codes apart (a
+/// collision would only mean a `slow_down` for a device that was on time). Not the first half:
+/// a time-ordered code's hash starts with the time it was made
+/// ([`postern_core::secret::stored_hash`]), the same for every code of that millisecond.
 type Key = [u8; 16];
 
 fn key(code: &TokenHash) -> Key {
     let mut k = [0u8; 16];
-    k.copy_from_slice(&code.0[..16]);
+    k.copy_from_slice(&code.0[16..]);
     k
 }
 

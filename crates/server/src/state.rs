@@ -53,6 +53,11 @@ impl AppState {
         self.clock.now()
     }
 
+    /// The time in milliseconds, for [`BearerSecret::generate_ordered`](postern_core::secret::BearerSecret::generate_ordered).
+    pub fn now_millis(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
     /// The emails this server sends, with links to its pages.
     pub fn letters(&self) -> crate::letters::Sender {
         crate::letters::Sender::new(&self.issuer)

@@ -12,7 +12,7 @@ use postern_core::client::{AccessTokenFormat, GrantType};
 use postern_core::jwt::{self, OneOrMany};
 use postern_core::oauth::{OAuthError, RefreshRule, scope_string};
 use postern_core::scope::Scope;
-use postern_core::secret::{BearerSecret, TokenHash};
+use postern_core::secret::{BearerSecret, TokenHash, stored_hash};
 use postern_core::signing::Algorithm;
 use postern_core::token::{ACCESS_TOKEN_TYP, AccessClaims, new_jti};
 use postern_store::{AccessTokenRecord, Client, NewAccessToken, NewFamily};
@@ -38,7 +38,7 @@ pub struct Issued {
 /// An access token for a grant that needs no other write (client credentials): an opaque
 /// token is stored here; a JWT needs no write at all.
 pub async fn issue_access_token(state: &AppState, grant: &Grant<'_>) -> Result<Issued, OAuthError> {
-    let plan = AccessPlan::new(grant.client, state.now());
+    let plan = AccessPlan::new(grant.client, state.now(), state.now_millis());
     let scope = scope_string(grant.scopes);
     let bearer = Bearer {
         user_id: grant.user_id,
@@ -131,7 +131,7 @@ pub async fn inspect_access_token(
     if token.is_empty() || token.len() > 512 {
         return Ok(None);
     }
-    Ok(state.store.access_token(&TokenHash::of(token), now).await?.map(|r| {
+    Ok(state.store.access_token(&stored_hash(token), now).await?.map(|r| {
         let amr: Vec<String> = r.amr.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect();
         let acr = r.user_id.as_ref().map(|_| postern_core::oidc::acr_for(&amr).to_owned());
         ActiveToken {
@@ -164,7 +164,7 @@ pub async fn revoke_token(state: &AppState, token: &str, client_id: &str) -> Res
         revoke_jwt(state, &claims.jti, claims.exp).await?;
         return Ok(true);
     }
-    let hash = TokenHash::of(token);
+    let hash = stored_hash(token);
     if let Some(refresh) = state.store.refresh_token(&hash).await? {
         if refresh.client_id != client_id {
             return Ok(false);
@@ -183,7 +183,7 @@ pub async fn inspect_refresh_token(
     if token.is_empty() || token.len() > 512 || jwt::looks_like_jwt(token) {
         return Ok(None);
     }
-    Ok(state.store.refresh_token(&TokenHash::of(token)).await?.filter(|r| r.is_current(state.now())))
+    Ok(state.store.refresh_token(&stored_hash(token)).await?.filter(|r| r.is_current(state.now())))
 }
 
 /// What an ID token says about its user.
@@ -251,11 +251,12 @@ pub struct AccessPlan {
 }
 
 impl AccessPlan {
-    pub fn new(client: &Client, now: i64) -> Self {
+    /// `millis` orders an opaque token ([`BearerSecret::generate_ordered`]).
+    pub fn new(client: &Client, now: i64, millis: i64) -> Self {
         let mut rng = postern_core::system::os_rng();
         let (jti, opaque) = match client.access_token_format {
             AccessTokenFormat::Jwt => (Some(new_jti(&mut rng)), None),
-            AccessTokenFormat::Opaque => (None, Some(BearerSecret::generate(&mut rng))),
+            AccessTokenFormat::Opaque => (None, Some(BearerSecret::generate_ordered(&mut rng, millis))),
         };
         Self { jti, opaque, expires_at: now + client.access_token_ttl }
     }
@@ -342,9 +343,9 @@ pub fn planned_family(
         return None;
     }
     let mut rng = postern_core::system::os_rng();
-    let token = BearerSecret::generate(&mut rng);
+    let token = BearerSecret::generate_ordered(&mut rng, state.now_millis());
     let family = NewFamily {
-        grant_id: postern_core::id::random_id(&mut rng),
+        grant_id: postern_core::id::ordered_id(&mut rng, state.now_millis()),
         token_hash: token.hash(),
         expires_at: now + state.config.tokens.refresh_absolute_secs,
         idle_expires_at: now + client.refresh_token_ttl,

@@ -7,6 +7,12 @@ use crate::UnixTime;
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Current unix time in seconds.
     fn now(&self) -> UnixTime;
+
+    /// Current unix time in milliseconds (only for ordering what is made within a second; a
+    /// clock that keeps seconds only answers the start of its second).
+    fn now_millis(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// The real wall clock.
@@ -18,6 +24,14 @@ impl Clock for SystemClock {
     fn now(&self) -> UnixTime {
         match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            Err(_) => 0,
+        }
+    }
+
+    #[allow(clippy::disallowed_methods)] // the one place the system clock is read
+    fn now_millis(&self) -> i64 {
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
             Err(_) => 0,
         }
     }

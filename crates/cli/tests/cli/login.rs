@@ -97,7 +97,7 @@ impl World {
     /// holding it, and postern-cli is public.
     async fn refresh_is_current(&self, token: &str) -> bool {
         let store = postern_store::Store::connect(&self.p.db.url, postern_store::PoolOptions::default()).await.unwrap();
-        let hash = postern_core::secret::TokenHash::of(token);
+        let hash = postern_core::secret::stored_hash(token);
         let now = postern_core::system::Clock::now(&postern_core::system::SystemClock);
         let current = store.refresh_token(&hash).await.unwrap().is_some_and(|r| r.is_current(now));
         store.close().await;

@@ -10,7 +10,7 @@ use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::state::AppState;
 use crate::tokens::{self, AccessPlan, UserGrant};
 use postern_core::oauth::OAuthError;
-use postern_core::secret::TokenHash;
+use postern_core::secret::{TokenHash, stored_hash};
 use postern_proto::TokenResponse;
 use postern_store::{Client, CodeOutcome, Redemption};
 
@@ -27,11 +27,11 @@ pub async fn exchange(state: &AppState, client: &Client, form: &OAuthForm) -> Re
     }
     let challenge = postern_core::pkce::s256(verifier);
     // The resources the authorization request named bind the audience (RFC 8707 §2.2).
-    let hash = TokenHash::of(code);
+    let hash = stored_hash(code);
     let bound = state.store.code_resource(&hash).await.map_err(server_error)?.unwrap_or_default();
     let audience = crate::resources::bound_audiences(&state.issuer, client, &bound, &form.all("resource")?)?;
     let now = state.now();
-    let plan = AccessPlan::new(client, now);
+    let plan = AccessPlan::new(client, now, state.now_millis());
     let audience_text = audience.join(" ");
     let refresh_rule = tokens::refresh_rule(client);
     let (refresh, family) = tokens::planned_family(state, client, &audience, now).unzip();

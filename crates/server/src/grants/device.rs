@@ -10,13 +10,13 @@ use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::state::AppState;
 use crate::tokens::{self, AccessPlan, UserGrant};
 use postern_core::oauth::OAuthError;
-use postern_core::secret::TokenHash;
+use postern_core::secret::{TokenHash, stored_hash};
 use postern_proto::TokenResponse;
 use postern_store::{Client, DeviceIssuance, DeviceStatus};
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:device_code` at the token endpoint.
 pub async fn poll(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, OAuthError> {
-    let code = TokenHash::of(form.required("device_code")?);
+    let code = stored_hash(form.required("device_code")?);
     let now = state.now();
     if state.node.device_polls.too_soon(&code, &client.client_id, now).is_some() {
         state.metrics.device_event("slow_down");
@@ -62,7 +62,7 @@ async fn issue(
 ) -> Result<TokenResponse, OAuthError> {
     let audience = crate::resources::bound_audiences(&state.issuer, client, bound, &[])?;
     let audience_text = audience.join(" ");
-    let plan = AccessPlan::new(client, now);
+    let plan = AccessPlan::new(client, now, state.now_millis());
     let refresh_rule = tokens::refresh_rule(client);
     let (refresh, family) = tokens::planned_family(state, client, &audience, now).unzip();
     let issuance = DeviceIssuance {

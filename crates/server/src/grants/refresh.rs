@@ -13,7 +13,7 @@ use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::state::AppState;
 use crate::tokens::{self, AccessPlan, Bearer, UserGrant};
 use postern_core::oauth::{OAuthError, parse_scope_param, scope_string, scope_within};
-use postern_core::secret::{BearerSecret, TokenHash};
+use postern_core::secret::{BearerSecret, TokenHash, stored_hash};
 use postern_proto::TokenResponse;
 use postern_store::{Client, NewAccessToken, NewRefresh, RefreshRecord};
 
@@ -41,7 +41,7 @@ pub fn successor_aad(old: &TokenHash) -> Vec<u8> {
 pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, OAuthError> {
     let token = form.required("refresh_token")?;
     let requested = parse_scope_param(form.one("scope")?.unwrap_or_default())?;
-    let old = TokenHash::of(token);
+    let old = stored_hash(token);
     let now = state.now();
     let found = state.store.refresh_token_with_user(&old).await.map_err(server_error)?.ok_or_else(invalid)?;
     let (record, user) = (found.token, found.user);
@@ -68,7 +68,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
     let mut rng = postern_core::system::os_rng();
     // The family's audience may narrow, never widen (RFC 8707 §2.2).
     let audience = crate::resources::bound_audiences(&state.issuer, client, &record.audience, &form.all("resource")?)?;
-    let plan = AccessPlan::new(client, now);
+    let plan = AccessPlan::new(client, now, state.now_millis());
     let (access_jti, opaque_hash, access_expires_at) = (plan.jti.clone(), plan.opaque_hash(), plan.expires_at);
     let bearer = Bearer {
         user_id: Some(&record.user_id),
@@ -79,7 +79,7 @@ pub async fn refresh(state: &AppState, client: &Client, form: &OAuthForm) -> Res
         amr: &record.amr,
     };
     let opaque_record = opaque_hash.map(|_| plan.record(client, &bearer));
-    let new_refresh = BearerSecret::generate(&mut rng);
+    let new_refresh = BearerSecret::generate_ordered(&mut rng, state.now_millis());
     let grant = UserGrant {
         user_id: &record.user_id,
         scope: &access_scope,

@@ -32,7 +32,7 @@ both!(the_code_flow_end_to_end, |kind| async move {
     assert_eq!(params["state"], "st-1");
     assert_eq!(params["iss"], app.state.issuer.to_string(), "RFC 9207");
     let code = params["code"].clone();
-    assert_eq!(code.len(), 43, "256 random bits");
+    assert_eq!(code.len(), postern_core::secret::ORDERED_LEN, "the time, then 256 random bits");
 
     let r = exchange(&app, &rp, &code, VERIFIER).await;
     assert_eq!(r.status(), 200);

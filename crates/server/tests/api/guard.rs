@@ -161,7 +161,7 @@ both!(revocation_is_seen_within_the_cache_time, |kind| async move {
 
     // Revoked elsewhere (the CLI, another node); the token through the revocation endpoint.
     assert!(s.app.state.store.revoke_api_key(&key_id, NOW).await.unwrap());
-    s.app.state.store.delete_access_token(&postern_core::secret::TokenHash::of(&opaque)).await.unwrap();
+    s.app.state.store.delete_access_token(&postern_core::secret::stored_hash(&opaque)).await.unwrap();
     let before = s.guard.stats().introspections;
     assert_eq!(s.call("/whoami", Some(header)).await.0, 200, "still within the guard's cache time");
     assert_eq!(s.bearer("/whoami", &opaque).await.0, 200);

@@ -41,7 +41,7 @@ pub(crate) async fn tokens_for(app: &TestApp, rp: &Rp, scope: &str) -> Value {
     r.json().await.unwrap()
 }
 
-async fn refresh(app: &TestApp, rp: &Rp, token: &str, scope: Option<&str>) -> (u16, Value) {
+pub(crate) async fn refresh(app: &TestApp, rp: &Rp, token: &str, scope: Option<&str>) -> (u16, Value) {
     let secret = rp.secret.clone().unwrap();
     let mut form = vec![
         ("grant_type", "refresh_token"),
@@ -59,7 +59,7 @@ async fn refresh(app: &TestApp, rp: &Rp, token: &str, scope: Option<&str>) -> (u
 /// Whether a refresh token is current (family alive, token not rotated), as stored: a public
 /// client holding it cannot introspect it, and no other client may.
 pub(crate) async fn refresh_is_current(app: &TestApp, token: &str) -> bool {
-    let hash = postern_core::secret::TokenHash::of(token);
+    let hash = postern_core::secret::stored_hash(token);
     let now = postern_core::system::Clock::now(app.clock.as_ref());
     app.state.store.refresh_token(&hash).await.unwrap().is_some_and(|r| r.is_current(now))
 }
@@ -291,7 +291,7 @@ async fn a_public_clients_grace_window_is_short() {
 }
 
 both!(the_clean_up_keeps_reuse_detection_and_deletes_ended_families, |kind| async move {
-    use postern_core::secret::TokenHash;
+    use postern_core::secret::stored_hash;
     let Some((app, _db)) = spawn(kind).await else { return };
     create_user(&app, "ann@example.org", "correct horse").await;
     let rp = offline_rp(&app, AccessTokenFormat::Opaque).await;
@@ -310,7 +310,7 @@ both!(the_clean_up_keeps_reuse_detection_and_deletes_ended_families, |kind| asyn
     assert_eq!(status, 200, "{kept}");
     let idle = kept["refresh_token"].as_str().unwrap().to_owned();
     postern_server::maintenance::run_once(&app.state).await;
-    let spent = store.refresh_token(&TokenHash::of(&r1)).await.unwrap().unwrap();
+    let spent = store.refresh_token(&stored_hash(&r1)).await.unwrap().unwrap();
     assert_eq!((spent.scope.as_str(), spent.successor_sealed), ("", None), "compacted");
 
     // Reusing one of them still revokes the family, and its live token and access token with it.
@@ -324,12 +324,12 @@ both!(the_clean_up_keeps_reuse_detection_and_deletes_ended_families, |kind| asyn
     app.clock.advance(61);
     postern_server::maintenance::run_once(&app.state).await;
     for token in [&r1, &r2, &r3] {
-        assert!(store.refresh_token(&TokenHash::of(token)).await.unwrap().is_none(), "deleted");
+        assert!(store.refresh_token(&stored_hash(token)).await.unwrap().is_none(), "deleted");
     }
     assert_eq!(refresh(&app, &rp, &r2, None).await.1["error"], "invalid_grant");
-    assert!(store.refresh_token(&TokenHash::of(&idle)).await.unwrap().is_some(), "the other family lives on");
+    assert!(store.refresh_token(&stored_hash(&idle)).await.unwrap().is_some(), "the other family lives on");
     app.clock.advance(86_400 + 61);
     postern_server::maintenance::run_once(&app.state).await;
-    assert!(store.refresh_token(&TokenHash::of(&idle)).await.unwrap().is_none(), "its idle family is gone");
+    assert!(store.refresh_token(&stored_hash(&idle)).await.unwrap().is_none(), "its idle family is gone");
     assert_eq!(refresh(&app, &rp, &idle, None).await.1["error"], "invalid_grant");
 });

@@ -5,6 +5,7 @@ use crate::helpers::*;
 use crate::helpers::{VERIFIER, exchange, sign_in_and_allow, urlencode};
 use crate::keys::{contains, database_bytes, hex};
 use postern_core::client::{AccessTokenFormat, ClientType, GrantType};
+use postern_core::secret::{BearerSecret, TokenHash, stored_hash};
 use serde_json::Value;
 
 both!(no_bearer_secret_is_stored_in_clear, |kind| async move {
@@ -58,8 +59,9 @@ both!(no_bearer_secret_is_stored_in_clear, |kind| async move {
     ] {
         assert!(!contains(&bytes, value.as_bytes()), "{what} stored in clear");
         assert!(!contains(&bytes, hex(value.as_bytes()).as_bytes()), "{what} stored in clear (hex)");
-        // What is stored is its SHA-256 (raw in SQLite's file, hex in PostgreSQL's text form).
-        let hash = postern_core::secret::TokenHash::of(value);
+        // What is stored is its hash (`stored_hash`: SHA-256, after the time for a time-ordered
+        // secret; raw in SQLite's file, hex in PostgreSQL's text form).
+        let hash = postern_core::secret::stored_hash(value);
         let stored = contains(&bytes, hash.as_bytes()) || contains(&bytes, hex(hash.as_bytes()).as_bytes());
         assert!(stored, "{what}: its hash is what is stored");
     }
@@ -75,7 +77,7 @@ both!(what_a_copy_of_the_database_gives_away_is_bounded, |kind| async move {
     let d = crate::device::start_device(&app, &device_client, "openid").await;
     let code = postern_core::device::UserCode::parse(d["user_code"].as_str().unwrap()).unwrap();
     let bytes = database_bytes(&app.state.store, &db.url, db.dir.path()).await;
-    let plain = postern_core::secret::TokenHash::of(code.as_str());
+    let plain = postern_core::secret::stored_hash(code.as_str());
     assert!(!contains(&bytes, plain.as_bytes()) && !contains(&bytes, hex(plain.as_bytes()).as_bytes()));
     let keyed = app.state.keys.user_code_hash(&code);
     assert!(contains(&bytes, keyed.as_bytes()) || contains(&bytes, hex(keyed.as_bytes()).as_bytes()));
@@ -93,9 +95,9 @@ both!(what_a_copy_of_the_database_gives_away_is_bounded, |kind| async move {
         ("client_secret", secret.as_deref().unwrap()),
     ];
     let rotated: Value = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
-    let record = app.state.store.refresh_token(&postern_core::secret::TokenHash::of(&refresh)).await.unwrap().unwrap();
+    let record = app.state.store.refresh_token(&postern_core::secret::stored_hash(&refresh)).await.unwrap().unwrap();
     let sealed = record.successor_sealed.expect("kept for the grace window");
-    let aad = postern_server::grants::refresh::successor_aad(&postern_core::secret::TokenHash::of(&refresh));
+    let aad = postern_server::grants::refresh::successor_aad(&postern_core::secret::stored_hash(&refresh));
     assert!(app.state.keys.kek().open(&sealed, &aad).is_err(), "the KEK cannot open a successor");
     let opened = postern_server::grants::refresh::successor_key(&refresh).open(&sealed, &aad).unwrap();
     let pair: Value = serde_json::from_slice(&opened).unwrap();
@@ -103,4 +105,57 @@ both!(what_a_copy_of_the_database_gives_away_is_bounded, |kind| async move {
     // And presenting the old token again within the window still gets the same pair.
     let again: Value = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
     assert_eq!(again["refresh_token"], rotated["refresh_token"]);
+});
+
+/// Points a stored row at another hash, as a test's own connection: a row written by a Postern
+/// from before time-ordered secrets, whose hash was the plain SHA-256 of a 43-character secret.
+async fn rekey(kind: postern_testkit::Kind, url: &str, table: &str, from: &TokenHash, to: &TokenHash) {
+    use sqlx::Connection;
+    let sql = format!("UPDATE {table} SET token_hash = $1 WHERE token_hash = $2");
+    let (to, from) = (to.as_bytes().to_vec(), from.as_bytes().to_vec());
+    let rows = match kind {
+        postern_testkit::Kind::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query(&sql).bind(to).bind(from).execute(&mut c).await.unwrap().rows_affected()
+        }
+        postern_testkit::Kind::Postgres => {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(&sql).bind(to).bind(from).execute(&mut c).await.unwrap().rows_affected()
+        }
+    };
+    assert_eq!(rows, 1, "{table}");
+}
+
+both!(secrets_made_before_time_ordering_still_work, |kind| async move {
+    use crate::refresh::{introspect_as, offline_rp, refresh, tokens_for};
+    let Some((app, _db)) = spawn(kind).await else { return };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = offline_rp(&app, AccessTokenFormat::Opaque).await;
+    let tokens = tokens_for(&app, &rp, "openid offline_access read").await;
+    let (refresh_token, access) = (tokens["refresh_token"].as_str().unwrap(), tokens["access_token"].as_str().unwrap());
+    // Made now, so time-ordered: the stored hash starts with the time, not with the SHA-256.
+    for token in [refresh_token, access] {
+        assert_eq!(token.len(), postern_core::secret::ORDERED_LEN);
+        assert_ne!(stored_hash(token), TokenHash::of(token));
+    }
+
+    // The same rows as an older Postern stored them: 43-character secrets, plain SHA-256.
+    let mut rng = postern_core::system::os_rng();
+    let (old_refresh, old_access) = (BearerSecret::generate(&mut rng), BearerSecret::generate(&mut rng));
+    let url = app.state.config.database_url().expose().to_owned();
+    rekey(kind, &url, "refresh_tokens", &stored_hash(refresh_token), &TokenHash::of(old_refresh.expose())).await;
+    rekey(kind, &url, "access_tokens", &stored_hash(access), &TokenHash::of(old_access.expose())).await;
+
+    assert_eq!(introspect_as(&app, &rp, old_access.expose()).await["active"], true, "an old access token");
+    let r = app.http.get(app.url("/userinfo")).bearer_auth(old_access.expose()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(introspect_as(&app, &rp, access).await["active"], false, "the row is the old token's now");
+    let (status, rotated) = refresh(&app, &rp, old_refresh.expose(), None).await;
+    assert_eq!(status, 200, "an old refresh token rotates: {rotated}");
+    assert_eq!(rotated["refresh_token"].as_str().unwrap().len(), postern_core::secret::ORDERED_LEN, "into a new one");
+    // A retry with the old token within the grace window gets the same pair back.
+    let (status, again) = refresh(&app, &rp, old_refresh.expose(), None).await;
+    assert_eq!((status, &again["refresh_token"]), (200, &rotated["refresh_token"]));
+    let (status, next) = refresh(&app, &rp, rotated["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(status, 200, "{next}");
 });

@@ -108,10 +108,9 @@ both!(opaque_tokens_are_stored_hashed_and_introspected, |kind| async move {
     let r: Value =
         post(&app, "/oauth/token", "grant_type=client_credentials", Some((&id, &secret))).await.json().await.unwrap();
     let token = r["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(token.len(), 43, "256 random bits");
+    assert_eq!(token.len(), postern_core::secret::ORDERED_LEN, "the time, then 256 random bits");
     assert!(!postern_core::jwt::looks_like_jwt(&token) || token.split('.').count() != 3);
-    let stored =
-        app.state.store.access_token(&postern_core::secret::TokenHash::of(&token), NOW).await.unwrap().unwrap();
+    let stored = app.state.store.access_token(&postern_core::secret::stored_hash(&token), NOW).await.unwrap().unwrap();
     assert_eq!((stored.subject.as_str(), stored.expires_at), (id.as_str(), NOW + 900));
 
     // Described to the client holding it; to another client (not a resource server it is
@@ -188,7 +187,7 @@ both!(introspection_and_revocation_of_jwt_access_tokens, |kind| async move {
     assert_eq!(introspect(fresh).await, serde_json::json!({"active": false}));
 
     // Not ours: a garbage string, a JWT-shaped forgery, an unknown opaque token.
-    for bogus in ["garbage", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "a.b.c", &"x".repeat(43)] {
+    for bogus in ["garbage", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "a.b.c", &"x".repeat(43), &"x".repeat(51)] {
         assert_eq!(introspect(bogus.to_owned()).await, serde_json::json!({"active": false}), "{bogus}");
         assert_eq!(post(&app, "/oauth/revoke", &format!("token={bogus}"), Some((&id, &secret))).await.status(), 200);
     }

@@ -87,7 +87,7 @@ async fn start(
     let now = state.now();
     let expires_in = state.config.device.expires_secs;
     let mut rng = postern_core::system::os_rng();
-    let device_code = BearerSecret::generate(&mut rng);
+    let device_code = BearerSecret::generate_ordered(&mut rng, state.now_millis());
     // A user code may collide with a stored one (live or recently expired): draw again.
     for _ in 0..5 {
         let user_code = postern_core::device::UserCode::generate(&mut rng);
