@@ -16,7 +16,7 @@ pub fn random_id(rng: &mut impl CryptoRngCore) -> String {
 /// ids made in the same millisecond apart. An id is not a secret; it tells when it was made.
 pub fn ordered_id(rng: &mut impl CryptoRngCore, millis: i64) -> String {
     let mut bytes = [0u8; 16];
-    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    bytes[..6].copy_from_slice(&crate::secret::time_bytes(millis));
     rng.fill_bytes(&mut bytes[6..]);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

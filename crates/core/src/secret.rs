@@ -39,6 +39,13 @@ fn ordered_time(secret: &str) -> Option<[u8; 6]> {
     (URL_SAFE_NO_PAD.decode_slice(head, &mut time).ok()? == 6).then_some(time)
 }
 
+/// The first six bytes of a time-ordered secret or id: the low 48 bits of `millis`, big-endian.
+pub(crate) fn time_bytes(millis: i64) -> [u8; 6] {
+    let mut time = [0u8; 6];
+    time.copy_from_slice(&millis.to_be_bytes()[2..]);
+    time
+}
+
 /// A freshly generated secret: 32 random bytes, base64url without padding (43 characters), or
 /// with the time before them ([`BearerSecret::generate_ordered`], 51 characters).
 /// Its `Debug` prints nothing of the value.
@@ -56,7 +63,7 @@ impl BearerSecret {
     /// bits, big-endian) then 32 random bytes; see the module's documentation.
     pub fn generate_ordered(rng: &mut impl CryptoRngCore, millis: i64) -> Self {
         let mut bytes = [0u8; 38];
-        bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+        bytes[..6].copy_from_slice(&time_bytes(millis));
         rng.fill_bytes(&mut bytes[6..]);
         Self(URL_SAFE_NO_PAD.encode(bytes))
     }

@@ -20,12 +20,8 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods)] // the one place the system clock is read
     fn now(&self) -> UnixTime {
-        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            Err(_) => 0,
-        }
+        self.now_millis() / 1000
     }
 
     #[allow(clippy::disallowed_methods)] // the one place the system clock is read

@@ -61,7 +61,7 @@ both!(no_bearer_secret_is_stored_in_clear, |kind| async move {
         assert!(!contains(&bytes, hex(value.as_bytes()).as_bytes()), "{what} stored in clear (hex)");
         // What is stored is its hash (`stored_hash`: SHA-256, after the time for a time-ordered
         // secret; raw in SQLite's file, hex in PostgreSQL's text form).
-        let hash = postern_core::secret::stored_hash(value);
+        let hash = stored_hash(value);
         let stored = contains(&bytes, hash.as_bytes()) || contains(&bytes, hex(hash.as_bytes()).as_bytes());
         assert!(stored, "{what}: its hash is what is stored");
     }
@@ -77,7 +77,7 @@ both!(what_a_copy_of_the_database_gives_away_is_bounded, |kind| async move {
     let d = crate::device::start_device(&app, &device_client, "openid").await;
     let code = postern_core::device::UserCode::parse(d["user_code"].as_str().unwrap()).unwrap();
     let bytes = database_bytes(&app.state.store, &db.url, db.dir.path()).await;
-    let plain = postern_core::secret::stored_hash(code.as_str());
+    let plain = TokenHash::of(code.as_str());
     assert!(!contains(&bytes, plain.as_bytes()) && !contains(&bytes, hex(plain.as_bytes()).as_bytes()));
     let keyed = app.state.keys.user_code_hash(&code);
     assert!(contains(&bytes, keyed.as_bytes()) || contains(&bytes, hex(keyed.as_bytes()).as_bytes()));
@@ -95,9 +95,9 @@ both!(what_a_copy_of_the_database_gives_away_is_bounded, |kind| async move {
         ("client_secret", secret.as_deref().unwrap()),
     ];
     let rotated: Value = app.http.post(app.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
-    let record = app.state.store.refresh_token(&postern_core::secret::stored_hash(&refresh)).await.unwrap().unwrap();
+    let record = app.state.store.refresh_token(&stored_hash(&refresh)).await.unwrap().unwrap();
     let sealed = record.successor_sealed.expect("kept for the grace window");
-    let aad = postern_server::grants::refresh::successor_aad(&postern_core::secret::stored_hash(&refresh));
+    let aad = postern_server::grants::refresh::successor_aad(&stored_hash(&refresh));
     assert!(app.state.keys.kek().open(&sealed, &aad).is_err(), "the KEK cannot open a successor");
     let opened = postern_server::grants::refresh::successor_key(&refresh).open(&sealed, &aad).unwrap();
     let pair: Value = serde_json::from_slice(&opened).unwrap();
