@@ -1,7 +1,8 @@
 //! The background task: deletes expired rows in bounded batches, trims refresh-token families
 //! (successors after their grace window, spent tokens down to their hash, ended families),
 //! deletes clients that registered themselves and went unused, and re-reads the signing keys, on
-//! a fixed interval, until shutdown.
+//! a fixed interval, until shutdown. Beside it, smaller tasks on their own timers: API keys'
+//! last uses, revocations from other nodes, and the password pool's working memory.
 
 use crate::state::AppState;
 use std::time::Duration;
@@ -60,8 +61,6 @@ pub async fn run_once(state: &AppState) -> u64 {
     if let Err(e) = store.delete_expired_registration_tokens(state.now()).await {
         tracing::warn!(error = %e, "could not delete expired registration tokens");
     }
-    // Argon2id working memory goes back to the system once sign-ins have stopped.
-    state.node.passwords.release_if_idle();
     if let Err(e) = state.keys.refresh(store, state.now()).await {
         tracing::warn!(error = %e, "could not refresh the signing keys");
     }
@@ -107,6 +106,21 @@ pub async fn flush_key_uses(state: AppState, stop: watch::Receiver<bool>) {
         if let Err(e) = state.node.api_keys.flush(&state.store).await {
             tracing::warn!(error = %e, "could not record API keys' last use");
         }
+    })
+    .await
+}
+
+/// How often the Argon2id working memory is offered back: it goes between one and two of these
+/// after the last sign-in ([`crate::passwords::PasswordPool::release_if_idle`]).
+pub const PASSWORD_MEMORY_RELEASE_SECS: u64 = 5;
+
+/// Gives the password pool's working memory (19 MiB per core with the default parameters) back
+/// to the system a few seconds after sign-ins stop, until `stop`. On its own short timer rather
+/// than the maintenance pass's minute: a sign-in every few seconds keeps it, and a quiet server
+/// does not carry it for minutes after the last one.
+pub async fn release_password_memory(state: AppState, stop: watch::Receiver<bool>) {
+    every(PASSWORD_MEMORY_RELEASE_SECS, stop, || async {
+        state.node.passwords.release_if_idle();
     })
     .await
 }

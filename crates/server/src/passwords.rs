@@ -66,9 +66,9 @@ impl PasswordPool {
         }
     }
 
-    /// Frees the kept working memory if no verification started since the previous call (the
-    /// maintenance pass calls it): memory stays while sign-ins come, and goes one or two passes
-    /// after the last. Blocks this large are mapped and unmapped whole by the allocator, so
+    /// Frees the kept working memory if no verification started since the previous call (a task
+    /// calls it every few seconds, [`crate::maintenance::release_password_memory`]): memory stays
+    /// while sign-ins come, and goes one or two calls after the last. Blocks this large are mapped and unmapped whole by the allocator, so
     /// freeing them gives the memory back to the system.
     pub fn release_if_idle(&self) {
         let uses = self.uses.load(Ordering::SeqCst);
@@ -77,6 +77,11 @@ impl PasswordPool {
         {
             free.clear();
         }
+    }
+
+    /// How many blocks of working memory the pool keeps for the next sign-ins.
+    pub fn kept_blocks(&self) -> usize {
+        self.memories.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     /// Verifies `password` against `stored` (or against the dummy hash when there is no account
@@ -183,7 +188,7 @@ mod tests {
         let params = Argon2Params::INSECURE_FOR_TESTS;
         let pool = PasswordPool::new(params, 1).await;
         let stored = crate::bootstrap::hash_password(params, "correct horse".to_owned()).await.unwrap_or_default();
-        let kept = |pool: &PasswordPool| pool.memories.lock().map(|m| m.len()).unwrap_or(usize::MAX);
+        let kept = PasswordPool::kept_blocks;
         assert_eq!(pool.verify("correct horse", Some(&stored)).await, Ok(true));
         assert_eq!(kept(&pool), 1, "kept for the next sign-in");
         pool.release_if_idle();

@@ -43,6 +43,29 @@ both!(signing_in_creates_a_fresh_session_each_time, |kind| async move {
 });
 
 #[tokio::test]
+async fn argon2id_working_memory_is_given_back_seconds_after_the_last_sign_in() {
+    let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else {
+        return;
+    };
+    create_user(&app, "ann@example.org", "correct horse").await;
+    let pool = &app.state.node.passwords;
+    assert_eq!(pool.kept_blocks(), 0, "none before the first sign-in");
+    assert_eq!(visitor(&app).sign_in("ann@example.org", "correct horse").await.status(), 303);
+    assert_eq!(pool.kept_blocks(), 1, "kept for the next sign-in");
+    // The server's own task gives it back once no sign-in came for one of its periods (5 s),
+    // not at the minute-long maintenance pass.
+    let freed = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while pool.kept_blocks() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    assert!(freed.await.is_ok(), "the working memory was not given back");
+    assert_eq!(app.state.config.maintenance.interval_secs, 60, "the maintenance pass did not do it");
+    assert_eq!(visitor(&app).sign_in("ann@example.org", "correct horse").await.status(), 303, "and signs in again");
+    assert_eq!(pool.kept_blocks(), 1);
+}
+
+#[tokio::test]
 async fn every_failed_sign_in_looks_the_same() {
     let Some((app, _db)) = spawn(postern_testkit::Kind::Sqlite).await else {
         return;
