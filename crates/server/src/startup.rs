@@ -287,8 +287,7 @@ impl Application {
         let maintenance = tokio::spawn(crate::maintenance::run(state.clone(), stop_rx.clone()));
         let revocations = tokio::spawn(crate::maintenance::sync_revocations(state.clone(), stop_rx.clone()));
         let key_uses = tokio::spawn(crate::maintenance::flush_key_uses(state.clone(), stop_rx.clone()));
-        let password_memory =
-            tokio::spawn(crate::maintenance::release_password_memory(state.clone(), stop_rx.clone()));
+        let password_memory = tokio::spawn(crate::maintenance::release_password_memory(state.clone(), stop_rx.clone()));
         let mail = tokio::spawn(crate::mail::run(self.mail_worker, stop_rx.clone()));
 
         let store = state.store.clone();
