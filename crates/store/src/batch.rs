@@ -317,11 +317,14 @@ async fn checkpoints(options: SqliteConnectOptions, turn: crate::WriteTurn, aliv
 
 /// Opens the writer's connection. Measured under load (BENCHMARKS.md, device flow): a multi-row
 /// insert needs a statement journal, which by default spills to a temporary file (open, write,
-/// unlink per batch), hence `temp_store = MEMORY`; a larger page cache (8 MiB) keeps the
-/// indexes' pages; checkpoints every 8,192 WAL pages (32 MiB) instead of 1,000 cost fewer fsyncs.
+/// unlink per batch), hence `temp_store = MEMORY`; checkpoints every 8,192 WAL pages (32 MiB)
+/// instead of 1,000 cost fewer fsyncs. Its page cache is 2 MiB: it was 8, and filled up under
+/// the device flow's inserts (each user code lands on a random index page), for no speed that
+/// alternating runs could tell apart (issue 18, session 15); most rows now go at the end of
+/// their indexes, whose pages stay in a small cache.
 async fn writer_connection(options: &SqliteConnectOptions) -> Result<SqliteConnection> {
     let mut conn = SqliteConnection::connect_with(options).await?;
-    sqlx::query("PRAGMA cache_size = -8192").execute(&mut conn).await?;
+    sqlx::query("PRAGMA cache_size = -2048").execute(&mut conn).await?;
     sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut conn).await?;
     sqlx::query("PRAGMA wal_autocheckpoint = 8192").execute(&mut conn).await?;
     sqlx::query("PRAGMA journal_size_limit = 16777216").execute(&mut conn).await?;
