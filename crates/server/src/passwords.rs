@@ -68,8 +68,9 @@ impl PasswordPool {
 
     /// Frees the kept working memory if no verification started since the previous call (a task
     /// calls it every few seconds, [`crate::maintenance::release_password_memory`]): memory stays
-    /// while sign-ins come, and goes one or two calls after the last. Blocks this large are mapped and unmapped whole by the allocator, so
-    /// freeing them gives the memory back to the system.
+    /// while sign-ins come, and goes one or two calls after the last. Blocks this large are
+    /// mapped and unmapped whole by the allocator, so freeing them gives the memory back to the
+    /// system.
     pub fn release_if_idle(&self) {
         let uses = self.uses.load(Ordering::SeqCst);
         if self.uses_seen.swap(uses, Ordering::SeqCst) == uses
