@@ -173,7 +173,12 @@ def markdown(result, meta):
              f"{result['minutes']} minutes; {sum(result['failed'].values())} failed, {result['server_errors']} 5xx. "
              f"Requests by kind: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result["by_kind"].items())) + ".",
              "", "| minute | RSS (MiB) | database (MiB) | requests so far |", "| ---: | ---: | ---: | ---: |"]
-    lines += [f"| {x['minute']} | {x['rss_mib']} | {x['database_mib']} | {x['requests']:,} |" for x in s]
+    # A long soak keeps its table short: every k-th sample (and the last), at most about 40 rows.
+    step = max(1, -(-len(s) // 40))
+    shown = [x for i, x in enumerate(s) if i % step == 0 or i == len(s) - 1]
+    if step > 1:
+        lines[-2:-2] = [f"Every {step}th sample of {len(s)} (one each 30 s) is shown, and the last.", ""]
+    lines += [f"| {x['minute']} | {x['rss_mib']} | {x['database_mib']} | {x['requests']:,} |" for x in shown]
     lines += ["", f"Peak RSS during the soak {result['peak_rss_mib']} MiB (the set-up's one sign-in not counted)."]
     if result["largest"]:
         lines += ["", "What takes the room at the end:", "", "| table or index | MiB | rows |", "| --- | ---: | ---: |"]
