@@ -39,8 +39,8 @@ pub struct Keys {
     /// Every published key by kid, for verifying our own tokens.
     pub verifying: BTreeMap<String, PublicKey>,
     pub jwks: JwkSet,
-    /// The JWKS document as served.
-    pub jwks_json: String,
+    /// The JWKS document as served (shared, never copied per request).
+    pub jwks_json: axum::body::Bytes,
     pub jwks_etag: String,
 }
 
@@ -178,7 +178,7 @@ async fn read_keys(store: &Store, kek: &KeyEncryptionKey, now: i64, previous: Op
     }
     let jwks_json = serde_json::to_string(&jwks).unwrap_or_else(|_| r#"{"keys":[]}"#.to_owned());
     let jwks_etag = etag_of(&jwks_json);
-    Ok(Keys { active, verifying, jwks, jwks_json, jwks_etag })
+    Ok(Keys { active, verifying, jwks, jwks_json: jwks_json.into(), jwks_etag })
 }
 
 /// A strong ETag derived from the content (first 96 bits of its SHA-256).

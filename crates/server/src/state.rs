@@ -37,8 +37,8 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     pub keys: KeyRing,
     pub metrics: Arc<Metrics>,
-    /// The discovery document, serialized once at start.
-    pub discovery_json: Arc<str>,
+    /// The discovery document, serialized once at start (shared, never copied per request).
+    pub discovery_json: axum::body::Bytes,
     /// What this node keeps for itself: caches, throttles, the password pool (see
     /// [`NodeState`] for what that means with several nodes).
     pub node: Arc<NodeState>,

@@ -74,7 +74,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
             (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
         ],
-        state.discovery_json.to_string(),
+        state.discovery_json.clone(),
     )
         .into_response()
 }
