@@ -3,11 +3,16 @@
 //! the same runtime, HTTP/1 stack and build profile as Postern, and nothing else: no
 //! middleware, no state. The harness divides every scenario's rate by this one.
 //!
+//! A second route, `POST /form`, reads the request's body and answers the same JSON: with the
+//! request an introspection sends (a form body, `Authorization: Basic`), it shows what that
+//! request's shape costs before any server does any work with it.
+//!
 //! Prints `listening on http://ADDR` once it accepts connections (ADDR defaults to
 //! `127.0.0.1:0`, a free port), and stops on SIGTERM or Ctrl-C.
 
 use axum::Json;
-use axum::routing::get;
+use axum::body::Bytes;
+use axum::routing::{get, post};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -31,7 +36,9 @@ fn main() -> ExitCode {
 async fn serve(addr: &str) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    let app = axum::Router::new().route("/json", get(|| async { Json(serde_json::json!({ "status": "ok" })) }));
+    let app = axum::Router::new()
+        .route("/json", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+        .route("/form", post(|_body: Bytes| async { Json(serde_json::json!({ "status": "ok" })) }));
     axum::serve(listener, app).with_graceful_shutdown(stopped()).await
 }
 
