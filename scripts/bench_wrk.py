@@ -103,11 +103,13 @@ _background = []
 
 
 def cpu_seconds(pid):
-    """The user and system CPU time `pid` (all its threads) has used so far; None once gone."""
+    """The user and the system CPU time `pid` (all its threads) has used so far, in seconds;
+    None once it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
     except (OSError, IndexError, ValueError):
         return None
 
@@ -136,7 +138,9 @@ def run(tmp, url, lua, seconds, connections, warmup, threads=2, background=False
     result = finish(proc)
     cpu_after = cpu_seconds(watched) if cpu_before is not None else None
     if cpu_after is not None and result["requests"]:
-        result["cpu_us"] = round((cpu_after - cpu_before) * 1e6 / result["requests"], 1)
+        per_request = [(after - before) * 1e6 / result["requests"] for before, after in zip(cpu_before, cpu_after)]
+        result["cpu_us"] = round(sum(per_request), 1)
+        result["cpu_user_us"], result["cpu_system_us"] = (round(x, 1) for x in per_request)
     return result
 
 
