@@ -4,7 +4,7 @@ Every scenario counts as an error any answer whose status is not the one it expe
 count only knows >= 400), plus wrk's connection, read, write and timeout errors; 5xx answers are
 also counted apart, as `server_errors`.
 """
-import os, re, shutil, subprocess
+import os, re, resource, shutil, subprocess
 
 COMMON = """
 local threads = {}
@@ -131,6 +131,7 @@ def run(tmp, url, lua, seconds, connections, warmup, threads=2, background=False
     _background[:] = [b for b in _background if b.poll() is None]
     watched = watched_pid if not (set_up or background or _background) else None
     cpu_before = cpu_seconds(watched) if watched else None
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd(seconds), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if background:
         _background.append(proc)
@@ -141,6 +142,10 @@ def run(tmp, url, lua, seconds, connections, warmup, threads=2, background=False
         per_request = [(after - before) * 1e6 / result["requests"] for before, after in zip(cpu_before, cpu_after)]
         result["cpu_us"] = round(sum(per_request), 1)
         result["cpu_user_us"], result["cpu_system_us"] = (round(x, 1) for x in per_request)
+        # wrk is the only child that ends meanwhile: what it used is the load's own cost.
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime
+        result["wrk_cpu_us"] = round(used * 1e6 / result["requests"], 1)
     return result
 
 
