@@ -13,7 +13,7 @@ use postern_core::apikey::{self, KeyKind, NewApiKey};
 use postern_core::scope::Scope;
 use postern_store::{ApiKeyRecord, KeyOwner, KeyUse, NewApiKeyRow, RegisteredScope, ServiceAccount, Store, StoreError};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Entries beyond this are dropped wholesale (a flood of made-up keys cannot grow memory).
 const MAX_CACHED: usize = 100_000;
@@ -221,8 +221,9 @@ impl Holdings {
     }
 }
 
-/// What the database said about a key hash (`None`: no such key), and when it was read.
-type Cached = (i64, Option<ApiKeyRecord>);
+/// What the database said about a key hash (`None`: no such key), and when it was read. Shared,
+/// so that a verification served from the cache copies no record.
+type Cached = (i64, Option<Arc<ApiKeyRecord>>);
 
 /// Verified keys in memory and last uses waiting to be written.
 #[derive(Debug, Default)]
@@ -246,7 +247,7 @@ impl KeyVerifier {
         presented: &str,
         ip: Option<&str>,
         now: i64,
-    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+    ) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
         let Ok(parsed) = apikey::parse(presented) else {
             return Ok(None);
         };
@@ -258,7 +259,7 @@ impl KeyVerifier {
             Some(r) => r,
             None => {
                 let r = match store.api_key_by_hash(&parsed.hash).await {
-                    Ok(r) => r,
+                    Ok(r) => r.map(Arc::new),
                     // The database is out of reach: a key verified before keeps its last
                     // answer (revocations wait for the database, as on any other node).
                     Err(e) if e.is_unavailable() => {
@@ -280,12 +281,17 @@ impl KeyVerifier {
         let Some(record) = record.filter(|r| r.usable_at(now) && r.kind() == parsed.kind) else {
             return Ok(None);
         };
-        let used = KeyUse { key_id: record.id.clone(), at: now, ip: ip.map(str::to_owned) };
         let mut uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
-        // Bounded like the cache: past it (more keys used between two writes than that, or the
-        // database long out of reach), a key not yet waiting keeps its older last use.
-        if uses.len() < MAX_CACHED || uses.contains_key(&record.id) {
-            uses.insert(record.id.clone(), used);
+        if let Some(waiting) = uses.get_mut(&record.id) {
+            // A key used again before the next write: its latest use, updated in place.
+            waiting.at = now;
+            if waiting.ip.as_deref() != ip {
+                waiting.ip = ip.map(str::to_owned);
+            }
+        } else if uses.len() < MAX_CACHED {
+            // Bounded like the cache: past it (more keys used between two writes than that, or
+            // the database long out of reach), a key not yet waiting keeps its older last use.
+            uses.insert(record.id.clone(), KeyUse { key_id: record.id.clone(), at: now, ip: ip.map(str::to_owned) });
         }
         drop(uses);
         Ok(Some(record))
