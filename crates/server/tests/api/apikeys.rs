@@ -76,8 +76,11 @@ both!(introspection_answers_for_api_keys, |kind| async move {
     .await
     .unwrap();
     assert_eq!(introspect(&app, &rs, short.expose()).await["active"], true);
+    // Used again before the last uses are written: the later use is the one kept.
+    app.clock.advance(10);
+    assert_eq!(introspect(&app, &rs, short.expose()).await["active"], true);
     let used_at = app.state.now();
-    app.clock.advance(60);
+    app.clock.advance(50);
     assert_eq!(introspect(&app, &rs, short.expose()).await["active"], false, "expired");
 
     let bytes = database_bytes(store, &db.url, db.dir.path()).await;
