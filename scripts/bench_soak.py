@@ -177,7 +177,7 @@ def markdown(result, meta):
     step = max(1, -(-len(s) // 40))
     shown = [x for i, x in enumerate(s) if i % step == 0 or i == len(s) - 1]
     if step > 1:
-        lines[-2:-2] = [f"Every {step}th sample of {len(s)} (one each 30 s) is shown, and the last.", ""]
+        lines[-2:-2] = [f"One sample in {step} of the {len(s)} (one each 30 s) is shown, and the last.", ""]
     lines += [f"| {x['minute']} | {x['rss_mib']} | {x['database_mib']} | {x['requests']:,} |" for x in shown]
     lines += ["", f"Peak RSS during the soak {result['peak_rss_mib']} MiB (the set-up's one sign-in not counted)."]
     if result["largest"]:

@@ -96,8 +96,8 @@ def script(method="GET", body=None, headers=None, expect=200, extra="", on_respo
 before_measure = None
 
 # The server under test: a measured run (not a set-up, not in the background, with no load in
-# the background beside it) reports the CPU time it used per request (`cpu_us`), a figure that
-# moves less with the machine than a rate.
+# the background beside it) reports the CPU time the server used per request (`cpu_us`, with
+# user and system apart) and wrk's own (`wrk_cpu_us`).
 watched_pid = None
 _background = []
 
