@@ -8,6 +8,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use rustc_hash::FxHashMap;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -35,7 +37,21 @@ pub struct Metrics {
     /// Device flow events: authorization, approval, denial, expired, slow_down, wrong_code.
     pub device_events: Family<EventLabels, Counter>,
     pub email_events: Family<EventLabels, Counter>,
+    /// Each label set's counter and histogram, found in the families once and kept: a served
+    /// request then costs one lookup with a cheap hash instead of two with SipHash.
+    http_series: RwLock<FxHashMap<SeriesKey, HttpSeries>>,
     request_ids: RequestIds,
+}
+
+/// A label set by the addresses of its `&'static str`s (`intern` gives each route template
+/// one): two keys for the same labels find the same series in the families, so the worst an
+/// unshared string can do is take a second slot.
+type SeriesKey = (usize, usize, usize, usize, u16);
+
+#[derive(Clone)]
+struct HttpSeries {
+    requests: Counter,
+    duration: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -65,7 +81,15 @@ impl Metrics {
             "Outgoing email: sent, logged, retried, failed, dropped",
             email_events.clone(),
         );
-        Self { registry, http_requests, http_duration, device_events, email_events, request_ids: RequestIds::new() }
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            device_events,
+            email_events,
+            http_series: RwLock::default(),
+            request_ids: RequestIds::new(),
+        }
     }
 
     /// Counts what happened to an outgoing message.
@@ -84,14 +108,32 @@ impl Metrics {
     }
 
     /// A new request id: unique enough to follow one request through the logs.
-    pub fn next_request_id(&self) -> String {
+    pub fn next_request_id(&self) -> RequestId {
         self.request_ids.next()
     }
 
     /// Counts a served request and records how long it took.
     pub fn observe(&self, labels: &HttpLabels, elapsed: std::time::Duration) {
-        self.http_requests.get_or_create(labels).inc();
-        self.http_duration.get_or_create(labels).observe(elapsed.as_secs_f64());
+        let key = (
+            labels.method.as_ptr() as usize,
+            labels.method.len(),
+            labels.route.as_ptr() as usize,
+            labels.route.len(),
+            labels.status,
+        );
+        let found = self.http_series.read().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let series = found.unwrap_or_else(|| {
+            let series = HttpSeries {
+                requests: self.http_requests.get_or_create(labels).clone(),
+                duration: self.http_duration.get_or_create(labels).clone(),
+            };
+            let mut all = self.http_series.write().unwrap_or_else(|p| p.into_inner());
+            // Bounded as the families are: routes are interned (at most 1,000), methods and
+            // statuses are few.
+            all.entry(key).or_insert(series).clone()
+        });
+        series.requests.inc();
+        series.duration.observe(elapsed.as_secs_f64());
     }
 
     /// The registry, for later issues to add their domain counters at start-up.
@@ -112,7 +154,7 @@ impl Metrics {
 /// Request ids: a random per-process prefix and a counter; unique enough to follow one request
 /// through the logs, and free of any lock.
 struct RequestIds {
-    prefix: String,
+    prefix: u32,
     next: AtomicU64,
 }
 
@@ -120,10 +162,48 @@ impl RequestIds {
     fn new() -> Self {
         let mut bytes = [0u8; 4];
         rand_core::RngCore::fill_bytes(&mut postern_core::system::os_rng(), &mut bytes);
-        Self { prefix: bytes.iter().map(|b| format!("{b:02x}")).collect(), next: AtomicU64::new(1) }
+        Self { prefix: u32::from_be_bytes(bytes), next: AtomicU64::new(1) }
     }
-    fn next(&self) -> String {
-        format!("{}-{:06}", self.prefix, self.next.fetch_add(1, Ordering::Relaxed))
+    fn next(&self) -> RequestId {
+        RequestId { prefix: self.prefix, n: self.next.fetch_add(1, Ordering::Relaxed) }
+    }
+}
+
+/// One request's id, `d74463b6-000042`: written into the request's span and its
+/// `x-request-id` header, never held as a `String`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId {
+    prefix: u32,
+    n: u64,
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08x}-{:06}", self.prefix, self.n)
+    }
+}
+
+impl RequestId {
+    /// The id as a header value, formatted on the stack.
+    pub fn header_value(&self) -> Option<axum::http::HeaderValue> {
+        // 8 hex digits, a dash and at most 20 decimal digits.
+        let mut buf = StackText { bytes: [0; 32], len: 0 };
+        std::fmt::Write::write_fmt(&mut buf, format_args!("{self}")).ok()?;
+        axum::http::HeaderValue::from_bytes(buf.bytes.get(..buf.len)?).ok()
+    }
+}
+
+struct StackText {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -156,5 +236,43 @@ pub(crate) fn method_label(method: &axum::http::Method) -> &'static str {
         Method::HEAD => "HEAD",
         Method::OPTIONS => "OPTIONS",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HttpLabels, Metrics, RequestIds};
+    use std::time::Duration;
+
+    #[test]
+    fn a_label_set_is_one_series_however_its_strings_are_held() {
+        let metrics = Metrics::new();
+        let labels = HttpLabels { method: "GET", route: "/healthz", status: 200 };
+        metrics.observe(&labels, Duration::from_millis(1));
+        metrics.observe(&labels, Duration::from_millis(3));
+        // The same labels in strings of their own: the cache keeps a second key, the
+        // families one series.
+        let route: &'static str = Box::leak(String::from("/healthz").into_boxed_str());
+        metrics.observe(&HttpLabels { route, ..labels }, Duration::from_millis(2));
+        metrics.observe(&HttpLabels { status: 404, ..labels }, Duration::from_millis(2));
+        let text = metrics.encode();
+        let count = |series: &str| text.lines().find(|l| l.starts_with(series)).map(|l| l.rsplit(' ').next());
+        let ok = r#"{method="GET",route="/healthz",status="200"}"#;
+        assert_eq!(count(&format!("postern_http_requests_total{ok}")), Some(Some("3")), "{text}");
+        assert_eq!(count(&format!("postern_http_request_duration_seconds_count{ok}")), Some(Some("3")), "{text}");
+        let missing = r#"{method="GET",route="/healthz",status="404"}"#;
+        assert_eq!(count(&format!("postern_http_requests_total{missing}")), Some(Some("1")), "{text}");
+    }
+
+    #[test]
+    fn request_ids_read_the_same_in_the_log_and_the_header() {
+        let ids = RequestIds::new();
+        let (a, b) = (ids.next(), ids.next());
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let header = id.header_value().and_then(|v| v.to_str().ok().map(str::to_owned));
+            assert_eq!(header, Some(id.to_string()));
+        }
+        assert!(a.to_string().ends_with("-000001"), "{a}");
     }
 }
