@@ -88,9 +88,6 @@ where
         let handler = if declared.is_some_and(|n| n > max_body as u64) {
             Handler::TooLarge
         } else {
-            // The inner service was made ready by `poll_ready`; a fresh clone takes its place.
-            let ready = self.inner.clone();
-            let mut inner = std::mem::replace(&mut self.inner, ready);
             // A body whose length is known (declared, or none at all) cannot outgrow it: only
             // the others are counted as they are read.
             let known = HttpBody::size_hint(request.body()).upper().is_some_and(|n| n <= max_body as u64);
@@ -99,7 +96,9 @@ where
             } else {
                 request.map(|body| Body::new(http_body_util::Limited::new(body, max_body)))
             };
-            Handler::Running(Finish(Some(Box::pin(inner.call(request)))))
+            // Called here, not in the future, so the service `poll_ready` readied answers it:
+            // no clone of the route.
+            Handler::Running(Finish(Some(Box::pin(self.inner.call(request)))))
         };
         EdgeFuture {
             handler,
