@@ -48,7 +48,6 @@ pub struct Metrics {
 /// unshared string can do is take a second slot.
 type SeriesKey = (usize, usize, usize, usize, u16);
 
-#[derive(Clone)]
 struct HttpSeries {
     requests: Counter,
     duration: Histogram,
@@ -121,19 +120,21 @@ impl Metrics {
             labels.route.len(),
             labels.status,
         );
-        let found = self.http_series.read().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
-        let series = found.unwrap_or_else(|| {
-            let series = HttpSeries {
-                requests: self.http_requests.get_or_create(labels).clone(),
-                duration: self.http_duration.get_or_create(labels).clone(),
-            };
-            let mut all = self.http_series.write().unwrap_or_else(|p| p.into_inner());
-            // Bounded as the families are: routes are interned (at most 1,000), methods and
-            // statuses are few.
-            all.entry(key).or_insert(series).clone()
+        let seconds = elapsed.as_secs_f64();
+        if let Some(series) = self.http_series.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            series.requests.inc();
+            series.duration.observe(seconds);
+            return;
+        }
+        let mut all = self.http_series.write().unwrap_or_else(|p| p.into_inner());
+        // Bounded as the families are: routes are interned (at most 1,000), methods and
+        // statuses are few.
+        let series = all.entry(key).or_insert_with(|| HttpSeries {
+            requests: self.http_requests.get_or_create(labels).clone(),
+            duration: self.http_duration.get_or_create(labels).clone(),
         });
         series.requests.inc();
-        series.duration.observe(elapsed.as_secs_f64());
+        series.duration.observe(seconds);
     }
 
     /// The registry, for later issues to add their domain counters at start-up.
