@@ -64,7 +64,7 @@ pub struct EdgeService<S> {
 
 impl<S> tower::Service<Request> for EdgeService<S>
 where
-    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response;
