@@ -5,7 +5,8 @@
 //! Disabling and password changes cut access: the store does each in one transaction (see
 //! `Store::disable_user` and `Store::set_user_password`); inside a server, that node's
 //! in-memory deny-list also learns at once what every node reads from the database within
-//! `tokens.revocation_sync_secs`, and its cache of verified API keys is emptied.
+//! `tokens.revocation_sync_secs`, its cache of verified API keys is emptied, and it forgets
+//! what userinfo read about the user.
 
 use crate::node::NodeState;
 use postern_core::email::Email;
@@ -27,6 +28,7 @@ pub async fn disable_user(store: &Store, here: Option<&NodeState>, user_id: &str
         // Every JWT issued to the user until now, whether or not it was recorded anywhere.
         node.revoked.add_subject(user_id.to_owned(), now, disabled.subject_refused_until);
         node.api_keys.forget_all();
+        node.users.forget(user_id);
     }
     Ok(())
 }
@@ -42,6 +44,7 @@ pub async fn delete_user(store: &Store, here: Option<&NodeState>, user_id: &str,
         }
         node.revoked.add_subject(user_id.to_owned(), now, deleted.subject_refused_until);
         node.api_keys.forget_all();
+        node.users.forget(user_id);
     }
     Ok(())
 }

@@ -81,6 +81,7 @@ pub async fn confirm(state: &AppState, meta: &ClientMeta, token: &str) -> Result
     let Some(changed) = state.store.redeem_email_change(&TokenHash::of(token), state.now()).await? else {
         return Ok(None);
     };
+    state.node.users.forget(&changed.user_id);
     state.mail.send(state.letters().email_changed(&changed.old, &changed.new));
     crate::audit::by(state, meta, &changed.user_id, "user.email_changed", &changed.user_id).await;
     Ok(Some(changed))

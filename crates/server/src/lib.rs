@@ -25,6 +25,7 @@ pub mod grants;
 pub mod invitations;
 pub mod kek;
 pub mod keyring;
+pub mod known_users;
 pub mod letters;
 pub mod limits;
 pub mod mail;

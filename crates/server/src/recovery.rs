@@ -110,6 +110,7 @@ pub async fn reset(state: &AppState, meta: &ClientMeta, token: &str, password: &
         deny.add(jti, exp);
     }
     deny.add_subject(redeemed.user_id.to_string(), now, redeemed.denied.subject_refused_until);
+    state.node.users.forget(&redeemed.user_id);
     state.mail.send(state.letters().password_changed(&redeemed.email));
     crate::audit::by(state, meta, "anonymous", "password.reset", &redeemed.user_id).await;
     Ok(())

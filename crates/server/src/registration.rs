@@ -171,6 +171,7 @@ pub async fn verify(state: &AppState, meta: &ClientMeta, token: &str) -> Result<
     let Some(link) = state.store.redeem_verification(&TokenHash::of(token), state.now()).await? else {
         return Ok(None);
     };
+    state.node.users.forget(&link.user_id);
     crate::audit::by(state, meta, "anonymous", "user.email_verified", &link.user_id).await;
     Ok(state.store.user_by_id(&link.user_id).await?.filter(|u| !u.disabled && u.email == link.email))
 }

@@ -203,6 +203,7 @@ impl Application {
                 revoked,
                 device_polls: DevicePolls::default(),
                 verified_tokens: Default::default(),
+                users: crate::known_users::KnownUsers::new(config.tokens.revocation_sync_secs),
                 api_keys: crate::apikeys::KeyVerifier::new(&config.api_keys),
                 client_uses: Default::default(),
                 documents: Default::default(),

@@ -21,6 +21,12 @@ async fn press_link(v: &mut Visitor, url: &str, action: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+async fn userinfo_claims(app: &TestApp, token: &str) -> Value {
+    let r = app.http.get(app.url("/userinfo")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
 async fn by_email(app: &TestApp, email: &str) -> Option<postern_store::User> {
     app.state.store.user_by_email(&postern_core::email::Email::parse(email).unwrap()).await.unwrap()
 }
@@ -59,8 +65,12 @@ both!(a_new_address_is_confirmed_by_a_link_and_the_old_one_is_told, |kind| async
     let (ann, new, taken) = (unique_email("ann"), unique_email("ann-new"), unique_email("bob"));
     create_user(&app, &ann, "correct horse").await;
     create_user(&app, &taken, "bobs password").await;
+    let rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
     let mut v = visitor(&app);
-    assert_eq!(v.sign_in(&ann, "correct horse").await.status(), 303);
+    let code = sign_in_and_allow(&mut v, &crate::refresh::url(&rp, "openid email"), &ann, "correct horse").await;
+    let tokens: Value = exchange(&app, &rp, &code["code"], VERIFIER).await.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(userinfo_claims(&app, access).await["email"], ann.as_str());
 
     let (status, _) = account_form(&mut v, "/account/email", &[("email", &new), ("password", "wrong")]).await;
     assert_eq!(status, 400);
@@ -82,6 +92,7 @@ both!(a_new_address_is_confirmed_by_a_link_and_the_old_one_is_told, |kind| async
     assert!(page.contains(&format!("is now {new}")), "{page}");
     let user = by_email(&app, &new).await.expect("the account has the new address");
     assert!(user.email_verified && by_email(&app, &ann).await.is_none());
+    assert_eq!(userinfo_claims(&app, access).await["email"], new.as_str(), "userinfo says so at once");
     let told = mailbox.wait_for_subject(&ann, "Your email address for").await;
     assert!(told.contains(&new), "{told}");
     assert_eq!(press_link(&mut visitor(&app), &url, "/email/change").await.0, 404, "single use");

@@ -134,6 +134,27 @@ both!(disabling_a_user_cuts_off_everything_and_enabling_brings_nothing_back, |ki
     assert!(!list.is_revoked("another-jti", &claims.sub, NOW + 1), "tokens issued after the cut-off are fine");
 });
 
+both!(userinfo_refuses_a_user_disabled_elsewhere_within_the_sync_time, |kind| async move {
+    // Long enough that this node's deny-list does not hear of the cut-off during the test.
+    let Some((app, _db)) = spawn_configured(kind, |c| c.tokens.revocation_sync_secs = 60).await else { return };
+    let ann = create_user(&app, "ann@example.org", "correct horse").await;
+    let rp = offline_rp(&app, AccessTokenFormat::Jwt).await;
+    let t = tokens(&app, &mut visitor(&app), &rp, "correct horse").await;
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&app, access).await, 200);
+
+    // The admin command (another process) disables her: this node learns it from the database.
+    postern_server::accounts::disable_user(&app.state.store, None, &ann, NOW).await.unwrap();
+    app.clock.advance(59);
+    assert_eq!(userinfo(&app, access).await, 200, "what this node read stands for the sync time");
+    app.clock.advance(1);
+    let claims = postern_server::tokens::verify_jwt(&app.state, access).unwrap();
+    assert!(!app.state.node.revoked.is_revoked(&claims.jti, &claims.sub, claims.iat), "not yet from the deny-list");
+    assert_eq!(userinfo(&app, access).await, 401, "the user is read again, and refused");
+    postern_server::accounts::delete_user(&app.state.store, None, &ann, NOW).await.unwrap();
+    assert_eq!(userinfo(&app, access).await, 401, "a disabled or deleted user is never kept");
+});
+
 both!(a_new_password_ends_every_session_and_refresh_family, |kind| async move {
     let Some((app, _db)) = spawn(kind).await else { return };
     let ann = create_user(&app, "ann@example.org", "correct horse").await;

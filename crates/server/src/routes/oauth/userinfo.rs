@@ -1,6 +1,6 @@
 //! The UserInfo endpoint (OIDC Core §5.3): a Bearer access token (RFC 6750 §2.1) with the
 //! `openid` scope; claims released by scope. Errors carry `WWW-Authenticate: Bearer` with the
-//! RFC 6750 §3.1 codes.
+//! RFC 6750 §3.1 codes. The user is read through the node's [`crate::known_users`].
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 /// The token of an `Authorization: Bearer` header.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -32,20 +32,31 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resu
     if !scopes.contains(&"openid") {
         return Err(ApiError::InsufficientScope("the openid scope is required".into()));
     }
-    let user = match state.store.user_by_id(&active.subject).await? {
-        Some(u) if !u.disabled => u,
-        _ => return Err(ApiError::InvalidToken("the token's user is gone".into())),
+    let Some(user) = state.node.users.enabled(&state.store, &active.subject, state.now()).await? else {
+        return Err(ApiError::InvalidToken("the token's user is gone".into()));
     };
-    let mut body = json!({ "sub": user.id });
-    if scopes.contains(&"email") {
-        body["email"] = json!(user.email);
-        body["email_verified"] = json!(user.email_verified);
-    }
-    // Claims without a value are left out, not sent as null (OpenID Connect Core §5.3.2).
-    if let (true, Some(name)) = (scopes.contains(&"profile"), &user.display_name) {
-        body["name"] = json!(name);
-    }
+    let email = scopes.contains(&"email");
+    let body = UserInfo {
+        sub: &active.subject,
+        email: email.then_some(user.email.as_str()),
+        email_verified: email.then_some(user.email_verified),
+        // Claims without a value are left out, not sent as null (OpenID Connect Core §5.3.2).
+        name: user.name.as_deref().filter(|_| scopes.contains(&"profile")),
+    };
     let mut r = Json(body).into_response();
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
+}
+
+/// The claims released, by scope: `sub` always, `email` and `email_verified` with `email`,
+/// `name` with `profile`.
+#[derive(Serialize)]
+struct UserInfo<'a> {
+    sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
 }
