@@ -11,31 +11,20 @@
 use crate::error::{WebError, no_store, server_error};
 use crate::resources;
 use crate::routes::oauth::client_auth;
-use crate::routes::oauth::oauth_form::OAuthForm;
+use crate::routes::oauth::oauth_form::OAuthRequest;
 use crate::state::AppState;
 use crate::tokens;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use postern_core::oauth::OAuthError;
 use postern_proto::IntrospectionResponse;
 use postern_store::Client;
 
-fn oauth_form(form: Result<OAuthForm, WebError>) -> Result<OAuthForm, OAuthError> {
-    form.map_err(|e| match e {
-        WebError::OAuth(e) => e,
-        other => OAuthError::invalid_request(other.to_string()),
-    })
-}
-
-pub async fn introspect(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<OAuthForm, WebError>,
-) -> Response {
+pub async fn introspect(State(state): State<AppState>, OAuthRequest { headers, form }: OAuthRequest) -> Response {
     let result = async {
-        let form = oauth_form(form)?;
+        let form = form?;
         let caller = client_auth::authenticate_confidential(&state, &headers, &form).await?;
         let token = form.required("token")?;
         if postern_core::apikey::looks_like_key(token) {
@@ -116,9 +105,9 @@ async fn api_key(state: &AppState, caller: &Client, key: &str) -> Result<Introsp
     })
 }
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: Result<OAuthForm, WebError>) -> Response {
+pub async fn revoke(State(state): State<AppState>, OAuthRequest { headers, form }: OAuthRequest) -> Response {
     let result = async {
-        let form = oauth_form(form)?;
+        let form = form?;
         let client = client_auth::authenticate(&state, &headers, &form).await?;
         let token = form.required("token")?;
         // RFC 7009 §2.1: the hint only speeds up the lookup; an unknown hint is ignored.

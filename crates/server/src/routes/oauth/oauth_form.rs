@@ -4,8 +4,10 @@
 //! value may hold a control character (NUL, which PostgreSQL refuses in text, among them): such
 //! a parameter is `invalid_request`, so it never reaches a query.
 
+use axum::body::Body;
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
+use http_body_util::BodyExt;
 use postern_core::oauth::OAuthError;
 
 #[derive(Debug, Default)]
@@ -15,9 +17,30 @@ pub struct OAuthForm {
 
 impl OAuthForm {
     pub fn parse(body: &[u8]) -> Self {
+        if !body.iter().any(|b| matches!(b, b'%' | b'+')) {
+            return Self::parse_plain(body);
+        }
         let pairs = url::form_urlencoded::parse(body)
             .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Self { pairs }
+    }
+
+    /// [`OAuthForm::parse`] of a body with nothing to decode (no `%`, no `+`): the same pairs,
+    /// split without the decoder's character-by-character pass (a token's body is such a one).
+    fn parse_plain(body: &[u8]) -> Self {
+        let text = |b: &[u8]| match std::str::from_utf8(b) {
+            Ok(t) => t.to_owned(),
+            Err(_) => String::from_utf8_lossy(b).into_owned(),
+        };
+        let pairs = body
+            .split(|b| *b == b'&')
+            .filter_map(|pair| {
+                let (k, v) = pair.split_at(pair.iter().position(|b| *b == b'=')?);
+                let v = &v[1..];
+                (!v.is_empty()).then(|| (text(k), text(v)))
+            })
             .collect();
         Self { pairs }
     }
@@ -65,29 +88,60 @@ impl OAuthForm {
 
 /// `value`, unless it holds a control character.
 fn printable<'v>(name: &str, value: &'v str) -> Result<&'v str, OAuthError> {
-    if value.chars().any(char::is_control) {
+    let control = if value.is_ascii() {
+        value.bytes().any(|b| b.is_ascii_control())
+    } else {
+        value.chars().any(char::is_control)
+    };
+    if control {
         return Err(OAuthError::invalid_request(format!("parameter {name} contains a control character")));
     }
     Ok(value)
 }
 
-impl<S: Send + Sync> FromRequest<S> for OAuthForm {
-    type Rejection = crate::error::WebError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let form_type = req
-            .headers()
+impl OAuthForm {
+    /// Reads the form of a request with these headers. The body's size is bounded by the
+    /// edge layer in front of every route (`server.max_body_bytes`), so it is read as it is.
+    async fn read(headers: &HeaderMap, body: Body) -> Result<Self, OAuthError> {
+        let form_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
         if !form_type {
-            return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into());
+            return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
         }
-        let body = axum::body::Bytes::from_request(req, state)
+        let body = body
+            .collect()
             .await
             .map_err(|_| OAuthError::invalid_request("the request body could not be read (too large?)"))?;
-        Ok(OAuthForm::parse(&body))
+        Ok(OAuthForm::parse(&body.to_bytes()))
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = crate::error::WebError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        Ok(OAuthForm::read(&parts.headers, body).await?)
+    }
+}
+
+/// An OAuth endpoint's request: its headers (for client authentication), moved out of the
+/// request rather than copied, and its form, or why it could not be read.
+pub struct OAuthRequest {
+    pub headers: HeaderMap,
+    pub form: Result<OAuthForm, OAuthError>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let form = OAuthForm::read(&parts.headers, body).await;
+        Ok(OAuthRequest { headers: parts.headers, form })
     }
 }
 
@@ -106,10 +160,41 @@ mod tests {
     }
 
     #[test]
+    fn a_body_with_nothing_to_decode_reads_as_the_decoder_reads_it() {
+        let general = |body: &[u8]| {
+            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            pairs
+        };
+        let bodies: [&[u8]; 9] = [
+            b"token=eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1MSJ9.c2ln&token_type_hint=access_token",
+            b"",
+            b"&&a=1&&b=2&",
+            b"a&b=&=c&d==e&f=g=h",
+            b"novalue&x=1",
+            b"k=caf\xc3\xa9&bad=\xff\xfe&ctl=a\x01b",
+            b"a=1&a=2&scope=",
+            b"==&=&x",
+            b"a;b=c d",
+        ];
+        for body in bodies {
+            assert!(!body.iter().any(|b| matches!(b, b'%' | b'+')));
+            assert_eq!(OAuthForm::parse_plain(body).pairs, general(body), "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
     fn control_characters_are_refused() {
         let f = OAuthForm::parse(b"client_id=a%00b&resource=x&resource=y%07&code=ok");
         assert!(f.one("client_id").is_err_and(|e| e.code() == "invalid_request"));
         assert!(f.all("resource").is_err());
         assert_eq!(f.one("code").unwrap(), Some("ok"));
+        let plain = OAuthForm::parse(b"a=x\x7fy&b=caf\xc3\xa9&c=\xc2\x85&d=tab\there");
+        assert!(plain.one("a").is_err(), "DEL");
+        assert_eq!(plain.one("b").unwrap(), Some("caf\u{e9}"));
+        assert!(plain.one("c").is_err(), "U+0085, a C1 control");
+        assert!(plain.one("d").is_err(), "tab");
     }
 }

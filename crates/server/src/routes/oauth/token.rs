@@ -3,7 +3,7 @@
 
 use crate::error::{WebError, no_store};
 use crate::routes::oauth::client_auth;
-use crate::routes::oauth::oauth_form::OAuthForm;
+use crate::routes::oauth::oauth_form::{OAuthForm, OAuthRequest};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -13,8 +13,8 @@ use postern_core::client::GrantType;
 use postern_core::oauth::OAuthError;
 use postern_proto::TokenResponse;
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, form: Result<OAuthForm, WebError>) -> Response {
-    match handle(&state, &headers, form).await {
+pub async fn token(State(state): State<AppState>, request: OAuthRequest) -> Response {
+    match handle(&state, &request.headers, request.form).await {
         Ok(body) => {
             let mut response = Json(body).into_response();
             no_store(&mut response);
@@ -27,12 +27,9 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, form: Resu
 async fn handle(
     state: &AppState,
     headers: &HeaderMap,
-    form: Result<OAuthForm, WebError>,
+    form: Result<OAuthForm, OAuthError>,
 ) -> Result<TokenResponse, OAuthError> {
-    let form = form.map_err(|e| match e {
-        WebError::OAuth(e) => e,
-        other => OAuthError::invalid_request(other.to_string()),
-    })?;
+    let form = form?;
     let grant_type = form.required("grant_type")?;
     let client = client_auth::authenticate(state, headers, &form).await?;
     let grant = GrantType::from_wire(grant_type).ok_or(OAuthError::UnsupportedGrantType)?;
