@@ -56,29 +56,38 @@ pub async fn issue_access_token(state: &AppState, grant: &Grant<'_>) -> Result<I
     Ok(Issued { access_token, expires_in: grant.client.access_token_ttl, scope })
 }
 
-/// An access token that is valid now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An access token that is valid now, described by the claims of a JWT access token: a JWT's
+/// own claims, shared with the node's cache of verified tokens rather than copied for each
+/// request, or those an opaque token's row stands for.
+#[derive(Debug, Clone)]
 pub struct ActiveToken {
-    pub client_id: String,
-    pub subject: String,
-    pub scope: String,
-    pub audience: Vec<String>,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub auth_time: Option<i64>,
-    /// Set for JWTs.
-    pub jti: Option<String>,
-    /// How the person signed in (RFC 8176); empty for a client's own token.
-    pub amr: Vec<String>,
-    /// The sign-in's `acr`, for a token issued on a person's sign-in.
-    pub acr: Option<String>,
+    claims: Arc<AccessClaims>,
+    jwt: bool,
 }
 
 impl ActiveToken {
+    /// The claims of an active JWT (`jwt`), or those an opaque token's row stands for.
+    pub fn new(claims: Arc<AccessClaims>, jwt: bool) -> Self {
+        ActiveToken { claims, jwt }
+    }
+
     /// Whether the token was minted for `audience` (Postern's own endpoints, `/userinfo` and
     /// `/api/keys`, take only tokens whose audience is the issuer).
     pub fn is_for(&self, audience: &str) -> bool {
-        self.audience.iter().any(|a| a == audience)
+        self.claims.aud.0.iter().any(|a| a == audience)
+    }
+
+    /// The token's `jti`, which only a JWT has.
+    pub fn jti(&self) -> Option<&str> {
+        self.jwt.then_some(self.claims.jti.as_str())
+    }
+}
+
+impl std::ops::Deref for ActiveToken {
+    type Target = AccessClaims;
+
+    fn deref(&self) -> &AccessClaims {
+        &self.claims
     }
 }
 
@@ -109,24 +118,13 @@ pub async fn inspect_access_token(
 ) -> Result<Option<ActiveToken>, postern_store::StoreError> {
     let now = state.now();
     if jwt::looks_like_jwt(token) {
-        let Some(claims) = verify_jwt(state, token).map(Arc::unwrap_or_clone) else {
+        let Some(claims) = verify_jwt(state, token) else {
             return Ok(None);
         };
         if !claims.is_current(now) || state.node.revoked.is_revoked(&claims.jti, &claims.sub, claims.iat) {
             return Ok(None);
         }
-        return Ok(Some(ActiveToken {
-            client_id: claims.client_id,
-            subject: claims.sub,
-            scope: claims.scope,
-            audience: claims.aud.0,
-            issued_at: claims.iat,
-            expires_at: claims.exp,
-            auth_time: claims.auth_time,
-            jti: Some(claims.jti),
-            amr: claims.amr,
-            acr: claims.acr,
-        }));
+        return Ok(Some(ActiveToken::new(claims, true)));
     }
     if token.is_empty() || token.len() > 512 {
         return Ok(None);
@@ -134,18 +132,20 @@ pub async fn inspect_access_token(
     Ok(state.store.access_token(&stored_hash(token), now).await?.map(|r| {
         let amr: Vec<String> = r.amr.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect();
         let acr = r.user_id.as_ref().map(|_| postern_core::oidc::acr_for(&amr).to_owned());
-        ActiveToken {
+        let claims = AccessClaims {
+            iss: state.issuer.to_string(),
+            sub: r.subject,
+            aud: OneOrMany(r.audience.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect()),
             client_id: r.client_id.into(),
-            subject: r.subject,
             scope: r.scope,
-            audience: r.audience.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
-            issued_at: r.issued_at,
-            expires_at: r.expires_at,
+            jti: String::new(),
+            iat: r.issued_at,
+            exp: r.expires_at,
             auth_time: r.auth_time,
-            jti: None,
             amr,
             acr,
-        }
+        };
+        ActiveToken::new(Arc::new(claims), false)
     }))
 }
 

@@ -71,8 +71,10 @@ pub(crate) async fn authenticate(
             return Err(ApiError::InsufficientScope(format!("the {scope} scope is required").into()));
         }
         // Client-credentials tokens have the client as subject: only users hold these.
-        return match state.store.user_by_id(&active.subject).await {
-            Ok(Some(u)) if !u.disabled => Ok(Caller { user_id: u.id, token_scope: Some(active.scope), session: None }),
+        return match state.store.user_by_id(&active.sub).await {
+            Ok(Some(u)) if !u.disabled => {
+                Ok(Caller { user_id: u.id, token_scope: Some(active.scope.clone()), session: None })
+            }
             Ok(_) => Err(invalid_token("the access token does not belong to a user")),
             Err(e) => Err(e.into()),
         };

@@ -13,7 +13,7 @@ use crate::resources;
 use crate::routes::oauth::client_auth;
 use crate::routes::oauth::oauth_form::OAuthRequest;
 use crate::state::AppState;
-use crate::tokens;
+use crate::tokens::{self, ActiveToken};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use postern_core::oauth::OAuthError;
 use postern_proto::IntrospectionResponse;
 use postern_store::Client;
+use serde::Serialize;
 
 pub async fn introspect(State(state): State<AppState>, OAuthRequest { headers, form }: OAuthRequest) -> Response {
     let result = async {
@@ -28,55 +29,86 @@ pub async fn introspect(State(state): State<AppState>, OAuthRequest { headers, f
         let caller = client_auth::authenticate_confidential(&state, &headers, &form).await?;
         let token = form.required("token")?;
         if postern_core::apikey::looks_like_key(token) {
-            return api_key(&state, &caller, token).await;
+            return Ok(answer(&api_key(&state, &caller, token).await?));
         }
         let active = tokens::inspect_access_token(&state, token).await.map_err(server_error)?;
-        Ok::<_, OAuthError>(match active {
-            Some(t) if !resources::may_see(&caller, Some(&t.client_id), t.audience.iter().map(String::as_str)) => {
-                IntrospectionResponse::default()
-            }
-            Some(t) => IntrospectionResponse {
+        if let Some(t) = active {
+            let described = resources::may_see(&caller, Some(&t.client_id), t.aud.0.iter().map(String::as_str));
+            return Ok(if described { answer(&AccessTokenDescription::of(&t)) } else { inactive() });
+        }
+        Ok::<_, OAuthError>(match tokens::inspect_refresh_token(&state, token).await.map_err(server_error)? {
+            // RFC 7662 §2.2: refresh tokens are described too, never as access tokens, and
+            // only to the client holding them (§4: the server decides who may see what).
+            Some(r) if r.client_id == caller.client_id => answer(&IntrospectionResponse {
                 active: true,
-                scope: (!t.scope.is_empty()).then_some(t.scope),
-                client_id: Some(t.client_id),
-                token_type: Some("Bearer".into()),
-                exp: Some(t.expires_at),
-                iat: Some(t.issued_at),
-                sub: Some(t.subject),
-                aud: Some(t.audience),
+                scope: (!r.scope.is_empty()).then_some(r.scope),
+                client_id: Some(r.client_id.into()),
+                token_type: Some("refresh_token".into()),
+                exp: Some(r.idle_expires_at.min(r.grant_expires_at)),
+                iat: Some(r.issued_at),
+                sub: Some(r.user_id.into()),
                 iss: Some(state.issuer.to_string()),
-                jti: t.jti,
-                auth_time: t.auth_time,
-                amr: (!t.amr.is_empty()).then_some(t.amr),
-                acr: t.acr,
-                key_kind: None,
-            },
-            None => match tokens::inspect_refresh_token(&state, token).await.map_err(server_error)? {
-                // RFC 7662 §2.2: refresh tokens are described too, never as access tokens, and
-                // only to the client holding them (§4: the server decides who may see what).
-                Some(r) if r.client_id == caller.client_id => IntrospectionResponse {
-                    active: true,
-                    scope: (!r.scope.is_empty()).then_some(r.scope),
-                    client_id: Some(r.client_id.into()),
-                    token_type: Some("refresh_token".into()),
-                    exp: Some(r.idle_expires_at.min(r.grant_expires_at)),
-                    iat: Some(r.issued_at),
-                    sub: Some(r.user_id.into()),
-                    iss: Some(state.issuer.to_string()),
-                    ..Default::default()
-                },
-                _ => IntrospectionResponse::default(),
-            },
+                ..Default::default()
+            }),
+            _ => inactive(),
         })
     }
     .await;
-    match result {
-        Ok(body) => {
-            let mut response = Json(body).into_response();
-            no_store(&mut response);
-            response
+    result.unwrap_or_else(|e| WebError::OAuth(e).into_response())
+}
+
+/// A 200 answer with this body, never cached.
+fn answer(body: &impl Serialize) -> Response {
+    let mut response = Json(body).into_response();
+    no_store(&mut response);
+    response
+}
+
+fn inactive() -> Response {
+    answer(&IntrospectionResponse::default())
+}
+
+/// An active access token's description (RFC 7662 §2.2), borrowed from its claims: the
+/// members an [`IntrospectionResponse`] has for it, without copying them for each request.
+#[derive(Serialize)]
+struct AccessTokenDescription<'a> {
+    active: bool,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
+    client_id: &'a str,
+    token_type: &'static str,
+    exp: i64,
+    iat: i64,
+    sub: &'a str,
+    aud: &'a [String],
+    iss: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    amr: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'a str>,
+}
+
+impl<'a> AccessTokenDescription<'a> {
+    fn of(t: &'a ActiveToken) -> Self {
+        AccessTokenDescription {
+            active: true,
+            scope: &t.scope,
+            client_id: &t.client_id,
+            token_type: "Bearer",
+            exp: t.exp,
+            iat: t.iat,
+            sub: &t.sub,
+            aud: &t.aud.0,
+            iss: &t.iss,
+            jti: t.jti(),
+            auth_time: t.auth_time,
+            amr: &t.amr,
+            acr: t.acr.as_deref(),
         }
-        Err(e) => WebError::OAuth(e).into_response(),
     }
 }
 
@@ -123,5 +155,64 @@ pub async fn revoke(State(state): State<AppState>, OAuthRequest { headers, form 
             response
         }
         Err(e) => WebError::OAuth(e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postern_core::jwt::OneOrMany;
+    use postern_core::token::AccessClaims;
+    use std::sync::Arc;
+
+    /// What the response type itself says about the token, field by field.
+    fn described(t: &ActiveToken) -> IntrospectionResponse {
+        IntrospectionResponse {
+            active: true,
+            scope: (!t.scope.is_empty()).then(|| t.scope.clone()),
+            client_id: Some(t.client_id.clone()),
+            token_type: Some("Bearer".into()),
+            exp: Some(t.exp),
+            iat: Some(t.iat),
+            sub: Some(t.sub.clone()),
+            aud: Some(t.aud.0.clone()),
+            iss: Some(t.iss.clone()),
+            jti: t.jti().map(str::to_owned),
+            auth_time: t.auth_time,
+            amr: (!t.amr.is_empty()).then(|| t.amr.clone()),
+            acr: t.acr.clone(),
+            key_kind: None,
+        }
+    }
+
+    #[test]
+    fn a_borrowed_description_is_the_response_type_s_own() {
+        let signed_in = AccessClaims {
+            iss: "https://id.example".into(),
+            sub: "u1".into(),
+            aud: OneOrMany(vec!["https://api.example".into(), "https://id.example".into()]),
+            client_id: "c1".into(),
+            scope: "openid read".into(),
+            jti: "j1".into(),
+            iat: 100,
+            exp: 200,
+            auth_time: Some(90),
+            amr: vec!["pwd".into(), "otp".into()],
+            acr: Some("mfa".into()),
+        };
+        let client_own = AccessClaims {
+            sub: "c1".into(),
+            scope: String::new(),
+            auth_time: None,
+            amr: Vec::new(),
+            acr: None,
+            ..signed_in.clone()
+        };
+        for (claims, jwt) in [(signed_in, true), (client_own.clone(), true), (client_own, false)] {
+            let t = ActiveToken::new(Arc::new(claims), jwt);
+            let ours = serde_json::to_value(AccessTokenDescription::of(&t)).unwrap();
+            assert_eq!(ours, serde_json::to_value(described(&t)).unwrap());
+            assert_eq!(ours.get("jti").is_some(), jwt, "only a JWT has a jti: {ours}");
+        }
     }
 }

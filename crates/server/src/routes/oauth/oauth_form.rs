@@ -88,12 +88,10 @@ impl OAuthForm {
 
 /// `value`, unless it holds a control character.
 fn printable<'v>(name: &str, value: &'v str) -> Result<&'v str, OAuthError> {
-    let control = if value.is_ascii() {
-        value.bytes().any(|b| b.is_ascii_control())
-    } else {
-        value.chars().any(char::is_control)
-    };
-    if control {
+    // One pass without early exit over the bytes (it vectorises), the char-by-char check only
+    // when some byte is not printable ASCII.
+    let printable_ascii = value.bytes().fold(true, |all, b| all & (b' '..=b'~').contains(&b));
+    if !printable_ascii && value.chars().any(char::is_control) {
         return Err(OAuthError::invalid_request(format!("parameter {name} contains a control character")));
     }
     Ok(value)

@@ -32,12 +32,12 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resu
     if !scopes.contains(&"openid") {
         return Err(ApiError::InsufficientScope("the openid scope is required".into()));
     }
-    let Some(user) = state.node.users.enabled(&state.store, &active.subject, state.now()).await? else {
+    let Some(user) = state.node.users.enabled(&state.store, &active.sub, state.now()).await? else {
         return Err(ApiError::InvalidToken("the token's user is gone".into()));
     };
     let email = scopes.contains(&"email");
     let body = UserInfo {
-        sub: &active.subject,
+        sub: &active.sub,
         email: email.then_some(user.email.as_str()),
         email_verified: email.then_some(user.email_verified),
         // Claims without a value are left out, not sent as null (OpenID Connect Core §5.3.2).
