@@ -1,8 +1,8 @@
 """The load generator side of scripts/bench: wrk, driven by generated Lua scripts.
 
 Every scenario counts as an error any answer whose status is not the one it expects (wrk's own
-count only knows >= 400), plus wrk's connection, read, write and timeout errors; 5xx answers are
-also counted apart, as `server_errors`.
+count only knows >= 400), plus wrk's connection, read, write and timeout errors (printed by
+kind when there are any); 5xx answers are also counted apart, as `server_errors`.
 """
 import os, re, resource, shutil, subprocess
 
@@ -38,6 +38,7 @@ done = function(summary, latency, requests)
   io.write(string.format("RESULT %%d %%d %%d %%f %%f %%d\\n", summary.requests,
     b + e.connect + e.read + e.write + e.timeout, summary.duration,
     latency:percentile(50), latency:percentile(99), s))
+  io.write(string.format("SOCKET %%d %%d %%d %%d\\n", e.connect, e.read, e.write, e.timeout))
 end
 """
 
@@ -156,6 +157,10 @@ def finish(proc):
         print("    first unexpected answer:", line.removeprefix("UNEXPECTED "), flush=True)
     if not m:
         raise SystemExit("wrk output not understood:\n" + out + err)
+    socket = re.search(r"SOCKET (\d+) (\d+) (\d+) (\d+)", out)
+    if socket and any(int(x) for x in socket.groups()):
+        kinds = ", ".join(f"{k} {v}" for k, v in zip(("connect", "read", "write", "timeout"), socket.groups()))
+        print(f"    socket errors: {kinds}", flush=True)
     n, errors, micros, p50, p99 = int(m[1]), int(m[2]), int(m[3]), float(m[4]), float(m[5])
     return {"requests": n, "rps": round(n / (micros / 1e6)), "p50_ms": round(p50 / 1000, 2),
             "p99_ms": round(p99 / 1000, 2), "errors": errors, "server_errors": int(m[6])}
