@@ -45,6 +45,24 @@ impl OAuthForm {
         Self { pairs }
     }
 
+    /// Reads the form of a request with these headers. The body's size is bounded by the
+    /// edge layer in front of every route (`server.max_body_bytes`), so it is read as it is.
+    async fn read(headers: &HeaderMap, body: Body) -> Result<Self, OAuthError> {
+        let form_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        if !form_type {
+            return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+        }
+        let body = body
+            .collect()
+            .await
+            .map_err(|_| OAuthError::invalid_request("the request body could not be read (too large?)"))?;
+        Ok(OAuthForm::parse(&body.to_bytes()))
+    }
+
     /// A form from a JSON object (for clients that send JSON bodies): strings as they are,
     /// numbers and booleans as text; nested values are refused.
     pub fn from_json(body: &[u8]) -> Option<Self> {
@@ -95,26 +113,6 @@ fn printable<'v>(name: &str, value: &'v str) -> Result<&'v str, OAuthError> {
         return Err(OAuthError::invalid_request(format!("parameter {name} contains a control character")));
     }
     Ok(value)
-}
-
-impl OAuthForm {
-    /// Reads the form of a request with these headers. The body's size is bounded by the
-    /// edge layer in front of every route (`server.max_body_bytes`), so it is read as it is.
-    async fn read(headers: &HeaderMap, body: Body) -> Result<Self, OAuthError> {
-        let form_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-        if !form_type {
-            return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
-        }
-        let body = body
-            .collect()
-            .await
-            .map_err(|_| OAuthError::invalid_request("the request body could not be read (too large?)"))?;
-        Ok(OAuthForm::parse(&body.to_bytes()))
-    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for OAuthForm {
