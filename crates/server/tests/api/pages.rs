@@ -91,13 +91,21 @@ pub(crate) async fn sign_in(browser: &Browser, email: &str, password: &str) {
 }
 
 /// Waits until the application on the other origin got the authorization response with this
-/// `state` and `iss`, and exchanges its code.
+/// `state` and `iss`, exchanges its code and reads userinfo with the access token.
 async fn code_reached(app: &TestApp, client: &ClientApp, rp: &Rp, state: &str) {
     let answer = client.wait_for("/callback").await;
     assert_eq!(answer.params["state"], state);
     assert_eq!(answer.params["iss"], app.state.issuer.to_string());
     let tokens = exchange(app, rp, &answer.params["code"], VERIFIER).await;
     assert_eq!(tokens.status(), 200);
+    // The application's next step: who signed in, from userinfo with the access token.
+    let tokens: serde_json::Value = tokens.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let info = app.http.get(app.url("/userinfo")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(info.status(), 200);
+    let info: serde_json::Value = info.json().await.unwrap();
+    assert!(info["sub"].as_str().is_some_and(|s| !s.is_empty()), "{info}");
+    assert!(info["email"].as_str().is_some_and(|e| e.contains('@')) && info["email_verified"].is_boolean(), "{info}");
 }
 
 #[tokio::test]
