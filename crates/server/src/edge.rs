@@ -164,7 +164,8 @@ impl<F: Future<Output = Result<Response, Infallible>> + Send + 'static> Future f
         this.metrics.observe(&HttpLabels { status, ..this.labels }, elapsed);
         tracing::debug!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "served");
         if let Some(value) = this.id.header_value() {
-            response.headers_mut().insert("x-request-id", value);
+            // Made at compile time: a name given as text is parsed and copied on each insert.
+            response.headers_mut().insert(const { header::HeaderName::from_static("x-request-id") }, value);
         }
         Poll::Ready(Ok(response))
     }

@@ -6,13 +6,13 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use rustc_hash::FxHashMap;
-use std::sync::RwLock;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+mod http;
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     pub method: &'static str,
     pub route: &'static str,
@@ -24,33 +24,15 @@ pub struct EventLabels {
     pub event: &'static str,
 }
 
-fn latency_histogram() -> Histogram {
-    // 0.5 ms … ~4 s
-    Histogram::new(exponential_buckets(0.0005, 2.0, 14))
-}
-
 /// The registry and the metrics Postern records.
 pub struct Metrics {
     registry: Registry,
-    pub http_requests: Family<HttpLabels, Counter>,
-    pub http_duration: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    /// `http_requests_total` and `http_request_duration_seconds`, kept per thread.
+    http: Arc<http::HttpStats>,
     /// Device flow events: authorization, approval, denial, expired, slow_down, wrong_code.
     pub device_events: Family<EventLabels, Counter>,
     pub email_events: Family<EventLabels, Counter>,
-    /// Each label set's counter and histogram, found in the families once and kept: a served
-    /// request then costs one lookup with a cheap hash instead of two with SipHash.
-    http_series: RwLock<FxHashMap<SeriesKey, HttpSeries>>,
     request_ids: RequestIds,
-}
-
-/// A label set by the addresses of its `&'static str`s (`intern` gives each route template
-/// one): two keys for the same labels find the same series in the families, so the worst an
-/// unshared string can do is take a second slot.
-type SeriesKey = (usize, usize, usize, usize, u16);
-
-struct HttpSeries {
-    requests: Counter,
-    duration: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -68,10 +50,8 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("postern");
-        let http_requests = Family::<HttpLabels, Counter>::default();
-        let http_duration = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
-        registry.register("http_requests", "HTTP requests served", http_requests.clone());
-        registry.register("http_request_duration_seconds", "Time to serve an HTTP request", http_duration.clone());
+        let http = Arc::new(http::HttpStats::new());
+        registry.register_collector(Box::new(http::Scrape(http.clone())));
         let device_events = Family::<EventLabels, Counter>::default();
         registry.register("device_events", "Device authorization grant events", device_events.clone());
         let email_events = Family::<EventLabels, Counter>::default();
@@ -80,15 +60,7 @@ impl Metrics {
             "Outgoing email: sent, logged, retried, failed, dropped",
             email_events.clone(),
         );
-        Self {
-            registry,
-            http_requests,
-            http_duration,
-            device_events,
-            email_events,
-            http_series: RwLock::default(),
-            request_ids: RequestIds::new(),
-        }
+        Self { registry, http, device_events, email_events, request_ids: RequestIds::new() }
     }
 
     /// Counts what happened to an outgoing message.
@@ -113,28 +85,7 @@ impl Metrics {
 
     /// Counts a served request and records how long it took.
     pub fn observe(&self, labels: &HttpLabels, elapsed: std::time::Duration) {
-        let key = (
-            labels.method.as_ptr() as usize,
-            labels.method.len(),
-            labels.route.as_ptr() as usize,
-            labels.route.len(),
-            labels.status,
-        );
-        let seconds = elapsed.as_secs_f64();
-        if let Some(series) = self.http_series.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            series.requests.inc();
-            series.duration.observe(seconds);
-            return;
-        }
-        let mut all = self.http_series.write().unwrap_or_else(|p| p.into_inner());
-        // Bounded as the families are: routes are interned (at most 1,000), methods and
-        // statuses are few.
-        let series = all.entry(key).or_insert_with(|| HttpSeries {
-            requests: self.http_requests.get_or_create(labels).clone(),
-            duration: self.http_duration.get_or_create(labels).clone(),
-        });
-        series.requests.inc();
-        series.duration.observe(seconds);
+        self.http.observe(labels, elapsed);
     }
 
     /// The registry, for later issues to add their domain counters at start-up.
@@ -180,37 +131,68 @@ pub struct RequestId {
 
 impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:08x}-{:06}", self.prefix, self.n)
+        let mut buf = [0; ID_MAX];
+        // Only ASCII digits, letters and a dash are written.
+        f.write_str(std::str::from_utf8(self.write(&mut buf)).unwrap_or_default())
     }
 }
+
+/// 8 hex digits, a dash and at most 20 decimal digits.
+const ID_MAX: usize = 29;
 
 impl RequestId {
     /// The id as a header value, formatted on the stack.
     pub fn header_value(&self) -> Option<axum::http::HeaderValue> {
-        // 8 hex digits, a dash and at most 20 decimal digits.
-        let mut buf = StackText { bytes: [0; 32], len: 0 };
-        std::fmt::Write::write_fmt(&mut buf, format_args!("{self}")).ok()?;
-        axum::http::HeaderValue::from_bytes(buf.bytes.get(..buf.len)?).ok()
+        let mut buf = [0; ID_MAX];
+        axum::http::HeaderValue::from_bytes(self.write(&mut buf)).ok()
     }
-}
 
-struct StackText {
-    bytes: [u8; 32],
-    len: usize,
-}
-
-impl std::fmt::Write for StackText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+    /// Writes `{prefix:08x}-{n:06}` into `buf` by hand: `core::fmt` was a tenth of the
+    /// layer's own time.
+    fn write<'b>(&self, buf: &'b mut [u8; ID_MAX]) -> &'b [u8] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (i, slot) in buf.iter_mut().take(8).enumerate() {
+            *slot = HEX[((self.prefix >> (28 - 4 * i)) & 0xf) as usize];
+        }
+        buf[8] = b'-';
+        let mut digits = [b'0'; 20];
+        let (mut n, mut len) = (self.n, 0);
+        while n > 0 || len < 6 {
+            digits[19 - len] = b'0' + (n % 10) as u8;
+            n /= 10;
+            len += 1;
+        }
+        buf[9..9 + len].copy_from_slice(&digits[20 - len..]);
+        &buf[..9 + len]
     }
 }
 
 /// Route templates as `&'static str`, so labelling a request allocates nothing. The set is the
 /// router's templates, so it is small and fixed; it is capped all the same.
+///
+/// Each thread remembers the templates it has seen by their address (axum hands every request
+/// of a route the same `Arc<str>`), checked against the text, so a request costs neither the
+/// shared set's lock, which both cores would take turns on, nor hashing the text.
 pub(crate) fn intern(route: &str) -> &'static str {
+    thread_local! {
+        static SEEN: std::cell::RefCell<rustc_hash::FxHashMap<(usize, usize), &'static str>> =
+            Default::default();
+    }
+    let at = (route.as_ptr() as usize, route.len());
+    if let Some(found) = SEEN.with_borrow(|seen| seen.get(&at).copied()).filter(|found| *found == route) {
+        return found;
+    }
+    let found = intern_shared(route);
+    SEEN.with_borrow_mut(|seen| {
+        if seen.len() >= 1000 {
+            seen.clear();
+        }
+        seen.insert(at, found);
+    });
+    found
+}
+
+fn intern_shared(route: &str) -> &'static str {
     static ROUTES: std::sync::OnceLock<std::sync::RwLock<std::collections::HashSet<&'static str>>> =
         std::sync::OnceLock::new();
     let set = ROUTES.get_or_init(Default::default);
@@ -218,6 +200,9 @@ pub(crate) fn intern(route: &str) -> &'static str {
         return found;
     }
     let mut set = set.write().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = set.get(route) {
+        return found;
+    }
     if set.len() >= 1000 {
         return "other";
     }
@@ -242,7 +227,7 @@ pub(crate) fn method_label(method: &axum::http::Method) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{HttpLabels, Metrics, RequestIds};
+    use super::{HttpLabels, Metrics, RequestId, RequestIds};
     use std::time::Duration;
 
     #[test]
@@ -266,6 +251,39 @@ mod tests {
     }
 
     #[test]
+    fn requests_recorded_on_many_threads_are_one_series_with_its_buckets() {
+        let metrics = Metrics::new();
+        let labels = HttpLabels { method: "POST", route: "/oauth/token", status: 200 };
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        metrics.observe(&labels, Duration::from_micros(1500));
+                    }
+                });
+            }
+        });
+        metrics.observe(&labels, Duration::from_secs(60));
+        let text = metrics.encode();
+        let value = |series: &str| {
+            text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')).and_then(|v| v.parse::<f64>().ok())
+        };
+        let set = r#"method="POST",route="/oauth/token",status="200""#;
+        assert_eq!(value(&format!("postern_http_requests_total{{{set}}}")), Some(401.0), "{text}");
+        assert_eq!(value(&format!("postern_http_request_duration_seconds_count{{{set}}}")), Some(401.0), "{text}");
+        let sum = value(&format!("postern_http_request_duration_seconds_sum{{{set}}}")).unwrap_or_default();
+        assert!((sum - 60.6).abs() < 1e-6, "{text}");
+        // Cumulative, as Prometheus reads them: none by 1 ms, all but the minute by 2 ms.
+        let bucket = |le: &str| value(&format!("postern_http_request_duration_seconds_bucket{{le=\"{le}\",{set}}}"));
+        assert_eq!(bucket("0.001"), Some(0.0), "{text}");
+        assert_eq!(bucket("0.002"), Some(400.0), "{text}");
+        assert_eq!(bucket("4.096"), Some(400.0), "{text}");
+        assert_eq!(bucket("+Inf"), Some(401.0), "{text}");
+        assert!(text.contains("# TYPE postern_http_request_duration_seconds histogram"), "{text}");
+        assert!(text.contains("# TYPE postern_http_requests counter"), "{text}");
+    }
+
+    #[test]
     fn request_ids_read_the_same_in_the_log_and_the_header() {
         let ids = RequestIds::new();
         let (a, b) = (ids.next(), ids.next());
@@ -275,5 +293,10 @@ mod tests {
             assert_eq!(header, Some(id.to_string()));
         }
         assert!(a.to_string().ends_with("-000001"), "{a}");
+        for (prefix, n) in [(0, 0), (0xd744_63b6, 42), (u32::MAX, 999_999), (7, 1_000_000), (0x0abc_def0, u64::MAX)] {
+            let id = RequestId { prefix, n };
+            assert_eq!(id.to_string(), format!("{prefix:08x}-{n:06}"));
+            assert_eq!(id.header_value().map(|v| v.as_bytes().to_vec()), Some(id.to_string().into_bytes()));
+        }
     }
 }
