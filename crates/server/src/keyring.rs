@@ -6,6 +6,7 @@
 //! rotated key leaves the JWKS once its `publish_until` has passed. Serving the JWKS and
 //! signing read only memory.
 
+use crate::per_thread::Published;
 use postern_core::kek::KeyEncryptionKey;
 use postern_core::secret::TokenHash;
 use postern_core::signing::{Algorithm, PrivateKey, PublicKey};
@@ -13,7 +14,7 @@ use postern_proto::{Jwk, JwkSet};
 use postern_store::Store;
 use postern_store::keys::NewKey;
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -50,7 +51,7 @@ pub struct KeyRing {
     kek: KeyEncryptionKey,
     /// Derived from the KEK: keys the hash of user codes (see [`KeyRing::user_code_hash`]).
     user_codes: KeyEncryptionKey,
-    current: Arc<RwLock<Arc<Keys>>>,
+    current: Arc<Published<Keys>>,
 }
 
 fn aad(kid: &str) -> Vec<u8> {
@@ -113,7 +114,7 @@ impl KeyRing {
     pub async fn load(store: &Store, kek: KeyEncryptionKey, now: i64) -> Result<Self, KeyError> {
         let keys = read_keys(store, &kek, now, None).await?;
         let user_codes = kek.derive(b"postern:user-code-hash:v1");
-        Ok(Self { kek, user_codes, current: Arc::new(RwLock::new(Arc::new(keys))) })
+        Ok(Self { kek, user_codes, current: Arc::new(Published::new(Arc::new(keys))) })
     }
 
     /// The key-encryption key, for sealing other recoverable secrets.
@@ -128,22 +129,22 @@ impl KeyRing {
         TokenHash(self.user_codes.keyed_hash(code.as_str().as_bytes()))
     }
 
-    /// The current view (cheap: one Arc clone).
+    /// The current view, to keep (one shared reference count).
     pub fn keys(&self) -> Arc<Keys> {
-        match self.current.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.current.get()
+    }
+
+    /// Calls `f` with the current view, read from this thread's own reference (for every
+    /// request's reads: see [`crate::per_thread`]).
+    pub fn with_keys<R>(&self, f: impl FnOnce(&Keys) -> R) -> R {
+        self.current.with(f)
     }
 
     /// Re-reads the keys from the database.
     pub async fn refresh(&self, store: &Store, now: i64) -> Result<(), KeyError> {
         let previous = self.keys();
         let keys = Arc::new(read_keys(store, &self.kek, now, Some(&previous)).await?);
-        match self.current.write() {
-            Ok(mut g) => *g = keys,
-            Err(poisoned) => *poisoned.into_inner() = keys,
-        }
+        self.current.set(keys);
         Ok(())
     }
 }

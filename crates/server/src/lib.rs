@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod node;
 pub mod passkeys;
 pub mod passwords;
+pub mod per_thread;
 pub mod recovery;
 pub mod registration;
 pub mod resources;

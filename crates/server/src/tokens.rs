@@ -96,19 +96,20 @@ impl std::ops::Deref for ActiveToken {
 /// A token verified before on this node is found by its hash instead of being verified again
 /// ([`crate::verified_tokens`]); expiry and revocation are the caller's to check either way.
 pub fn verify_jwt(state: &AppState, token: &str) -> Option<Arc<AccessClaims>> {
-    let keys = state.keys.keys();
     let hash = TokenHash::of(token);
-    if let Some(claims) = state.node.verified_tokens.get(&hash, |kid| keys.verifying.contains_key(kid)) {
-        return Some(claims);
-    }
-    let (header, claims): (_, AccessClaims) =
-        jwt::verify(token, Some(ACCESS_TOKEN_TYP), |kid| keys.verifying.get(kid)).ok()?;
-    if claims.iss != *state.issuer {
-        return None;
-    }
-    let claims = Arc::new(claims);
-    state.node.verified_tokens.insert(hash, header.kid.unwrap_or_default(), claims.clone());
-    Some(claims)
+    state.keys.with_keys(|keys| {
+        if let Some(claims) = state.node.verified_tokens.get(&hash, |kid| keys.verifying.contains_key(kid)) {
+            return Some(claims);
+        }
+        let (header, claims): (_, AccessClaims) =
+            jwt::verify(token, Some(ACCESS_TOKEN_TYP), |kid| keys.verifying.get(kid)).ok()?;
+        if claims.iss != *state.issuer {
+            return None;
+        }
+        let claims = Arc::new(claims);
+        state.node.verified_tokens.insert(hash, header.kid.unwrap_or_default(), claims.clone());
+        Some(claims)
+    })
 }
 
 /// The token, if it is one of ours and active: not expired, not revoked.
@@ -300,10 +301,11 @@ impl AccessPlan {
                     amr: amr.clone(),
                     acr: b.user_id.map(|_| postern_core::oidc::acr_for(&amr).to_owned()),
                 };
-                let keys = state.keys.keys();
                 let alg = client.policy.access_token_alg;
-                let key = keys.active.get(&alg).ok_or_else(|| server_error("no active key for access tokens"))?;
-                jwt::sign(&claims, &key.key, &key.kid, ACCESS_TOKEN_TYP).map_err(server_error)
+                state.keys.with_keys(|keys| {
+                    let key = keys.active.get(&alg).ok_or_else(|| server_error("no active key for access tokens"))?;
+                    jwt::sign(&claims, &key.key, &key.kid, ACCESS_TOKEN_TYP).map_err(server_error)
+                })
             }
             (None, Some(secret)) => Ok(secret.expose().to_owned()),
             (None, None) => Err(server_error("no access token planned")),

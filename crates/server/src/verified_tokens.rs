@@ -8,16 +8,20 @@
 //! refused). Only an identical token string finds an entry: the key is the hash of all of it,
 //! signature included.
 //!
-//! Bounded by size: past [`MAX_ENTRIES`] the table starts over, so a flood of valid tokens
-//! costs their verification, never memory.
+//! Each thread keeps its own table ([`crate::per_thread`]): a token is checked once per
+//! runtime thread, and a request then takes no lock another core takes.
+//!
+//! Bounded by size: past [`MAX_ENTRIES`] a thread's table starts over, so a flood of valid
+//! tokens costs their verification, never memory.
 
+use crate::per_thread::PerThread;
 use postern_core::secret::TokenHash;
 use postern_core::token::AccessClaims;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
-/// At most this many tokens (a few hundred bytes each).
-const MAX_ENTRIES: usize = 4_096;
+/// At most this many tokens a thread (a few hundred bytes each).
+const MAX_ENTRIES: usize = 2_048;
 
 #[derive(Debug)]
 struct Entry {
@@ -26,36 +30,39 @@ struct Entry {
     claims: Arc<AccessClaims>,
 }
 
+/// Keyed by SHA-256 outputs of tokens whose signature verified: a cheap hash is enough.
+type Table = FxHashMap<[u8; 32], Entry>;
+
 #[derive(Debug, Default)]
 pub struct VerifiedTokens {
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
+    tables: PerThread<Table>,
 }
 
 impl VerifiedTokens {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The claims of `token` if its signature was checked before with a key that
     /// `still_published(kid)` says is still in the key set.
     pub fn get(&self, token: &TokenHash, still_published: impl FnOnce(&str) -> bool) -> Option<Arc<AccessClaims>> {
-        let entries = self.entries();
-        let entry = entries.get(&token.0)?;
-        still_published(&entry.kid).then(|| entry.claims.clone())
+        self.tables
+            .with(|table| {
+                let entry = table.get(&token.0)?;
+                still_published(&entry.kid).then(|| entry.claims.clone())
+            })
+            .flatten()
     }
 
     /// Remembers that `token`, signed by `kid`, verified to `claims`.
     pub fn insert(&self, token: TokenHash, kid: String, claims: Arc<AccessClaims>) {
-        let mut entries = self.entries();
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(token.0, Entry { kid, claims });
+        self.tables.with(|table| {
+            if table.len() >= MAX_ENTRIES {
+                table.clear();
+            }
+            table.insert(token.0, Entry { kid, claims });
+        });
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries().len()
+        self.tables.with(|table| table.len()).unwrap_or_default()
     }
 }
 

@@ -82,23 +82,24 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
 /// The public keys. Cached for five minutes; `ETag` lets caches revalidate cheaply, and a
 /// verifier that meets an unknown `kid` refetches.
 pub async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let keys = state.keys.keys();
-    let etag = HeaderValue::from_str(&keys.jwks_etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
-    let cache = HeaderValue::from_static("public, max-age=300");
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == keys.jwks_etag || t.trim() == "*"));
-    if fresh {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache)]).into_response();
-    }
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json")),
-            (header::CACHE_CONTROL, cache),
-            (header::ETAG, etag),
-        ],
-        keys.jwks_json.clone(),
-    )
-        .into_response()
+    state.keys.with_keys(|keys| {
+        let etag = HeaderValue::from_str(&keys.jwks_etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+        let cache = HeaderValue::from_static("public, max-age=300");
+        let fresh = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == keys.jwks_etag || t.trim() == "*"));
+        if fresh {
+            return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache)]).into_response();
+        }
+        (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json")),
+                (header::CACHE_CONTROL, cache),
+                (header::ETAG, etag),
+            ],
+            keys.jwks_json.clone(),
+        )
+            .into_response()
+    })
 }
