@@ -10,15 +10,37 @@
 //! Besides single tokens, the list holds users cut off (disabled): every JWT issued to such a
 //! subject at or before the cut-off is refused, since JWTs are issued without a database
 //! write and cannot all be named by `jti`.
+//!
+//! The list only grows between syncs, and every addition moves a version number. Each runtime
+//! thread remembers the `jti`s it found not denied at the current version
+//! ([`crate::per_thread`]), so a resource server presenting the same token again is answered
+//! without the list's lock, which both cores would otherwise take for every request. An
+//! addition is in force for every check that starts after it returns.
 
+use crate::per_thread::PerThread;
 use postern_store::{Store, StoreError};
+use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
 pub struct DenyList {
     inner: RwLock<Inner>,
+    /// Moves after every addition (a `jti`, or a subject's later cut-off).
+    version: AtomicU64,
+    clean: PerThread<Clean>,
 }
+
+/// The `jti`s a thread found not denied at `version`.
+#[derive(Debug, Default)]
+struct Clean {
+    version: u64,
+    jtis: FxHashSet<String>,
+}
+
+/// At most this many `jti`s a thread remembers as not denied.
+const MAX_CLEAN: usize = 4_096;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -50,8 +72,26 @@ impl DenyList {
 
     /// Whether a JWT with this `jti`, issued to `subject` at `iat`, is refused.
     pub fn is_revoked(&self, jti: &str, subject: &str, iat: i64) -> bool {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.jtis.contains_key(jti) || inner.subjects.get(subject).is_some_and(|(cut, _)| iat <= *cut)
+        let version = self.version.load(Ordering::Acquire);
+        if self.clean.with(|clean| clean.version == version && clean.jtis.contains(jti)) == Some(true) {
+            return false;
+        }
+        let revoked = {
+            let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            inner.jtis.contains_key(jti) || inner.subjects.get(subject).is_some_and(|(cut, _)| iat <= *cut)
+        };
+        if !revoked {
+            // Kept under the version read before the list: if an addition came in between,
+            // the version has moved on and this is not used.
+            self.clean.with(|clean| {
+                if clean.version != version || clean.jtis.len() >= MAX_CLEAN {
+                    clean.jtis.clear();
+                    clean.version = version;
+                }
+                clean.jtis.insert(jti.to_owned());
+            });
+        }
+        revoked
     }
 
     /// Records a user cut off on this node (already stored in the database).
@@ -61,11 +101,19 @@ impl DenyList {
         if revoked_at >= entry.0 {
             *entry = (revoked_at, until.max(entry.1));
         }
+        self.moved();
     }
 
     /// Records a revocation made on this node (already stored in the database).
     pub fn add(&self, jti: String, exp: i64) {
         self.write().jtis.insert(jti, exp);
+        self.moved();
+    }
+
+    /// After an addition, with the list already changed: no thread uses what it found clean
+    /// before.
+    fn moved(&self) {
+        self.version.fetch_add(1, Ordering::Release);
     }
 
     /// Reads revocations the database numbered after the last sync (looking back
@@ -78,12 +126,15 @@ impl DenyList {
         let rows = store.revoked_jwts_after(jwt_from, now).await?;
         let subjects = store.revoked_subjects_after(subject_from, now).await?;
         let mut inner = self.write();
+        // Entries read again (the look-back) change nothing; only new ones move the version.
+        let mut added = false;
         for r in rows {
             inner.jwt_cursor = inner.jwt_cursor.max(r.seq.unwrap_or(0));
-            inner.jtis.insert(r.jti, r.expires_at);
+            added |= inner.jtis.insert(r.jti, r.expires_at).is_none();
         }
         for s in subjects {
             inner.subject_cursor = inner.subject_cursor.max(s.seq.unwrap_or(0));
+            added |= inner.subjects.get(&s.subject).is_none_or(|(cut, _)| s.revoked_at > *cut);
             let entry = inner.subjects.entry(s.subject).or_insert((s.revoked_at, s.expires_at));
             if s.revoked_at >= entry.0 {
                 *entry = (s.revoked_at, s.expires_at.max(entry.1));
@@ -91,6 +142,10 @@ impl DenyList {
         }
         inner.jtis.retain(|_, exp| *exp > now);
         inner.subjects.retain(|_, (_, until)| *until > now);
+        drop(inner);
+        if added {
+            self.moved();
+        }
         Ok(())
     }
 
@@ -100,5 +155,28 @@ impl DenyList {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DenyList;
+
+    #[test]
+    fn a_token_found_clean_is_refused_once_it_or_its_user_is_added() {
+        let list = DenyList::default();
+        assert!(!list.is_revoked("j1", "u1", 100));
+        assert!(!list.is_revoked("j1", "u1", 100), "found clean before, on this thread");
+        list.add("j1".into(), 1_000);
+        assert!(list.is_revoked("j1", "u1", 100), "revoked after it was found clean");
+
+        assert!(!list.is_revoked("j2", "u2", 100));
+        // Added from another thread: this thread's memory of j2 is not used either.
+        std::thread::scope(|scope| {
+            scope.spawn(|| list.add_subject("u2".into(), 150, 1_000));
+        });
+        assert!(list.is_revoked("j2", "u2", 100), "issued before the cut-off");
+        assert!(!list.is_revoked("j3", "u2", 200), "issued after it");
+        assert!(!list.is_revoked("j3", "u2", 200));
     }
 }

@@ -28,7 +28,12 @@ impl std::ops::Deref for AppState {
 }
 
 /// The fields of [`AppState`].
+///
+/// Aligned to two cache lines so that none of them shares a line with the `Arc`'s reference
+/// count, which every request writes from whichever core serves it: read beside it, each
+/// field would be fetched from the other core's cache again.
 #[derive(Debug)]
+#[repr(align(128))]
 pub struct Shared {
     pub store: Store,
     pub config: Arc<Config>,
