@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tower::ServiceExt;
 
 /// What the accept loop enforces.
 #[derive(Debug, Clone, Copy)]
@@ -109,15 +108,20 @@ async fn serve_connection(
 ) {
     let activity = Arc::new(Activity::default());
     let counted = activity.clone();
+    // The connection's own router, called in place: cloning it for each request (as
+    // `oneshot` would) writes its shared reference count from whichever core serves the
+    // request. hyper calls the service from this connection's task alone.
+    let router = std::cell::RefCell::new(router);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         counted.started.fetch_add(1, Ordering::Relaxed);
         request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         let done = counted.clone();
-        ServiceExt::<axum::extract::Request>::map_response(router.clone(), move |response| {
+        let answer = tower::Service::call(&mut *router.borrow_mut(), request.map(axum::body::Body::new));
+        async move {
+            let response = answer.await;
             done.answered.fetch_add(1, Ordering::Relaxed);
             response
-        })
-        .oneshot(request.map(axum::body::Body::new))
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.header_read_timeout(None).keep_alive(true);
