@@ -9,7 +9,7 @@
 //! | `revoked` | the deny-list of JWT ids and per-user cut-offs | loaded from the database by sequence every `tokens.revocation_sync_secs`; the node that revokes knows at once |
 //! | `device_polls` | when each device code last polled (100,000 codes at most, 6.4 MiB) | a device polling different nodes in turn may poll faster than `slow_down` allows, never more than once per node per interval |
 //! | `users` | enabled users as userinfo describes them (10,000 at most), for `tokens.revocation_sync_secs` | a user disabled, deleted or changed elsewhere is seen within that time, as the deny-list sees a cut-off; the node that does it forgets the user at once |
-//! | `verified_tokens` | JWT access tokens whose signature was checked, by their hash (2,048 at most for each runtime thread, which keeps its own) | each node checks a token's signature once per runtime thread; expiry and revocation are checked on every use |
+//! | `verified_tokens` | JWT access tokens whose signature was checked, by their signature (2,048 at most for each runtime thread, which keeps its own) | each node checks a token's signature once per runtime thread; expiry and revocation are checked on every use |
 //! | `throttle` | sign-in failures per account and per client address | the limits are per node: N nodes allow N times the attempts, still hopeless for guessing |
 //! | `device_attempts` | wrong user codes per address, browser and user | per node, like `throttle` |
 //! | `anonymous_writes` | rate limits on anonymous requests that store rows | per node, like `throttle` |

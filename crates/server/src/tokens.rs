@@ -93,12 +93,11 @@ impl std::ops::Deref for ActiveToken {
 
 /// Verifies one of our JWT access tokens (signature, type, issuer), without the time checks.
 ///
-/// A token verified before on this node is found by its hash instead of being verified again
+/// A token verified before on this thread is found by its signature instead of being verified again
 /// ([`crate::verified_tokens`]); expiry and revocation are the caller's to check either way.
 pub fn verify_jwt(state: &AppState, token: &str) -> Option<Arc<AccessClaims>> {
-    let hash = TokenHash::of(token);
     state.keys.with_keys(|keys| {
-        if let Some(claims) = state.node.verified_tokens.get(&hash, |kid| keys.verifying.contains_key(kid)) {
+        if let Some(claims) = state.node.verified_tokens.get(token, |kid| keys.verifying.contains_key(kid)) {
             return Some(claims);
         }
         let (header, claims): (_, AccessClaims) =
@@ -107,7 +106,7 @@ pub fn verify_jwt(state: &AppState, token: &str) -> Option<Arc<AccessClaims>> {
             return None;
         }
         let claims = Arc::new(claims);
-        state.node.verified_tokens.insert(hash, header.kid.unwrap_or_default(), claims.clone());
+        state.node.verified_tokens.insert(token, header.kid.unwrap_or_default(), claims.clone());
         Some(claims)
     })
 }
