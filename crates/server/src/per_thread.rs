@@ -1,7 +1,7 @@
 //! State that every request reads, kept so that reading it writes no memory another core uses.
 //!
 //! On two cores, a lock or a reference count that both take for every request moves its cache
-//! line from one core to the other each time: some 55 ns a touch on the machine of issue 18,
+//! line from one core to the other each time: some 60 ns a touch on the machine of issue 18,
 //! where a JWT introspection took about a dozen (the key set's lock and count, the
 //! verified-token table's lock, the claims' count). Two shapes remove them:
 //!
