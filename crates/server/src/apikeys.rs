@@ -9,10 +9,14 @@
 //! another node takes effect within that time.
 
 use crate::config::ApiKeysConfig;
+use crate::per_thread::PerThread;
 use postern_core::apikey::{self, KeyKind, NewApiKey};
 use postern_core::scope::Scope;
+use postern_core::secret::TokenHash;
 use postern_store::{ApiKeyRecord, KeyOwner, KeyUse, NewApiKeyRow, RegisteredScope, ServiceAccount, Store, StoreError};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Entries beyond this are dropped wholesale (a flood of made-up keys cannot grow memory).
@@ -225,13 +229,43 @@ impl Holdings {
 /// so that a verification served from the cache copies no record.
 type Cached = (i64, Option<Arc<ApiKeyRecord>>);
 
+/// What a runtime thread keeps of the keys it verified ([`crate::per_thread`]): its own copy of
+/// each answer, so that a key seen before takes no lock and no reference count another core
+/// writes. Emptied when [`KeyVerifier::forget_all`] moves the generation.
+#[derive(Default)]
+struct Local {
+    generation: u64,
+    keys: FxHashMap<[u8; 32], LocalKey>,
+}
+
+/// At most this many answers per thread; past it a thread starts again from the shared cache.
+const MAX_LOCAL: usize = 1_000;
+
+struct LocalKey {
+    /// When the database gave the answer this copy was taken from.
+    fetched: i64,
+    record: Option<Arc<ApiKeyRecord>>,
+    /// The last use this thread put in `uses`, so that the same second from the same address
+    /// does not take the lock again.
+    recorded: Option<(i64, Option<String>)>,
+}
+
 /// Verified keys in memory and last uses waiting to be written.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct KeyVerifier {
     cache_secs: i64,
     cache: Mutex<HashMap<[u8; 32], Cached>>,
+    /// Moved by `forget_all`: each thread's copies taken before it are dropped.
+    generation: AtomicU64,
+    local: PerThread<Local>,
     /// key id -> latest use
     uses: Mutex<HashMap<String, KeyUse>>,
+}
+
+impl std::fmt::Debug for KeyVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyVerifier").field("cache_secs", &self.cache_secs).finish_non_exhaustive()
+    }
 }
 
 impl KeyVerifier {
@@ -251,36 +285,88 @@ impl KeyVerifier {
         let Ok(parsed) = apikey::parse(presented) else {
             return Ok(None);
         };
-        let cached = {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            cache.get(&parsed.hash.0).filter(|(at, _)| now - at < self.cache_secs).map(|(_, r)| r.clone())
-        };
-        let record = match cached {
-            Some(r) => r,
-            None => {
-                let r = match store.api_key_by_hash(&parsed.hash).await {
-                    Ok(r) => r.map(Arc::new),
-                    // The database is out of reach: a key verified before keeps its last
-                    // answer (revocations wait for the database, as on any other node).
-                    Err(e) if e.is_unavailable() => {
-                        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-                        cache.get(&parsed.hash.0).map(|(_, r)| r.clone()).ok_or(e)?
-                    }
-                    Err(e) => return Err(e),
-                };
-                if self.cache_secs > 0 {
-                    let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-                    if cache.len() >= MAX_CACHED {
-                        cache.clear();
-                    }
-                    cache.insert(parsed.hash.0, (now, r.clone()));
-                }
-                r
-            }
+        let hash = parsed.hash.0;
+        let (record, recorded) = match self.cached(&hash, now, ip) {
+            Some(hit) => hit,
+            None => (self.read(store, &parsed.hash, now).await?, false),
         };
         let Some(record) = record.filter(|r| r.usable_at(now) && r.kind() == parsed.kind) else {
             return Ok(None);
         };
+        if !recorded {
+            self.record_use(&record, now, ip);
+            self.local.with(|local| {
+                if let Some(mine) = local.keys.get_mut(&hash) {
+                    mine.recorded = Some((now, ip.map(str::to_owned)));
+                }
+            });
+        }
+        Ok(Some(record))
+    }
+
+    /// The cached answer for a key hash, if fresh: this thread's own copy, else one taken from
+    /// the shared cache (then kept). The flag says whether this thread already put this use
+    /// (the same second, from the same address) in `uses`.
+    fn cached(&self, hash: &[u8; 32], now: i64, ip: Option<&str>) -> Option<(Option<Arc<ApiKeyRecord>>, bool)> {
+        if self.cache_secs <= 0 {
+            return None;
+        }
+        let fresh = |fetched: i64| now - fetched < self.cache_secs;
+        // Read before the shared cache: a copy taken from an entry that `forget_all` then
+        // clears is tagged with the generation it moves away from.
+        let generation = self.generation.load(Ordering::Acquire);
+        let mine = self.local.with(|local| {
+            if local.generation != generation {
+                local.keys.clear();
+                local.generation = generation;
+            }
+            let mine = local.keys.get(hash).filter(|k| fresh(k.fetched))?;
+            let recorded = mine.recorded.as_ref().is_some_and(|(at, from)| *at == now && from.as_deref() == ip);
+            Some((mine.record.clone(), recorded))
+        });
+        if let Some(hit) = mine.flatten() {
+            return Some(hit);
+        }
+        let (fetched, record) = {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            let (fetched, record) = cache.get(hash).filter(|(at, _)| fresh(*at))?;
+            (*fetched, record.as_deref().cloned())
+        };
+        let record = record.map(Arc::new);
+        self.local.with(|local| {
+            if local.generation == generation {
+                if local.keys.len() >= MAX_LOCAL {
+                    local.keys.clear();
+                }
+                local.keys.insert(*hash, LocalKey { fetched, record: record.clone(), recorded: None });
+            }
+        });
+        Some((record, false))
+    }
+
+    /// What the database says about a key hash, kept in the shared cache. While the database is
+    /// out of reach, a key verified before keeps its last answer (revocations wait for the
+    /// database, as on any other node).
+    async fn read(&self, store: &Store, hash: &TokenHash, now: i64) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
+        let record = match store.api_key_by_hash(hash).await {
+            Ok(r) => r.map(Arc::new),
+            Err(e) if e.is_unavailable() => {
+                let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                return cache.get(&hash.0).map(|(_, r)| r.clone()).ok_or(e);
+            }
+            Err(e) => return Err(e),
+        };
+        if self.cache_secs > 0 {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+            cache.insert(hash.0, (now, record.clone()));
+        }
+        Ok(record)
+    }
+
+    fn record_use(&self, record: &ApiKeyRecord, now: i64, ip: Option<&str>) {
         let mut uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(waiting) = uses.get_mut(&record.id) {
             // A key used again before the next write: its latest use, updated in place.
@@ -293,13 +379,13 @@ impl KeyVerifier {
             // the database long out of reach), a key not yet waiting keeps its older last use.
             uses.insert(record.id.clone(), KeyUse { key_id: record.id.clone(), at: now, ip: ip.map(str::to_owned) });
         }
-        drop(uses);
-        Ok(Some(record))
     }
 
-    /// Forgets what is cached (after a revocation on this node).
+    /// Forgets what is cached (after a revocation on this node), on every thread: a check that
+    /// starts after this returns reads the database again.
     pub fn forget_all(&self) {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Writes the collected last uses in one transaction; put back on failure.

@@ -395,3 +395,44 @@ both!(key_lifetimes_are_capped_and_any_stored_time_is_shown, |kind| async move {
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("far future"));
 });
+
+/// Each runtime thread keeps its own copies of the keys it verified. A revocation made on this
+/// node from any thread is in force at once on every thread, and a key used in a new second is
+/// recorded again even though the same second is not.
+#[tokio::test]
+async fn thread_copies_of_keys_follow_revocations_and_new_uses() {
+    // Only this test writes the last uses.
+    let no_flush = |c: &mut postern_server::config::Config| c.api_keys.last_used_flush_secs = 3600;
+    let Some((app, _db)) = spawn_configured(postern_testkit::Kind::Sqlite, no_flush).await else { return };
+    let store = &app.state.store;
+    add_scope(&app, "deploy", "Deploy", false).await;
+    let user = create_user(&app, "dev@example.org", "correct horse").await;
+    entitle(&app, &user, &["deploy"]).await;
+    let scopes = ["deploy".to_owned()];
+    let request =
+        KeyRequest { owner: KeyOwner::User(&user), name: "ci", scopes: &scopes, expiry: Expiry::Default, within: None };
+    let (key, record) = apikeys::create(store, &app.state.config.api_keys, &request, NOW).await.unwrap();
+    let verifier = &app.state.node.api_keys;
+    let verify = |at: i64| verifier.verify(store, key.expose(), Some("192.0.2.7"), at);
+
+    // Read from the database, then from the shared cache (copied for this thread), then from
+    // this thread's copy.
+    for _ in 0..3 {
+        assert!(verify(NOW).await.unwrap().is_some());
+    }
+    assert_eq!(verifier.flush(store).await.unwrap(), 1);
+    assert_eq!(store.api_key(&record.id).await.unwrap().unwrap().last_used_at, Some(NOW));
+    // The same second again: nothing new to write. The next second is written.
+    assert!(verify(NOW).await.unwrap().is_some());
+    assert_eq!(verifier.flush(store).await.unwrap(), 0, "the same use is not written twice");
+    assert!(verify(NOW + 1).await.unwrap().is_some());
+    assert_eq!(verifier.flush(store).await.unwrap(), 1);
+    assert_eq!(store.api_key(&record.id).await.unwrap().unwrap().last_used_at, Some(NOW + 1));
+
+    // Revoked in the database and forgotten from another thread: this thread's copy goes too.
+    assert!(store.revoke_api_key(&record.id, NOW + 1).await.unwrap());
+    assert!(verify(NOW + 1).await.unwrap().is_some(), "still cached: no revocation on this node yet");
+    let elsewhere = app.state.clone();
+    std::thread::spawn(move || elsewhere.node.api_keys.forget_all()).join().unwrap();
+    assert!(verify(NOW + 1).await.unwrap().is_none(), "revoked at once");
+}

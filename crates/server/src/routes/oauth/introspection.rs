@@ -20,8 +20,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use postern_core::oauth::OAuthError;
 use postern_proto::IntrospectionResponse;
-use postern_store::Client;
+use postern_store::{ApiKeyRecord, Client};
 use serde::Serialize;
+use std::borrow::Cow;
 
 pub async fn introspect(State(state): State<AppState>, OAuthRequest { headers, form }: OAuthRequest) -> Response {
     let result = async {
@@ -29,7 +30,7 @@ pub async fn introspect(State(state): State<AppState>, OAuthRequest { headers, f
         let caller = client_auth::authenticate_confidential(&state, &headers, &form).await?;
         let token = form.required("token")?;
         if postern_core::apikey::looks_like_key(token) {
-            return Ok(answer(&api_key(&state, &caller, token).await?));
+            return api_key(&state, &caller, token).await;
         }
         let active = tokens::inspect_access_token(&state, token).await.map_err(server_error)?;
         if let Some(t) = active {
@@ -116,25 +117,55 @@ impl<'a> AccessTokenDescription<'a> {
 /// credential. The resource server's address is not the key user's, so no IP is recorded.
 /// A key is for the resources its scopes belong to; one whose scopes belong to none is for the
 /// issuer, and no resource server sees it.
-async fn api_key(state: &AppState, caller: &Client, key: &str) -> Result<IntrospectionResponse, OAuthError> {
+async fn api_key(state: &AppState, caller: &Client, key: &str) -> Result<Response, OAuthError> {
     let Some(k) = state.node.api_keys.verify(&state.store, key, None, state.now()).await.map_err(server_error)? else {
-        return Ok(IntrospectionResponse::default());
+        return Ok(inactive());
     };
     if !resources::may_see(caller, None, k.audience.split_whitespace()) {
-        return Ok(IntrospectionResponse::default());
+        return Ok(inactive());
     }
-    Ok(IntrospectionResponse {
-        active: true,
-        scope: Some(k.scope.clone()),
-        token_type: Some("Bearer".into()),
-        exp: k.expires_at,
-        iat: Some(k.created_at),
-        sub: Some(k.subject()),
-        aud: Some(k.audience.split_whitespace().map(str::to_owned).collect()),
-        iss: Some(state.issuer.to_string()),
-        key_kind: Some(k.kind().as_str().into()),
-        ..Default::default()
-    })
+    Ok(answer(&ApiKeyDescription::of(&k, &state.issuer)))
+}
+
+/// An active API key's description, borrowed from its record: the members an
+/// [`IntrospectionResponse`] has for it, in its order.
+#[derive(Serialize)]
+struct ApiKeyDescription<'a> {
+    active: bool,
+    scope: &'a str,
+    token_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    iat: i64,
+    sub: Cow<'a, str>,
+    /// The space-separated audience, as a list.
+    #[serde(serialize_with = "words")]
+    aud: &'a str,
+    iss: &'a str,
+    key_kind: &'static str,
+}
+
+impl<'a> ApiKeyDescription<'a> {
+    fn of(k: &'a ApiKeyRecord, issuer: &'a str) -> Self {
+        ApiKeyDescription {
+            active: true,
+            scope: &k.scope,
+            token_type: "Bearer",
+            exp: k.expires_at,
+            iat: k.created_at,
+            sub: match &k.user_id {
+                Some(user) => Cow::Borrowed(user.as_str()),
+                None => Cow::Owned(k.subject()),
+            },
+            aud: &k.audience,
+            iss: issuer,
+            key_kind: k.kind().as_str(),
+        }
+    }
+}
+
+fn words<S: serde::Serializer>(list: &&str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(list.split_whitespace())
 }
 
 pub async fn revoke(State(state): State<AppState>, OAuthRequest { headers, form }: OAuthRequest) -> Response {
@@ -213,6 +244,53 @@ mod tests {
             let ours = serde_json::to_value(AccessTokenDescription::of(&t)).unwrap();
             assert_eq!(ours, serde_json::to_value(described(&t)).unwrap());
             assert_eq!(ours.get("jti").is_some(), jwt, "only a JWT has a jti: {ours}");
+        }
+    }
+
+    #[test]
+    fn a_borrowed_key_description_is_the_response_type_s_own() {
+        let personal = ApiKeyRecord {
+            id: "k1".into(),
+            public_prefix: "pst_u_ab".into(),
+            kind: "personal".into(),
+            user_id: Some(postern_store::UserId::new("u1")),
+            service_account_id: None,
+            name: "laptop".into(),
+            scope: "deploy project:web".into(),
+            audience: "https://api.example  https://ci.example".into(),
+            created_at: 100,
+            expires_at: Some(200),
+            last_used_at: None,
+            last_used_ip: None,
+            revoked_at: None,
+            user_email: Some("dev@example.org".into()),
+            service_account_name: None,
+            user_disabled: false,
+        };
+        let robot = ApiKeyRecord {
+            kind: "service_account".into(),
+            user_id: None,
+            service_account_id: Some("sa1".into()),
+            audience: String::new(),
+            expires_at: None,
+            ..personal.clone()
+        };
+        let issuer = "https://id.example";
+        for k in [personal, robot] {
+            let expected = IntrospectionResponse {
+                active: true,
+                scope: Some(k.scope.clone()),
+                token_type: Some("Bearer".into()),
+                exp: k.expires_at,
+                iat: Some(k.created_at),
+                sub: Some(k.subject()),
+                aud: Some(k.audience.split_whitespace().map(str::to_owned).collect()),
+                iss: Some(issuer.into()),
+                key_kind: Some(k.kind().as_str().into()),
+                ..Default::default()
+            };
+            let ours = serde_json::to_string(&ApiKeyDescription::of(&k, issuer)).unwrap();
+            assert_eq!(ours, serde_json::to_string(&expected).unwrap(), "same members, same order");
         }
     }
 }
