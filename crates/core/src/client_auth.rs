@@ -75,8 +75,19 @@ pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
             "unsupported Authorization scheme; use Basic for client authentication",
         ));
     }
-    let raw = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    // Decoded on the stack: the credentials of a usual client fit, longer ones take the heap.
+    let encoded = rest.trim();
+    let mut buf = [0u8; 256];
+    let heap;
+    let raw = match STANDARD.decode_slice(encoded, &mut buf) {
+        Ok(n) => buf.get(..n).ok_or_else(bad)?,
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            heap = STANDARD.decode(encoded).map_err(|_| bad())?;
+            heap.as_slice()
+        }
+        Err(base64::DecodeSliceError::DecodeError(_)) => return Err(bad()),
+    };
+    let text = std::str::from_utf8(raw).map_err(|_| bad())?;
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
     let (id, secret) = (percent_decode(id).ok_or_else(bad)?, percent_decode(secret).ok_or_else(bad)?);
     if id.is_empty() || id.chars().any(char::is_control) || secret.chars().any(char::is_control) {
@@ -147,6 +158,15 @@ mod tests {
         assert!(matches!(parse_basic("Basic !!!"), Err(OAuthError::InvalidClient { basic: true })));
         assert!(matches!(parse_basic(&basic("", "x")), Err(OAuthError::InvalidClient { basic: true })));
         assert!(matches!(parse_basic("Bearer abc"), Err(OAuthError::InvalidRequest(_))));
+        // Around and past the stack buffer: the same answer from the heap.
+        for len in [180, 250, 254, 255, 256, 300, 2000] {
+            let secret = "s".repeat(len);
+            assert_eq!(parse_basic(&basic("app", &secret)).unwrap(), ("app".into(), secret), "{len}");
+        }
+        assert!(matches!(
+            parse_basic(&format!("Basic {}!", "QUFB".repeat(100))),
+            Err(OAuthError::InvalidClient { .. })
+        ));
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //!
 //! The cache holds what the database said about a key hash (including "no such key") for
 //! `api_keys.cache_secs`. A revocation on this node removes the entry at once; one made on
-//! another node takes effect within that time.
+//! another node takes effect within that time. In front of it each runtime thread keeps its own
+//! copies ([`crate::per_thread`]), no older than the entry they came from and dropped on every
+//! thread by a revocation here, and remembers the last use it put down, so that a key used again
+//! in the same second from the same address takes no lock another core also takes.
 
 use crate::config::ApiKeysConfig;
 use crate::per_thread::PerThread;

@@ -5,7 +5,7 @@
 //! | part | what it is | with several nodes |
 //! | --- | --- | --- |
 //! | `clients` | registered clients, for `clients.cache_secs` | a change (a rotated secret, a removed redirect URI) reaches every node within that time |
-//! | `api_keys` | verified API keys, for `api_keys.cache_secs` | a revoked key stops on the node that revoked it at once, on the others within that time |
+//! | `api_keys` | verified API keys, for `api_keys.cache_secs` (100,000 at most, and 1,000 for each runtime thread, which keeps its own copies) | a revoked key stops on the node that revoked it at once, on the others within that time |
 //! | `revoked` | the deny-list of JWT ids and per-user cut-offs | loaded from the database by sequence every `tokens.revocation_sync_secs`; the node that revokes knows at once |
 //! | `device_polls` | when each device code last polled (100,000 codes at most, 6.4 MiB) | a device polling different nodes in turn may poll faster than `slow_down` allows, never more than once per node per interval |
 //! | `users` | enabled users as userinfo describes them (10,000 at most), for `tokens.revocation_sync_secs` | a user disabled, deleted or changed elsewhere is seen within that time, as the deny-list sees a cut-off; the node that does it forgets the user at once |

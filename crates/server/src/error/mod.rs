@@ -104,6 +104,21 @@ pub fn no_store(response: &mut Response) {
     response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+/// A 200 JSON answer that is never cached (token, introspection and device authorization
+/// responses), serialized into one buffer sized for a token response rather than one grown as
+/// it is written. A body that cannot be serialized is a `server_error`.
+pub fn no_store_json(body: &impl serde::Serialize) -> Response {
+    let mut bytes = Vec::with_capacity(1024);
+    if let Err(e) = serde_json::to_writer(&mut bytes, body) {
+        tracing::error!(error = %e, "response not serializable");
+        return WebError::OAuth(OAuthError::ServerError).into_response();
+    }
+    let mut response = Response::new(axum::body::Body::from(bytes));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    no_store(&mut response);
+    response
+}
+
 /// 429 in RFC 6749 §5.2 form, with `Retry-After`: a rate limit (see `crate::limits`).
 pub fn too_many_requests(wait: i64) -> Response {
     let body = OAuthErrorBody {
@@ -153,5 +168,22 @@ impl IntoResponse for WebError {
         };
         let body = OAuthErrorBody { error: error.to_owned(), error_description: description };
         (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_no_store_json_answer_is_axum_s_json_with_no_store() {
+        let body = serde_json::json!({ "active": true, "scope": "a ".repeat(700), "n": 1 });
+        let ours = no_store_json(&body);
+        let mut axum_s = Json(&body).into_response();
+        no_store(&mut axum_s);
+        assert_eq!(ours.status(), StatusCode::OK);
+        assert_eq!(ours.headers(), axum_s.headers());
+        let read = |r: Response| axum::body::to_bytes(r.into_body(), usize::MAX);
+        assert_eq!(read(ours).await.unwrap(), read(axum_s).await.unwrap(), "past the first buffer too");
     }
 }

@@ -2,11 +2,10 @@
 //! (§3.4–3.5) is `crate::grants::device`.
 
 use crate::error::server_error;
-use crate::error::{WebError, no_store};
+use crate::error::{WebError, no_store_json};
 use crate::routes::oauth::client_auth;
 use crate::routes::oauth::oauth_form::OAuthForm;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -39,11 +38,7 @@ pub async fn authorize(
     body: axum::body::Bytes,
 ) -> Response {
     match start(&state, &meta, &headers, &body).await {
-        Ok(body) => {
-            let mut r = Json(body).into_response();
-            no_store(&mut r);
-            r
-        }
+        Ok(body) => no_store_json(&body),
         Err(Refused::OAuth(e)) => WebError::OAuth(e).into_response(),
         Err(Refused::TooMany(wait)) => crate::error::too_many_requests(wait),
     }

@@ -8,13 +8,12 @@
 //! called by the client the token was issued to (public clients with their `client_id`); it
 //! answers 200 whether or not the token existed, so it tells nothing about other clients' tokens.
 
-use crate::error::{WebError, no_store, server_error};
+use crate::error::{WebError, no_store, no_store_json, server_error};
 use crate::resources;
 use crate::routes::oauth::client_auth;
 use crate::routes::oauth::oauth_form::OAuthRequest;
 use crate::state::AppState;
 use crate::tokens::{self, ActiveToken};
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -60,9 +59,7 @@ pub async fn introspect(State(state): State<AppState>, OAuthRequest { headers, f
 
 /// A 200 answer with this body, never cached.
 fn answer(body: &impl Serialize) -> Response {
-    let mut response = Json(body).into_response();
-    no_store(&mut response);
-    response
+    no_store_json(body)
 }
 
 fn inactive() -> Response {

@@ -1,11 +1,10 @@
 //! The token endpoint (RFC 6749 §3.2). Grants are dispatched by `grant_type`; each grant checks
 //! that the client is allowed it. Every response, success or error, is `Cache-Control: no-store`.
 
-use crate::error::{WebError, no_store};
+use crate::error::{WebError, no_store_json};
 use crate::routes::oauth::client_auth;
 use crate::routes::oauth::oauth_form::{OAuthForm, OAuthRequest};
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -15,11 +14,7 @@ use postern_proto::TokenResponse;
 
 pub async fn token(State(state): State<AppState>, request: OAuthRequest) -> Response {
     match handle(&state, &request.headers, request.form).await {
-        Ok(body) => {
-            let mut response = Json(body).into_response();
-            no_store(&mut response);
-            response
-        }
+        Ok(body) => no_store_json(&body),
         Err(e) => WebError::OAuth(e).into_response(),
     }
 }
