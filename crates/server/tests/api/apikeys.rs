@@ -188,19 +188,24 @@ both!(the_keys_api_takes_sessions_and_user_tokens_never_keys, |kind| async move 
     }
 });
 
+/// A personal key with the `deploy` scope, for a new user entitled to it.
+async fn deploy_key(app: &TestApp) -> (postern_core::apikey::NewApiKey, postern_store::ApiKeyRecord) {
+    add_scope(app, "deploy", "Deploy", false).await;
+    let user = create_user(app, "dev@example.org", "correct horse").await;
+    entitle(app, &user, &["deploy"]).await;
+    let scopes = ["deploy".to_owned()];
+    let request =
+        KeyRequest { owner: KeyOwner::User(&user), name: "ci", scopes: &scopes, expiry: Expiry::Default, within: None };
+    apikeys::create(&app.state.store, &app.state.config.api_keys, &request, NOW).await.unwrap()
+}
+
 both!(a_secret_scanner_revokes_leaked_keys, |kind| async move {
     let Some(db) = postern_testkit::fresh(kind).await else { return };
     let mut config = test_config(&db);
     config.api_keys.scanner_token = Some(postern_server::config::Secret::new("scanner-credential"));
     let app = start(config).await.unwrap();
     let store = &app.state.store;
-    add_scope(&app, "deploy", "Deploy", false).await;
-    let user = create_user(&app, "dev@example.org", "correct horse").await;
-    entitle(&app, &user, &["deploy"]).await;
-    let scopes = ["deploy".to_owned()];
-    let request =
-        KeyRequest { owner: KeyOwner::User(&user), name: "ci", scopes: &scopes, expiry: Expiry::Default, within: None };
-    let (key, record) = apikeys::create(store, &app.state.config.api_keys, &request, NOW).await.unwrap();
+    let (key, record) = deploy_key(&app).await;
     let unknown = postern_core::apikey::NewApiKey::generate(
         postern_core::apikey::KeyKind::Personal,
         &mut postern_core::system::os_rng(),
@@ -405,13 +410,7 @@ async fn thread_copies_of_keys_follow_revocations_and_new_uses() {
     let no_flush = |c: &mut postern_server::config::Config| c.api_keys.last_used_flush_secs = 3600;
     let Some((app, _db)) = spawn_configured(postern_testkit::Kind::Sqlite, no_flush).await else { return };
     let store = &app.state.store;
-    add_scope(&app, "deploy", "Deploy", false).await;
-    let user = create_user(&app, "dev@example.org", "correct horse").await;
-    entitle(&app, &user, &["deploy"]).await;
-    let scopes = ["deploy".to_owned()];
-    let request =
-        KeyRequest { owner: KeyOwner::User(&user), name: "ci", scopes: &scopes, expiry: Expiry::Default, within: None };
-    let (key, record) = apikeys::create(store, &app.state.config.api_keys, &request, NOW).await.unwrap();
+    let (key, record) = deploy_key(&app).await;
     let verifier = &app.state.node.api_keys;
     let verify = |at: i64| verifier.verify(store, key.expose(), Some("192.0.2.7"), at);
 
