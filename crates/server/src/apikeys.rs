@@ -12,14 +12,13 @@
 //! in the same second from the same address takes no lock another core also takes.
 
 use crate::config::ApiKeysConfig;
-use crate::per_thread::PerThread;
+use crate::per_thread::Versioned;
 use postern_core::apikey::{self, KeyKind, NewApiKey};
 use postern_core::scope::Scope;
 use postern_core::secret::TokenHash;
 use postern_store::{ApiKeyRecord, KeyOwner, KeyUse, NewApiKeyRow, RegisteredScope, ServiceAccount, Store, StoreError};
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Entries beyond this are dropped wholesale (a flood of made-up keys cannot grow memory).
@@ -232,18 +231,15 @@ impl Holdings {
 /// so that a verification served from the cache copies no record.
 type Cached = (i64, Option<Arc<ApiKeyRecord>>);
 
-/// What a runtime thread keeps of the keys it verified ([`crate::per_thread`]): its own copy of
-/// each answer, so that a key seen before takes no lock and no reference count another core
-/// writes. Emptied when [`KeyVerifier::forget_all`] moves the generation.
-#[derive(Default)]
-struct Local {
-    generation: u64,
-    keys: FxHashMap<[u8; 32], LocalKey>,
-}
+/// What a runtime thread keeps of the keys it verified ([`crate::per_thread`]), by key hash: its
+/// own copy of each answer, so that a key seen before takes no lock and no reference count
+/// another core writes. Emptied on every thread by [`KeyVerifier::forget_all`].
+type Local = FxHashMap<[u8; 32], LocalKey>;
 
 /// At most this many answers per thread; past it a thread starts again from the shared cache.
 const MAX_LOCAL: usize = 1_000;
 
+#[derive(Debug)]
 struct LocalKey {
     /// When the database gave the answer this copy was taken from.
     fetched: i64,
@@ -254,21 +250,13 @@ struct LocalKey {
 }
 
 /// Verified keys in memory and last uses waiting to be written.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct KeyVerifier {
     cache_secs: i64,
     cache: Mutex<HashMap<[u8; 32], Cached>>,
-    /// Moved by `forget_all`: each thread's copies taken before it are dropped.
-    generation: AtomicU64,
-    local: PerThread<Local>,
+    local: Versioned<Local>,
     /// key id -> latest use
     uses: Mutex<HashMap<String, KeyUse>>,
-}
-
-impl std::fmt::Debug for KeyVerifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyVerifier").field("cache_secs", &self.cache_secs).finish_non_exhaustive()
-    }
 }
 
 impl KeyVerifier {
@@ -298,8 +286,8 @@ impl KeyVerifier {
         };
         if !recorded {
             self.record_use(&record, now, ip);
-            self.local.with(|local| {
-                if let Some(mine) = local.keys.get_mut(&hash) {
+            self.local.with(self.local.current(), |local| {
+                if let Some(mine) = local.get_mut(&hash) {
                     mine.recorded = Some((now, ip.map(str::to_owned)));
                 }
             });
@@ -316,14 +304,10 @@ impl KeyVerifier {
         }
         let fresh = |fetched: i64| now - fetched < self.cache_secs;
         // Read before the shared cache: a copy taken from an entry that `forget_all` then
-        // clears is tagged with the generation it moves away from.
-        let generation = self.generation.load(Ordering::Acquire);
-        let mine = self.local.with(|local| {
-            if local.generation != generation {
-                local.keys.clear();
-                local.generation = generation;
-            }
-            let mine = local.keys.get(hash).filter(|k| fresh(k.fetched))?;
+        // clears is kept under the version it moves away from.
+        let version = self.local.current();
+        let mine = self.local.with(version, |local| {
+            let mine = local.get(hash).filter(|k| fresh(k.fetched))?;
             let recorded = mine.recorded.as_ref().is_some_and(|(at, from)| *at == now && from.as_deref() == ip);
             Some((mine.record.clone(), recorded))
         });
@@ -336,13 +320,11 @@ impl KeyVerifier {
             (*fetched, record.as_deref().cloned())
         };
         let record = record.map(Arc::new);
-        self.local.with(|local| {
-            if local.generation == generation {
-                if local.keys.len() >= MAX_LOCAL {
-                    local.keys.clear();
-                }
-                local.keys.insert(*hash, LocalKey { fetched, record: record.clone(), recorded: None });
+        self.local.with(version, |local| {
+            if local.len() >= MAX_LOCAL {
+                local.clear();
             }
+            local.insert(*hash, LocalKey { fetched, record: record.clone(), recorded: None });
         });
         Some((record, false))
     }
@@ -388,7 +370,7 @@ impl KeyVerifier {
     /// starts after this returns reads the database again.
     pub fn forget_all(&self) {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.local.moved();
     }
 
     /// Writes the collected last uses in one transaction; put back on failure.

@@ -11,8 +11,10 @@
 //! - [`PerThread`]: a table each thread fills for itself (the verified tokens). A token is
 //!   then verified once per thread rather than once per node: a few more signature checks,
 //!   no shared lock.
+//! - [`Versioned`]: a [`PerThread`] table of copies of shared state (verified API keys, the
+//!   deny-list's "not denied" answers), emptied on every thread when that state changes.
 //!
-//! Both are held by thread-locals keyed by the instance, so separate servers in one process
+//! All are held by thread-locals keyed by the instance, so separate servers in one process
 //! (the tests) never see each other's values. A thread keeps at most [`INSTANCES`] of each
 //! kind; past that it forgets the oldest, and only pays a shared read to get it back.
 
@@ -133,9 +135,48 @@ impl<T: Default + 'static> PerThread<T> {
     }
 }
 
+/// A [`PerThread`] table of copies of shared state, emptied on every thread once that state
+/// changes: a copy is kept under the version read before the shared state it came from, so a
+/// change made after that read (and [`Versioned::moved`] after it) leaves no thread using it.
+#[derive(Debug, Default)]
+pub struct Versioned<T> {
+    version: AtomicU64,
+    tables: PerThread<Tagged<T>>,
+}
+
+#[derive(Debug, Default)]
+struct Tagged<T> {
+    version: u64,
+    table: T,
+}
+
+impl<T: Default + 'static> Versioned<T> {
+    /// The version to read before the shared state, and to pass to [`Versioned::with`].
+    pub fn current(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Calls `f` with this thread's table, emptied first if it was filled at another version.
+    /// `None` as for [`PerThread::with`].
+    pub fn with<R>(&self, version: u64, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.tables.with(|tagged| {
+            if tagged.version != version {
+                tagged.table = T::default();
+                tagged.version = version;
+            }
+            f(&mut tagged.table)
+        })
+    }
+
+    /// After the shared state changed: no thread uses a copy taken before.
+    pub fn moved(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{INSTANCES, PerThread, Published};
+    use super::{INSTANCES, PerThread, Published, Versioned};
     use std::sync::Arc;
 
     #[test]
@@ -175,5 +216,21 @@ mod tests {
         assert_eq!(other.with(|t| t.len()), Some(0));
         // Nested on one thread: the inner call has no table rather than a second borrow.
         assert_eq!(table.with(|_| other.with(|t| t.len())), Some(None));
+    }
+
+    #[test]
+    fn versioned_copies_are_dropped_on_every_thread_once_moved() {
+        let copies: Arc<Versioned<Vec<u32>>> = Arc::new(Versioned::default());
+        let before = copies.current();
+        copies.with(before, |t| t.push(1));
+        assert_eq!(copies.with(copies.current(), |t| t.clone()), Some(vec![1]));
+        let elsewhere = copies.clone();
+        std::thread::spawn(move || elsewhere.moved()).join().ok();
+        assert_eq!(copies.with(copies.current(), |t| t.clone()), Some(vec![]), "moved on another thread");
+        // A copy taken under the version read before a change is not kept past it.
+        let stale = copies.current();
+        copies.moved();
+        copies.with(stale, |t| t.push(2));
+        assert_eq!(copies.with(copies.current(), |t| t.len()), Some(0));
     }
 }

@@ -17,26 +17,18 @@
 //! without the list's lock, which both cores would otherwise take for every request. An
 //! addition is in force for every check that starts after it returns.
 
-use crate::per_thread::PerThread;
+use crate::per_thread::Versioned;
 use postern_store::{Store, StoreError};
 use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
 pub struct DenyList {
     inner: RwLock<Inner>,
-    /// Moves after every addition (a `jti`, or a subject's later cut-off).
-    version: AtomicU64,
-    clean: PerThread<Clean>,
-}
-
-/// The `jti`s a thread found not denied at `version`.
-#[derive(Debug, Default)]
-struct Clean {
-    version: u64,
-    jtis: FxHashSet<String>,
+    /// The `jti`s each thread found not denied, dropped after every addition (a `jti`, or a
+    /// subject's later cut-off).
+    clean: Versioned<FxHashSet<String>>,
 }
 
 /// At most this many `jti`s a thread remembers as not denied.
@@ -72,8 +64,8 @@ impl DenyList {
 
     /// Whether a JWT with this `jti`, issued to `subject` at `iat`, is refused.
     pub fn is_revoked(&self, jti: &str, subject: &str, iat: i64) -> bool {
-        let version = self.version.load(Ordering::Acquire);
-        if self.clean.with(|clean| clean.version == version && clean.jtis.contains(jti)) == Some(true) {
+        let version = self.clean.current();
+        if self.clean.with(version, |clean| clean.contains(jti)) == Some(true) {
             return false;
         }
         let revoked = {
@@ -83,12 +75,11 @@ impl DenyList {
         if !revoked {
             // Kept under the version read before the list: if an addition came in between,
             // the version has moved on and this is not used.
-            self.clean.with(|clean| {
-                if clean.version != version || clean.jtis.len() >= MAX_CLEAN {
-                    clean.jtis.clear();
-                    clean.version = version;
+            self.clean.with(version, |clean| {
+                if clean.len() >= MAX_CLEAN {
+                    clean.clear();
                 }
-                clean.jtis.insert(jti.to_owned());
+                clean.insert(jti.to_owned());
             });
         }
         revoked
@@ -113,7 +104,7 @@ impl DenyList {
     /// After an addition, with the list already changed: no thread uses what it found clean
     /// before.
     fn moved(&self) {
-        self.version.fetch_add(1, Ordering::Release);
+        self.clean.moved();
     }
 
     /// Reads revocations the database numbered after the last sync (looking back
