@@ -9,6 +9,11 @@
 //!
 //! Prints `listening on http://ADDR` once it accepts connections (ADDR defaults to
 //! `127.0.0.1:0`, a free port), and stops on SIGTERM or Ctrl-C.
+//!
+//! `bench-baseline --signatures [ROUNDS]` serves nothing: it prints what one signature costs
+//! on this machine ([`signatures`]), a floor under every scenario that signs a token.
+
+mod signatures;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -17,6 +22,19 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
+    if addr == "--signatures" {
+        let rounds = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(7);
+        return match signatures::measure(rounds) {
+            Ok(figures) => {
+                println!("{}", signatures::json(&figures));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
