@@ -16,7 +16,7 @@ const INPUT: &[u8] = &[b'e'; 350];
 pub fn measure(rounds: usize) -> Result<Vec<(Algorithm, f64)>, String> {
     let mut figures = Vec::new();
     for alg in Algorithm::ALL {
-        let key = PrivateKey::generate(alg, &mut rand_core::OsRng).map_err(|e| format!("{alg}: {e}"))?;
+        let key = PrivateKey::generate(alg, &mut postern_core::system::os_rng()).map_err(|e| format!("{alg}: {e}"))?;
         // Enough signatures a round to last some milliseconds, whatever the algorithm.
         let per_round = if alg == Algorithm::RS256 { 100 } else { 1_000 };
         sign(&key, per_round / 10)?;
