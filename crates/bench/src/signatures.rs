@@ -20,15 +20,15 @@ pub fn measure(rounds: usize) -> Result<Vec<(Algorithm, f64)>, String> {
         // Enough signatures a round to last some milliseconds, whatever the algorithm.
         let per_round = if alg == Algorithm::RS256 { 100 } else { 1_000 };
         sign(&key, per_round / 10)?;
-        let mut rounds: Vec<f64> = (0..rounds.max(1))
+        let mut times: Vec<f64> = (0..rounds.max(1))
             .map(|_| {
                 let start = Instant::now();
                 sign(&key, per_round)?;
                 Ok(start.elapsed().as_secs_f64() * 1e6 / per_round as f64)
             })
             .collect::<Result<_, String>>()?;
-        rounds.sort_by(f64::total_cmp);
-        figures.push((alg, rounds[rounds.len() / 2]));
+        times.sort_by(f64::total_cmp);
+        figures.push((alg, times[times.len() / 2]));
     }
     Ok(figures)
 }
