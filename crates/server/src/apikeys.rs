@@ -239,7 +239,6 @@ type Local = FxHashMap<[u8; 32], LocalKey>;
 /// At most this many answers per thread; past it a thread starts again from the shared cache.
 const MAX_LOCAL: usize = 1_000;
 
-#[derive(Debug)]
 struct LocalKey {
     /// When the database gave the answer this copy was taken from.
     fetched: i64,
@@ -250,13 +249,21 @@ struct LocalKey {
 }
 
 /// Verified keys in memory and last uses waiting to be written.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct KeyVerifier {
     cache_secs: i64,
     cache: Mutex<HashMap<[u8; 32], Cached>>,
     local: Versioned<Local>,
     /// key id -> latest use
     uses: Mutex<HashMap<String, KeyUse>>,
+}
+
+/// Only the setting: the cached records (owners' addresses, last-use addresses) stay out of
+/// whatever prints the node's state.
+impl std::fmt::Debug for KeyVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyVerifier").field("cache_secs", &self.cache_secs).finish_non_exhaustive()
+    }
 }
 
 impl KeyVerifier {
